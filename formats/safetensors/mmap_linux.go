@@ -1,0 +1,54 @@
+//go:build linux
+
+package safetensors
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmapFile maps the whole file read-only, or returns nil when it cannot
+// (the caller then reads with ReadAt).
+func mmapFile(f *os.File, size int64) []byte {
+	if size <= 0 || int64(int(size)) != size {
+		return nil
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func munmap(b []byte) error { return unix.Munmap(b) }
+
+// copyRange copies n bytes at offset off of src to the current offset of dst
+// with copy_file_range. done is false when the kernel cannot do it for these
+// files before anything was written, so the caller should copy itself.
+func copyRange(dst, src *os.File, off, n int64) (done bool, err error) {
+	pos := off
+	for n > 0 {
+		chunk := n
+		if chunk > 1<<30 {
+			chunk = 1 << 30
+		}
+		w, err := unix.CopyFileRange(int(src.Fd()), &pos, int(dst.Fd()), nil, int(chunk), 0)
+		if err != nil {
+			if pos == off {
+				switch err {
+				case unix.EXDEV, unix.ENOSYS, unix.EINVAL, unix.EOPNOTSUPP, unix.EBADF:
+					return false, nil
+				}
+			}
+			return true, err
+		}
+		if w == 0 {
+			return true, fmt.Errorf("copying tensor bytes: %w", io.ErrUnexpectedEOF)
+		}
+		n -= int64(w)
+	}
+	return true, nil
+}
