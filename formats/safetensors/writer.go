@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-		"sort"
+	"sort"
 
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
 	"github.com/lmsparse/lmsparse/tensor"

@@ -1,0 +1,315 @@
+package loader
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+var (
+	// ErrFormat reports a checkpoint that is malformed: a bad config.json
+	// or index, a missing file, tensors inconsistent with the index.
+	ErrFormat = errors.New("invalid checkpoint")
+	// ErrUnsupported reports a well-formed checkpoint lmsparse cannot
+	// handle, such as an unknown model_type.
+	ErrUnsupported = errors.New("unsupported checkpoint")
+)
+
+// Standard file names of a Hugging Face checkpoint.
+const (
+	ConfigFile      = "config.json"
+	SingleFile      = "model.safetensors"
+	IndexFile       = "model.safetensors.index.json"
+	maxIndexSize    = 64 << 20
+	maxIndexEntries = 1 << 20
+)
+
+// Tensor describes one tensor of a model and where it is stored.
+type Tensor struct {
+	safetensors.TensorInfo
+	File string // path of the safetensors file holding it
+}
+
+// Model is an opened checkpoint. Tensors are read lazily from
+// memory-mapped files. A Model is safe for concurrent reads.
+type Model struct {
+	// Path is what was opened: a directory or a .safetensors file.
+	Path string
+	// Dir is the checkpoint directory (for a single file, its directory).
+	Dir string
+	// Config is the parsed config.json, or nil for a lone .safetensors
+	// file with no config.json beside it.
+	Config *Config
+	// Files are the safetensors files, in shard order.
+	Files []string
+
+	shards  []*safetensors.File
+	tensors map[string]ref
+	names   []string
+}
+
+type ref struct {
+	shard int
+	info  safetensors.TensorInfo
+}
+
+// Open opens a checkpoint: a directory holding config.json and either
+// model.safetensors or model.safetensors.index.json with its shards, or a
+// single .safetensors file (config.json beside it is used when present).
+// Every file is validated before Open returns.
+func Open(path string) (m *Model, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	m = &Model{Path: path, tensors: map[string]ref{}}
+	opened := m
+	defer func() {
+		if err != nil {
+			opened.Close()
+			m = nil
+		}
+	}()
+	if !st.IsDir() {
+		if !strings.HasSuffix(path, ".safetensors") {
+			return nil, fmt.Errorf("%s: %w: not a directory or a .safetensors file", path, ErrUnsupported)
+		}
+		m.Dir = filepath.Dir(path)
+		cfgPath := filepath.Join(m.Dir, ConfigFile)
+		if _, err := os.Stat(cfgPath); err == nil {
+			if m.Config, err = readConfig(cfgPath); err != nil {
+				return nil, err
+			}
+		}
+		return m, m.addShards([]string{path}, nil)
+	}
+	m.Dir = path
+	if m.Config, err = readConfig(filepath.Join(path, ConfigFile)); err != nil {
+		return nil, err
+	}
+	single := filepath.Join(path, SingleFile)
+	if _, err := os.Stat(single); err == nil {
+		return m, m.addShards([]string{single}, nil)
+	}
+	index := filepath.Join(path, IndexFile)
+	if _, err := os.Stat(index); err != nil {
+		return nil, fmt.Errorf("%s: %w: no %s or %s", path, ErrFormat, SingleFile, IndexFile)
+	}
+	files, weightMap, err := readIndex(index)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range files {
+		files[i] = filepath.Join(path, f)
+	}
+	return m, m.addShards(files, weightMap)
+}
+
+func readConfig(path string) (*Config, error) {
+	data, err := readBounded(path, maxConfigSize)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w: missing %s", filepath.Dir(path), ErrFormat, ConfigFile)
+		}
+		return nil, err
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrFormat, max)
+	}
+	return data, nil
+}
+
+// readIndex parses model.safetensors.index.json. It returns the shard file
+// names in sorted order and the weight map (tensor → shard file name).
+func readIndex(path string) ([]string, map[string]string, error) {
+	data, err := readBounded(path, maxIndexSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: invalid JSON: %v", path, ErrFormat, err)
+	}
+	if len(idx.WeightMap) == 0 {
+		return nil, nil, fmt.Errorf("%s: %w: empty or missing weight_map", path, ErrFormat)
+	}
+	if len(idx.WeightMap) > maxIndexEntries {
+		return nil, nil, fmt.Errorf("%s: %w: %d weight_map entries (at most %d)", path, ErrFormat, len(idx.WeightMap), maxIndexEntries)
+	}
+	seen := map[string]bool{}
+	var files []string
+	for name, file := range idx.WeightMap {
+		if !filepath.IsLocal(file) || strings.ContainsRune(file, '\\') {
+			return nil, nil, fmt.Errorf("%s: %w: tensor %q: shard %q is outside the checkpoint directory", path, ErrFormat, name, file)
+		}
+		file = filepath.Clean(file)
+		idx.WeightMap[name] = file
+		if !seen[file] {
+			seen[file] = true
+			files = append(files, file)
+		}
+	}
+	sort.Strings(files)
+	return files, idx.WeightMap, nil
+}
+
+// addShards opens the files and registers their tensors. With a weight map,
+// each tensor must be in the shard the map names, and every tensor of a
+// shard must be listed.
+func (m *Model) addShards(files []string, weightMap map[string]string) error {
+	for i, path := range files {
+		f, err := safetensors.Open(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%s: %w: missing shard %s named in %s", path, ErrFormat, filepath.Base(path), IndexFile)
+			}
+			return err
+		}
+		m.shards = append(m.shards, f)
+		m.Files = append(m.Files, path)
+		base, _ := filepath.Rel(m.Dir, path)
+		for _, t := range f.Tensors() {
+			if prev, dup := m.tensors[t.Name]; dup {
+				return fmt.Errorf("%s: %w: tensor %q is also in %s", path, ErrFormat, t.Name, m.Files[prev.shard])
+			}
+			if weightMap != nil {
+				if want, ok := weightMap[t.Name]; !ok {
+					return fmt.Errorf("%s: %w: tensor %q is not in %s", path, ErrFormat, t.Name, IndexFile)
+				} else if want != base {
+					return fmt.Errorf("%s: %w: tensor %q is in %s but %s says %s", path, ErrFormat, t.Name, base, IndexFile, want)
+				}
+			}
+			m.tensors[t.Name] = ref{shard: i, info: t}
+			m.names = append(m.names, t.Name)
+		}
+	}
+	for name, file := range weightMap {
+		if _, ok := m.tensors[name]; !ok {
+			return fmt.Errorf("%s: %w: %s lists tensor %q in %s, which does not hold it", m.Dir, ErrFormat, IndexFile, name, file)
+		}
+	}
+	SortNames(m.names)
+	return nil
+}
+
+// Close closes every file. Slices from Bytes must not be used afterwards.
+func (m *Model) Close() error {
+	var err error
+	for _, s := range m.shards {
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+	}
+	m.shards = nil
+	return err
+}
+
+// Names returns the tensor names in natural order ("layers.2" before
+// "layers.10"). Do not modify the slice.
+func (m *Model) Names() []string { return m.names }
+
+// Tensor returns the description of a tensor.
+func (m *Model) Tensor(name string) (Tensor, bool) {
+	r, ok := m.tensors[name]
+	if !ok {
+		return Tensor{}, false
+	}
+	return Tensor{TensorInfo: r.info, File: m.Files[r.shard]}, true
+}
+
+func (m *Model) lookup(name string) (ref, error) {
+	r, ok := m.tensors[name]
+	if !ok {
+		return r, fmt.Errorf("%s: tensor %q not found", m.Path, name)
+	}
+	return r, nil
+}
+
+// Bytes returns the raw bytes of a tensor: a read-only view of the mapped
+// file when possible.
+func (m *Model) Bytes(name string) ([]byte, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := m.shards[r.shard].Bytes(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Files[r.shard], err)
+	}
+	return b, nil
+}
+
+// Float32 decodes a floating-point tensor to a new float32 slice.
+func (m *Model) Float32(name string) ([]float32, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := m.Bytes(name)
+	if err != nil {
+		return nil, err
+	}
+	n, err := r.info.Shape.Elems()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	if err := tensor.DecodeF32(out, b, r.info.DType); err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", m.Files[r.shard], name, err)
+	}
+	return out, nil
+}
+
+// Section returns a streaming reader of a tensor's bytes that does not go
+// through the memory mapping (so it does not grow resident memory).
+func (m *Model) Section(name string) (*io.SectionReader, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return m.shards[r.shard].Section(name)
+}
+
+// Entry returns a writer entry copying the tensor unchanged.
+func (m *Model) Entry(name string) (safetensors.Entry, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return safetensors.Entry{}, err
+	}
+	return m.shards[r.shard].Entry(name)
+}
+
+// Metadata returns the __metadata__ of the first file.
+func (m *Model) Metadata() map[string]string {
+	if len(m.shards) == 0 {
+		return nil
+	}
+	return m.shards[0].Metadata()
+}

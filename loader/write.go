@@ -1,0 +1,234 @@
+package loader
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/internal/atomicfile"
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+// DefaultMaxShardSize is Hugging Face's default shard size, 5 GB.
+const DefaultMaxShardSize = 5_000_000_000
+
+// ErrOutput reports an output directory lmsparse refuses to write: the
+// input directory itself, a file, or a non-empty directory without Force.
+var ErrOutput = errors.New("refusing to write output")
+
+// AuxFiles are the files copied unchanged from the input directory: the
+// configuration, tokenizer and generation files of a Hugging Face checkpoint.
+var auxFiles = []string{
+	ConfigFile, "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+	"tokenizer.model", "special_tokens_map.json", "added_tokens.json",
+	"vocab.json", "merges.txt", "vocab.txt",
+}
+
+// WriteOptions control WriteDir.
+type WriteOptions struct {
+	// MaxShardSize is the most tensor bytes per shard; tensors are never
+	// split, so a larger tensor gets a shard of its own. 0 means
+	// DefaultMaxShardSize.
+	MaxShardSize int64
+	// Force allows writing into a non-empty directory. Weight files there
+	// that the new checkpoint does not use are removed.
+	Force bool
+	// Metadata is written to every shard's __metadata__; nil means
+	// {"format": "pt"}.
+	Metadata map[string]string
+	// Config, when non-nil, replaces config.json.
+	Config []byte
+}
+
+// CheckOutput verifies that out may receive a checkpoint read from inDir,
+// without writing anything: out must not be inDir, must not be a file, and
+// must be absent or empty unless force is set.
+func CheckOutput(out, inDir string, force bool) error {
+	st, err := os.Stat(out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s: %w: it is a file, not a directory", out, ErrOutput)
+	}
+	if inSt, err := os.Stat(inDir); err == nil && os.SameFile(st, inSt) {
+		return fmt.Errorf("%s: %w: it is the input directory", out, ErrOutput)
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	if len(ents) > 0 && !force {
+		return fmt.Errorf("%s: %w: directory is not empty (use --force to overwrite)", out, ErrOutput)
+	}
+	return nil
+}
+
+// Shard is one planned output file.
+type Shard struct {
+	File    string // base name
+	Entries []safetensors.Entry
+	Bytes   int64
+}
+
+// PlanShards groups entries, in the order given, into shards of at most
+// maxSize tensor bytes (a larger tensor gets a shard of its own) and names
+// them as Hugging Face does: model.safetensors for one shard, else
+// model-00001-of-0000N.safetensors.
+func PlanShards(entries []safetensors.Entry, maxSize int64) []Shard {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxShardSize
+	}
+	var shards []Shard
+	for _, e := range entries {
+		n := len(shards)
+		if n == 0 || (shards[n-1].Bytes > 0 && shards[n-1].Bytes+e.Size > maxSize) {
+			shards = append(shards, Shard{})
+			n++
+		}
+		shards[n-1].Entries = append(shards[n-1].Entries, e)
+		shards[n-1].Bytes += e.Size
+	}
+	if len(shards) == 0 {
+		shards = []Shard{{}}
+	}
+	for i := range shards {
+		if len(shards) == 1 {
+			shards[i].File = SingleFile
+		} else {
+			shards[i].File = fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, len(shards))
+		}
+	}
+	return shards
+}
+
+// WriteDir writes a Hugging Face checkpoint directory at out: the entries
+// as safetensors (sharded per opts.MaxShardSize, with an index when there
+// is more than one shard) and the auxiliary files of the input directory
+// inDir (config, tokenizer, generation). Tensors stream one at a time.
+// Every file is written atomically; out is created if needed. Call
+// CheckOutput first to fail before any work.
+func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions) error {
+	if err := CheckOutput(out, inDir, opts.Force); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if seen[e.Name] {
+			return fmt.Errorf("tensor %q: duplicate name", e.Name)
+		}
+		seen[e.Name] = true
+	}
+	meta := opts.Metadata
+	if meta == nil {
+		meta = map[string]string{"format": "pt"}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	shards := PlanShards(entries, opts.MaxShardSize)
+	keep := map[string]bool{}
+	for _, s := range shards {
+		keep[s.File] = true
+		if err := safetensors.WriteFile(filepath.Join(out, s.File), meta, s.Entries); err != nil {
+			return err
+		}
+	}
+	if len(shards) > 1 {
+		keep[IndexFile] = true
+		if err := writeIndex(filepath.Join(out, IndexFile), shards); err != nil {
+			return err
+		}
+	}
+	for _, name := range auxFiles {
+		dst := filepath.Join(out, name)
+		if name == ConfigFile && opts.Config != nil {
+			if err := atomicfile.WriteBytes(dst, opts.Config); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := copyFile(filepath.Join(inDir, name), dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return removeStale(out, keep)
+}
+
+func writeIndex(path string, shards []Shard) error {
+	var total int64
+	wm := map[string]string{}
+	for _, s := range shards {
+		for _, e := range s.Entries {
+			wm[e.Name] = s.File
+		}
+		var err error
+		if total, err = tensor.AddInt64(total, s.Bytes); err != nil {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(map[string]any{
+		"metadata":   map[string]any{"total_size": total},
+		"weight_map": wm,
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(path, append(b, '\n'))
+}
+
+// copyFile copies src to dst atomically. A missing src is reported as
+// os.ErrNotExist so callers can skip optional files.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return atomicfile.Write(dst, func(f *os.File) error {
+		_, err := f.ReadFrom(in)
+		return err
+	})
+}
+
+// removeStale deletes weight files in dir left from an earlier checkpoint
+// (only with Force can dir have held one): *.safetensors and the index that
+// the new checkpoint did not write.
+func removeStale(dir string, keep map[string]bool) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if keep[n] || e.IsDir() {
+			continue
+		}
+		if strings.HasSuffix(n, ".safetensors") || n == IndexFile {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Entries returns copy entries for every tensor of m, in natural name order.
+func (m *Model) Entries() ([]safetensors.Entry, error) {
+	es := make([]safetensors.Entry, 0, len(m.names))
+	for _, n := range m.names {
+		e, err := m.Entry(n)
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, e)
+	}
+	return es, nil
+}
