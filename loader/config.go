@@ -69,14 +69,14 @@ type rawConfig struct {
 	HiddenAct    *string  `json:"hidden_act"`
 
 	// gpt2
-	NEmbd     *int     `json:"n_embd"`
-	NLayer    *int     `json:"n_layer"`
-	NHead     *int     `json:"n_head"`
-	NInner    *int     `json:"n_inner"`
-	NPos      *int     `json:"n_positions"`
-	NCtx      *int     `json:"n_ctx"`
-	LNEps     *float64 `json:"layer_norm_epsilon"`
-	ActFn     *string  `json:"activation_function"`
+	NEmbd  *int     `json:"n_embd"`
+	NLayer *int     `json:"n_layer"`
+	NHead  *int     `json:"n_head"`
+	NInner *int     `json:"n_inner"`
+	NPos   *int     `json:"n_positions"`
+	NCtx   *int     `json:"n_ctx"`
+	LNEps  *float64 `json:"layer_norm_epsilon"`
+	ActFn  *string  `json:"activation_function"`
 }
 
 // ParseConfig parses config.json. Errors wrap ErrFormat (malformed or

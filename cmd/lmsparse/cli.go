@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// command is one verb of the CLI. Each lives in its own file, which holds
+// its options struct, its flag set and its run function.
+type command struct {
+	name     string
+	summary  string // one line for "lmsparse help"
+	usage    string // synopsis after "lmsparse "
+	details  string // paragraphs printed by --help before the flags
+	examples []string
+	// flags registers the command's flags and returns the function that
+	// validates the positional arguments and runs it.
+	flags func(fs *pflag.FlagSet) func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists the verbs in the order "lmsparse help" shows them.
+func commands() []*command {
+	return []*command{inspectCommand(), copyCommand()}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Main runs the CLI with args (without the program name) and returns the
+// process exit code. Errors are printed as one line on stderr.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdout, stderr)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "lmsparse: %s\n", oneLine(err.Error()))
+	return exitCode(err)
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		printHelp(stderr)
+		return usageErrorf("no command given")
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		if len(args) > 1 {
+			c := findCommand(args[1])
+			if c == nil {
+				return usageErrorf("help: unknown command %q (see 'lmsparse help')", args[1])
+			}
+			return printCommandHelp(stdout, c)
+		}
+		printHelp(stdout)
+		return nil
+	case "version", "--version":
+		printVersion(stdout)
+		return nil
+	}
+	c := findCommand(args[0])
+	if c == nil {
+		if strings.HasPrefix(args[0], "-") {
+			return usageErrorf("unknown flag %s before the command (see 'lmsparse help')", args[0])
+		}
+		return usageErrorf("unknown command %q (see 'lmsparse help')", args[0])
+	}
+	fs := newFlagSet(c.name)
+	run := c.flags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return printCommandHelp(stdout, c)
+		}
+		return usageErrorf("%s: %v (see 'lmsparse %s --help')", c.name, err, c.name)
+	}
+	return run(ctx, fs.Args(), stdout, stderr)
+}
+
+func newFlagSet(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	return fs
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `lmsparse makes pretrained language models smaller and measures what they kept.
+
+Usage:
+  lmsparse COMMAND [ARGUMENTS] [FLAGS]
+
+Commands:
+`)
+	cs := commands()
+	width := 0
+	for _, c := range cs {
+		width = max(width, len(c.name))
+	}
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Other:
+  lmsparse help [COMMAND]   show help for lmsparse or a command
+  lmsparse --version        print the version and build revision
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input, 3 a fidelity gate failed.
+`)
+}
+
+func printCommandHelp(w io.Writer, c *command) error {
+	fmt.Fprintf(w, "%s\n\nUsage:\n  lmsparse %s\n", c.summary, c.usage)
+	if c.details != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.details))
+	}
+	fs := newFlagSet(c.name)
+	c.flags(fs)
+	if fs.HasFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	}
+	if len(c.examples) > 0 {
+		fmt.Fprint(w, "\nExamples:\n")
+		for _, e := range c.examples {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+	return nil
+}
+
+// oneLine collapses a multi-line message so errors always print as one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+// Process exit codes.
+const (
+	exitOK      = 0 // success
+	exitFailure = 1 // runtime failure: I/O error, out of disk, interrupted
+	exitBadArgs = 2 // bad usage or bad input file
+	exitGate    = 3 // the run succeeded but a fidelity gate failed
+)
+
+var (
+	// errUsage marks a command line that cannot run: unknown flag,
+	// missing argument, invalid value.
+	errUsage = errors.New("usage")
+	// errGate marks a fidelity gate that failed (later commands).
+	errGate = errors.New("fidelity gate failed")
+)
+
+// exitCodes is the one table from errors to exit codes; the first match
+// wins, and an error matching nothing is a runtime failure.
+var exitCodes = []struct {
+	err  error
+	code int
+}{
+	{errGate, exitGate},
+	{errUsage, exitBadArgs},
+	{safetensors.ErrFormat, exitBadArgs},
+	{loader.ErrFormat, exitBadArgs},
+	{loader.ErrUnsupported, exitBadArgs},
+	{loader.ErrOutput, exitBadArgs},
+	{tensor.ErrShape, exitBadArgs},
+	{tensor.ErrDType, exitBadArgs},
+	{fs.ErrNotExist, exitBadArgs},
+}
+
+func exitCode(err error) int {
+	for _, e := range exitCodes {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return exitFailure
+}
+
+// usageError is a bad command line; it prints as its message alone.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,60 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"math"
+	"testing"
+)
+
+func TestStats(t *testing.T) {
+	f32 := []float32{0, float32(math.Copysign(0, -1)), 1, float32(math.NaN()), float32(math.Inf(-1)), 3, float32(math.Inf(1)), 1e-45}
+	b := make([]byte, 4*len(f32))
+	if err := EncodeF32(b, f32, F32); err != nil {
+		t.Fatal(err)
+	}
+	for _, dt := range []DType{F32, F64, F16, BF16} {
+		enc := make([]byte, len(f32)*dt.Size())
+		if err := EncodeF32(enc, f32, dt); err != nil {
+			t.Fatal(err)
+		}
+		var s Stats
+		// scan in two chunks to check chunking
+		half := len(enc) / 2
+		if err := s.Add(dt, enc[:half]); err != nil {
+			t.Fatal(err)
+		}
+		s.Add(dt, enc[half:])
+		wantZeros := int64(2)
+		if dt == F16 || dt == BF16 {
+			// 1e-45, the smallest float32 subnormal, rounds to zero in both.
+			wantZeros = 3
+		}
+		if s.Zeros != wantZeros || s.NaN != 1 || s.Inf != 2 {
+			t.Errorf("%s: %+v, want zeros %d, 1 NaN, 2 Inf", dt, s, wantZeros)
+		}
+	}
+	var s Stats
+	s.Add(F8_E4M3, []byte{0x00, 0x80, 0x7f, 0xff, 0x7e, 0x01})
+	if s != (Stats{Zeros: 2, NaN: 2}) {
+		t.Errorf("F8_E4M3: %+v", s)
+	}
+	s = Stats{}
+	s.Add(F8_E5M2, []byte{0x00, 0x80, 0x7c, 0xfc, 0x7d, 0x01})
+	if s != (Stats{Zeros: 2, NaN: 1, Inf: 2}) {
+		t.Errorf("F8_E5M2: %+v", s)
+	}
+	s = Stats{}
+	ints := make([]byte, 16)
+	binary.LittleEndian.PutUint32(ints[4:], 7)
+	binary.LittleEndian.PutUint32(ints[12:], 1<<31)
+	s.Add(I32, ints)
+	if s != (Stats{Zeros: 2}) {
+		t.Errorf("I32: %+v", s)
+	}
+	if err := s.Add(DType("F4"), []byte{1}); err == nil {
+		t.Error("passthrough dtype scanned")
+	}
+	if err := s.Add(F32, []byte{1, 2}); err == nil {
+		t.Error("partial element accepted")
+	}
+}
