@@ -286,5 +286,5 @@ func TestParseByteSize(t *testing.T) {
 	}
 }
 
-func nan() float32     { z := float32(0); return z / z }
-func inf() float32     { z := float32(0); return 1 / z }
+func nan() float32 { z := float32(0); return z / z }
+func inf() float32 { z := float32(0); return 1 / z }

@@ -58,7 +58,7 @@ func newFile(r io.ReaderAt, size int64, path string) (*File, error) {
 		return nil, formatErr("file is %d bytes, too short for the 8-byte header length", size)
 	}
 	var lenBuf [8]byte
-	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+	if err := readAt(r, lenBuf[:], 0); err != nil {
 		return nil, fmt.Errorf("reading header length: %w", err)
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
@@ -69,7 +69,7 @@ func newFile(r io.ReaderAt, size int64, path string) (*File, error) {
 		return nil, formatErr("header length %d is larger than the %d bytes after it (truncated file?)", n, size-8)
 	}
 	buf := make([]byte, n)
-	if _, err := r.ReadAt(buf, 8); err != nil {
+	if err := readAt(r, buf, 8); err != nil {
 		return nil, fmt.Errorf("reading %d-byte header: %w", n, err)
 	}
 	base := 8 + int64(n)
@@ -149,7 +149,7 @@ func (f *File) Bytes(name string) ([]byte, error) {
 		return f.mapped[off : off+t.Size : off+t.Size], nil
 	}
 	buf := make([]byte, t.Size)
-	if _, err := f.r.ReadAt(buf, off); err != nil && !(err == io.EOF && t.Size == 0) {
+	if err := readAt(f.r, buf, off); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", name, err)
 	}
 	return buf, nil
@@ -190,3 +190,19 @@ func (f *File) Entry(name string) (Entry, error) {
 
 // copyBufSize is the buffer of user-space copies.
 const copyBufSize = 1 << 20
+
+// readAt fills buf from offset off. As io.ReaderAt allows, a read that
+// fills buf may report io.EOF; that is not an error here.
+func readAt(r io.ReaderAt, buf []byte, off int64) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	n, err := r.ReadAt(buf, off)
+	if n == len(buf) {
+		return nil
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,53 @@
+// Command mkmodel writes a tiny random-weight Hugging Face checkpoint (the
+// generator of package gen), for demos and benchmarks:
+//
+//	go run ./testdata/gen/mkmodel -o /tmp/tiny-llama [-arch llama|gpt2] [-dtype F32|F16|BF16] [-shards N]
+//	go run ./testdata/gen/mkmodel -synthetic 1GB -tensor 64MB -o /tmp/big.safetensors
+//
+// The weights are random: perplexities measured on such a model mean nothing.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/testdata/gen"
+)
+
+func main() {
+	out := flag.String("o", "", "output directory (or file with -synthetic)")
+	arch := flag.String("arch", "llama", "llama or gpt2")
+	dtype := flag.String("dtype", "F32", "F32, F16 or BF16")
+	shards := flag.Int("shards", 1, "number of safetensors shards")
+	seed := flag.Uint64("seed", 1, "random seed")
+	synthetic := flag.Int64("synthetic", 0, "write one synthetic F32 safetensors file of about this many bytes instead")
+	tensorBytes := flag.Int64("tensor", 64<<20, "with -synthetic: bytes per tensor")
+	flag.Parse()
+	if *out == "" {
+		fmt.Fprintln(os.Stderr, "mkmodel: -o is required")
+		os.Exit(2)
+	}
+	var err error
+	if *synthetic > 0 {
+		err = gen.WriteSynthetic(*out, *synthetic, *tensorBytes)
+	} else {
+		var s gen.Spec
+		switch *arch {
+		case "llama":
+			s = gen.Llama(tensor.DType(*dtype), *shards)
+		case "gpt2":
+			s = gen.GPT2(tensor.DType(*dtype), *shards)
+		default:
+			fmt.Fprintf(os.Stderr, "mkmodel: unknown -arch %q\n", *arch)
+			os.Exit(2)
+		}
+		s.Seed = *seed
+		err = gen.WriteCheckpoint(*out, s)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkmodel:", err)
+		os.Exit(1)
+	}
+}
