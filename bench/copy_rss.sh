@@ -9,8 +9,8 @@ total=${2:-1073741824}
 tensor=${3:-67108864}
 mkdir -p "$work"
 go build -o "$work/lmsparse" ./cmd/lmsparse
-go run ./testdata/gen/mkmodel -synthetic "$total" -tensor "$tensor" -o "$work/in/model.safetensors" 2>/dev/null ||
-  { mkdir -p "$work/in" && go run ./testdata/gen/mkmodel -synthetic "$total" -tensor "$tensor" -o "$work/in/model.safetensors"; }
+mkdir -p "$work/in"
+go run ./testdata/gen/mkmodel -synthetic "$total" -tensor "$tensor" -o "$work/in/model.safetensors"
 cat "$work/in/model.safetensors" > /dev/null # warm the page cache for both
 
 measure() { # name, command...
@@ -24,6 +24,6 @@ measure() { # name, command...
 for i in 1 2 3; do
   rm -rf "$work/out" "$work/cp.safetensors"
   measure "cp" sh -c "cp '$work/in/model.safetensors' '$work/cp.safetensors' && sync '$work/cp.safetensors'"
-  measure "lmsparse" "$work/lmsparse" copy "$work/in" -o "$work/out"
+  measure "lmsparse" "$work/lmsparse" copy "$work/in/model.safetensors" -o "$work/out"
 done
 echo "largest tensor: $((tensor / 1024)) KiB; RSS budget (2x largest + 64 MiB): $(((2 * tensor + 67108864) / 1024)) KiB"

@@ -1,5 +1,3 @@
-// Command lmsparse makes pretrained language models smaller and measures
-// what they kept. Run "lmsparse help" for the list of commands.
 package main
 
 import (
