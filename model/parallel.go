@@ -1,0 +1,77 @@
+package model
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// resolveThreads turns an Options.Threads value into a worker count: values
+// below 1 mean runtime.GOMAXPROCS(0).
+func resolveThreads(n int) int {
+	if n < 1 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return n
+}
+
+// parallelFor calls fn(worker, i) for every i in [0, n), each exactly once,
+// on at most threads goroutines. worker is in [0, min(threads, n)) and
+// identifies the goroutine, so callers can give each worker its own
+// scratch buffers. Which worker runs which i varies from run to run; callers
+// keep results deterministic by making each i's output depend only on i.
+func parallelFor(threads, n int, fn func(worker, i int)) {
+	if threads > n {
+		threads = n
+	}
+	if threads <= 1 {
+		for i := 0; i < n; i++ {
+			fn(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(threads)
+	for w := 0; w < threads; w++ {
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(w, i)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+// parallelRows splits [0, n) into contiguous chunks of at least minChunk
+// rows and calls fn(lo, hi) for each on at most threads goroutines. It
+// suits cheap row-wise work (norms, activations) whose per-row result does
+// not depend on the chunking.
+func parallelRows(threads, n, minChunk int, fn func(lo, hi int)) {
+	if minChunk < 1 {
+		minChunk = 1
+	}
+	chunks := (n + minChunk - 1) / minChunk
+	if chunks > 4*threads {
+		chunks = 4 * threads
+	}
+	if chunks <= 1 || threads <= 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	size := (n + chunks - 1) / chunks
+	parallelFor(threads, chunks, func(_, c int) {
+		lo := c * size
+		hi := min(lo+size, n)
+		if lo < hi {
+			fn(lo, hi)
+		}
+	})
+}

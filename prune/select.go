@@ -1,0 +1,152 @@
+package prune
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+)
+
+// key maps a float32 to its magnitude key: the bits with the sign cleared.
+// For non-NaN values keys order exactly as |v| does (+0 and -0 share key 0).
+func key(v float32) uint32 { return math.Float32bits(v) &^ (1 << 31) }
+
+// Threshold describes which elements an unstructured selection prunes: all
+// elements whose key is below Key, plus the first Ties elements (in flat
+// order) whose key equals Key. It prunes exactly Below+Ties elements.
+type Threshold struct {
+	Key   uint32
+	Ties  int64 // elements with key == Key to prune, lowest index first
+	Below int64 // elements with key < Key
+}
+
+// Count returns how many elements the threshold prunes.
+func (t Threshold) Count() int64 { return t.Below + t.Ties }
+
+// RoundHalfEven returns round-half-even(s·n), the number of elements a
+// sparsity s prunes out of n.
+func RoundHalfEven(s float64, n int64) int64 {
+	k := int64(math.RoundToEven(s * float64(n)))
+	return min(max(k, 0), n)
+}
+
+// radix is a two-level radix selector over 32-bit keys: a histogram of the
+// high 16 bits, then of the low 16 bits inside the bucket that holds the
+// k-th smallest key. It needs two passes over the data and no copy of it.
+type radix struct {
+	hi, lo [1 << 16]int64
+}
+
+// selectK returns the threshold that prunes the k smallest of vals (by
+// magnitude, ties by index). vals must hold no NaN.
+func (r *radix) selectK(vals []float32, k int64) Threshold {
+	n := int64(len(vals))
+	if k <= 0 {
+		return Threshold{}
+	}
+	if k > n {
+		k = n
+	}
+	r.hi = [1 << 16]int64{}
+	for _, v := range vals {
+		r.hi[key(v)>>16]++
+	}
+	b, below := bucket(&r.hi, k)
+	r.lo = [1 << 16]int64{}
+	for _, v := range vals {
+		if kv := key(v); kv>>16 == b {
+			r.lo[kv&0xffff]++
+		}
+	}
+	l, below2 := bucket(&r.lo, k-below)
+	return Threshold{Key: b<<16 | l, Below: below + below2, Ties: k - below - below2}
+}
+
+// bucket returns the index b of the histogram bucket holding the k-th
+// smallest element (1-based) and the number of elements in buckets below b.
+func bucket(h *[1 << 16]int64, k int64) (uint32, int64) {
+	var cum int64
+	for i, c := range h {
+		if cum+c >= k {
+			return uint32(i), cum
+		}
+		cum += c
+	}
+	return 1<<16 - 1, cum // unreachable when k <= total
+}
+
+// selectSmall does the same as radix.selectK for short slices (rows), by
+// quickselect on a copy of the keys in scratch.
+func selectSmall(vals []float32, k int64, scratch []uint32) Threshold {
+	n := int64(len(vals))
+	if k <= 0 {
+		return Threshold{}
+	}
+	if k > n {
+		k = n
+	}
+	keys := scratch[:n]
+	for i, v := range vals {
+		keys[i] = key(v)
+	}
+	t := nthSmallest(keys, int(k-1))
+	var below int64
+	for _, v := range vals {
+		if key(v) < t {
+			below++
+		}
+	}
+	return Threshold{Key: t, Below: below, Ties: k - below}
+}
+
+// nthSmallest returns the value that would be at index i if keys were
+// sorted, reordering keys. It is quickselect with a median-of-three pivot
+// and a three-way partition (so runs of equal keys cost nothing); after
+// 2·log2(n) rounds it sorts what is left, bounding the worst case at
+// O(n log n).
+func nthSmallest(keys []uint32, i int) uint32 {
+	lo, hi := 0, len(keys)-1
+	budget := 2 * bits.Len(uint(len(keys)))
+	for hi > lo {
+		if hi-lo < 16 || budget == 0 {
+			slices.Sort(keys[lo : hi+1])
+			return keys[i]
+		}
+		budget--
+		mid := lo + (hi-lo)/2
+		// median of three into keys[mid]
+		if keys[mid] < keys[lo] {
+			keys[mid], keys[lo] = keys[lo], keys[mid]
+		}
+		if keys[hi] < keys[lo] {
+			keys[hi], keys[lo] = keys[lo], keys[hi]
+		}
+		if keys[hi] < keys[mid] {
+			keys[hi], keys[mid] = keys[mid], keys[hi]
+		}
+		p := keys[mid]
+		// three-way partition: < p | == p | > p
+		lt, gt, j := lo, hi, lo
+		for j <= gt {
+			switch {
+			case keys[j] < p:
+				keys[lt], keys[j] = keys[j], keys[lt]
+				lt++
+				j++
+			case keys[j] > p:
+				keys[gt], keys[j] = keys[j], keys[gt]
+				gt--
+			default:
+				j++
+			}
+		}
+		switch {
+		case i < lt:
+			hi = lt - 1
+		case i > gt:
+			lo = gt + 1
+		default:
+			return p
+		}
+	}
+	return keys[i]
+}
