@@ -1,0 +1,333 @@
+package sparse
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+// ErrFormat reports sparse parts that are inconsistent: wrong dtypes or
+// shapes, indices out of range or out of order, counts that do not add up.
+var ErrFormat = errors.New("invalid sparse tensor")
+
+// Encoding is how one tensor is stored.
+type Encoding string
+
+// Encodings.
+const (
+	Dense   Encoding = "dense"
+	CSR     Encoding = "csr"
+	Bitmask Encoding = "bitmask"
+)
+
+// Names of the parts. A tensor NAME stored as CSR becomes NAME.values,
+// NAME.col_indices, NAME.crow_indices and NAME.shape; as a bitmask,
+// NAME.compressed, NAME.bitmask, NAME.row_offsets and NAME.shape.
+const (
+	SuffixValues     = ".values"
+	SuffixColIndices = ".col_indices"
+	SuffixCrow       = ".crow_indices"
+	SuffixShape      = ".shape"
+	SuffixCompressed = ".compressed"
+	SuffixBitmask    = ".bitmask"
+	SuffixRowOffsets = ".row_offsets"
+)
+
+// MetadataKey is the safetensors __metadata__ key naming the CSR layout
+// version, CSRVersion, in files that hold CSR tensors.
+const (
+	MetadataKey = "lmsparse.format"
+	CSRVersion  = "csr-v1"
+)
+
+// Matrix is a 2-D tensor in its stored layout: rows×cols elements of DType
+// in Raw (little-endian, row-major). An element is stored by the sparse
+// encodings when it is not Pruned and its bits are not all zero (so -0.0
+// is kept and round-trips exactly). Pruned may be nil.
+type Matrix struct {
+	DType      tensor.DType
+	Rows, Cols int64
+	Raw        []byte
+	Pruned     []bool
+}
+
+func (m *Matrix) stored(i int64, es int) bool {
+	if m.Pruned != nil && m.Pruned[i] {
+		return false
+	}
+	for _, b := range m.Raw[i*int64(es) : (i+1)*int64(es)] {
+		if b != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Matrix) check() (int, error) {
+	es := m.DType.Size()
+	if es == 0 {
+		return 0, fmt.Errorf("%w: dtype %s has no fixed element size", ErrFormat, m.DType)
+	}
+	n, err := tensor.MulInt64(m.Rows, m.Cols)
+	if err != nil {
+		return 0, err
+	}
+	if b, err := tensor.MulInt64(n, int64(es)); err != nil || b != int64(len(m.Raw)) {
+		return 0, fmt.Errorf("%w: %d bytes for %d×%d %s", ErrFormat, len(m.Raw), m.Rows, m.Cols, m.DType)
+	}
+	if m.Pruned != nil && int64(len(m.Pruned)) != n {
+		return 0, fmt.Errorf("%w: mask of %d for %d elements", ErrFormat, len(m.Pruned), n)
+	}
+	return es, nil
+}
+
+// NNZ counts the stored elements of m.
+func (m *Matrix) NNZ() (int64, error) {
+	es, err := m.check()
+	if err != nil {
+		return 0, err
+	}
+	var nnz int64
+	for i := int64(0); i < m.Rows*m.Cols; i++ {
+		if m.stored(i, es) {
+			nnz++
+		}
+	}
+	return nnz, nil
+}
+
+// IndexDTypes returns the dtypes of CSR column indices (U16 when cols ≤
+// 65536, else I32) and row pointers (I32, or I64 when nnz ≥ 2^31).
+func IndexDTypes(cols, nnz int64) (col, crow tensor.DType) {
+	col, crow = tensor.U16, tensor.I32
+	if cols > 1<<16 {
+		col = tensor.I32
+	}
+	if nnz >= 1<<31 {
+		crow = tensor.I64
+	}
+	return col, crow
+}
+
+// Sizes returns the bytes each encoding takes for a rows×cols tensor of dt
+// with nnz stored elements (all parts together).
+func Sizes(dt tensor.DType, rows, cols, nnz int64) map[Encoding]int64 {
+	es := int64(dt.Size())
+	col, crow := IndexDTypes(cols, nnz)
+	return map[Encoding]int64{
+		Dense:   rows * cols * es,
+		CSR:     nnz*es + nnz*int64(col.Size()) + (rows+1)*int64(crow.Size()) + 16,
+		Bitmask: nnz*es + rows*((cols+7)/8) + rows*8 + 16,
+	}
+}
+
+// Choose returns the smallest encoding; on a tie dense wins, then CSR.
+func Choose(dt tensor.DType, rows, cols, nnz int64) Encoding {
+	s := Sizes(dt, rows, cols, nnz)
+	best := Dense
+	for _, e := range []Encoding{CSR, Bitmask} {
+		if s[e] < s[best] {
+			best = e
+		}
+	}
+	return best
+}
+
+// Part is one tensor of an encoded tensor's representation.
+type Part struct {
+	Suffix string
+	DType  tensor.DType
+	Shape  tensor.Shape
+	Size   int64
+	// Write streams the part's bytes; it reads m only.
+	Write func(w io.Writer, m *Matrix) error
+}
+
+// Parts describes the tensors that store a rows×cols matrix of dt with nnz
+// stored elements under encoding e (Dense: one part with suffix "").
+func Parts(e Encoding, dt tensor.DType, rows, cols, nnz int64) ([]Part, error) {
+	es := int64(dt.Size())
+	if es == 0 {
+		return nil, fmt.Errorf("%w: dtype %s has no fixed element size", ErrFormat, dt)
+	}
+	shape := Part{SuffixShape, tensor.I64, tensor.Shape{2}, 16, writeShape}
+	switch e {
+	case Dense:
+		return []Part{{"", dt, tensor.Shape{rows, cols}, rows * cols * es, writeDense}}, nil
+	case CSR:
+		col, crow := IndexDTypes(cols, nnz)
+		return []Part{
+			{SuffixValues, dt, tensor.Shape{nnz}, nnz * es, writeValues},
+			{SuffixColIndices, col, tensor.Shape{nnz}, nnz * int64(col.Size()), writeColIndices(col)},
+			{SuffixCrow, crow, tensor.Shape{rows + 1}, (rows + 1) * int64(crow.Size()), writeCrow(crow)},
+			shape,
+		}, nil
+	case Bitmask:
+		return []Part{
+			{SuffixCompressed, dt, tensor.Shape{nnz}, nnz * es, writeValues},
+			{SuffixBitmask, tensor.U8, tensor.Shape{rows, (cols + 7) / 8}, rows * ((cols + 7) / 8), writeBitmask},
+			{SuffixRowOffsets, tensor.I64, tensor.Shape{rows}, rows * 8, writeRowOffsets},
+			shape,
+		}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown encoding %q", ErrFormat, e)
+}
+
+const bufSize = 1 << 20
+
+func writeShape(w io.Writer, m *Matrix) error {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(m.Rows))
+	binary.LittleEndian.PutUint64(b[8:], uint64(m.Cols))
+	_, err := w.Write(b[:])
+	return err
+}
+
+// writeDense writes Raw with the pruned elements zeroed.
+func writeDense(w io.Writer, m *Matrix) error {
+	es, err := m.check()
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, bufSize)
+	zero := make([]byte, es)
+	n := m.Rows * m.Cols
+	for i := int64(0); i < n; {
+		// Copy runs of kept elements in one call.
+		j := i
+		for j < n && (m.Pruned == nil || !m.Pruned[j]) {
+			j++
+		}
+		if j > i {
+			bw.Write(m.Raw[i*int64(es) : j*int64(es)])
+			i = j
+			continue
+		}
+		bw.Write(zero)
+		i++
+	}
+	return bw.Flush()
+}
+
+// writeValues writes the stored elements, row-major.
+func writeValues(w io.Writer, m *Matrix) error {
+	es, err := m.check()
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, bufSize)
+	for i := int64(0); i < m.Rows*m.Cols; i++ {
+		if m.stored(i, es) {
+			bw.Write(m.Raw[i*int64(es) : (i+1)*int64(es)])
+		}
+	}
+	return bw.Flush()
+}
+
+func putInt(b []byte, dt tensor.DType, v int64) []byte {
+	switch dt {
+	case tensor.U16:
+		return binary.LittleEndian.AppendUint16(b, uint16(v))
+	case tensor.I32:
+		return binary.LittleEndian.AppendUint32(b, uint32(v))
+	default:
+		return binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+}
+
+func writeColIndices(dt tensor.DType) func(io.Writer, *Matrix) error {
+	return func(w io.Writer, m *Matrix) error {
+		es, err := m.check()
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(w, bufSize)
+		var b []byte
+		for r := int64(0); r < m.Rows; r++ {
+			for c := int64(0); c < m.Cols; c++ {
+				if m.stored(r*m.Cols+c, es) {
+					b = putInt(b[:0], dt, c)
+					bw.Write(b)
+				}
+			}
+		}
+		return bw.Flush()
+	}
+}
+
+// rowCounts returns the stored elements per row.
+func rowCounts(m *Matrix, es int) []int64 {
+	counts := make([]int64, m.Rows)
+	for r := int64(0); r < m.Rows; r++ {
+		for c := int64(0); c < m.Cols; c++ {
+			if m.stored(r*m.Cols+c, es) {
+				counts[r]++
+			}
+		}
+	}
+	return counts
+}
+
+func writeCrow(dt tensor.DType) func(io.Writer, *Matrix) error {
+	return func(w io.Writer, m *Matrix) error {
+		es, err := m.check()
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(w, bufSize)
+		var b []byte
+		var sum int64
+		b = putInt(b[:0], dt, 0)
+		bw.Write(b)
+		for _, c := range rowCounts(m, es) {
+			sum += c
+			b = putInt(b[:0], dt, sum)
+			bw.Write(b)
+		}
+		return bw.Flush()
+	}
+}
+
+// writeBitmask writes one bit per element, rows of ceil(cols/8) bytes,
+// little bit order (element c of a row is bit c%8 of byte c/8), as
+// numpy.packbits(..., bitorder="little").
+func writeBitmask(w io.Writer, m *Matrix) error {
+	es, err := m.check()
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, bufSize)
+	row := make([]byte, (m.Cols+7)/8)
+	for r := int64(0); r < m.Rows; r++ {
+		clear(row)
+		for c := int64(0); c < m.Cols; c++ {
+			if m.stored(r*m.Cols+c, es) {
+				row[c/8] |= 1 << (c % 8)
+			}
+		}
+		bw.Write(row)
+	}
+	return bw.Flush()
+}
+
+// writeRowOffsets writes, per row, the index in .compressed of its first
+// element (an exclusive prefix sum of the row counts), as I64.
+func writeRowOffsets(w io.Writer, m *Matrix) error {
+	es, err := m.check()
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, bufSize)
+	var b [8]byte
+	var sum int64
+	for _, c := range rowCounts(m, es) {
+		binary.LittleEndian.PutUint64(b[:], uint64(sum))
+		bw.Write(b[:])
+		sum += c
+	}
+	return bw.Flush()
+}
