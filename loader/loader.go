@@ -313,3 +313,25 @@ func (m *Model) Metadata() map[string]string {
 	}
 	return m.shards[0].Metadata()
 }
+
+// ReadInto reads a tensor's raw bytes into buf (grown when too small)
+// through the file descriptor rather than the mapping, so the memory in
+// use is buf and not the mapped file; it returns the filled slice.
+func (m *Model) ReadInto(name string, buf []byte) ([]byte, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if int64(cap(buf)) < r.info.Size {
+		buf = make([]byte, r.info.Size)
+	}
+	buf = buf[:r.info.Size]
+	sec, err := m.shards[r.shard].Section(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(sec, buf); err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", m.Files[r.shard], name, err)
+	}
+	return buf, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -277,6 +278,9 @@ func TestCheckOutput(t *testing.T) {
 	os.WriteFile(file, nil, 0o644)
 	empty := filepath.Join(base, "empty")
 	os.Mkdir(empty, 0o755)
+	if err := os.Symlink(in, filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		out   string
 		force bool
@@ -286,6 +290,10 @@ func TestCheckOutput(t *testing.T) {
 		{in + "/.", true, "input directory"},
 		{file, false, "not a directory"},
 		{in, false, "input directory"},
+		{filepath.Join(in, "sub"), false, "inside it"},
+		{filepath.Join(in, "sub", "deeper"), true, "inside it"},
+		{filepath.Join(base, "link"), true, "input directory"},
+		{filepath.Join(base, "link", "x"), true, "inside it"},
 		{empty, false, ""},
 		{filepath.Join(base, "new"), false, ""},
 	} {
@@ -383,5 +391,38 @@ func TestNaturalOrder(t *testing.T) {
 	want := "a b b1 layers.1.w layers.2.b layers.02.w layers.2.w layers.10.w"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestWriteFailureLeavesNothing: an error in the middle of writing (here a
+// tensor source that fails) leaves neither the output directory nor any
+// temporary file behind.
+func TestWriteFailureLeavesNothing(t *testing.T) {
+	base := t.TempDir()
+	in := filepath.Join(base, "in")
+	gen.WriteCheckpoint(in, gen.Llama(tensor.F32, 1))
+	m, _ := Open(in)
+	defer m.Close()
+	es, _ := m.Entries()
+	boom := errors.New("source failed")
+	es[len(es)/2].Write = func(io.Writer) error { return boom }
+	for _, out := range []string{filepath.Join(base, "out"), filepath.Join(base, "empty")} {
+		if strings.HasSuffix(out, "empty") {
+			os.Mkdir(out, 0o755)
+		}
+		if err := WriteDir(out, in, es, WriteOptions{MaxShardSize: 4096}); !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want the source's error", err)
+		}
+		if ents, _ := os.ReadDir(out); len(ents) != 0 {
+			t.Errorf("%s: files left after a failed write: %v", out, ents)
+		}
+	}
+	ents, _ := os.ReadDir(base)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "empty in" {
+		t.Errorf("directory holds %v after failed writes, want [empty in]", names)
 	}
 }

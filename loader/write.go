@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/lmsparse/lmsparse/formats/safetensors"
@@ -42,12 +43,20 @@ type WriteOptions struct {
 	Metadata map[string]string
 	// Config, when non-nil, replaces config.json.
 	Config []byte
+	// Extra files (name → content) written beside the checkpoint, such as
+	// lmsparse.json.
+	Extra map[string][]byte
 }
 
 // CheckOutput verifies that out may receive a checkpoint read from inDir,
-// without writing anything: out must not be inDir, must not be a file, and
-// must be absent or empty unless force is set.
+// without writing anything: out must not be inDir or inside it, must not
+// be a file, and must be absent or empty unless force is set.
 func CheckOutput(out, inDir string, force bool) error {
+	if inside, err := within(out, inDir); err != nil {
+		return err
+	} else if inside {
+		return fmt.Errorf("%s: %w: it is the input directory %s or inside it", out, ErrOutput, inDir)
+	}
 	st, err := os.Stat(out)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -58,9 +67,6 @@ func CheckOutput(out, inDir string, force bool) error {
 	if !st.IsDir() {
 		return fmt.Errorf("%s: %w: it is a file, not a directory", out, ErrOutput)
 	}
-	if inSt, err := os.Stat(inDir); err == nil && os.SameFile(st, inSt) {
-		return fmt.Errorf("%s: %w: it is the input directory", out, ErrOutput)
-	}
 	ents, err := os.ReadDir(out)
 	if err != nil {
 		return err
@@ -69,6 +75,45 @@ func CheckOutput(out, inDir string, force bool) error {
 		return fmt.Errorf("%s: %w: directory is not empty (use --force to overwrite)", out, ErrOutput)
 	}
 	return nil
+}
+
+// within reports whether path is dir or lies inside it, resolving symbolic
+// links of the longest existing prefix of path.
+func within(path, dir string) (bool, error) {
+	d, err := resolve(dir)
+	if err != nil {
+		return false, err
+	}
+	p, err := resolve(path)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(d, p)
+	if err != nil {
+		return false, nil
+	}
+	return rel == "." || filepath.IsLocal(rel), nil
+}
+
+// resolve returns the absolute, symlink-free form of path; components that
+// do not exist yet are appended as written.
+func resolve(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for cur := abs; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(cur)}, rest...)
+		cur = parent
+	}
 }
 
 // Shard is one planned output file.
@@ -111,10 +156,12 @@ func PlanShards(entries []safetensors.Entry, maxSize int64) []Shard {
 
 // WriteDir writes a Hugging Face checkpoint directory at out: the entries
 // as safetensors (sharded per opts.MaxShardSize, with an index when there
-// is more than one shard) and the auxiliary files of the input directory
-// inDir (config, tokenizer, generation). Tensors stream one at a time.
-// Every file is written atomically; out is created if needed. Call
-// CheckOutput first to fail before any work.
+// is more than one shard), the auxiliary files of the input directory
+// inDir (config, tokenizer, generation) and opts.Extra. Tensors stream one
+// at a time. When out is absent or empty the checkpoint is assembled in a
+// temporary directory beside it and renamed into place, so a failure at
+// any point leaves nothing behind; with Force into a non-empty directory,
+// each file is replaced atomically and stale weight files are removed.
 func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions) error {
 	if err := CheckOutput(out, inDir, opts.Force); err != nil {
 		return err
@@ -126,12 +173,42 @@ func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions)
 		}
 		seen[e.Name] = true
 	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) > 0 {
+		return writeFiles(out, inDir, entries, opts)
+	}
+	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	stage, err := os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(out))+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(stage, 0o755); err != nil {
+		os.RemoveAll(stage)
+		return err
+	}
+	if err := writeFiles(stage, inDir, entries, opts); err != nil {
+		os.RemoveAll(stage)
+		return err
+	}
+	// rename(2) replaces an empty directory.
+	if err := os.Rename(stage, out); err != nil {
+		os.RemoveAll(stage)
+		return err
+	}
+	if d, err := os.Open(parent); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func writeFiles(out, inDir string, entries []safetensors.Entry, opts WriteOptions) error {
 	meta := opts.Metadata
 	if meta == nil {
 		meta = map[string]string{"format": "pt"}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
 	}
 	shards := PlanShards(entries, opts.MaxShardSize)
 	keep := map[string]bool{}
@@ -159,7 +236,21 @@ func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions)
 			return err
 		}
 	}
+	for _, name := range sortedNames(opts.Extra) {
+		if err := atomicfile.WriteBytes(filepath.Join(out, name), opts.Extra[name]); err != nil {
+			return err
+		}
+	}
 	return removeStale(out, keep)
+}
+
+func sortedNames(m map[string][]byte) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func writeIndex(path string, shards []Shard) error {
