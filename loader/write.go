@@ -26,7 +26,7 @@ var ErrOutput = errors.New("refusing to write output")
 var auxFiles = []string{
 	ConfigFile, "generation_config.json", "tokenizer.json", "tokenizer_config.json",
 	"tokenizer.model", "special_tokens_map.json", "added_tokens.json",
-	"vocab.json", "merges.txt", "vocab.txt",
+	"vocab.json", "merges.txt", "vocab.txt", "LICENSE", "LICENSE.txt", "LICENSE.md", "NOTICE",
 }
 
 // WriteOptions control WriteDir.

@@ -12,10 +12,8 @@ import (
 
 // copyOptions are the inputs of "lmsparse copy".
 type copyOptions struct {
-	Model        string
-	Out          string
-	MaxShardSize int64
-	Force        bool
+	Model string
+	Out   outputOptions
 }
 
 func copyCommand() *command {
@@ -39,18 +37,15 @@ checkpoint does not use are removed.`,
 		},
 		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
 			var o copyOptions
-			shard := byteSize(loader.DefaultMaxShardSize)
-			fs.StringVarP(&o.Out, "output", "o", "", "output checkpoint directory (required)")
-			fs.Var(&shard, "max-shard-size", "largest shard, e.g. 5GB, 500MB, 2GiB (decimal units are powers of 1000)")
-			fs.BoolVar(&o.Force, "force", false, "write into a non-empty output directory")
+			o.Out.register(fs)
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if len(args) != 1 {
 					return usageErrorf("copy: want exactly one MODEL argument, got %d (see 'lmsparse copy --help')", len(args))
 				}
-				if o.Out == "" {
-					return usageErrorf("copy: -o/--output is required")
+				if err := o.Out.check("copy"); err != nil {
+					return err
 				}
-				o.Model, o.MaxShardSize = args[0], int64(shard)
+				o.Model = args[0]
 				return runCopy(ctx, o, stdout, stderr)
 			}
 		},
@@ -63,7 +58,7 @@ func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	defer m.Close()
-	if err := loader.CheckOutput(o.Out, m.Dir, o.Force); err != nil {
+	if err := loader.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
 	es, err := m.Entries()
@@ -79,14 +74,14 @@ func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error
 			return write(w)
 		}
 	}
-	if err := loader.WriteDir(o.Out, m.Dir, es, loader.WriteOptions{MaxShardSize: o.MaxShardSize, Force: o.Force, Metadata: m.Metadata()}); err != nil {
+	if err := loader.WriteDir(o.Out.Dir, m.Dir, es, loader.WriteOptions{MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: m.Metadata()}); err != nil {
 		return err
 	}
-	shards := loader.PlanShards(es, o.MaxShardSize)
+	shards := loader.PlanShards(es, o.Out.MaxShardSize)
 	var total int64
 	for _, s := range shards {
 		total += s.Bytes
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d tensors, %s in %d file(s)\n", o.Out, len(es), humanBytes(total), len(shards))
+	fmt.Fprintf(stdout, "wrote %s: %d tensors, %s in %d file(s)\n", o.Out.Dir, len(es), humanBytes(total), len(shards))
 	return nil
 }

@@ -59,7 +59,23 @@ func (m *Matrix) stored(i int64, es int) bool {
 	if m.Pruned != nil && m.Pruned[i] {
 		return false
 	}
-	for _, b := range m.Raw[i*int64(es) : (i+1)*int64(es)] {
+	return NonZeroBits(m.Raw, es, i)
+}
+
+// NonZeroBits reports whether element i (of es bytes) of raw has any bit
+// set: true for every value but +0 (and integer 0).
+func NonZeroBits(raw []byte, es int, i int64) bool {
+	switch es {
+	case 4:
+		return binary.LittleEndian.Uint32(raw[4*i:]) != 0
+	case 2:
+		return binary.LittleEndian.Uint16(raw[2*i:]) != 0
+	case 1:
+		return raw[i] != 0
+	case 8:
+		return binary.LittleEndian.Uint64(raw[8*i:]) != 0
+	}
+	for _, b := range raw[i*int64(es) : (i+1)*int64(es)] {
 		if b != 0 {
 			return true
 		}
