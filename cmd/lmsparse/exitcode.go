@@ -6,7 +6,9 @@ import (
 	"io/fs"
 
 	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
@@ -39,6 +41,8 @@ var exitCodes = []struct {
 	{loader.ErrUnsupported, exitBadArgs},
 	{loader.ErrOutput, exitBadArgs},
 	{tensor.ErrShape, exitBadArgs},
+	{prune.ErrInvalid, exitBadArgs},
+	{sparse.ErrFormat, exitBadArgs},
 	{tensor.ErrDType, exitBadArgs},
 	{fs.ErrNotExist, exitBadArgs},
 }

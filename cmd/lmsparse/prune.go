@@ -246,24 +246,35 @@ func nearest(s string, names []string, k int) []string {
 	return out
 }
 
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
+// editDistance is the Levenshtein distance between a glob and a name, where
+// a * in the glob matches any run of characters at no cost.
+func editDistance(glob, name string) int {
+	prev := make([]int, len(name)+1)
+	cur := make([]int, len(name)+1)
 	for j := range prev {
 		prev[j] = j
 	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
+	for i := 1; i <= len(glob); i++ {
+		star := glob[i-1] == '*'
+		cur[0] = prev[0]
+		if !star {
+			cur[0] = i
+		}
+		for j := 1; j <= len(name); j++ {
+			if star {
+				// match nothing, or one more character
+				cur[j] = min(prev[j], cur[j-1])
+				continue
+			}
 			cost := 1
-			if a[i-1] == b[j-1] {
+			if glob[i-1] == name[j-1] || glob[i-1] == '?' {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 		}
 		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return prev[len(name)]
 }
 
 // tensorBuffers reads targets one at a time into reused buffers, so the
