@@ -46,6 +46,10 @@ type WriteOptions struct {
 	// Extra files (name → content) written beside the checkpoint, such as
 	// lmsparse.json.
 	Extra map[string][]byte
+	// After, when set, is called once every tensor is written; the files it
+	// returns are written like Extra (for reports that count what was
+	// written).
+	After func() (map[string][]byte, error)
 }
 
 // CheckOutput verifies that out may receive a checkpoint read from inDir,
@@ -236,8 +240,22 @@ func writeFiles(out, inDir string, entries []safetensors.Entry, opts WriteOption
 			return err
 		}
 	}
-	for _, name := range sortedNames(opts.Extra) {
-		if err := atomicfile.WriteBytes(filepath.Join(out, name), opts.Extra[name]); err != nil {
+	extra := opts.Extra
+	if opts.After != nil {
+		late, err := opts.After()
+		if err != nil {
+			return err
+		}
+		extra = make(map[string][]byte, len(opts.Extra)+len(late))
+		for k, v := range opts.Extra {
+			extra[k] = v
+		}
+		for k, v := range late {
+			extra[k] = v
+		}
+	}
+	for _, name := range sortedNames(extra) {
+		if err := atomicfile.WriteBytes(filepath.Join(out, name), extra[name]); err != nil {
 			return err
 		}
 	}

@@ -240,3 +240,41 @@ func structured(m Method, x *Matrix) ([]bool, int64) {
 	}
 	return pruned, k * int64(length)
 }
+
+// Apply sets the elements the plan prunes to +0 in place and returns how
+// many it set. vals must be the values the plan was made from. Other
+// elements, -0 included, are left bit for bit as they were.
+func (p *Plan) Apply(vals []float32) int64 {
+	if p.row == nil && p.lines == nil && !p.method.IsNM() {
+		t := p.tensor
+		if t.Count() == 0 {
+			return 0
+		}
+		// Branch-free on the common path: keys have the sign bit clear, so
+		// int32(k)-int32(T) is negative exactly when k < T.
+		ties := t.Ties
+		var n int64
+		for i, v := range vals {
+			b := math.Float32bits(v)
+			k := b &^ (1 << 31)
+			lt := uint32((int32(k) - int32(t.Key)) >> 31)
+			if k == t.Key && ties > 0 {
+				ties--
+				lt = ^uint32(0)
+			}
+			vals[i] = math.Float32frombits(b &^ lt)
+			n += int64(lt & 1)
+		}
+		return n
+	}
+	mask := make([]bool, len(vals))
+	p.Mask(vals, mask)
+	var n int64
+	for i, m := range mask {
+		if m {
+			vals[i] = 0
+			n++
+		}
+	}
+	return n
+}

@@ -315,3 +315,32 @@ func BenchmarkSelect(b *testing.B) {
 		}
 	})
 }
+
+// TestApplyMatchesMask: Apply zeroes exactly the masked elements and
+// leaves every other bit pattern (including -0) alone.
+func TestApplyMatchesMask(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, m := range []Method{{Sparsity: 0.5, Scope: ScopeTensor}, {Sparsity: 0.4, Scope: ScopeRow}, {N: 2, M: 4}, {Sparsity: 0.5, Structured: StructCols}} {
+		x := randomMatrix(rng, "w", 7, 33, true)
+		var s Selector
+		p, err := s.NewPlan(m, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mask := make([]bool, len(x.Vals))
+		p.Mask(x.Vals, mask)
+		got := slices.Clone(x.Vals)
+		if n := p.Apply(got); n != p.Pruned {
+			t.Errorf("%s: Apply pruned %d, plan says %d", m, n, p.Pruned)
+		}
+		for i := range got {
+			want := math.Float32bits(x.Vals[i])
+			if mask[i] {
+				want = 0
+			}
+			if math.Float32bits(got[i]) != want {
+				t.Fatalf("%s: element %d is %08x, want %08x", m, i, math.Float32bits(got[i]), want)
+			}
+		}
+	}
+}

@@ -245,15 +245,16 @@ func checkLen(n, nbytes int, dt DType, op string) error {
 	return nil
 }
 
-// littleEndianHost reports whether the machine stores integers (and floats)
+// LittleEndianHost reports whether the machine stores integers (and floats)
 // least significant byte first, which lets F32 data be copied directly.
-func littleEndianHost() bool {
+func LittleEndianHost() bool {
 	x := uint16(1)
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }
 
-// f32Bytes returns the memory of s viewed as bytes.
-func f32Bytes(s []float32) []byte {
+// F32Bytes returns the memory of s viewed as bytes (no copy). Safetensors
+// data is little-endian, so on a LittleEndianHost this is the F32 encoding.
+func F32Bytes(s []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
 }
 
@@ -261,8 +262,8 @@ func f32Bytes(s []float32) []byte {
 // into dst. On a little-endian host this is a plain memory copy; writing
 // through a byte view of dst needs no alignment of src.
 func decodeF32(dst []float32, src []byte) {
-	if littleEndianHost() {
-		copy(f32Bytes(dst), src)
+	if LittleEndianHost() {
+		copy(F32Bytes(dst), src)
 		return
 	}
 	decodeF32Portable(dst, src)
@@ -277,8 +278,8 @@ func decodeF32Portable(dst []float32, src []byte) {
 
 // encodeF32 writes src into dst (4·len(src) bytes) as little-endian float32.
 func encodeF32(dst []byte, src []float32) {
-	if littleEndianHost() {
-		copy(dst, f32Bytes(src))
+	if LittleEndianHost() {
+		copy(dst, F32Bytes(src))
 		return
 	}
 	encodeF32Portable(dst, src)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -278,30 +279,41 @@ func editDistance(glob, name string) int {
 }
 
 // tensorBuffers reads targets one at a time into reused buffers, so the
-// memory in use is bounded by the largest target.
+// memory in use is bounded by the largest target. For F32 the float32
+// values and the raw bytes are the same memory.
 type tensorBuffers struct {
 	m    *loader.Model
-	raw  []byte
-	vals []float32
+	raw  []byte    // the loaded tensor's bytes: F32Bytes(vals) or own
+	own  []byte    // raw bytes of non-F32 tensors
+	vals []float32 // decoded values
 	mask []bool
 }
 
 func (b *tensorBuffers) load(t *pruneTarget) (*prune.Matrix, error) {
-	raw, err := b.m.ReadInto(t.name, b.raw)
-	if err != nil {
-		return nil, err
-	}
-	b.raw = raw
 	n := t.sRows * t.sCols
 	if int64(cap(b.vals)) < n {
 		b.vals = make([]float32, n)
 		b.mask = make([]bool, n)
 	}
 	b.vals, b.mask = b.vals[:n], b.mask[:n]
+	x := &prune.Matrix{Name: t.name, Vals: b.vals, Rows: t.rows, Cols: t.cols, Transposed: t.transposed}
+	if t.info.DType == tensor.F32 && tensor.LittleEndianHost() {
+		raw, err := b.m.ReadInto(t.name, tensor.F32Bytes(b.vals))
+		if err != nil {
+			return nil, err
+		}
+		b.raw = raw
+		return x, nil
+	}
+	raw, err := b.m.ReadInto(t.name, b.own)
+	if err != nil {
+		return nil, err
+	}
+	b.own, b.raw = raw, raw
 	if err := tensor.DecodeF32(b.vals, raw, t.info.DType); err != nil {
 		return nil, fmt.Errorf("%s: tensor %q: %w", t.info.File, t.name, err)
 	}
-	return &prune.Matrix{Name: t.name, Vals: b.vals, Rows: t.rows, Cols: t.cols, Transposed: t.transposed}, nil
+	return x, nil
 }
 
 // masked loads t and applies its plan: the raw bytes and the pruned mask.
@@ -312,6 +324,47 @@ func (b *tensorBuffers) masked(t *pruneTarget) (*sparse.Matrix, error) {
 	}
 	t.plan.Mask(x.Vals, b.mask)
 	return &sparse.Matrix{DType: t.info.DType, Rows: t.sRows, Cols: t.sCols, Raw: b.raw, Pruned: b.mask}, nil
+}
+
+// pruneDense loads t, plans it if planning was skipped, zeroes the pruned
+// weights in the raw bytes and counts what remains. It returns the bytes of
+// the dense pruned tensor.
+func (b *tensorBuffers) pruneDense(method prune.Method, sel *prune.Selector, t *pruneTarget) ([]byte, error) {
+	x, err := b.load(t)
+	if err != nil {
+		return nil, err
+	}
+	if t.plan == nil {
+		if t.plan, err = sel.NewPlan(method, x); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.info.File, err)
+		}
+	}
+	switch t.info.DType {
+	case tensor.F32, tensor.F16, tensor.BF16:
+		// Pruned elements become +0 in vals; decoding keeps every other
+		// value exactly (and the sign of zero), so a zero bit pattern in
+		// vals marks exactly the elements whose raw bytes must be zeroed.
+		t.plan.Apply(x.Vals)
+		if t.info.DType != tensor.F32 {
+			es := t.info.DType.Size()
+			for i, v := range x.Vals {
+				if math.Float32bits(v) == 0 {
+					clear(b.raw[i*es : (i+1)*es])
+				}
+			}
+		}
+		countValues(t, x.Vals, nil, b.raw)
+	default:
+		t.plan.Mask(x.Vals, b.mask)
+		es := t.info.DType.Size()
+		for i, p := range b.mask {
+			if p {
+				clear(b.raw[i*es : (i+1)*es])
+			}
+		}
+		countValues(t, x.Vals, b.mask, b.raw)
+	}
+	return b.raw, nil
 }
 
 // planTargets computes every target's plan and counts, reading each target
@@ -377,17 +430,39 @@ func planTargets(ctx context.Context, m *loader.Model, method prune.Method, targ
 // countAfter applies t's plan to the loaded x and counts what remains.
 func countAfter(t *pruneTarget, x *prune.Matrix, buf *tensorBuffers) {
 	t.plan.Mask(x.Vals, buf.mask)
-	es := t.info.DType.Size()
+	countValues(t, x.Vals, buf.mask, buf.raw)
+}
+
+// countValues sets t.stored (elements with any bit set) and t.nonzero
+// (elements whose value is not zero) over the elements not in pruned
+// (nil: vals and raw are already pruned).
+func countValues(t *pruneTarget, vals []float32, pruned []bool, raw []byte) {
 	t.stored, t.nonzero = 0, 0
-	for i, p := range buf.mask {
-		if p {
-			continue
+	switch dt := t.info.DType; {
+	case pruned == nil && (dt == tensor.F32 || dt == tensor.F16 || dt == tensor.BF16):
+		// Decoding these is exact and keeps the sign of zero, so the
+		// float32 bits tell both counts.
+		// Branch-free: (x | -x) >> 31 is 1 exactly when x != 0.
+		var stored, nonzero uint64
+		for _, v := range vals {
+			b := math.Float32bits(v)
+			a := b &^ (1 << 31)
+			stored += uint64((b | -b) >> 31)
+			nonzero += uint64((a | -a) >> 31)
 		}
-		if sparse.NonZeroBits(buf.raw, es, int64(i)) {
-			t.stored++
-		}
-		if x.Vals[i] != 0 {
-			t.nonzero++
+		t.stored, t.nonzero = int64(stored), int64(nonzero)
+	default:
+		es := dt.Size()
+		for i, v := range vals {
+			if pruned != nil && pruned[i] {
+				continue
+			}
+			if sparse.NonZeroBits(raw, es, int64(i)) {
+				t.stored++
+			}
+			if v != 0 {
+				t.nonzero++
+			}
 		}
 	}
 }
@@ -414,50 +489,45 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 			return usageErrorf("prune: tensor %q has shape %v: structured pruning needs 2-D tensors", t.name, t.info.Shape)
 		}
 	}
-	buf := &tensorBuffers{m: m}
-	if err := planTargets(ctx, m, method, targets, buf); err != nil {
+	cfgBytes, err := readConfigBytes(m)
+	if err != nil {
 		return err
 	}
-	bitmaskOK := true
-	cfgBytes, cfgErr := readConfigBytes(m)
-	if cfgErr == nil && cfgBytes != nil {
+	bitmaskOK := cfgBytes != nil
+	if cfgBytes != nil {
 		if _, err := loader.AddQuantizationConfig(cfgBytes, struct{}{}); err != nil {
 			bitmaskOK = false
 			if o.Format == "bitmask" {
 				return fmt.Errorf("%s: --format bitmask: %w", m.Dir, err)
 			}
 		}
+	} else if o.Format == "bitmask" {
+		return fmt.Errorf("%s: --format bitmask: %w: no config.json to record the sparsity_config in", m.Path, loader.ErrFormat)
+	}
+
+	// Hash the inputs on the other core while pruning.
+	type hashResult struct {
+		inputs []manifestInput
+		err    error
+	}
+	hashed := make(chan hashResult, 1)
+	go func() {
+		in, err := hashInputs(m)
+		hashed <- hashResult{in, err}
+	}()
+	defer func() { <-hashed }()
+
+	buf := &tensorBuffers{m: m}
+	global := method.Scope == prune.ScopeGlobal && !method.IsNM() && method.Structured == prune.StructNone
+	if o.Format != "dense" || global {
+		// Sparse sizes (and global thresholds) must be known before the
+		// header is written: plan every target first.
+		if err := planTargets(ctx, m, method, targets, buf); err != nil {
+			return err
+		}
 	}
 	for _, t := range targets {
-		t.enc = sparse.Dense
-		if len(t.info.Shape) != 2 {
-			continue // sparse layouts are for matrices; others stay dense
-		}
-		switch o.Format {
-		case "csr":
-			t.enc = sparse.CSR
-		case "bitmask":
-			t.enc = sparse.Bitmask
-		case "auto":
-			t.enc = sparse.Choose(t.info.DType, t.sRows, t.sCols, t.stored)
-			if t.enc == sparse.Bitmask && !bitmaskOK {
-				s := sparse.Sizes(t.info.DType, t.sRows, t.sCols, t.stored)
-				t.enc = sparse.Dense
-				if s[sparse.CSR] < s[sparse.Dense] {
-					t.enc = sparse.CSR
-				}
-			}
-		}
-	}
-	entries, rep, err := pruneEntries(ctx, m, targets, buf)
-	if err != nil {
-		return err
-	}
-	rep.Command = "prune"
-	rep.Method = method.String()
-	rep.Flags = pruneFlags(o)
-	if rep.Inputs, err = hashInputs(m); err != nil {
-		return err
+		t.enc = chooseEncoding(o.Format, t, bitmaskOK)
 	}
 	meta := copyMeta(m.Metadata())
 	var config []byte
@@ -470,19 +540,17 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 		meta[sparse.MetadataKey] = sparse.CSRVersion
 	}
 	if usesBitmask {
-		if cfgBytes == nil {
-			return fmt.Errorf("%s: %w: the bitmask format needs a config.json to record its sparsity_config", m.Path, loader.ErrFormat)
-		}
 		structure := "unstructured"
 		if method.IsNM() {
 			structure = fmt.Sprintf("%d:%d", method.N, method.M)
 		}
+		_, targetSparsity := targetTotals(targets)
 		qc := map[string]any{
 			"quant_method": "compressed-tensors",
 			"format":       "sparse-bitmask",
 			"sparsity_config": map[string]any{
 				"format":             "sparse-bitmask",
-				"global_sparsity":    rep.Totals.TargetSparsity,
+				"global_sparsity":    roundTo(targetSparsity, 6),
 				"sparsity_structure": structure,
 			},
 		}
@@ -490,30 +558,72 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	manifest, err := json.MarshalIndent(rep, "", "  ")
+	entries, err := pruneEntries(ctx, m, method, targets, buf)
 	if err != nil {
 		return err
 	}
-	manifest = append(manifest, '\n')
+	var rep *manifest
+	var man []byte
 	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
-		Extra: map[string][]byte{manifestFile: manifest},
+		After: func() (map[string][]byte, error) {
+			if rep, err = pruneManifest(m, targets); err != nil {
+				return nil, err
+			}
+			rep.Method, rep.Flags = method.String(), pruneFlags(o)
+			h := <-hashed
+			hashed <- h
+			if h.err != nil {
+				return nil, h.err
+			}
+			rep.Inputs = h.inputs
+			if man, err = json.MarshalIndent(rep, "", "  "); err != nil {
+				return nil, err
+			}
+			man = append(man, '\n')
+			return map[string][]byte{manifestFile: man}, nil
+		},
 	})
 	if err != nil {
 		return err
 	}
 	if o.JSON {
-		_, err := stdout.Write(manifest)
+		_, err := stdout.Write(man)
 		return err
 	}
 	return printSizeReport(stdout, rep)
+}
+
+// chooseEncoding returns how target t is stored under --format f. Only 2-D
+// tensors can be sparse; auto picks the smallest encoding, avoiding bitmask
+// when config.json cannot take its sparsity_config.
+func chooseEncoding(f string, t *pruneTarget, bitmaskOK bool) sparse.Encoding {
+	if len(t.info.Shape) != 2 {
+		return sparse.Dense
+	}
+	switch f {
+	case "csr":
+		return sparse.CSR
+	case "bitmask":
+		return sparse.Bitmask
+	case "auto":
+		e := sparse.Choose(t.info.DType, t.sRows, t.sCols, t.stored)
+		if e == sparse.Bitmask && !bitmaskOK {
+			s := sparse.Sizes(t.info.DType, t.sRows, t.sCols, t.stored)
+			if e = sparse.Dense; s[sparse.CSR] < s[sparse.Dense] {
+				e = sparse.CSR
+			}
+		}
+		return e
+	}
+	return sparse.Dense
 }
 
 func readConfigBytes(m *loader.Model) ([]byte, error) {
 	if m.Config == nil {
 		return nil, nil
 	}
-	return readFileBounded(m.Dir + "/" + loader.ConfigFile)
+	return readFileBounded(filepath.Join(m.Dir, loader.ConfigFile))
 }
 
 func copyMeta(in map[string]string) map[string]string {
@@ -548,94 +658,127 @@ func pruneFlags(o pruneOptions) map[string]any {
 	return f
 }
 
-// pruneEntries builds the output tensors in natural name order — copies of
-// untouched tensors and the parts of pruned ones — and the size report.
-func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, *manifest, error) {
+// pruneEntries returns the output tensors in natural name order: copies of
+// untouched tensors and the parts of pruned ones. A dense target is loaded,
+// pruned and written in one go; a sparse one is reloaded for each part.
+func pruneEntries(ctx context.Context, m *loader.Model, method prune.Method, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, error) {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t
 	}
-	rep := &manifest{Schema: manifestSchema, Tool: versionString()}
+	var sel prune.Selector
 	var entries []safetensors.Entry
-	var targetParams, targetNonzero int64
 	for _, name := range m.Names() {
 		info, _ := m.Tensor(name)
-		params, _ := info.Shape.Elems()
-		row := manifestTensor{Name: name, DType: string(info.DType), Shape: nonNilShape(info.Shape),
-			Parameters: params, BytesBefore: info.Size, Encoding: string(sparse.Dense)}
 		t := byName[name]
 		if t == nil {
 			e, err := m.Entry(name)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			entries = append(entries, e)
-			row.BytesAfter = info.Size
-			if info.DType.Known() {
-				st, err := scanTensor(m, name, info.DType, make([]byte, 1<<20))
-				if err != nil {
-					return nil, nil, err
-				}
-				nz := params - st.Zeros
-				row.Nonzeros = &nz
-			}
-		} else {
-			row.Pruned = true
-			row.Encoding = string(t.enc)
+			continue
+		}
+		if t.enc == sparse.Dense {
+			entries = append(entries, safetensors.Entry{Name: name, DType: info.DType, Shape: info.Shape.Clone(), Size: info.Size,
+				Write: func(w io.Writer) error {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					raw, err := buf.pruneDense(method, &sel, t)
+					if err != nil {
+						return err
+					}
+					_, err = w.Write(raw)
+					return err
+				}})
+			continue
+		}
+		parts, err := sparse.Parts(t.enc, info.DType, t.sRows, t.sCols, t.stored)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			entries = append(entries, safetensors.Entry{Name: name + p.Suffix, DType: p.DType, Shape: p.Shape, Size: p.Size,
+				Write: func(w io.Writer) error {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					sm, err := buf.masked(t)
+					if err != nil {
+						return err
+					}
+					return p.Write(w, sm)
+				}})
+		}
+	}
+	return entries, nil
+}
+
+// targetTotals returns the parameters of all targets and their sparsity
+// after pruning (valid once every target is planned or written).
+func targetTotals(targets []*pruneTarget) (params int64, sparsity float64) {
+	var nz int64
+	for _, t := range targets {
+		params += t.sRows * t.sCols
+		nz += t.nonzero
+	}
+	if params > 0 {
+		sparsity = 1 - float64(nz)/float64(params)
+	}
+	return params, sparsity
+}
+
+// pruneManifest builds the size report once every tensor is written.
+func pruneManifest(m *loader.Model, targets []*pruneTarget) (*manifest, error) {
+	byName := map[string]*pruneTarget{}
+	for _, t := range targets {
+		byName[t.name] = t
+	}
+	rep := &manifest{Schema: manifestSchema, Tool: versionString(), Command: "prune"}
+	scan := make([]byte, 1<<20)
+	for _, name := range m.Names() {
+		info, _ := m.Tensor(name)
+		params, _ := info.Shape.Elems()
+		row := manifestTensor{Name: name, DType: string(info.DType), Shape: nonNilShape(info.Shape),
+			Parameters: params, BytesBefore: info.Size, BytesAfter: info.Size, Encoding: string(sparse.Dense)}
+		if t := byName[name]; t != nil {
 			nz := t.nonzero
-			row.Nonzeros = &nz
-			row.Stored = t.stored
-			parts, err := sparse.Parts(t.enc, info.DType, t.sRows, t.sCols, t.stored)
+			row.Pruned, row.Encoding, row.Nonzeros, row.Stored = true, string(t.enc), &nz, t.stored
+			sizes := sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored)
+			row.BytesAfter = sizes[t.enc]
+		} else if info.DType.Known() {
+			st, err := scanTensor(m, name, info.DType, scan)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			for _, p := range parts {
-				p, t := p, t
-				shape := p.Shape
-				if p.Suffix == "" {
-					shape = info.Shape.Clone() // dense keeps the original shape
-				}
-				entries = append(entries, safetensors.Entry{
-					Name: name + p.Suffix, DType: p.DType, Shape: shape, Size: p.Size,
-					Write: func(w io.Writer) error {
-						if err := ctx.Err(); err != nil {
-							return err
-						}
-						sm, err := buf.masked(t)
-						if err != nil {
-							return err
-						}
-						return p.Write(w, sm)
-					},
-				})
-				row.BytesAfter += p.Size
-			}
-			targetParams += params
-			targetNonzero += t.nonzero
+			nz := params - st.Zeros
+			row.Nonzeros = &nz
 		}
 		if row.Nonzeros != nil && params > 0 {
 			row.Sparsity = 1 - float64(*row.Nonzeros)/float64(params)
 		}
 		rep.Tensors = append(rep.Tensors, row)
-		rep.Totals.Tensors++
-		rep.Totals.Parameters += params
+		tot := &rep.Totals
+		tot.Tensors++
+		tot.Parameters += params
 		if row.Nonzeros != nil {
-			rep.Totals.Nonzeros += *row.Nonzeros
+			tot.Nonzeros += *row.Nonzeros
 		}
-		rep.Totals.BytesBefore += row.BytesBefore
-		rep.Totals.BytesAfter += row.BytesAfter
+		tot.BytesBefore += row.BytesBefore
+		tot.BytesAfter += row.BytesAfter
 	}
-	rep.Totals.PrunedTensors = len(targets)
-	if targetParams > 0 {
-		rep.Totals.TargetSparsity = roundTo(1-float64(targetNonzero)/float64(targetParams), 6)
+	tot := &rep.Totals
+	tot.PrunedTensors = len(targets)
+	_, sp := targetTotals(targets)
+	tot.TargetSparsity = roundTo(sp, 6)
+	if tot.Parameters > 0 {
+		tot.Sparsity = 1 - float64(tot.Nonzeros)/float64(tot.Parameters)
 	}
-	if rep.Totals.Parameters > 0 {
-		rep.Totals.Sparsity = 1 - float64(rep.Totals.Nonzeros)/float64(rep.Totals.Parameters)
+	if tot.BytesAfter > 0 {
+		tot.Ratio = float64(tot.BytesBefore) / float64(tot.BytesAfter)
 	}
-	if rep.Totals.BytesAfter > 0 {
-		rep.Totals.Ratio = float64(rep.Totals.BytesBefore) / float64(rep.Totals.BytesAfter)
-	}
-	return entries, rep, nil
+	return rep, nil
 }
 
 func roundTo(x float64, digits int) float64 {

@@ -42,6 +42,14 @@ func GPT2(dt tensor.DType, shards int) Spec {
 		Heads: 2, Inter: 64, Vocab: 40, Ctx: 32, Tied: true}
 }
 
+// GPT2Small returns the spec of a random-weight model of GPT-2 small's
+// shape (124M parameters: n_embd 768, 12 layers, 12 heads, vocab 50257,
+// 1024 positions), for benchmarks.
+func GPT2Small(dt tensor.DType) Spec {
+	return Spec{Arch: "gpt2", DType: dt, Shards: 1, Seed: 3, Layers: 12, Hidden: 768,
+		Heads: 12, Inter: 3072, Vocab: 50257, Ctx: 1024, Tied: true}
+}
+
 // Tensor is a generated tensor.
 type Tensor struct {
 	Name  string

@@ -11,7 +11,7 @@ import (
 
 func main() {
 	out := flag.String("o", "", "output directory (or file with -synthetic)")
-	arch := flag.String("arch", "llama", "llama or gpt2")
+	arch := flag.String("arch", "llama", "llama, gpt2, or gpt2-small (124M parameters, for benchmarks)")
 	dtype := flag.String("dtype", "F32", "F32, F16 or BF16")
 	shards := flag.Int("shards", 1, "number of safetensors shards")
 	seed := flag.Uint64("seed", 1, "random seed")
@@ -32,6 +32,9 @@ func main() {
 			s = gen.Llama(tensor.DType(*dtype), *shards)
 		case "gpt2":
 			s = gen.GPT2(tensor.DType(*dtype), *shards)
+		case "gpt2-small":
+			s = gen.GPT2Small(tensor.DType(*dtype))
+			s.Shards = *shards
 		default:
 			fmt.Fprintf(os.Stderr, "mkmodel: unknown -arch %q\n", *arch)
 			os.Exit(2)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# prune --format dense of a synthetic GPT-2-small-shaped F32 checkpoint
+# (124M parameters, ~500 MB) against cp of the same file, wall time and peak
+# RSS from /usr/bin/time -v, three rounds in one run.
+# Usage: bench/prune_rss.sh [WORKDIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-$(mktemp -d)}
+mkdir -p "$work"
+go build -o "$work/lmsparse" ./cmd/lmsparse
+[ -f "$work/in/model.safetensors" ] || go run ./testdata/gen/mkmodel -arch gpt2-small -o "$work/in"
+sync
+cat "$work/in/model.safetensors" > /dev/null # warm the page cache for both
+
+measure() { # name, command...
+  local name=$1; shift
+  /usr/bin/time -v "$@" 2> "$work/$name.time" > /dev/null
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$work/$name.time")
+  rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$work/$name.time")
+  printf '%-14s wall %-8s peak RSS %8d KiB\n' "$name" "$wall" "$rss"
+}
+for i in 1 2 3; do
+  rm -rf "$work/out" "$work/cp.safetensors"
+  measure "cp" sh -c "cp '$work/in/model.safetensors' '$work/cp.safetensors' && sync '$work/cp.safetensors'"
+  measure "prune-dense" "$work/lmsparse" prune "$work/in" -o "$work/out" --sparsity 0.5
+done
+largest=$(( 50257 * 768 * 4 ))
+echo "largest tensor (wte): $((largest / 1024)) KiB; RSS budget (2x largest + 64 MiB): $(((2 * largest + 67108864) / 1024)) KiB"
