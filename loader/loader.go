@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,7 @@ type Model struct {
 	shards  []*safetensors.File
 	tensors map[string]ref
 	names   []string
+	virtual map[string]*SparseTensor // set by ExpandSparse
 }
 
 type ref struct {
@@ -237,6 +239,9 @@ func (m *Model) Names() []string { return m.names }
 
 // Tensor returns the description of a tensor.
 func (m *Model) Tensor(name string) (Tensor, bool) {
+	if st := m.virtual[name]; st != nil {
+		return m.virtualInfo(st), true
+	}
 	r, ok := m.tensors[name]
 	if !ok {
 		return Tensor{}, false
@@ -255,6 +260,9 @@ func (m *Model) lookup(name string) (ref, error) {
 // Bytes returns the raw bytes of a tensor: a read-only view of the mapped
 // file when possible.
 func (m *Model) Bytes(name string) ([]byte, error) {
+	if st := m.virtual[name]; st != nil {
+		return m.denseBytes(st, nil)
+	}
 	r, err := m.lookup(name)
 	if err != nil {
 		return nil, err
@@ -268,21 +276,21 @@ func (m *Model) Bytes(name string) ([]byte, error) {
 
 // Float32 decodes a floating-point tensor to a new float32 slice.
 func (m *Model) Float32(name string) ([]float32, error) {
-	r, err := m.lookup(name)
-	if err != nil {
-		return nil, err
+	info, ok := m.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("%s: tensor %q not found", m.Path, name)
 	}
 	b, err := m.Bytes(name)
 	if err != nil {
 		return nil, err
 	}
-	n, err := r.info.Shape.Elems()
+	n, err := info.Shape.Elems()
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float32, n)
-	if err := tensor.DecodeF32(out, b, r.info.DType); err != nil {
-		return nil, fmt.Errorf("%s: tensor %q: %w", m.Files[r.shard], name, err)
+	if err := tensor.DecodeF32(out, b, info.DType); err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
 	}
 	return out, nil
 }
@@ -290,6 +298,13 @@ func (m *Model) Float32(name string) ([]float32, error) {
 // Section returns a streaming reader of a tensor's bytes that does not go
 // through the memory mapping (so it does not grow resident memory).
 func (m *Model) Section(name string) (*io.SectionReader, error) {
+	if st := m.virtual[name]; st != nil {
+		b, err := m.denseBytes(st, nil)
+		if err != nil {
+			return nil, err
+		}
+		return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))), nil
+	}
 	r, err := m.lookup(name)
 	if err != nil {
 		return nil, err
@@ -299,6 +314,9 @@ func (m *Model) Section(name string) (*io.SectionReader, error) {
 
 // Entry returns a writer entry copying the tensor unchanged.
 func (m *Model) Entry(name string) (safetensors.Entry, error) {
+	if st := m.virtual[name]; st != nil {
+		return m.virtualEntry(st), nil
+	}
 	r, err := m.lookup(name)
 	if err != nil {
 		return safetensors.Entry{}, err
@@ -318,6 +336,9 @@ func (m *Model) Metadata() map[string]string {
 // through the file descriptor rather than the mapping, so the memory in
 // use is buf and not the mapped file; it returns the filled slice.
 func (m *Model) ReadInto(name string, buf []byte) ([]byte, error) {
+	if st := m.virtual[name]; st != nil {
+		return m.denseBytes(st, buf)
+	}
 	r, err := m.lookup(name)
 	if err != nil {
 		return nil, err

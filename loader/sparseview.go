@@ -1,0 +1,193 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+// SparseTensor is a tensor stored in sparse parts that ExpandSparse
+// presents as dense.
+type SparseTensor struct {
+	Name     string
+	Encoding sparse.Encoding
+	Parts    [4]string // values|compressed, col_indices|bitmask, crow_indices|row_offsets, shape
+	DType    tensor.DType
+	Shape    tensor.Shape
+	// PartBytes is the size of the parts on disk; the dense size is
+	// Shape.Bytes(DType).
+	PartBytes int64
+}
+
+var partSuffixes = map[sparse.Encoding][4]string{
+	sparse.CSR:     {sparse.SuffixValues, sparse.SuffixColIndices, sparse.SuffixCrow, sparse.SuffixShape},
+	sparse.Bitmask: {sparse.SuffixCompressed, sparse.SuffixBitmask, sparse.SuffixRowOffsets, sparse.SuffixShape},
+}
+
+// ExpandSparse makes the sparse tensors of m look dense: afterwards Names
+// lists each one under its original name (and no longer its parts), and
+// Tensor, Bytes, Float32, Section, ReadInto and Entry decode it on demand.
+// CSR tensors are recognised in files whose __metadata__ has
+// "lmsparse.format": "csr-v1"; bitmask tensors when config.json declares a
+// sparse-bitmask sparsity_config. Only the small .shape parts are read
+// here; the other parts are validated when a tensor is decoded, and a
+// corrupt one is an error wrapping sparse.ErrFormat that names it. It
+// returns the tensors it expanded.
+func (m *Model) ExpandSparse() ([]SparseTensor, error) {
+	var encs []sparse.Encoding
+	if m.Metadata()[sparse.MetadataKey] == sparse.CSRVersion {
+		encs = append(encs, sparse.CSR)
+	}
+	if m.Config != nil {
+		cfg, err := readBounded(filepath.Join(m.Dir, ConfigFile), maxConfigSize)
+		if err != nil {
+			return nil, err
+		}
+		var c struct {
+			Q struct {
+				S struct {
+					Format string `json:"format"`
+				} `json:"sparsity_config"`
+			} `json:"quantization_config"`
+		}
+		if json.Unmarshal(cfg, &c) == nil && c.Q.S.Format == "sparse-bitmask" {
+			encs = append(encs, sparse.Bitmask)
+		}
+	}
+	var found []SparseTensor
+	isPart := map[string]bool{}
+	for _, enc := range encs {
+		sfx := partSuffixes[enc]
+		for _, name := range m.names {
+			base, ok := strings.CutSuffix(name, sfx[0])
+			if !ok {
+				continue
+			}
+			st := SparseTensor{Name: base, Encoding: enc}
+			complete := true
+			for i, s := range sfx {
+				st.Parts[i] = base + s
+				r, ok := m.tensors[st.Parts[i]]
+				complete = complete && ok
+				st.PartBytes += r.info.Size
+			}
+			if !complete {
+				continue
+			}
+			if _, clash := m.tensors[base]; clash {
+				return nil, fmt.Errorf("%s: %w: tensor %q exists both dense and as %s parts", m.Path, ErrFormat, base, enc)
+			}
+			vals, shape := m.tensors[st.Parts[0]], m.tensors[st.Parts[3]]
+			file := m.Files[shape.shard]
+			if shape.info.DType != tensor.I64 || !shape.info.Shape.Equal(tensor.Shape{2}) {
+				return nil, fmt.Errorf("%s: tensor %q: %w: want I64 [2], found %s %v", file, st.Parts[3], sparse.ErrFormat, shape.info.DType, shape.info.Shape)
+			}
+			raw, err := m.ReadInto(st.Parts[3], nil)
+			if err != nil {
+				return nil, err
+			}
+			st.DType = vals.info.DType
+			st.Shape = tensor.Shape{int64(binary.LittleEndian.Uint64(raw)), int64(binary.LittleEndian.Uint64(raw[8:]))}
+			size, err := st.Shape.Bytes(st.DType)
+			if err != nil || size > sparse.MaxDenseBytes {
+				return nil, fmt.Errorf("%s: tensor %q: %w: dense shape %v of %s is invalid or too large", file, st.Parts[3], sparse.ErrFormat, st.Shape, st.DType)
+			}
+			for _, p := range st.Parts {
+				isPart[p] = true
+			}
+			found = append(found, st)
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	if m.virtual == nil {
+		m.virtual = map[string]*SparseTensor{}
+	}
+	var names []string
+	for _, n := range m.names {
+		if !isPart[n] {
+			names = append(names, n)
+		}
+	}
+	for i := range found {
+		st := &found[i]
+		m.virtual[st.Name] = st
+		names = append(names, st.Name)
+	}
+	SortNames(names)
+	m.names = names
+	return found, nil
+}
+
+// virtualInfo describes an expanded tensor; its File is the file of its
+// values part and its Offset is -1 (it has no bytes of its own on disk).
+func (m *Model) virtualInfo(st *SparseTensor) Tensor {
+	size, _ := st.Shape.Bytes(st.DType)
+	r := m.tensors[st.Parts[0]]
+	return Tensor{TensorInfo: safetensors.TensorInfo{Name: st.Name, DType: st.DType, Shape: st.Shape.Clone(), Offset: -1, Size: size},
+		File: m.Files[r.shard]}
+}
+
+// decode reads and validates the parts of st.
+func (m *Model) decode(st *SparseTensor) (*sparse.Decoded, error) {
+	var pd [4]sparse.PartData
+	for i, p := range st.Parts {
+		r := m.tensors[p]
+		b, err := m.ReadInto(p, nil)
+		if err != nil {
+			return nil, err
+		}
+		pd[i] = sparse.PartData{DType: r.info.DType, Shape: r.info.Shape, Data: b}
+	}
+	var d *sparse.Decoded
+	var err error
+	if st.Encoding == sparse.CSR {
+		d, err = sparse.DecodeCSR(pd[0], pd[1], pd[2], pd[3])
+	} else {
+		d, err = sparse.DecodeBitmask(pd[0], pd[1], pd[2], pd[3])
+	}
+	if err == nil && (d.DType != st.DType || !d.Shape().Equal(st.Shape)) {
+		err = fmt.Errorf("%w: parts disagree on dtype or shape", sparse.ErrFormat)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: tensor %q (%s): %w", m.virtualInfo(st).File, st.Name, st.Encoding, err)
+	}
+	return d, nil
+}
+
+// denseBytes decodes st into buf (grown when too small).
+func (m *Model) denseBytes(st *SparseTensor, buf []byte) ([]byte, error) {
+	d, err := m.decode(st)
+	if err != nil {
+		return nil, err
+	}
+	w := bytes.NewBuffer(buf[:0])
+	w.Grow(int(d.Size()))
+	if _, err := d.WriteTo(w); err != nil {
+		return nil, err
+	}
+	return w.Bytes(), nil
+}
+
+// virtualEntry streams the decoded tensor.
+func (m *Model) virtualEntry(st *SparseTensor) safetensors.Entry {
+	info := m.virtualInfo(st)
+	return safetensors.Entry{Name: st.Name, DType: st.DType, Shape: st.Shape.Clone(), Size: info.Size,
+		Write: func(w io.Writer) error {
+			d, err := m.decode(st)
+			if err != nil {
+				return err
+			}
+			_, err = d.WriteTo(w)
+			return err
+		}}
+}
