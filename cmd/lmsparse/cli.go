@@ -26,7 +26,7 @@ type command struct {
 
 // commands lists the verbs in the order "lmsparse help" shows them.
 func commands() []*command {
-	return []*command{inspectCommand(), pruneCommand(), decompressCommand(), copyCommand()}
+	return []*command{inspectCommand(), pruneCommand(), decompressCommand(), evalCommand(), copyCommand()}
 }
 
 func findCommand(name string) *command {

@@ -8,8 +8,10 @@ import (
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
 // Process exit codes.
@@ -43,6 +45,9 @@ var exitCodes = []struct {
 	{tensor.ErrShape, exitBadArgs},
 	{prune.ErrInvalid, exitBadArgs},
 	{sparse.ErrFormat, exitBadArgs},
+	{model.ErrInput, exitBadArgs},
+	{tokenizer.ErrFormat, exitBadArgs},
+	{tokenizer.ErrUnsupported, exitBadArgs},
 	{tensor.ErrDType, exitBadArgs},
 	{fs.ErrNotExist, exitBadArgs},
 }

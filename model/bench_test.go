@@ -1,0 +1,175 @@
+package model
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/lmsparse/lmsparse/loader"
+)
+
+// gpt2SmallConfig is the shape of GPT-2 small (124M parameters).
+func gpt2SmallConfig() *loader.Config {
+	return &loader.Config{ModelType: "gpt2", HiddenSize: 768, NumLayers: 12, NumHeads: 12, NumKVHeads: 12,
+		HeadDim: 64, IntermediateSize: 3072, VocabSize: 50257, MaxPositions: 1024, NormEps: 1e-5,
+		TieWordEmbeddings: true, Activation: "gelu_new"}
+}
+
+// randomWeights returns weights for cfg with the tensor names and shapes
+// of a Hugging Face checkpoint: matrices uniform with standard deviation
+// 0.02, norm weights near 1, biases near 0.
+func randomWeights(cfg *loader.Config, seed uint64) map[string][]float32 {
+	rng := rand.New(rand.NewPCG(seed, 0x6d6f64656c))
+	w := map[string][]float32{}
+	add := func(name string, center, spread float32, shape ...int) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			// Uniform on [-√3·spread, √3·spread]: standard deviation spread.
+			v[i] = center + spread*1.7320508*(2*float32(rng.Uint32()>>8)/(1<<24)-1)
+		}
+		w[name] = v
+	}
+	D, H, KV, hd, I, V := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.IntermediateSize, cfg.VocabSize
+	switch cfg.ModelType {
+	case "gpt2":
+		add("transformer.wte.weight", 0, 0.02, V, D)
+		add("transformer.wpe.weight", 0, 0.01, cfg.MaxPositions, D)
+		for l := 0; l < cfg.NumLayers; l++ {
+			p := fmt.Sprintf("transformer.h.%d.", l)
+			add(p+"ln_1.weight", 1, 0.1, D)
+			add(p+"ln_1.bias", 0, 0.02, D)
+			add(p+"attn.c_attn.weight", 0, 0.02, D, 3*D)
+			add(p+"attn.c_attn.bias", 0, 0.02, 3*D)
+			add(p+"attn.c_proj.weight", 0, 0.02, D, D)
+			add(p+"attn.c_proj.bias", 0, 0.02, D)
+			add(p+"ln_2.weight", 1, 0.1, D)
+			add(p+"ln_2.bias", 0, 0.02, D)
+			add(p+"mlp.c_fc.weight", 0, 0.02, D, I)
+			add(p+"mlp.c_fc.bias", 0, 0.02, I)
+			add(p+"mlp.c_proj.weight", 0, 0.02, I, D)
+			add(p+"mlp.c_proj.bias", 0, 0.02, D)
+		}
+		add("transformer.ln_f.weight", 1, 0.1, D)
+		add("transformer.ln_f.bias", 0, 0.02, D)
+		if !cfg.TieWordEmbeddings {
+			add("lm_head.weight", 0, 0.02, V, D)
+		}
+	default:
+		add("model.embed_tokens.weight", 0, 0.02, V, D)
+		for l := 0; l < cfg.NumLayers; l++ {
+			p := fmt.Sprintf("model.layers.%d.", l)
+			add(p+"input_layernorm.weight", 1, 0.1, D)
+			add(p+"post_attention_layernorm.weight", 1, 0.1, D)
+			add(p+"self_attn.q_proj.weight", 0, 0.02, H*hd, D)
+			add(p+"self_attn.k_proj.weight", 0, 0.02, KV*hd, D)
+			add(p+"self_attn.v_proj.weight", 0, 0.02, KV*hd, D)
+			add(p+"self_attn.o_proj.weight", 0, 0.02, D, H*hd)
+			add(p+"mlp.gate_proj.weight", 0, 0.02, I, D)
+			add(p+"mlp.up_proj.weight", 0, 0.02, I, D)
+			add(p+"mlp.down_proj.weight", 0, 0.02, D, I)
+			if cfg.ModelType == "qwen2" {
+				add(p+"self_attn.q_proj.bias", 0, 0.02, H*hd)
+				add(p+"self_attn.k_proj.bias", 0, 0.02, KV*hd)
+				add(p+"self_attn.v_proj.bias", 0, 0.02, KV*hd)
+			}
+		}
+		add("model.norm.weight", 1, 0.1, D)
+		if !cfg.TieWordEmbeddings {
+			add("lm_head.weight", 0, 0.02, V, D)
+		}
+	}
+	return w
+}
+
+func benchForward(b *testing.B, m *Model, T int) {
+	ids := make([]int, T)
+	for i := range ids {
+		ids[i] = (i*7919 + 13) % m.VocabSize()
+	}
+	logits := make([]float32, T*m.VocabSize())
+	if err := m.Forward(ids, logits); err != nil { // warm up
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := m.Forward(ids, logits); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(T)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkForward measures whole-window forward passes at ctx 512: the
+// real stories260k model (skipped without ../shared) and a random model
+// of GPT-2 small's shape, on 1 and 2 threads.
+func BenchmarkForward(b *testing.B) {
+	var stories, gpt2 *Model
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("stories260k/ctx512/threads%d", threads), func(b *testing.B) {
+			if stories == nil {
+				stories = loadShared(b, storiesPath, Options{})
+			}
+			benchForward(b, stories.WithThreads(threads), 512)
+		})
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("gpt2-small/ctx512/threads%d", threads), func(b *testing.B) {
+			if gpt2 == nil {
+				cfg := gpt2SmallConfig()
+				m, err := New(cfg, randomWeights(cfg, 1), Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				gpt2 = m
+			}
+			benchForward(b, gpt2.WithThreads(threads), 512)
+		})
+	}
+}
+
+// BenchmarkGemm measures the blocked matrix multiply of the forward pass
+// (A packed per call, B pre-packed like a weight) on GPT-2 small shapes.
+func BenchmarkGemm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, kr := range kernels() {
+		for _, s := range [][3]int{{512, 2304, 768}, {512, 768, 768}, {512, 3072, 768}, {512, 768, 3072}, {512, 50257, 768}} {
+			m, n, k := s[0], s[1], s[2]
+			a, w := randSlice(rng, m*k), randSlice(rng, n*k)
+			bp := packMatrix(w, n, k, k, 1, kr.nr, 1, kr.vec)
+			c := make([]float32, m*n)
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%dx%dx%d/threads%d", kr.name, m, n, k, threads), func(b *testing.B) {
+					for b.Loop() {
+						ap := packMatrix(a, m, k, k, 1, kr.mr, threads, kr.vec)
+						kr.gemm(c, n, ap, bp, m, n, k, gemmOpt{threads: threads})
+					}
+					b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkMicroKernel measures each micro-kernel alone on panels that
+// stay in L1: the ceiling for gemm.
+func BenchmarkMicroKernel(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, kr := range kernels() {
+		b.Run(kr.name, func(b *testing.B) {
+			kc := 128
+			a := randSlice(rng, kc*kr.mr)
+			bb := randSlice(rng, kc*kr.nr)
+			c := make([]float32, kr.mr*kr.nr)
+			for b.Loop() {
+				for i := 0; i < 1000; i++ {
+					kr.micro(kc, a, bb, c, kr.nr, true)
+				}
+			}
+			b.ReportMetric(2*float64(kc*kr.mr*kr.nr)*1000*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
+}

@@ -1,0 +1,123 @@
+// Package model runs causal language models on the CPU in float32 and
+// scores held-out text with them: perplexity, bits per byte and, against a
+// base model, KL divergence and top-1 agreement. It is how lmsparse
+// measures what compression cost.
+//
+// # Architectures
+//
+// [Load] builds a [Model] from a checkpoint opened by the loader package;
+// [New] builds one from in-memory float32 weights keyed by Hugging Face
+// tensor name. Every weight is decoded to float32 (F32, F16, BF16 and the
+// other float dtypes the loader decodes).
+//
+// The llama family (model_type llama, mistral, qwen2), as Hugging Face's
+// LlamaForCausalLM: RMSNorm with rms_norm_eps (statistics in float64);
+// rotary position embeddings in the rotate-half convention, with
+// inv_freq[i] = rope_theta^(−2i/head_dim) and the cos/sin of frequency i
+// applied to elements i and i+head_dim/2 (angles computed in float64);
+// grouped-query attention, query head h reading key/value head
+// h/(heads/kv_heads); a SwiGLU MLP, down(silu(gate(x))·up(x)); the LM head
+// lm_head.weight, or the token embedding when tie_word_embeddings is set.
+// qwen2 needs q/k/v biases; for llama and mistral any of the q/k/v, o_proj
+// and MLP biases present in the checkpoint are used (attention_bias,
+// mlp_bias). Tensor names carry the "model." prefix or none.
+//
+// gpt2, as GPT2LMHeadModel: LayerNorm with weight and bias; learned
+// position embeddings wpe; Conv1D weights stored [in, out]; a fused c_attn
+// producing q|k|v; gelu_new (the tanh approximation, also accepted as
+// gelu_pytorch_tanh) or the exact erf "gelu"; final ln_f; the LM head tied
+// to wte (or lm_head.weight when untied). Names carry the "transformer."
+// prefix or none.
+//
+// Not handled, and not detectable because [loader.Config] does not carry
+// them: rope_scaling of any kind (linear, dynamic, YaRN, llama3), partial
+// rotary factors, sliding-window attention (mistral's sliding_window,
+// qwen2's use_sliding_window: results are exact only while the window is
+// no longer than the sliding window), gpt2's scale_attn_by_inverse_layer_idx
+// and reorder_and_upcast_attn, logit soft-capping and q/k norms. Checkpoints
+// using them load but score wrongly.
+//
+// A missing tensor is an error wrapping [loader.ErrFormat] that names it; a
+// tensor of the wrong shape names it and both shapes; an unsupported
+// configuration (activation, odd head dimension, model type) wraps
+// [loader.ErrUnsupported].
+//
+// # Forward pass
+//
+// [Model.Forward] runs one window of token ids at positions 0..T−1 and
+// returns logits [T, vocab]. The whole window goes through each layer at
+// once, X [T, dim]: one matrix multiply per projection (q|k|v and gate|up
+// fused into one each), causal attention, residual adds in float32.
+//
+// Attention runs transposed, in jobs of one head and one block of nr
+// queries (nr is the kernel's panel width): Sᵀ = K·Q_blockᵀ over the keys
+// the block may see comes out of the GEMM as [keys, nr], already the
+// layout of a packed operand; the softmax runs down each column with
+// float64 sums; Oᵀ = Vᵀ·P is normalized by those sums as it is written
+// back. No T×T matrix is materialized or repacked. Scratch memory is a few
+// [T, dim]-sized buffers plus nr·T scores per thread.
+//
+// # Kernels
+//
+// Every matrix product is C = A·Bᵀ with A [M, K] and B [N, K] row-major —
+// the layout of a Hugging Face Linear weight, [out, in] — computed by a
+// cache-blocked, packed GEMM in the GotoBLAS style: B is packed into panels
+// of nr rows stored k-major (weights once, when the model is built), A into
+// panels of mr rows per call, and a register-blocked micro-kernel computes
+// each mr×nr tile of C over blocks of at most kc steps. The micro-kernels
+// are AVX-512 (12×32 tile), AVX2+FMA (6×16) in Go assembly, chosen at run
+// time with golang.org/x/sys/cpu, and a portable pure-Go 4×4 kernel.
+// [Options].Kernel forces one ([Kernels] lists those usable); building with
+// the purego tag leaves only the pure-Go kernel. [MatMulT] exposes the
+// GEMM; [MatMulTRef] is its plain reference.
+//
+// The exp-based element-wise kernels — the column softmax of attention,
+// gelu_new, silu·up — have an AVX2 version (eight lanes, the Cephes expf
+// polynomial) used with the assembly micro-kernels and a scalar Go version
+// used with the "go" kernel, which thereby runs no assembly at all; so
+// does packing, which the assembly kernels speed up with 4×8 register
+// transposes. Each has a float64 or definitional reference, and tests
+// check every kernel against it, including differential fuzz tests
+// (FuzzMatMulT, FuzzSoftmax) over odd, prime and off-block sizes.
+//
+// On the development machine (Xeon with AVX-512, 2 cores) the AVX-512
+// micro-kernel runs at about 170 GFLOPS per core with its panels in L1 and
+// the GEMM at 120–150 GFLOPS per core on GPT-2-small shapes;
+// BenchmarkForward, BenchmarkGemm and BenchmarkMicroKernel measure them.
+//
+// # Threads and determinism
+//
+// [Options].Threads goroutines (default GOMAXPROCS) share each pass: GEMM
+// jobs are blocks of C, attention jobs are (head, query block) pairs, and
+// element-wise work is split by rows. Every output element is computed by
+// exactly one goroutine, summing in an order fixed by the shapes alone, so
+// results are bit-identical for any thread count. Different kernels round
+// differently (FMA or not, other tile shapes) and agree to about 1e-5.
+//
+// # Scoring protocol
+//
+// [Score] implements the fixed-length perplexity protocol of Hugging Face's
+// guide, as specified in ../shared/README.md: windows start at 0, stride,
+// 2·stride, ... and end at min(begin+ctx, N); the token at absolute
+// position j is scored once, in the first window whose end passes it, when
+// j ≥ prev_end and j > begin (the first token of the text, and with stride
+// = ctx the first token of every window, is never scored); the loop stops
+// after the window that reaches N. Each NLL is −log_softmax in float64 from
+// the float32 logits (max-shifted, sums in float64), summed in position
+// order; ppl = exp(nll_sum/scored) and bits per byte = nll_sum/ln 2/bytes,
+// with the byte count of the text passed in.
+//
+// With a base model, each scored position also gets KL(base‖model) =
+// Σ_v p_base(v)·(ln p_base(v) − ln p_model(v)) in float64 (rounding
+// negatives clamped to 0), reported as mean, maximum and 99th, 90th and
+// 50th percentiles — percentiles by linear interpolation between closest
+// ranks: the value at position p/100·(n−1) of the sorted list, NumPy's
+// default — plus top-1 agreement (argmax equal, ties going to the lowest
+// token id) and ln(ppl/ppl_base).
+//
+// Invalid arguments — fewer than 2 tokens, ctx outside [2, max positions],
+// stride outside [1, ctx], an id outside the vocabulary, a base model with
+// another vocabulary or fewer positions — return errors wrapping
+// [ErrInput]. Logits are produced 192 rows at a time, so scoring needs
+// 192·vocab floats per model beyond the forward pass.
+package model

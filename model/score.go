@@ -1,0 +1,299 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// ScoreOptions configures [Score].
+type ScoreOptions struct {
+	Ctx    int // window length in tokens, 2..MaxPositions
+	Stride int // distance between window starts, 1..Ctx
+	// TextBytes is the UTF-8 length of the text the ids encode, for
+	// bits per byte; 0 leaves Result.BitsPerByte at 0.
+	TextBytes int64
+	// Base, when set, is the reference model: Score then also reports
+	// KL(base‖model), top-1 agreement and the perplexity ratio. It must
+	// share the model's vocabulary.
+	Base *Model
+	// KeepNLL keeps every scored token's NLL in Result.NLL.
+	KeepNLL bool
+	// Progress, when set, is called after each window with the number of
+	// windows done and the total.
+	Progress func(done, total int)
+}
+
+// Result is the outcome of [Score].
+type Result struct {
+	Tokens      int     // tokens in the input
+	Scored      int     // tokens scored (every token but the first when windows overlap)
+	Windows     int     // forward passes of the model
+	NLLSum      float64 // Σ −ln p(token), nats
+	MeanNLL     float64 // NLLSum / Scored
+	PPL         float64 // exp(MeanNLL)
+	BitsPerByte float64 // NLLSum / ln 2 / TextBytes; 0 without TextBytes
+	// NLL and Pos list each scored token's NLL and absolute position in
+	// increasing position order (with ScoreOptions.KeepNLL).
+	NLL []float64
+	Pos []int
+	KL  *KLStats // comparison with ScoreOptions.Base, or nil
+}
+
+// KLStats compares the model with a base model over the scored positions.
+type KLStats struct {
+	// KL(base‖model) = Σ_v p_base(v)·(ln p_base(v) − ln p_model(v)) per
+	// scored position, in nats (rounding negatives clamped to 0): mean,
+	// maximum and percentiles (linear interpolation between closest ranks).
+	Mean, Max, P99, P90, P50 float64
+	// Top1 is the share of scored positions whose argmax logits agree (ties
+	// go to the lowest token id).
+	Top1 float64
+	// BaseNLLSum and BasePPL score the base model on the same tokens.
+	BaseNLLSum, BasePPL float64
+	// LogPPLRatio is ln(PPL/BasePPL) = (NLLSum − BaseNLLSum)/Scored.
+	LogPPLRatio float64
+}
+
+// window is one forward pass of the protocol: tokens [begin, end), scoring
+// positions [lo, end).
+type window struct{ begin, end, lo int }
+
+// windows lists the protocol's windows for n tokens.
+func windows(n, ctx, stride int) []window {
+	var ws []window
+	prevEnd := 0
+	for begin := 0; ; begin += stride {
+		end := min(begin+ctx, n)
+		ws = append(ws, window{begin, end, max(prevEnd, begin+1)})
+		prevEnd = end
+		if end == n {
+			return ws
+		}
+	}
+}
+
+// Score computes the perplexity of ids under m with the sliding-window
+// protocol described in the package documentation, and with
+// ScoreOptions.Base also the KL divergence from the base model. Invalid
+// arguments return errors wrapping [ErrInput]; non-finite logits return an
+// error naming the position.
+func Score(ctx context.Context, m *Model, ids []int, o ScoreOptions) (*Result, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: nil model", ErrInput)
+	}
+	if len(ids) < 2 {
+		return nil, fmt.Errorf("%w: %d tokens; scoring needs at least 2", ErrInput, len(ids))
+	}
+	if o.Ctx < 2 || o.Ctx > m.cfg.MaxPositions {
+		return nil, fmt.Errorf("%w: context %d must be in [2, %d], the model's positions", ErrInput, o.Ctx, m.cfg.MaxPositions)
+	}
+	if o.Stride < 1 || o.Stride > o.Ctx {
+		return nil, fmt.Errorf("%w: stride %d must be in [1, context %d]", ErrInput, o.Stride, o.Ctx)
+	}
+	if o.TextBytes < 0 {
+		return nil, fmt.Errorf("%w: text length %d bytes is negative", ErrInput, o.TextBytes)
+	}
+	V := m.cfg.VocabSize
+	if b := o.Base; b != nil {
+		if b.cfg.VocabSize != V {
+			return nil, fmt.Errorf("%w: base model vocabulary %d differs from the model's %d", ErrInput, b.cfg.VocabSize, V)
+		}
+		if o.Ctx > b.cfg.MaxPositions {
+			return nil, fmt.Errorf("%w: context %d exceeds the base model's %d positions", ErrInput, o.Ctx, b.cfg.MaxPositions)
+		}
+	}
+	for i, id := range ids {
+		if id < 0 || id >= V {
+			return nil, fmt.Errorf("%w: token id %d at position %d is outside the vocabulary [0, %d)", ErrInput, id, i, V)
+		}
+	}
+
+	N := len(ids)
+	ws := windows(N, o.Ctx, o.Stride)
+	nll := make([]float64, N) // by absolute position; scored positions only
+	var kl, bnll []float64
+	var agree []bool
+	if o.Base != nil {
+		kl = make([]float64, N)
+		bnll = make([]float64, N)
+		agree = make([]bool, N)
+	}
+	// Logits are computed logitChunk rows at a time, so memory stays at
+	// logitChunk·vocab floats per model whatever the window length; 192
+	// is a multiple of every kernel's A block (192, 96 and 64 rows).
+	const logitChunk = 192
+	var logits, blogits []float32
+	pbuf := make([][]float64, m.threads) // per worker: base probabilities
+	for wi, w := range ws {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		win := ids[w.begin:w.end]
+		from := w.lo - 1 - w.begin // hidden row predicting position lo
+		h, err := m.hidden(ctx, win, from)
+		if err != nil {
+			return nil, err
+		}
+		var bh []float32
+		if o.Base != nil {
+			if bh, err = o.Base.hidden(ctx, win, from); err != nil {
+				return nil, fmt.Errorf("base model: %w", err)
+			}
+		}
+		// Position j (lo ≤ j < end) is predicted by hidden row j-lo.
+		for r0 := 0; r0 < w.end-w.lo; r0 += logitChunk {
+			rows := min(logitChunk, w.end-w.lo-r0)
+			logits = grow(logits, rows*V)
+			m.logits(h[r0*m.cfg.HiddenSize:], rows, logits)
+			if o.Base != nil {
+				blogits = grow(blogits, rows*V)
+				o.Base.logits(bh[r0*o.Base.cfg.HiddenSize:], rows, blogits)
+			}
+			parallelFor(m.threads, rows, func(worker, r int) {
+				j := w.lo + r0 + r
+				row := logits[r*V : (r+1)*V]
+				lse, arg := logSumExp(row, nil)
+				nll[j] = lse - float64(row[ids[j]])
+				if o.Base == nil {
+					return
+				}
+				if pbuf[worker] == nil {
+					pbuf[worker] = make([]float64, V)
+				}
+				brow := blogits[r*V : (r+1)*V]
+				blse, barg := logSumExp(brow, pbuf[worker])
+				bnll[j] = blse - float64(brow[ids[j]])
+				agree[j] = arg == barg
+				kl[j] = klRow(pbuf[worker], brow, row, blse, lse)
+			})
+		}
+		if o.Progress != nil {
+			o.Progress(wi+1, len(ws))
+		}
+	}
+
+	r := &Result{Tokens: N, Windows: len(ws)}
+	var klv []float64
+	var bsum float64
+	var agreeN int
+	for _, w := range ws {
+		for j := w.lo; j < w.end; j++ {
+			if math.IsNaN(nll[j]) || math.IsInf(nll[j], 0) {
+				return nil, fmt.Errorf("model: non-finite log-probability at position %d (NaN or Inf logits)", j)
+			}
+			r.Scored++
+			r.NLLSum += nll[j]
+			if o.KeepNLL {
+				r.NLL = append(r.NLL, nll[j])
+				r.Pos = append(r.Pos, j)
+			}
+			if o.Base != nil {
+				if math.IsNaN(bnll[j]) || math.IsInf(bnll[j], 0) {
+					return nil, fmt.Errorf("model: base model: non-finite log-probability at position %d (NaN or Inf logits)", j)
+				}
+				if math.IsNaN(kl[j]) {
+					return nil, fmt.Errorf("model: KL divergence at position %d is NaN (NaN or Inf logits)", j)
+				}
+				bsum += bnll[j]
+				klv = append(klv, kl[j])
+				if agree[j] {
+					agreeN++
+				}
+			}
+		}
+	}
+	r.MeanNLL = r.NLLSum / float64(r.Scored)
+	r.PPL = math.Exp(r.MeanNLL)
+	if o.TextBytes > 0 {
+		r.BitsPerByte = r.NLLSum / math.Ln2 / float64(o.TextBytes)
+	}
+	if o.Base != nil {
+		s := &KLStats{
+			Top1:        float64(agreeN) / float64(r.Scored),
+			BaseNLLSum:  bsum,
+			BasePPL:     math.Exp(bsum / float64(r.Scored)),
+			LogPPLRatio: (r.NLLSum - bsum) / float64(r.Scored),
+		}
+		var sum float64
+		for _, v := range klv {
+			sum += v
+		}
+		s.Mean = sum / float64(len(klv))
+		slices.Sort(klv)
+		s.Max = klv[len(klv)-1]
+		s.P99 = percentile(klv, 99)
+		s.P90 = percentile(klv, 90)
+		s.P50 = percentile(klv, 50)
+		r.KL = s
+	}
+	return r, nil
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// logSumExp returns ln Σ exp(row), computed in float64, and the index of
+// the first maximum. With e non-nil it also leaves the softmax
+// probabilities exp(row[i] − lse) in e.
+func logSumExp(row []float32, e []float64) (lse float64, arg int) {
+	mx := row[0]
+	for i, v := range row {
+		if v > mx {
+			mx, arg = v, i
+		}
+	}
+	m64 := float64(mx)
+	var sum float64
+	if e == nil {
+		for _, v := range row {
+			sum += math.Exp(float64(v) - m64)
+		}
+		return m64 + math.Log(sum), arg
+	}
+	e = e[:len(row)]
+	for i, v := range row {
+		e[i] = math.Exp(float64(v) - m64)
+		sum += e[i]
+	}
+	inv := 1 / sum
+	for i := range e {
+		e[i] *= inv
+	}
+	return m64 + math.Log(sum), arg
+}
+
+// klRow returns KL(p‖q) = Σ p_i·(ln p_i − ln q_i) for the softmax
+// distributions of logits p and q, given p's probabilities pr and both
+// log-sum-exps, in float64, clamping rounding negatives to 0.
+func klRow(pr []float64, p, q []float32, plse, qlse float64) float64 {
+	// ln p_i − ln q_i = (p_i − plse) − (q_i − qlse).
+	var kl float64
+	pr = pr[:len(p)]
+	q = q[:len(p)]
+	for i, v := range p {
+		kl += pr[i] * ((float64(v) - plse) - (float64(q[i]) - qlse))
+	}
+	return max(kl, 0)
+}
+
+// percentile returns the p-th percentile of sorted values by linear
+// interpolation between closest ranks: position p/100·(n−1) of the sorted
+// list (NumPy's default method).
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 1 {
+		return sorted[0]
+	}
+	pos := p / 100 * float64(len(sorted)-1)
+	lo := int(math.Floor(pos))
+	if lo >= len(sorted)-1 {
+		return sorted[len(sorted)-1]
+	}
+	f := pos - float64(lo)
+	return sorted[lo] + f*(sorted[lo+1]-sorted[lo])
+}
