@@ -1,0 +1,61 @@
+// Command forward times lmsparse's forward pass on a checkpoint: tokens per
+// second over windows of -ctx tokens at -threads threads, the Go side of
+// bench/eval_vs_torch.sh. It also prints a checksum of the first window's
+// logits so the PyTorch run can be checked to compute the same function.
+//
+//	go run ./bench/forward -model DIR -ctx 512 -threads 2 -iters 5
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/model"
+)
+
+func main() {
+	dir := flag.String("model", "", "checkpoint directory")
+	ctx := flag.Int("ctx", 512, "window length")
+	threads := flag.Int("threads", 1, "threads")
+	iters := flag.Int("iters", 5, "timed windows")
+	kernel := flag.String("kernel", "", "GEMM kernel (default: fastest)")
+	flag.Parse()
+	lm, err := loader.Open(*dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	m, err := model.Load(lm, model.Options{Threads: *threads, Kernel: *kernel})
+	lm.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ids := make([]int, *ctx)
+	for i := range ids {
+		ids[i] = (i*7919 + 13) % m.VocabSize() // the same ids as bench/torch_forward.py
+	}
+	logits := make([]float32, *ctx*m.VocabSize())
+	if err := m.Forward(ids, logits); err != nil { // warm-up, also the checksum
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Abs(float64(v))
+	}
+	start := time.Now()
+	for i := 0; i < *iters; i++ {
+		if err := m.Forward(ids, logits); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("lmsparse threads=%d ctx=%d kernel=%s: %.1f tokens/s (%.3f s/window), mean|logit| %.6f\n",
+		*threads, *ctx, m.Kernel(), float64(*iters**ctx)/secs, secs/float64(*iters), sum/float64(len(logits)))
+}
