@@ -46,10 +46,11 @@ type WriteOptions struct {
 	// Extra files (name → content) written beside the checkpoint, such as
 	// lmsparse.json.
 	Extra map[string][]byte
-	// After, when set, is called once every tensor is written; the files it
-	// returns are written like Extra (for reports that count what was
-	// written).
-	After func() (map[string][]byte, error)
+	// After, when set, is called once every tensor and auxiliary file is
+	// written, with the directory being assembled (which can be opened as a
+	// checkpoint); the files it returns are written like Extra (for reports
+	// of what was written).
+	After func(dir string) (map[string][]byte, error)
 }
 
 // CheckOutput verifies that out may receive a checkpoint read from inDir,
@@ -242,7 +243,7 @@ func writeFiles(out, inDir string, entries []safetensors.Entry, opts WriteOption
 	}
 	extra := opts.Extra
 	if opts.After != nil {
-		late, err := opts.After()
+		late, err := opts.After(out)
 		if err != nil {
 			return err
 		}

@@ -150,6 +150,7 @@ type pruneTarget struct {
 	rows, cols   int   // logical [out, in]
 	sRows, sCols int64 // stored 2-D view
 	transposed   bool
+	method       prune.Method // the run's method, with this tensor's sparsity override
 	plan         *prune.Plan
 	stored       int64 // elements with any bit set after pruning
 	nonzero      int64 // elements whose value is not zero after pruning
@@ -329,13 +330,13 @@ func (b *tensorBuffers) masked(t *pruneTarget) (*sparse.Matrix, error) {
 // pruneDense loads t, plans it if planning was skipped, zeroes the pruned
 // weights in the raw bytes and counts what remains. It returns the bytes of
 // the dense pruned tensor.
-func (b *tensorBuffers) pruneDense(method prune.Method, sel *prune.Selector, t *pruneTarget) ([]byte, error) {
+func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *pruneTarget) ([]byte, error) {
 	x, err := b.load(t)
 	if err != nil {
 		return nil, err
 	}
 	if t.plan == nil {
-		if t.plan, err = sel.NewPlan(method, x); err != nil {
+		if t.plan, err = sel.NewPlan(t.method, x); err != nil {
 			return nil, fmt.Errorf("%s: %w", t.info.File, err)
 		}
 	}
@@ -419,7 +420,7 @@ func planTargets(ctx context.Context, m *loader.Model, method prune.Method, targ
 		if err != nil {
 			return err
 		}
-		if t.plan, err = sel.NewPlan(method, x); err != nil {
+		if t.plan, err = sel.NewPlan(t.method, x); err != nil {
 			return wrap(t, err)
 		}
 		countAfter(t, x, buf)
@@ -467,6 +468,152 @@ func countValues(t *pruneTarget, vals []float32, pruned []bool, raw []byte) {
 	}
 }
 
+// sparsityOverride gives the tensors matching a glob their own sparsity.
+type sparsityOverride struct {
+	Match    string  `yaml:"match" json:"match"`
+	Sparsity float64 `yaml:"sparsity" json:"sparsity"`
+}
+
+// pruneJob is one pruning of a checkpoint: the targets, their plans and
+// encodings, and the output tensors. prune and compress share it.
+type pruneJob struct {
+	m         *loader.Model
+	method    prune.Method
+	format    string
+	targets   []*pruneTarget
+	buf       *tensorBuffers
+	cfgBytes  []byte // config.json, nil without one
+	bitmaskOK bool   // config.json can take a sparsity_config
+}
+
+// newPruneJob selects the targets of m and checks everything that can be
+// checked without reading weights.
+func newPruneJob(m *loader.Model, method prune.Method, format string, include, exclude []string, overrides []sparsityOverride) (*pruneJob, error) {
+	targets, err := selectTargets(m, include, exclude)
+	if err != nil {
+		return nil, err
+	}
+	global := method.Scope == prune.ScopeGlobal && !method.IsNM() && method.Structured == prune.StructNone
+	if len(overrides) > 0 && (global || method.IsNM()) {
+		return nil, usageErrorf("prune: per-glob sparsity overrides need tensor or row scope (or structured), not %s", method)
+	}
+	for _, t := range targets {
+		t.method = method
+		if method.Structured != prune.StructNone && len(t.info.Shape) != 2 {
+			return nil, usageErrorf("prune: tensor %q has shape %v: structured pruning needs 2-D tensors", t.name, t.info.Shape)
+		}
+	}
+	for _, ov := range overrides {
+		if _, err := path.Match(ov.Match, ""); err != nil {
+			return nil, usageErrorf("prune: bad override glob %q: %v", ov.Match, err)
+		}
+		mm := method
+		mm.Sparsity = ov.Sparsity
+		if err := mm.Validate(); err != nil {
+			return nil, usageErrorf("prune: override %q: %v", ov.Match, strings.TrimPrefix(err.Error(), prune.ErrInvalid.Error()+": "))
+		}
+		matched := false
+		for _, t := range targets {
+			if ok, _ := path.Match(ov.Match, t.name); ok {
+				t.method, matched = mm, true
+			}
+		}
+		if !matched {
+			names := make([]string, len(targets))
+			for i, t := range targets {
+				names[i] = t.name
+			}
+			return nil, usageErrorf("prune: override %q matches no pruning target; nearest targets: %s", ov.Match, strings.Join(nearest(ov.Match, names, 3), ", "))
+		}
+	}
+	cfgBytes, err := readConfigBytes(m)
+	if err != nil {
+		return nil, err
+	}
+	j := &pruneJob{m: m, method: method, format: format, targets: targets, buf: &tensorBuffers{m: m}, cfgBytes: cfgBytes, bitmaskOK: cfgBytes != nil}
+	if cfgBytes != nil {
+		if _, err := loader.AddQuantizationConfig(cfgBytes, struct{}{}); err != nil {
+			j.bitmaskOK = false
+			if format == "bitmask" {
+				return nil, fmt.Errorf("%s: --format bitmask: %w", m.Dir, err)
+			}
+		}
+	} else if format == "bitmask" {
+		return nil, fmt.Errorf("%s: --format bitmask: %w: no config.json to record the sparsity_config in", m.Path, loader.ErrFormat)
+	}
+	return j, nil
+}
+
+// prepare plans the targets when the output needs it before writing
+// (sparse sizes, global thresholds) and picks each target's encoding.
+func (j *pruneJob) prepare(ctx context.Context) error {
+	global := j.method.Scope == prune.ScopeGlobal && !j.method.IsNM() && j.method.Structured == prune.StructNone
+	if j.format != "dense" || global {
+		if err := planTargets(ctx, j.m, j.method, j.targets, j.buf); err != nil {
+			return err
+		}
+	}
+	for _, t := range j.targets {
+		t.enc = chooseEncoding(j.format, t, j.bitmaskOK)
+	}
+	return nil
+}
+
+// metadataAndConfig returns the output's __metadata__ and, when a target
+// is stored as bitmask, its config.json (nil: copy the input's).
+func (j *pruneJob) metadataAndConfig() (map[string]string, []byte, error) {
+	meta := copyMeta(j.m.Metadata())
+	var usesBitmask, usesCSR bool
+	for _, t := range j.targets {
+		usesBitmask = usesBitmask || t.enc == sparse.Bitmask
+		usesCSR = usesCSR || t.enc == sparse.CSR
+	}
+	if usesCSR {
+		meta[sparse.MetadataKey] = sparse.CSRVersion
+	}
+	if !usesBitmask {
+		return meta, nil, nil
+	}
+	structure := "unstructured"
+	if j.method.IsNM() {
+		structure = fmt.Sprintf("%d:%d", j.method.N, j.method.M)
+	}
+	_, targetSparsity := targetTotals(j.targets)
+	qc := map[string]any{
+		"quant_method": "compressed-tensors",
+		"format":       "sparse-bitmask",
+		"sparsity_config": map[string]any{
+			"format":             "sparse-bitmask",
+			"global_sparsity":    roundTo(targetSparsity, 6),
+			"sparsity_structure": structure,
+		},
+	}
+	config, err := loader.AddQuantizationConfig(j.cfgBytes, qc)
+	return meta, config, err
+}
+
+// hashAsync hashes m's input files on another goroutine; wait returns the
+// result (and may be called more than once).
+func hashAsync(m *loader.Model) (wait func() ([]manifestInput, error)) {
+	type result struct {
+		in  []manifestInput
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		in, err := hashInputs(m)
+		ch <- result{in, err}
+	}()
+	var r *result
+	return func() ([]manifestInput, error) {
+		if r == nil {
+			got := <-ch
+			r = &got
+		}
+		return r.in, r.err
+	}
+}
+
 func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) error {
 	method, err := o.method()
 	if err != nil {
@@ -480,85 +627,20 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	if err := loader.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
-	targets, err := selectTargets(m, o.Include, o.Exclude)
+	j, err := newPruneJob(m, method, o.Format, o.Include, o.Exclude, nil)
 	if err != nil {
 		return err
 	}
-	for _, t := range targets {
-		if method.Structured != prune.StructNone && len(t.info.Shape) != 2 {
-			return usageErrorf("prune: tensor %q has shape %v: structured pruning needs 2-D tensors", t.name, t.info.Shape)
-		}
+	hashes := hashAsync(m)
+	defer hashes()
+	if err := j.prepare(ctx); err != nil {
+		return err
 	}
-	cfgBytes, err := readConfigBytes(m)
+	meta, config, err := j.metadataAndConfig()
 	if err != nil {
 		return err
 	}
-	bitmaskOK := cfgBytes != nil
-	if cfgBytes != nil {
-		if _, err := loader.AddQuantizationConfig(cfgBytes, struct{}{}); err != nil {
-			bitmaskOK = false
-			if o.Format == "bitmask" {
-				return fmt.Errorf("%s: --format bitmask: %w", m.Dir, err)
-			}
-		}
-	} else if o.Format == "bitmask" {
-		return fmt.Errorf("%s: --format bitmask: %w: no config.json to record the sparsity_config in", m.Path, loader.ErrFormat)
-	}
-
-	// Hash the inputs on the other core while pruning.
-	type hashResult struct {
-		inputs []manifestInput
-		err    error
-	}
-	hashed := make(chan hashResult, 1)
-	go func() {
-		in, err := hashInputs(m)
-		hashed <- hashResult{in, err}
-	}()
-	defer func() { <-hashed }()
-
-	buf := &tensorBuffers{m: m}
-	global := method.Scope == prune.ScopeGlobal && !method.IsNM() && method.Structured == prune.StructNone
-	if o.Format != "dense" || global {
-		// Sparse sizes (and global thresholds) must be known before the
-		// header is written: plan every target first.
-		if err := planTargets(ctx, m, method, targets, buf); err != nil {
-			return err
-		}
-	}
-	for _, t := range targets {
-		t.enc = chooseEncoding(o.Format, t, bitmaskOK)
-	}
-	meta := copyMeta(m.Metadata())
-	var config []byte
-	var usesBitmask, usesCSR bool
-	for _, t := range targets {
-		usesBitmask = usesBitmask || t.enc == sparse.Bitmask
-		usesCSR = usesCSR || t.enc == sparse.CSR
-	}
-	if usesCSR {
-		meta[sparse.MetadataKey] = sparse.CSRVersion
-	}
-	if usesBitmask {
-		structure := "unstructured"
-		if method.IsNM() {
-			structure = fmt.Sprintf("%d:%d", method.N, method.M)
-		}
-		_, targetSparsity := targetTotals(targets)
-		qc := map[string]any{
-			"quant_method": "compressed-tensors",
-			"format":       "sparse-bitmask",
-			"sparsity_config": map[string]any{
-				"format":             "sparse-bitmask",
-				"global_sparsity":    roundTo(targetSparsity, 6),
-				"sparsity_structure": structure,
-			},
-		}
-		if config, err = loader.AddQuantizationConfig(cfgBytes, qc); err != nil {
-			return err
-		}
-	}
-	entries, err := pruneEntries(ctx, m, method, targets, buf)
+	entries, err := pruneEntries(ctx, m, j.targets, j.buf)
 	if err != nil {
 		return err
 	}
@@ -566,17 +648,14 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	var man []byte
 	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
-		After: func() (map[string][]byte, error) {
-			if rep, err = pruneManifest(m, targets); err != nil {
+		After: func(string) (map[string][]byte, error) {
+			if rep, err = pruneManifest(m, j.targets); err != nil {
 				return nil, err
 			}
 			rep.Method, rep.Flags = method.String(), pruneFlags(o)
-			h := <-hashed
-			hashed <- h
-			if h.err != nil {
-				return nil, h.err
+			if rep.Inputs, err = hashes(); err != nil {
+				return nil, err
 			}
-			rep.Inputs = h.inputs
 			if man, err = json.MarshalIndent(rep, "", "  "); err != nil {
 				return nil, err
 			}
@@ -661,7 +740,7 @@ func pruneFlags(o pruneOptions) map[string]any {
 // pruneEntries returns the output tensors in natural name order: copies of
 // untouched tensors and the parts of pruned ones. A dense target is loaded,
 // pruned and written in one go; a sparse one is reloaded for each part.
-func pruneEntries(ctx context.Context, m *loader.Model, method prune.Method, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, error) {
+func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, error) {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t
@@ -685,7 +764,7 @@ func pruneEntries(ctx context.Context, m *loader.Model, method prune.Method, tar
 					if err := ctx.Err(); err != nil {
 						return err
 					}
-					raw, err := buf.pruneDense(method, &sel, t)
+					raw, err := buf.pruneDense(&sel, t)
 					if err != nil {
 						return err
 					}
