@@ -10,6 +10,7 @@ import (
 	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tokenizer"
 )
@@ -48,6 +49,7 @@ var exitCodes = []struct {
 	{model.ErrInput, exitBadArgs},
 	{tokenizer.ErrFormat, exitBadArgs},
 	{tokenizer.ErrUnsupported, exitBadArgs},
+	{report.ErrFormat, exitBadArgs},
 	{tensor.ErrDType, exitBadArgs},
 	{fs.ErrNotExist, exitBadArgs},
 }

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lmsparse/lmsparse/prune"
+)
+
+// recipe is the YAML file of "lmsparse compress --recipe": the stages to run,
+// always in the order prune → sae → store → eval → gates (a stage that is
+// absent is skipped), and an optional sweep. Flags override its fields.
+type recipe struct {
+	Version int          `yaml:"version" json:"version"`
+	Prune   *recipePrune `yaml:"prune,omitempty" json:"prune,omitempty"`
+	SAE     *recipeSAE   `yaml:"sae,omitempty" json:"sae,omitempty"`
+	Store   recipeStore  `yaml:"store" json:"store"`
+	Eval    *recipeEval  `yaml:"eval,omitempty" json:"eval,omitempty"`
+	Gates   *recipeGates `yaml:"gates,omitempty" json:"gates,omitempty"`
+	Sweep   []float64    `yaml:"sweep,omitempty" json:"sweep,omitempty"`
+
+	lines map[string]int // "prune.sparsity" → line in the recipe file
+	file  string
+}
+
+type recipePrune struct {
+	// Method is magnitude (unstructured, the default), nm or structured.
+	Method     string             `yaml:"method,omitempty" json:"method,omitempty"`
+	Sparsity   *float64           `yaml:"sparsity,omitempty" json:"sparsity,omitempty"`
+	Scope      string             `yaml:"scope,omitempty" json:"scope,omitempty"`
+	Pattern    string             `yaml:"pattern,omitempty" json:"pattern,omitempty"`
+	Structured string             `yaml:"structured,omitempty" json:"structured,omitempty"`
+	Include    []string           `yaml:"include,omitempty" json:"include,omitempty"`
+	Exclude    []string           `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+	Overrides  []sparsityOverride `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+}
+
+type recipeSAE struct {
+	Tensor  string  `yaml:"tensor,omitempty" json:"tensor,omitempty"`
+	Latents int     `yaml:"latents,omitempty" json:"latents,omitempty"`
+	K       int     `yaml:"k,omitempty" json:"k,omitempty"`
+	L1      float64 `yaml:"l1,omitempty" json:"l1,omitempty"`
+	Epochs  int     `yaml:"epochs,omitempty" json:"epochs,omitempty"`
+	Batch   int     `yaml:"batch,omitempty" json:"batch,omitempty"`
+	LR      float64 `yaml:"lr,omitempty" json:"lr,omitempty"`
+	Seed    uint64  `yaml:"seed,omitempty" json:"seed,omitempty"`
+}
+
+type recipeStore struct {
+	Format       string `yaml:"format,omitempty" json:"format,omitempty"`
+	MaxShardSize string `yaml:"max_shard_size,omitempty" json:"max_shard_size,omitempty"`
+}
+
+type recipeEval struct {
+	Text      string `yaml:"text,omitempty" json:"text,omitempty"`
+	Ctx       int    `yaml:"ctx,omitempty" json:"ctx,omitempty"`
+	Stride    int    `yaml:"stride,omitempty" json:"stride,omitempty"`
+	MaxTokens int    `yaml:"max_tokens,omitempty" json:"max_tokens,omitempty"`
+}
+
+type recipeGates struct {
+	MaxPPLRatio *float64 `yaml:"max_ppl_ratio,omitempty" json:"max_ppl_ratio,omitempty"`
+	MaxKL       *float64 `yaml:"max_kl,omitempty" json:"max_kl,omitempty"`
+	MinTop1     *float64 `yaml:"min_top1,omitempty" json:"min_top1,omitempty"`
+}
+
+// recipeVersion is the only recipe version this lmsparse reads.
+const recipeVersion = 1
+
+// maxRecipeSize bounds a recipe file.
+const maxRecipeSize = 1 << 20
+
+// loadRecipe reads a recipe strictly: unknown keys, wrong types and
+// trailing documents are errors naming the file and line.
+func loadRecipe(path string) (*recipe, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRecipeSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxRecipeSize {
+		return nil, usageErrorf("%s: recipe larger than %d bytes", path, maxRecipeSize)
+	}
+	return parseRecipe(path, data)
+}
+
+func parseRecipe(path string, data []byte) (*recipe, error) {
+	r := &recipe{file: path, lines: map[string]int{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(r); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, usageErrorf("%s: the recipe is empty", path)
+		}
+		return nil, usageErrorf("compress: %s", yamlMessage(path, err))
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, usageErrorf("%s: a recipe is one YAML document", path)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		collectLines(&root, "", r.lines)
+	}
+	if r.Version != recipeVersion {
+		return nil, r.errorf("version", "version %d: this lmsparse reads recipe version %d (add \"version: %d\")", r.Version, recipeVersion, recipeVersion)
+	}
+	return r, nil
+}
+
+// yamlLine matches the "line N: " prefix of yaml.v3 messages.
+var yamlLine = regexp.MustCompile(`^line ([0-9]+): (.*)$`)
+
+// yamlMessage turns yaml.v3's multi-line errors into one line in the
+// "file:line: message" form: "line 3: field foo not found in type
+// main.recipePrune" → "recipe.yaml:3: unknown key foo".
+func yamlMessage(path string, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	var parts []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, " not found in type "); i >= 0 && strings.Contains(line, "field ") {
+			line = strings.Replace(line[:i], "field ", "unknown key ", 1)
+		}
+		line = strings.ReplaceAll(line, "main.recipe", "recipe ")
+		if line == "" {
+			continue
+		}
+		if m := yamlLine.FindStringSubmatch(line); m != nil {
+			line = path + ":" + m[1] + ": " + m[2]
+		} else {
+			line = path + ": " + line
+		}
+		parts = append(parts, line)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// collectLines records the line of every mapping key, by dotted path.
+func collectLines(n *yaml.Node, prefix string, lines map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			collectLines(c, prefix, lines)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			lines[key] = n.Content[i].Line
+			collectLines(n.Content[i+1], key, lines)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			collectLines(c, prefix+"["+strconv.Itoa(i)+"]", lines)
+		}
+	}
+}
+
+// errorf returns a usage error naming the recipe line of key (or the flag
+// when the value came from the command line).
+func (r *recipe) errorf(key, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if line, ok := r.lines[key]; ok && r.file != "" {
+		return usageErrorf("compress: %s:%d: %s", r.file, line, msg)
+	}
+	return usageErrorf("compress: %s", msg)
+}
+
+// pruneMethod turns the prune stage into a prune.Method.
+func (r *recipe) pruneMethod() (prune.Method, error) {
+	p := r.Prune
+	var m prune.Method
+	method := p.Method
+	if method == "" {
+		switch {
+		case p.Pattern != "":
+			method = "nm"
+		case p.Structured != "":
+			method = "structured"
+		default:
+			method = "magnitude"
+		}
+	}
+	switch method {
+	case "nm":
+		n, mm, ok := strings.Cut(p.Pattern, ":")
+		ni, err1 := strconv.Atoi(n)
+		mi, err2 := strconv.Atoi(mm)
+		if !ok || err1 != nil || err2 != nil {
+			return m, r.errorf("prune.pattern", "prune.pattern %q: want N:M, e.g. 2:4", p.Pattern)
+		}
+		if p.Sparsity != nil {
+			return m, r.errorf("prune.sparsity", "prune.sparsity cannot be combined with an N:M pattern (it sets the sparsity to 1-N/M)")
+		}
+		m = prune.Method{N: ni, M: mi}
+	case "magnitude", "structured":
+		if p.Sparsity == nil {
+			return m, r.errorf("prune", "the prune stage needs a sparsity")
+		}
+		m = prune.Method{Sparsity: *p.Sparsity, Scope: prune.Scope(p.Scope)}
+		if m.Scope == "" {
+			m.Scope = prune.ScopeTensor
+		}
+		if method == "structured" {
+			if p.Structured == "" {
+				return m, r.errorf("prune.method", "method structured needs structured: rows or cols")
+			}
+			m.Structured, m.Scope = prune.Structure(p.Structured), ""
+		} else if p.Structured != "" {
+			return m, r.errorf("prune.structured", "structured: %s needs method structured", p.Structured)
+		}
+	default:
+		return m, r.errorf("prune.method", "prune.method %q: want magnitude, nm or structured", p.Method)
+	}
+	if err := m.Validate(); err != nil {
+		key := "prune.sparsity"
+		if m.IsNM() {
+			key = "prune.pattern"
+		}
+		return m, r.errorf(key, "%s", strings.TrimPrefix(err.Error(), prune.ErrInvalid.Error()+": "))
+	}
+	return m, nil
+}
+
+// fillDefaults writes the defaults into the recipe, so that
+// --print-recipe and report.json show what actually runs.
+func (r *recipe) fillDefaults() {
+	if p := r.Prune; p != nil && p.Method == "" {
+		switch {
+		case p.Pattern != "":
+			p.Method = "nm"
+		case p.Structured != "":
+			p.Method = "structured"
+		default:
+			p.Method = "magnitude"
+		}
+	}
+	if p := r.Prune; p != nil && p.Method == "magnitude" && p.Scope == "" {
+		p.Scope = string(prune.ScopeTensor)
+	}
+	if r.Store.Format == "" {
+		r.Store.Format = "dense"
+	}
+}
+
+// validate checks the recipe as a whole, after flags were merged.
+func (r *recipe) validate() error {
+	if r.Prune == nil && r.SAE == nil {
+		return r.errorf("", "nothing to do: the recipe has neither a prune nor an sae stage (give --sparsity, --pattern or --sae)")
+	}
+	if r.Prune != nil {
+		m, err := r.pruneMethod()
+		if err != nil {
+			return err
+		}
+		for i, ov := range r.Prune.Overrides {
+			if ov.Match == "" {
+				return r.errorf(fmt.Sprintf("prune.overrides[%d]", i), "an override needs match: GLOB")
+			}
+			if ov.Sparsity < 0 || ov.Sparsity >= 1 {
+				return r.errorf(fmt.Sprintf("prune.overrides[%d].sparsity", i), "override sparsity %g is outside [0, 1)", ov.Sparsity)
+			}
+		}
+		if len(r.Sweep) > 0 && m.IsNM() {
+			return r.errorf("sweep", "a sweep varies the sparsity, which an N:M pattern fixes")
+		}
+	} else if len(r.Sweep) > 0 {
+		return r.errorf("sweep", "a sweep needs a prune stage")
+	}
+	switch r.Store.Format {
+	case "", "dense", "csr", "bitmask", "auto":
+	default:
+		return r.errorf("store.format", "store.format %q: want dense, csr, bitmask or auto", r.Store.Format)
+	}
+	if r.Store.MaxShardSize != "" {
+		if _, err := parseByteSize(r.Store.MaxShardSize); err != nil {
+			return r.errorf("store.max_shard_size", "%v", err)
+		}
+	}
+	if r.SAE != nil {
+		s := r.SAE
+		if s.Latents < 0 || s.K < 0 || s.L1 < 0 || s.Epochs < 0 || s.Batch < 0 || s.LR < 0 {
+			return r.errorf("sae", "sae values must not be negative")
+		}
+	}
+	hasText := r.Eval != nil && r.Eval.Text != ""
+	if r.Eval != nil && !hasText {
+		return r.errorf("eval", "the eval stage needs text: FILE (held-out text)")
+	}
+	if r.Eval != nil && (r.Eval.Ctx < 0 || r.Eval.Stride < 0 || r.Eval.MaxTokens < 0) {
+		return r.errorf("eval", "eval ctx, stride and max_tokens must not be negative")
+	}
+	if g := r.Gates; g != nil && (g.MaxPPLRatio != nil || g.MaxKL != nil || g.MinTop1 != nil) && !hasText {
+		return r.errorf("gates", "gates need an eval stage with text: the fidelity they check is measured on it")
+	}
+	for i, s := range r.Sweep {
+		if s < 0 || s >= 1 {
+			return r.errorf(fmt.Sprintf("sweep[%d]", i), "sweep sparsity %g is outside [0, 1)", s)
+		}
+	}
+	if len(r.Sweep) > 0 && !hasText {
+		return r.errorf("sweep", "a sweep needs an eval stage with text")
+	}
+	return nil
+}
+
+// yaml returns the recipe as YAML (for --print-recipe).
+func (r *recipe) yaml() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
+}

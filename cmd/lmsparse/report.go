@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/lmsparse/lmsparse/internal/atomicfile"
+	"github.com/lmsparse/lmsparse/report"
+)
+
+// reportOptions are the inputs of "lmsparse report".
+type reportOptions struct {
+	Dir    string
+	Charts string
+}
+
+func reportCommand() *command {
+	return &command{
+		name:    "report",
+		summary: "Re-render report.md and report.html of a compress output from its report.json",
+		usage:   "report OUT [--charts DIR]",
+		details: `Reads OUT/report.json (schema lmsparse.report/v1, written by "lmsparse
+compress") and writes OUT/report.md and OUT/report.html again, for instance
+after upgrading lmsparse. Nothing is measured again. --charts DIR also writes
+each chart as a standalone SVG file (layer-sparsity.svg, layer-bytes.svg, and
+with a sweep sweep-ppl.svg and sweep-kl.svg).`,
+		examples: []string{"lmsparse report ./llama-small"},
+		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
+			var o reportOptions
+			fs.StringVar(&o.Charts, "charts", "", "also write each chart as DIR/<chart>.svg")
+			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				if len(args) != 1 {
+					return usageErrorf("report: want exactly one OUT argument, got %d (see 'lmsparse report --help')", len(args))
+				}
+				o.Dir = args[0]
+				return runReport(ctx, o, stdout, stderr)
+			}
+		},
+	}
+}
+
+func runReport(ctx context.Context, o reportOptions, stdout, stderr io.Writer) error {
+	rep, err := report.Load(filepath.Join(o.Dir, "report.json"))
+	if err != nil {
+		return err
+	}
+	html, err := rep.HTML()
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(o.Dir, "report.md"), rep.Markdown()); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(o.Dir, "report.html"), html); err != nil {
+		return err
+	}
+	if o.Charts != "" {
+		charts, err := rep.Charts()
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(o.Charts, 0o755); err != nil {
+			return err
+		}
+		for _, c := range charts {
+			if err := atomicfile.WriteBytes(filepath.Join(o.Charts, c.ID+".svg"), c.SVG); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintln(stdout, rep.Headline())
+	return nil
+}

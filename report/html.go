@@ -1,0 +1,294 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"image/color"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// SVG charts, drawn with gonum.org/v1/plot.
+
+// svg renders p as an inline SVG element (the XML prolog removed).
+func svg(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
+	wt, err := p.WriterTo(w, h, "svg")
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return "", err
+	}
+	s := buf.String()
+	if i := strings.Index(s, "<svg"); i > 0 {
+		s = s[i:]
+	}
+	return template.HTML(s), nil
+}
+
+var (
+	colorBefore = color.RGBA{R: 160, G: 160, B: 160, A: 255}
+	colorAfter  = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+	colorKL     = color.RGBA{R: 214, G: 39, B: 40, A: 255}
+)
+
+// LayerSparsityChart draws the sparsity of every layer as bars.
+func (r *Report) LayerSparsityChart() (*plot.Plot, error) {
+	layers := r.Layers()
+	vals := make(plotter.Values, len(layers))
+	names := make([]string, len(layers))
+	for i, l := range layers {
+		vals[i] = 100 * l.Sparsity()
+		names[i] = shortLayer(l)
+	}
+	p := plot.New()
+	p.Title.Text = "Sparsity per layer"
+	p.Y.Label.Text = "% of parameters zero"
+	p.Y.Min, p.Y.Max = 0, 100
+	bars, err := plotter.NewBarChart(vals, vg.Points(14))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = colorAfter
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	p.NominalX(names...)
+	return p, nil
+}
+
+// LayerBytesChart draws bytes before and after per layer, side by side.
+func (r *Report) LayerBytesChart() (*plot.Plot, error) {
+	layers := r.Layers()
+	before, after := make(plotter.Values, len(layers)), make(plotter.Values, len(layers))
+	names := make([]string, len(layers))
+	for i, l := range layers {
+		before[i] = float64(l.BytesBefore) / 1e3
+		after[i] = float64(l.BytesAfter) / 1e3
+		names[i] = shortLayer(l)
+	}
+	p := plot.New()
+	p.Title.Text = "Bytes per layer"
+	p.Y.Label.Text = "kB"
+	p.Y.Min = 0
+	w := vg.Points(9)
+	b1, err := plotter.NewBarChart(before, w)
+	if err != nil {
+		return nil, err
+	}
+	b1.Color, b1.LineStyle.Width, b1.Offset = colorBefore, 0, -w/2
+	b2, err := plotter.NewBarChart(after, w)
+	if err != nil {
+		return nil, err
+	}
+	b2.Color, b2.LineStyle.Width, b2.Offset = colorAfter, 0, w/2
+	p.Add(b1, b2)
+	p.Legend.Add("before", b1)
+	p.Legend.Add("after", b2)
+	p.Legend.Top, p.Legend.Left = true, true
+	// Leave room above the bars for the legend.
+	top := 0.0
+	for i := range before {
+		top = max(top, before[i], after[i])
+	}
+	p.Y.Max = 1.3 * top
+	p.NominalX(names...)
+	return p, nil
+}
+
+// SweepChart draws one metric of the sweep against sparsity.
+func (r *Report) SweepChart(title, ylabel string, value func(Point) float64, c color.Color, logY bool) (*plot.Plot, error) {
+	pts := make(plotter.XYs, len(r.Sweep))
+	for i, s := range r.Sweep {
+		pts[i].X, pts[i].Y = 100*s.Sparsity, value(s)
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "sparsity (%)"
+	p.Y.Label.Text = ylabel
+	if logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	line, points, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, err
+	}
+	line.Color, points.Color = c, c
+	p.Add(line, points)
+	return p, nil
+}
+
+func shortLayer(l Layer) string {
+	if l.Index < 0 {
+		return "other"
+	}
+	return fmt.Sprint(l.Index)
+}
+
+// Chart is one rendered SVG chart of the report.
+type Chart struct {
+	ID  string // layer-sparsity, layer-bytes, sweep-ppl, sweep-kl
+	SVG []byte
+}
+
+// Charts renders the report's charts as standalone SVG documents.
+func (r *Report) Charts() ([]Chart, error) {
+	var out []Chart
+	width := vg.Length(max(6, 1.5+0.4*float64(len(r.Layers())))) * vg.Inch
+	add := func(id string, w vg.Length, p *plot.Plot, err error) error {
+		if err != nil {
+			return fmt.Errorf("chart %s: %w", id, err)
+		}
+		s, err := svg(p, w, 3*vg.Inch)
+		if err != nil {
+			return fmt.Errorf("chart %s: %w", id, err)
+		}
+		out = append(out, Chart{id, []byte(s)})
+		return nil
+	}
+	sp, err := r.LayerSparsityChart()
+	if err := add("layer-sparsity", width, sp, err); err != nil {
+		return nil, err
+	}
+	by, err := r.LayerBytesChart()
+	if err := add("layer-bytes", width, by, err); err != nil {
+		return nil, err
+	}
+	if len(r.Sweep) > 1 {
+		ppl, err := r.SweepChart("Perplexity vs sparsity", "perplexity (log scale)", func(p Point) float64 { return p.PPL }, colorAfter, true)
+		if err := add("sweep-ppl", 5*vg.Inch, ppl, err); err != nil {
+			return nil, err
+		}
+		kl, err := r.SweepChart("KL(base‖model) vs sparsity", "mean KL (nats)", func(p Point) float64 { return p.KLMean }, colorKL, false)
+		if err := add("sweep-kl", 5*vg.Inch, kl, err); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// HTML renders report.html: one self-contained page (inline CSS and SVG,
+// no scripts, nothing fetched) with the headline, totals, fidelity, gates,
+// per-layer sparsity and bytes, and the sweep curves.
+func (r *Report) HTML() ([]byte, error) {
+	type chart struct {
+		ID  string
+		SVG template.HTML
+	}
+	cs, err := r.Charts()
+	if err != nil {
+		return nil, err
+	}
+	var charts []chart
+	for _, c := range cs {
+		charts = append(charts, chart{c.ID, template.HTML(c.SVG)})
+	}
+	data := struct {
+		R        *Report
+		Headline string
+		Charts   []chart
+		Layers   []Layer
+	}{r, strings.TrimLeft(r.Headline(), "✅❌ "), charts, r.Layers()}
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"commas": Commas,
+	"int":    func(n int) string { return Commas(int64(n)) },
+	"pct":    func(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) },
+	"g":      func(x float64) string { return fmt.Sprintf("%.6g", x) },
+	"deref":  func(p *float64) float64 { return *p },
+	"verdict": func(p *bool) string {
+		switch {
+		case p == nil:
+			return ""
+		case *p:
+			return "pass"
+		}
+		return "fail"
+	},
+}).Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>lmsparse report: {{.R.Model}}</title>
+<style>
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
+h1 { font-size: 1.3em; }
+h2 { font-size: 1.1em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.pass { color: #1a7f37; font-weight: bold; }
+.fail { color: #cf222e; font-weight: bold; }
+.chart { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
+.chart svg { max-width: 100%; height: auto; }
+.muted { color: #666; font-size: 0.9em; }
+.badge { font-size: 0.8em; padding: 0.1em 0.4em; border-radius: 0.3em; color: #fff; }
+.badge.pass { background: #1a7f37; color: #fff; }
+.badge.fail { background: #cf222e; color: #fff; }
+</style>
+</head>
+<body>
+<h1 id="headline"><span class="badge {{if .R.Passed}}pass{{else}}fail{{end}}">{{if .R.Passed}}PASS{{else}}FAIL{{end}}</span> {{.Headline}}</h1>
+<p class="muted">{{.R.Tool}} · model <code>{{.R.Model}}</code> · output <code>{{.R.Output}}</code></p>
+
+<h2>Totals</h2>
+<table id="totals">
+<tr><th></th><th>before</th><th>after</th></tr>
+<tr><td>tensor bytes</td><td>{{commas .R.Totals.BytesBefore}}</td><td>{{commas .R.Totals.BytesAfter}} ({{printf "%.3f" .R.Totals.Ratio}}× smaller)</td></tr>
+{{if .R.Totals.FileBytesAfter}}<tr><td>weight files</td><td>{{commas .R.Totals.FileBytesBefore}}</td><td>{{commas .R.Totals.FileBytesAfter}}</td></tr>{{end}}
+<tr><td>parameters</td><td>{{commas .R.Totals.Parameters}}</td><td>{{commas .R.Totals.NNZ}} nonzero</td></tr>
+<tr><td>sparsity</td><td></td><td>{{pct .R.Totals.Sparsity}} (pruned tensors {{pct .R.Totals.TargetSparsity}}, {{.R.Totals.PrunedTensors}} of {{.R.Totals.Tensors}} tensors)</td></tr>
+{{with .R.Fid}}<tr><td>perplexity</td><td>{{g .BasePPL}}</td><td>{{g .PPL}} (×{{printf "%.4f" .PPLRatio}})</td></tr>
+<tr><td>bits per byte</td><td>{{printf "%.4f" .BaseBitsPerByte}}</td><td>{{printf "%.4f" .BitsPerByte}}</td></tr>
+<tr><td>KL(base‖model)</td><td></td><td>mean {{g .KLMean}}, p50 {{g .KLP50}}, p90 {{g .KLP90}}, p99 {{g .KLP99}}, max {{g .KLMax}}</td></tr>
+<tr><td>top-1 agreement</td><td></td><td>{{pct .Top1}}</td></tr>{{end}}
+</table>
+{{with .R.Fid}}<p class="muted">Fidelity on <code>{{.Text}}</code>: {{int .Tokens}} tokens, {{int .Scored}} scored, ctx {{.Ctx}}, stride {{.Stride}}.</p>{{end}}
+{{with .R.SAE}}<p>Sparse autoencoder on <code>{{.Tensor}}</code>: {{.Latents}} latents{{if .K}}, k {{.K}}{{else}}, L1 {{g .L1}}{{end}};
+{{commas .BytesBefore}} → {{commas .BytesAfter}} bytes; FVU {{printf "%.4f" .FVU}}, mean cosine {{printf "%.4f" .Cosine}}, L0 {{printf "%.2f" .L0}}, {{.Dead}} dead latents.</p>{{end}}
+
+{{if .R.Gates}}<h2>Gates</h2>
+<table id="gates">
+<tr><th>gate</th><th>threshold</th><th>value</th><th>verdict</th></tr>
+{{range .R.Gates}}<tr><td>{{.Name}}</td><td>{{.Op}} {{g .Threshold}}</td><td>{{g .Value}}</td><td class="{{if .Passed}}pass">pass{{else}}fail">FAIL{{end}}</td></tr>
+{{end}}</table>{{end}}
+
+<h2>Charts</h2>
+{{range .Charts}}<div class="chart" id="{{.ID}}">{{.SVG}}</div>
+{{end}}
+
+{{if .R.Sweep}}<h2>Sparsity sweep</h2>
+<table id="sweep">
+<tr><th>sparsity</th><th>perplexity</th><th>ppl ratio</th><th>KL mean</th><th>top-1</th><th>bytes</th><th>gates</th></tr>
+{{range .R.Sweep}}<tr><td>{{g .Sparsity}}</td><td>{{g .PPL}}</td><td>{{printf "%.4f" .PPLRatio}}</td><td>{{g .KLMean}}</td><td>{{pct .Top1}}</td><td>{{commas .Bytes}}</td><td class="{{verdict .Passed}}">{{verdict .Passed}}</td></tr>
+{{end}}</table>
+{{if .R.Best}}<p>Highest sparsity passing every gate: <b>{{g (deref .R.Best)}}</b>.</p>{{else if .R.Gates}}<p>No sparsity of the sweep passes every gate.</p>{{end}}{{end}}
+
+<h2>Layers</h2>
+<table id="layers">
+<tr><th>layer</th><th>parameters</th><th>sparsity</th><th>bytes before</th><th>bytes after</th></tr>
+{{range .Layers}}<tr><td>{{.Name}}</td><td>{{commas .Parameters}}</td><td>{{pct .Sparsity}}</td><td>{{commas .BytesBefore}}</td><td>{{commas .BytesAfter}}</td></tr>
+{{end}}</table>
+
+<h2>Tensors</h2>
+<table id="tensors">
+<tr><th>name</th><th>dtype</th><th>shape</th><th>encoding</th><th>sparsity</th><th>bytes before</th><th>bytes after</th></tr>
+{{range .R.Tensors}}<tr><td>{{.Name}}</td><td>{{.DType}}</td><td>{{.Shape}}</td><td>{{if .Pruned}}{{.Encoding}}{{else}}untouched{{end}}</td><td>{{pct .Sparsity}}</td><td>{{commas .BytesBefore}}</td><td>{{commas .BytesAfter}}</td></tr>
+{{end}}</table>
+
+<p class="muted">{{range $i, $t := .R.Timings}}{{if $i}}, {{end}}{{$t.Stage}} {{printf "%.2f" $t.Seconds}} s{{end}}{{if .R.PeakRSS}} · peak RSS {{commas .R.PeakRSS}} bytes{{end}}</p>
+</body>
+</html>
+`))

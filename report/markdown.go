@@ -1,0 +1,137 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// Headline is the one-line summary at the top of report.md (and of the
+// HTML page): size, quality and the gate verdict.
+func (r *Report) Headline() string {
+	var b strings.Builder
+	mark := "✅"
+	if !r.Passed {
+		mark = "❌"
+	}
+	fmt.Fprintf(&b, "%s lmsparse: %s is %.2f× smaller (%s → %s)", mark, r.Model, r.Totals.Ratio,
+		HumanBytes(r.Totals.BytesBefore), HumanBytes(r.Totals.BytesAfter))
+	if f := r.Fid; f != nil {
+		fmt.Fprintf(&b, "; perplexity %s → %s (×%.3f), KL %.4g, top-1 %.1f%%", num(f.BasePPL), num(f.PPL), f.PPLRatio, f.KLMean, 100*f.Top1)
+	}
+	switch failed := r.FailedGates(); {
+	case len(r.Gates) == 0:
+	case len(failed) == 0:
+		b.WriteString(" — all gates passed")
+	default:
+		fmt.Fprintf(&b, " — gates failed: %s", strings.Join(failed, ", "))
+	}
+	return b.String()
+}
+
+// Markdown renders report.md: a headline, a totals table, fidelity, gates,
+// the sweep, and a per-layer table — sized for a CI job summary.
+func (r *Report) Markdown() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "### %s\n\n", r.Headline())
+	b.WriteString("| | before | after |\n|---|---:|---:|\n")
+	t := r.Totals
+	fmt.Fprintf(&b, "| tensor bytes | %s | %s (%.3f× smaller) |\n", Commas(t.BytesBefore), Commas(t.BytesAfter), t.Ratio)
+	if t.FileBytesAfter > 0 {
+		fmt.Fprintf(&b, "| weight files | %s | %s |\n", Commas(t.FileBytesBefore), Commas(t.FileBytesAfter))
+	}
+	fmt.Fprintf(&b, "| parameters | %s | %s nonzero |\n", Commas(t.Parameters), Commas(t.NNZ))
+	fmt.Fprintf(&b, "| sparsity | | %.2f%% (pruned tensors %.2f%%, %d of %d tensors pruned) |\n", 100*t.Sparsity, 100*t.TargetSparsity, t.PrunedTensors, t.Tensors)
+	if f := r.Fid; f != nil {
+		fmt.Fprintf(&b, "| perplexity | %s | %s (×%.4f) |\n", num(f.BasePPL), num(f.PPL), f.PPLRatio)
+		fmt.Fprintf(&b, "| bits per byte | %.4f | %.4f |\n", f.BaseBitsPerByte, f.BitsPerByte)
+		fmt.Fprintf(&b, "| KL(base‖model) | | mean %.4g, p50 %.4g, p90 %.4g, p99 %.4g, max %.4g |\n", f.KLMean, f.KLP50, f.KLP90, f.KLP99, f.KLMax)
+		fmt.Fprintf(&b, "| top-1 agreement | | %.2f%% |\n", 100*f.Top1)
+		fmt.Fprintf(&b, "\nFidelity on `%s`: %s tokens, %s scored, ctx %d, stride %d.\n", f.Text, Commas(int64(f.Tokens)), Commas(int64(f.Scored)), f.Ctx, f.Stride)
+	}
+	if s := r.SAE; s != nil {
+		fmt.Fprintf(&b, "\nSparse autoencoder on `%s`: %d latents, ", s.Tensor, s.Latents)
+		if s.K > 0 {
+			fmt.Fprintf(&b, "k %d", s.K)
+		} else {
+			fmt.Fprintf(&b, "L1 %g", s.L1)
+		}
+		fmt.Fprintf(&b, "; %s → %s bytes; FVU %.4f, mean cosine %.4f, L0 %.2f, %d dead latents.\n",
+			Commas(s.BytesBefore), Commas(s.BytesAfter), s.FVU, s.Cosine, s.L0, s.Dead)
+	}
+	if len(r.Gates) > 0 {
+		b.WriteString("\n#### Gates\n\n| gate | threshold | value | verdict |\n|---|---:|---:|---|\n")
+		for _, g := range r.Gates {
+			v := "✅ pass"
+			if !g.Passed {
+				v = "❌ FAIL"
+			}
+			fmt.Fprintf(&b, "| %s | %s %.6g | %.6g | %s |\n", g.Name, g.Op, g.Threshold, g.Value, v)
+		}
+	}
+	if len(r.Sweep) > 0 {
+		b.WriteString("\n#### Sparsity sweep\n\n| sparsity | perplexity | ppl ratio | KL mean | top-1 | bytes | gates |\n|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, p := range r.Sweep {
+			v := ""
+			if p.Passed != nil {
+				v = "❌"
+				if *p.Passed {
+					v = "✅"
+				}
+			}
+			fmt.Fprintf(&b, "| %.3g | %s | %.4f | %.4g | %.2f%% | %s | %s |\n", p.Sparsity, num(p.PPL), p.PPLRatio, p.KLMean, 100*p.Top1, Commas(p.Bytes), v)
+		}
+		if r.Best != nil {
+			fmt.Fprintf(&b, "\nHighest sparsity passing every gate: **%.3g**.\n", *r.Best)
+		} else if len(r.Gates) > 0 {
+			b.WriteString("\nNo sparsity of the sweep passes every gate.\n")
+		}
+	}
+	b.WriteString("\n#### Layers\n\n| layer | parameters | sparsity | bytes before | bytes after |\n|---|---:|---:|---:|---:|\n")
+	for _, l := range r.Layers() {
+		fmt.Fprintf(&b, "| %s | %s | %.2f%% | %s | %s |\n", l.Name, Commas(l.Parameters), 100*l.Sparsity(), Commas(l.BytesBefore), Commas(l.BytesAfter))
+	}
+	if len(r.Timings) > 0 {
+		var parts []string
+		for _, tm := range r.Timings {
+			parts = append(parts, fmt.Sprintf("%s %.2fs", tm.Stage, tm.Seconds))
+		}
+		fmt.Fprintf(&b, "\n<sub>%s · %s · peak RSS %s</sub>\n", r.Tool, strings.Join(parts, ", "), HumanBytes(r.PeakRSS))
+	}
+	return b.Bytes()
+}
+
+// num prints a float with 6 significant digits, without exponent for
+// ordinary perplexities.
+func num(x float64) string { return fmt.Sprintf("%.6g", x) }
+
+// Commas formats n with thousands separators.
+func Commas(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// HumanBytes formats n bytes with a decimal unit ("1.04 MB").
+func HumanBytes(n int64) string {
+	if n < 1000 {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(1000), 0
+	for m := n / 1000; m >= 1000; m /= 1000 {
+		div *= 1000
+		exp++
+	}
+	return fmt.Sprintf("%.2f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -1,0 +1,237 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+// Schema is the version of report.json this package writes and reads.
+const Schema = "lmsparse.report/v1"
+
+// ErrFormat reports a report.json that cannot be read.
+var ErrFormat = errors.New("invalid report")
+
+// Report is report.json: everything one compress run did and measured.
+type Report struct {
+	Schema string `json:"schema"`
+	Tool   string `json:"tool"`
+	Model  string `json:"model"`
+	Output string `json:"output"`
+	// Inputs are the input files with their sizes and sha256.
+	Inputs []Input `json:"inputs"`
+	// Recipe is the effective recipe (file and flags merged).
+	Recipe  any       `json:"recipe"`
+	Tensors []Tensor  `json:"tensors"`
+	Totals  Totals    `json:"totals"`
+	SAE     *SAE      `json:"sae,omitempty"`
+	Fid     *Fidelity `json:"fidelity,omitempty"`
+	Gates   []Gate    `json:"gates"`
+	Passed  bool      `json:"passed"`
+	Sweep   []Point   `json:"sweep,omitempty"`
+	Best    *float64  `json:"best_passing_sparsity,omitempty"`
+	Timings []Timing  `json:"timings"`
+	PeakRSS int64     `json:"peak_rss_bytes"`
+	Notes   []string  `json:"notes,omitempty"`
+}
+
+// Input is one input file.
+type Input struct {
+	File   string `json:"file"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Tensor is one tensor before and after.
+type Tensor struct {
+	Name        string  `json:"name"`
+	Pruned      bool    `json:"pruned"`
+	Encoding    string  `json:"encoding"`
+	DType       string  `json:"dtype"`
+	Shape       []int64 `json:"shape"`
+	Parameters  int64   `json:"parameters"`
+	NNZ         *int64  `json:"nnz"`
+	Sparsity    float64 `json:"sparsity"`
+	BytesBefore int64   `json:"bytes_before"`
+	BytesAfter  int64   `json:"bytes_after"`
+}
+
+// Totals sum the tensors; file bytes are the weight files on disk.
+type Totals struct {
+	Tensors         int     `json:"tensors"`
+	PrunedTensors   int     `json:"pruned_tensors"`
+	Parameters      int64   `json:"parameters"`
+	NNZ             int64   `json:"nnz"`
+	Sparsity        float64 `json:"sparsity"`
+	TargetSparsity  float64 `json:"pruned_tensors_sparsity"`
+	BytesBefore     int64   `json:"bytes_before"`
+	BytesAfter      int64   `json:"bytes_after"`
+	Ratio           float64 `json:"ratio"`
+	FileBytesBefore int64   `json:"file_bytes_before"`
+	FileBytesAfter  int64   `json:"file_bytes_after"`
+}
+
+// SAE describes the sparse-autoencoder compression of one tensor.
+type SAE struct {
+	Tensor      string  `json:"tensor"`
+	Latents     int     `json:"latents"`
+	K           int     `json:"k,omitempty"`
+	L1          float64 `json:"l1,omitempty"`
+	Epochs      int     `json:"epochs"`
+	BytesBefore int64   `json:"bytes_before"`
+	BytesAfter  int64   `json:"bytes_after"`
+	FVU         float64 `json:"fvu"`
+	Cosine      float64 `json:"mean_cosine"`
+	L0          float64 `json:"l0"`
+	Dead        int     `json:"dead_latents"`
+}
+
+// Fidelity compares the compressed model with the original on held-out
+// text (the protocol of lmsparse eval).
+type Fidelity struct {
+	Text            string  `json:"text"`
+	TextBytes       int64   `json:"text_bytes"`
+	Ctx             int     `json:"ctx"`
+	Stride          int     `json:"stride"`
+	Tokens          int     `json:"tokens"`
+	Scored          int     `json:"scored"`
+	PPL             float64 `json:"ppl"`
+	BasePPL         float64 `json:"base_ppl"`
+	PPLRatio        float64 `json:"ppl_ratio"`
+	LogPPLRatio     float64 `json:"ln_ppl_ratio"`
+	BitsPerByte     float64 `json:"bits_per_byte"`
+	BaseBitsPerByte float64 `json:"base_bits_per_byte"`
+	KLMean          float64 `json:"kl_mean"`
+	KLMax           float64 `json:"kl_max"`
+	KLP99           float64 `json:"kl_p99"`
+	KLP90           float64 `json:"kl_p90"`
+	KLP50           float64 `json:"kl_p50"`
+	Top1            float64 `json:"top1_agreement"`
+}
+
+// Gate is one quality gate and its verdict.
+type Gate struct {
+	Name      string  `json:"name"` // max_ppl_ratio, max_kl, min_top1
+	Op        string  `json:"op"`   // "<=" or ">="
+	Threshold float64 `json:"threshold"`
+	Value     float64 `json:"value"`
+	Passed    bool    `json:"passed"`
+}
+
+// Point is one sparsity of a sweep.
+type Point struct {
+	Sparsity float64 `json:"sparsity"`
+	PPL      float64 `json:"ppl"`
+	PPLRatio float64 `json:"ppl_ratio"`
+	KLMean   float64 `json:"kl_mean"`
+	Top1     float64 `json:"top1_agreement"`
+	Bytes    int64   `json:"bytes_after"`
+	Passed   *bool   `json:"passed,omitempty"` // nil without gates
+}
+
+// Timing is the wall time of one stage.
+type Timing struct {
+	Stage   string  `json:"stage"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Load reads and checks a report.json.
+func Load(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrFormat, err)
+	}
+	if r.Schema != Schema {
+		return nil, fmt.Errorf("%s: %w: schema %q, this lmsparse reads %q", path, ErrFormat, r.Schema, Schema)
+	}
+	return &r, nil
+}
+
+// JSON returns the report as indented JSON with a final newline.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// FailedGates returns the names of the gates that failed.
+func (r *Report) FailedGates() []string {
+	var out []string
+	for _, g := range r.Gates {
+		if !g.Passed {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// Layer sums the tensors of one transformer block (or of everything outside
+// the blocks, Index -1).
+type Layer struct {
+	Index       int
+	Name        string
+	Parameters  int64
+	NNZ         int64
+	BytesBefore int64
+	BytesAfter  int64
+}
+
+// Sparsity is the fraction of zero parameters.
+func (l Layer) Sparsity() float64 {
+	if l.Parameters == 0 {
+		return 0
+	}
+	return 1 - float64(l.NNZ)/float64(l.Parameters)
+}
+
+var layerIndex = regexp.MustCompile(`(?:^|\.)(?:layers|layer|h|blocks|block)\.([0-9]+)\.`)
+
+// Layers groups the tensors by transformer block, in block order, with the
+// tensors outside any block last, as "other".
+func (r *Report) Layers() []Layer {
+	by := map[int]*Layer{}
+	for _, t := range r.Tensors {
+		idx := -1
+		if m := layerIndex.FindStringSubmatch(t.Name); m != nil {
+			idx, _ = strconv.Atoi(m[1])
+		}
+		l := by[idx]
+		if l == nil {
+			l = &Layer{Index: idx, Name: "other"}
+			if idx >= 0 {
+				l.Name = "layer " + strconv.Itoa(idx)
+			}
+			by[idx] = l
+		}
+		l.Parameters += t.Parameters
+		if t.NNZ != nil {
+			l.NNZ += *t.NNZ
+		} else {
+			l.NNZ += t.Parameters
+		}
+		l.BytesBefore += t.BytesBefore
+		l.BytesAfter += t.BytesAfter
+	}
+	var out []Layer
+	for _, l := range by {
+		out = append(out, *l)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Index, out[j].Index
+		if (a < 0) != (b < 0) {
+			return b < 0
+		}
+		return a < b
+	})
+	return out
+}

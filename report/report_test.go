@@ -1,0 +1,104 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func sample() *Report {
+	nz := func(n int64) *int64 { return &n }
+	pass, fail := true, false
+	best := 0.5
+	return &Report{
+		Schema: Schema, Tool: "lmsparse test", Model: "m", Output: "o",
+		Tensors: []Tensor{
+			{Name: "model.embed_tokens.weight", DType: "F32", Shape: []int64{4, 2}, Parameters: 8, NNZ: nz(8), BytesBefore: 32, BytesAfter: 32},
+			{Name: "model.layers.0.mlp.up_proj.weight", Pruned: true, Encoding: "csr", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, NNZ: nz(8), Sparsity: 0.5, BytesBefore: 64, BytesAfter: 60},
+			{Name: "model.layers.10.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, NNZ: nz(4), Sparsity: 0.75, BytesBefore: 64, BytesAfter: 64},
+			{Name: "model.layers.2.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, NNZ: nz(12), Sparsity: 0.25, BytesBefore: 64, BytesAfter: 64},
+		},
+		Totals: Totals{Tensors: 4, PrunedTensors: 3, Parameters: 56, NNZ: 32, BytesBefore: 224, BytesAfter: 220, Ratio: 224.0 / 220},
+		Fid:    &Fidelity{Text: "t.txt", PPL: 7, BasePPL: 6, PPLRatio: 7.0 / 6, KLMean: 0.1, Top1: 0.9},
+		Gates:  []Gate{{Name: "max_kl", Op: "<=", Threshold: 0.2, Value: 0.1, Passed: true}, {Name: "min_top1", Op: ">=", Threshold: 0.95, Value: 0.9, Passed: false}},
+		Sweep:  []Point{{Sparsity: 0.3, PPL: 6.5, KLMean: 0.05, Passed: &pass}, {Sparsity: 0.5, PPL: 7, KLMean: 0.1, Passed: &pass}, {Sparsity: 0.7, PPL: 20, KLMean: 1, Passed: &fail}},
+		Best:   &best,
+	}
+}
+
+func TestLayers(t *testing.T) {
+	ls := sample().Layers()
+	var names []string
+	for _, l := range ls {
+		names = append(names, l.Name)
+	}
+	if got := strings.Join(names, ","); got != "layer 0,layer 2,layer 10,other" {
+		t.Errorf("layers %s", got)
+	}
+	if ls[1].Sparsity() != 0.25 || ls[3].Parameters != 8 {
+		t.Errorf("layer sums: %+v", ls)
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	md := string(sample().Markdown())
+	for _, want := range []string{"### ❌ lmsparse: m is 1.02× smaller", "gates failed: min_top1", "| min_top1 | >= 0.95 | 0.9 | ❌ FAIL |",
+		"| max_kl | <= 0.2 | 0.1 | ✅ pass |", "Highest sparsity passing every gate: **0.5**", "| layer 10 | 16 | 75.00% |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestHTMLSelfContained(t *testing.T) {
+	h, err := sample().HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(h)
+	if n := strings.Count(s, "<svg"); n != 4 {
+		t.Errorf("%d inline SVG charts, want 4 (sparsity, bytes, ppl and KL curves)", n)
+	}
+	for _, bad := range []string{"<script", " src=", "<link", "url(http", "@import"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("page contains %q: it must be self-contained", bad)
+		}
+	}
+	for _, want := range []string{`id="headline"`, "Sparsity per layer", "Perplexity vs sparsity", `class="fail">FAIL`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	h2, _ := sample().HTML()
+	if !bytes.Equal(h, h2) {
+		t.Error("rendering twice gives different pages")
+	}
+}
+
+func TestLoadRoundTrip(t *testing.T) {
+	r := sample()
+	b, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "report.json")
+	os.WriteFile(p, b, 0o644)
+	got, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Markdown(), r.Markdown()) {
+		t.Error("Markdown differs after a JSON round trip")
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	m["schema"] = "lmsparse.report/v0"
+	b2, _ := json.Marshal(m)
+	os.WriteFile(p, b2, 0o644)
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "schema") {
+		t.Errorf("old schema: err = %v", err)
+	}
+}
