@@ -42,3 +42,17 @@ func TestCorruptionsChangeTheFile(t *testing.T) {
 		t.Errorf("DecodeRaw/Encode does not round-trip the good file (err %v)", err)
 	}
 }
+
+func TestDemoTokenizerIsBytes(t *testing.T) {
+	u := byteUnicode()
+	seen := map[rune]bool{}
+	for _, r := range u {
+		if seen[r] {
+			t.Fatalf("rune %q mapped twice", r)
+		}
+		seen[r] = true
+	}
+	if u['A'] != 'A' || u[' '] != 'Ġ' || u['\n'] != 'Ċ' {
+		t.Errorf("byte map differs from GPT-2's: space → %q, newline → %q", u[' '], u['\n'])
+	}
+}

@@ -15,6 +15,7 @@ func main() {
 	dtype := flag.String("dtype", "F32", "F32, F16 or BF16")
 	shards := flag.Int("shards", 1, "number of safetensors shards")
 	seed := flag.Uint64("seed", 1, "random seed")
+	demo := flag.Bool("demo", false, "write the demo model: a tiny random llama with a 256-token byte tokenizer (evaluable on any text)")
 	synthetic := flag.Int64("synthetic", 0, "write one synthetic F32 safetensors file of about this many bytes instead")
 	tensorBytes := flag.Int64("tensor", 64<<20, "with -synthetic: bytes per tensor")
 	flag.Parse()
@@ -23,7 +24,9 @@ func main() {
 		os.Exit(2)
 	}
 	var err error
-	if *synthetic > 0 {
+	if *demo {
+		err = gen.WriteDemo(*out)
+	} else if *synthetic > 0 {
 		err = gen.WriteSynthetic(*out, *synthetic, *tensorBytes)
 	} else {
 		var s gen.Spec
