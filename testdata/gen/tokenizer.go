@@ -58,4 +58,3 @@ func WriteDemo(dir string) error {
 	}
 	return WriteByteTokenizer(dir)
 }
-
