@@ -85,7 +85,8 @@ func hashInputs(m *loader.Model) ([]manifestInput, error) {
 			return nil, err
 		}
 		h := sha256.New()
-		n, err := io.CopyBuffer(h, f, buf)
+		// Hide File.WriteTo, which would copy through a 32 KiB buffer.
+		n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
