@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/report"
 )
 
 // copyOptions are the inputs of "lmsparse copy".
@@ -82,6 +83,6 @@ func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error
 	for _, s := range shards {
 		total += s.Bytes
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d tensors, %s in %d file(s)\n", o.Out.Dir, len(es), humanBytes(total), len(shards))
+	fmt.Fprintf(stdout, "wrote %s: %d tensors, %s in %d file(s)\n", o.Out.Dir, len(es), report.HumanBytes(total), len(shards))
 	return nil
 }

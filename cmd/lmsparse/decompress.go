@@ -10,6 +10,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/report"
 )
 
 // decompressOptions are the inputs of "lmsparse decompress".
@@ -131,6 +132,6 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 		counts[st.Encoding]++
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d tensors (%d rebuilt from CSR, %d from bitmask), %s\n",
-		o.Out.Dir, len(entries), counts[sparse.CSR], counts[sparse.Bitmask], humanBytes(rep.Totals.BytesAfter))
+		o.Out.Dir, len(entries), counts[sparse.CSR], counts[sparse.Bitmask], report.HumanBytes(rep.Totals.BytesAfter))
 	return nil
 }

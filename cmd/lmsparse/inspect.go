@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
@@ -230,7 +231,7 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 	for _, f := range rep.Files {
 		files = append(files, f.Name)
 	}
-	fmt.Fprintf(tw, "files\t%s (%s)\n", strings.Join(files, ", "), humanBytes(rep.Totals.FileBytes))
+	fmt.Fprintf(tw, "files\t%s (%s)\n", strings.Join(files, ", "), report.HumanBytes(rep.Totals.FileBytes))
 	if a := rep.Architecture; a != nil {
 		arch := a.ModelType
 		if len(a.Architectures) > 0 {
@@ -261,13 +262,13 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 		zeros, nan, inf := "-", "-", "-"
 		if t.Zeros != nil {
 			zeros = fmt.Sprintf("%.2f%%", 100**t.ZeroFrac)
-			nan, inf = commas(*t.NaN), commas(*t.Inf)
+			nan, inf = report.Commas(*t.NaN), report.Commas(*t.Inf)
 		}
-		tab.add(t.Name, t.DType, tensor.Shape(t.Shape).String(), commas(t.Parameters), commas(t.Bytes), zeros, nan, inf)
+		tab.add(t.Name, t.DType, tensor.Shape(t.Shape).String(), report.Commas(t.Parameters), report.Commas(t.Bytes), zeros, nan, inf)
 	}
 	tot := rep.Totals
-	tab.add(fmt.Sprintf("total (%d tensors)", tot.Tensors), "", "", commas(tot.Parameters), commas(tot.Bytes),
-		fmt.Sprintf("%.2f%%", 100*tot.ZeroFrac), commas(tot.NaN), commas(tot.Inf))
+	tab.add(fmt.Sprintf("total (%d tensors)", tot.Tensors), "", "", report.Commas(tot.Parameters), report.Commas(tot.Bytes),
+		fmt.Sprintf("%.2f%%", 100*tot.ZeroFrac), report.Commas(tot.NaN), report.Commas(tot.Inf))
 	if err := tab.write(w); err != nil {
 		return err
 	}
@@ -275,24 +276,4 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 		fmt.Fprintf(w, "%d tensors have dtypes lmsparse does not decode; their values were not scanned.\n", tot.Unscanned)
 	}
 	return nil
-}
-
-// commas formats n with thousands separators: 260032 → "260,032".
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -886,14 +887,14 @@ func printSizeReport(w io.Writer, rep *manifest) error {
 		if !t.Pruned {
 			enc = "untouched"
 		}
-		tab.add(t.Name, tensor.Shape(t.Shape).String(), t.DType, sp, commas(t.BytesBefore), "->", commas(t.BytesAfter), enc)
+		tab.add(t.Name, tensor.Shape(t.Shape).String(), t.DType, sp, report.Commas(t.BytesBefore), "->", report.Commas(t.BytesAfter), enc)
 	}
 	if err := tab.write(w); err != nil {
 		return err
 	}
 	tot := rep.Totals
 	_, err := fmt.Fprintf(w, "total: %d tensors (%d pruned), %s parameters, %s nonzeros (%.2f%% sparse; pruned tensors %.2f%%), %s -> %s bytes (%.3fx smaller)\n",
-		tot.Tensors, tot.PrunedTensors, commas(tot.Parameters), commas(tot.Nonzeros), 100*tot.Sparsity, 100*tot.TargetSparsity,
-		commas(tot.BytesBefore), commas(tot.BytesAfter), tot.Ratio)
+		tot.Tensors, tot.PrunedTensors, report.Commas(tot.Parameters), report.Commas(tot.Nonzeros), 100*tot.Sparsity, 100*tot.TargetSparsity,
+		report.Commas(tot.BytesBefore), report.Commas(tot.BytesAfter), tot.Ratio)
 	return err
 }

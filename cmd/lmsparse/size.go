@@ -51,17 +51,3 @@ func (b *byteSize) Set(s string) error {
 	*b = byteSize(v)
 	return nil
 }
-
-// humanBytes formats n bytes with a decimal unit ("1.04 MB").
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.2f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}

@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/lmsparse/lmsparse/report"
 )
 
 // textTable renders rows as aligned columns separated by two spaces.
@@ -44,3 +46,7 @@ func (t *textTable) write(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// commas and humanBytes format numbers for tables, as the reports do.
+func commas(n int64) string     { return report.Commas(n) }
+func humanBytes(n int64) string { return report.HumanBytes(n) }
