@@ -5,9 +5,13 @@ go 1.26.8
 require (
 	github.com/x448/float16 v0.8.4
 	golang.org/x/sys v0.50.0
+	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/spf13/pflag v1.1.0
+require (
+	github.com/spf13/pflag v1.1.0
+	gonum.org/v1/gonum v0.17.0
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
@@ -23,7 +27,5 @@ require (
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/term v0.44.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
-	gonum.org/v1/gonum v0.17.0 // indirect
 	gonum.org/v1/plot v0.17.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )

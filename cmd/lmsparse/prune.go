@@ -17,8 +17,8 @@ import (
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/loader"
-	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 

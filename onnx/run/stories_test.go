@@ -1,0 +1,203 @@
+package run
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lmsparse/lmsparse/formats/onnx"
+	"github.com/lmsparse/lmsparse/internal/sharedtest"
+)
+
+// referenceIDs reads the reference token ids of tinystories_sample.txt.
+func referenceIDs(t *testing.T) []int {
+	t.Helper()
+	b, err := os.ReadFile(sharedtest.Path(t, "reference/tokens/stories260k.tinystories_sample.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	if err := json.Unmarshal(b, &ids); err != nil {
+		var obj struct {
+			IDs []int `json:"ids"`
+		}
+		if err2 := json.Unmarshal(b, &obj); err2 != nil {
+			t.Fatalf("token file: %v / %v", err, err2)
+		}
+		ids = obj.IDs
+	}
+	return ids
+}
+
+func loadStories(t *testing.T) *Session {
+	t.Helper()
+	m, err := onnx.Open(sharedtest.Path(t, "models/stories260k-onnx/model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// score implements the sliding-window protocol of model.Score over Logits.
+func score(t *testing.T, s *Session, ids []int, ctx, stride int) (ppl float64, scored int) {
+	t.Helper()
+	V := s.VocabSize()
+	logits := make([]float32, ctx*V)
+	var nll float64
+	prevEnd := 0
+	for begin := 0; ; begin += stride {
+		end := min(begin+ctx, len(ids))
+		if err := s.Logits(ids[begin:end], logits); err != nil {
+			t.Fatal(err)
+		}
+		for j := max(prevEnd, begin+1); j < end; j++ {
+			row := logits[(j-1-begin)*V : (j-begin)*V]
+			mx := float64(row[0])
+			for _, v := range row {
+				mx = math.Max(mx, float64(v))
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v) - mx)
+			}
+			nll += mx + math.Log(sum) - float64(row[ids[j]])
+			scored++
+		}
+		prevEnd = end
+		if end == len(ids) {
+			break
+		}
+	}
+	return math.Exp(nll / float64(scored)), scored
+}
+
+func TestStoriesReference(t *testing.T) {
+	s := loadStories(t)
+	if s.VocabSize() != 512 || s.MaxPositions() != 512 {
+		t.Fatalf("vocab %d, max positions %d; want 512, 512", s.VocabSize(), s.MaxPositions())
+	}
+	ids := referenceIDs(t)
+	if len(ids) != 1879 || ids[0] != 1 {
+		t.Fatalf("%d ids starting %v", len(ids), ids[:1])
+	}
+	out := make([]float32, 512)
+	if err := s.Logits(ids[:1], out); err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{-6.222914, 8.404342, -6.223739, -6.222544}
+	for i, w := range want {
+		if math.Abs(float64(out[i])-w) > 1e-4 {
+			t.Errorf("logit %d = %.6f, want %.6f", i, out[i], w)
+		}
+	}
+	// LogitsFrom returns the tail rows of the same computation.
+	tail := make([]float32, 2*512)
+	all := make([]float32, 5*512)
+	if err := s.LogitsFrom(ids[:5], 3, tail); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Logits(ids[:5], all); err != nil {
+		t.Fatal(err)
+	}
+	for i := range tail {
+		if tail[i] != all[3*512+i] {
+			t.Fatalf("LogitsFrom row %d differs", i/512)
+		}
+	}
+	ppl, scored := score(t, s, ids, 512, 512)
+	t.Logf("ctx 512 stride 512: perplexity %.8f over %d tokens; first logits %.6f", ppl, scored, out[:4])
+	if scored != 1875 || math.Abs(ppl/6.124239-1) > 1e-4 {
+		t.Errorf("perplexity %.6f over %d tokens, want 6.124239 over 1875", ppl, scored)
+	}
+	// The other reference windowings.
+	for _, ref := range []struct {
+		ctx, stride, scored int
+		ppl                 float64
+	}{{128, 128, 1864, 6.043675}, {256, 128, 1878, 6.295008}} {
+		ppl, scored := score(t, s, ids, ref.ctx, ref.stride)
+		t.Logf("ctx %d stride %d: perplexity %.8f over %d tokens", ref.ctx, ref.stride, ppl, scored)
+		if scored != ref.scored || math.Abs(ppl/ref.ppl-1) > 1e-4 {
+			t.Errorf("ctx %d stride %d: perplexity %.6f over %d tokens, want %.6f over %d", ref.ctx, ref.stride, ppl, scored, ref.ppl, ref.scored)
+		}
+	}
+}
+
+// TestStoredFormsRun prunes the stories model's block projections (a
+// seeded random half of each), writes it dense, sparse and with external
+// data, and checks that all three give bit-identical logits, different
+// from the original's.
+func TestStoredFormsRun(t *testing.T) {
+	m, err := onnx.Open(sharedtest.Path(t, "models/stories260k-onnx/model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	rep := map[string][]byte{}
+	var names []string
+	for _, tg := range m.PruneTargets() {
+		if len(tg.OtherUses) > 0 {
+			continue
+		}
+		b, err := m.InitializerBytes(tg.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range rng.Perm(len(b) / 4)[:len(b)/8] {
+			binary.LittleEndian.PutUint32(b[4*i:], 0)
+		}
+		rep[tg.Name] = b
+		names = append(names, tg.Name)
+	}
+	dir := t.TempDir()
+	ids := referenceIDs(t)[:96]
+	var first []float32
+	for _, form := range []struct {
+		name string
+		o    onnx.WriteOptions
+	}{
+		{"dense", onnx.WriteOptions{Replace: rep}},
+		{"sparse", onnx.WriteOptions{Replace: rep, Sparse: names}},
+		{"external", onnx.WriteOptions{Replace: rep, Sparse: names[:5], ExternalData: true}},
+	} {
+		path := filepath.Join(dir, form.name+".onnx")
+		if err := m.Write(path, form.o); err != nil {
+			t.Fatal(err)
+		}
+		pm, err := onnx.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Load(pm, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float32, len(ids)*512)
+		if err := s.Logits(ids, out); err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = out
+			continue
+		}
+		for i := range out {
+			if math.Float32bits(out[i]) != math.Float32bits(first[i]) {
+				t.Fatalf("%s: logit %d = %v, dense model gives %v", form.name, i, out[i], first[i])
+			}
+		}
+	}
+	orig := make([]float32, len(ids)*512)
+	if err := loadStories(t).Logits(ids, orig); err != nil {
+		t.Fatal(err)
+	}
+	if orig[1000] == first[1000] {
+		t.Error("pruning did not change the logits")
+	}
+}
