@@ -178,9 +178,18 @@ func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions)
 		}
 		seen[e.Name] = true
 	}
-	ents, _ := os.ReadDir(out)
-	if len(ents) > 0 {
-		return writeFiles(out, inDir, entries, opts)
+	return Stage(out, func(dir string) error { return writeFiles(dir, inDir, entries, opts) })
+}
+
+// Stage fills the output directory out through fill. When out is absent or
+// empty, fill writes into a new temporary directory beside it, which is
+// renamed to out only when fill succeeds — a failure or an interruption
+// leaves nothing under out's name; when out already holds files (callers
+// allow that only with --force), fill writes into out itself. Check the
+// output location with CheckOutput first.
+func Stage(out string, fill func(dir string) error) error {
+	if ents, _ := os.ReadDir(out); len(ents) > 0 {
+		return fill(out)
 	}
 	parent := filepath.Dir(filepath.Clean(out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -194,7 +203,7 @@ func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions)
 		os.RemoveAll(stage)
 		return err
 	}
-	if err := writeFiles(stage, inDir, entries, opts); err != nil {
+	if err := fill(stage); err != nil {
 		os.RemoveAll(stage)
 		return err
 	}
@@ -206,6 +215,17 @@ func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions)
 	if d, err := os.Open(parent); err == nil {
 		d.Sync()
 		d.Close()
+	}
+	return nil
+}
+
+// CopyAux copies the configuration, tokenizer, generation and licence files
+// of a checkpoint directory (those present) from inDir to outDir.
+func CopyAux(inDir, outDir string) error {
+	for _, name := range auxFiles {
+		if err := copyFile(filepath.Join(inDir, name), filepath.Join(outDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

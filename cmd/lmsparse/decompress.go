@@ -34,6 +34,7 @@ and the quantization_config that lmsparse added are removed.
 
 For every format X, the checkpoint files of "decompress" of "prune --format X"
 are byte-identical to those of "prune --format dense" with the same flags
+(for an ONNX model: sparse_initializers are written back dense, in place)
 (only lmsparse.json, which records provenance, differs). Every index is
 validated; a corrupt sparse tensor exits 2 and writes nothing.`,
 		examples: []string{
@@ -57,6 +58,9 @@ validated; a corrupt sparse tensor exits 2 and writes nothing.`,
 }
 
 func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.Writer) error {
+	if file, ok := onnxPath(o.Model); ok {
+		return decompressONNX(ctx, o, file, stdout)
+	}
 	m, err := loader.Open(o.Model)
 	if err != nil {
 		return err

@@ -29,7 +29,8 @@ func inspectCommand() *command {
 		summary: "Show a checkpoint's architecture and every tensor's dtype, shape, size, zeros and NaN/Inf counts",
 		usage:   "inspect MODEL [--json]",
 		details: `MODEL is a Hugging Face checkpoint directory (config.json with model.safetensors
-or model.safetensors.index.json and its shards) or a single .safetensors file.
+or model.safetensors.index.json and its shards), a single .safetensors file, or
+an ONNX model (.onnx, initializers listed, external data included).
 
 The table lists, per tensor: dtype, shape, parameters, bytes, the fraction of
 exact zeros (+0 and -0), and the number of NaN and Inf values. Every file is
@@ -114,6 +115,9 @@ type inspectTotals struct {
 }
 
 func runInspect(ctx context.Context, o inspectOptions, stdout, stderr io.Writer) error {
+	if file, ok := onnxPath(o.Model); ok {
+		return inspectONNX(ctx, file, o, stdout)
+	}
 	m, err := loader.Open(o.Model)
 	if err != nil {
 		return err
@@ -249,6 +253,8 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 			tied = "yes (LM head shares the token embedding)"
 		}
 		fmt.Fprintf(tw, "tied\t%s\n", tied)
+	} else if rep.Format == "onnx" {
+		fmt.Fprintf(tw, "type\tONNX model (IR %s, opset %s, producer %s)\n", rep.Metadata["ir_version"], rep.Metadata["opset"], strings.TrimSpace(rep.Metadata["producer"]))
 	} else {
 		fmt.Fprintf(tw, "type\tunknown (no config.json)\n")
 	}

@@ -70,9 +70,15 @@ type manifestTotals struct {
 // hashInputs returns every input file (weights, config, tokenizer) with
 // its size and sha256, in a stable order.
 func hashInputs(m *loader.Model) ([]manifestInput, error) {
-	files := append([]string(nil), m.Files...)
+	return hashFiles(m.Dir, m.Files)
+}
+
+// hashFiles hashes files and the config and tokenizer files of dir,
+// naming them relative to dir.
+func hashFiles(dir string, files []string) ([]manifestInput, error) {
+	files = append([]string(nil), files...)
 	for _, aux := range []string{loader.ConfigFile, "tokenizer.json", "tokenizer_config.json"} {
-		p := filepath.Join(m.Dir, aux)
+		p := filepath.Join(dir, aux)
 		if _, err := os.Stat(p); err == nil {
 			files = append(files, p)
 		}
@@ -91,7 +97,7 @@ func hashInputs(m *loader.Model) ([]manifestInput, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		out = append(out, manifestInput{File: rel(m.Dir, p), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+		out = append(out, manifestInput{File: rel(dir, p), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 	}
 	return out, nil
 }

@@ -24,17 +24,18 @@ import (
 
 // pruneOptions are the inputs of "lmsparse prune".
 type pruneOptions struct {
-	Model       string
-	Out         outputOptions
-	Sparsity    float64
-	SparsitySet bool
-	Scope       string
-	Pattern     string
-	Structured  string
-	Include     []string
-	Exclude     []string
-	Format      string
-	JSON        bool
+	Model        string
+	Out          outputOptions
+	Sparsity     float64
+	SparsitySet  bool
+	Scope        string
+	Pattern      string
+	Structured   string
+	Include      []string
+	Exclude      []string
+	Format       string
+	ExternalData bool
+	JSON         bool
 }
 
 func pruneCommand() *command {
@@ -62,6 +63,11 @@ their output rows and input columns.
 
 --format dense writes a drop-in checkpoint; csr and bitmask store each pruned
 2-D tensor sparse (docs/FORMAT.md); auto picks the smallest per tensor.
+MODEL may also be an ONNX model (a .onnx file, or a directory holding one):
+targets are the MatMul/Gemm weight initializers (not a tied embedding), OUT
+gets the pruned .onnx with the tokenizer files, --format is dense, sparse
+(ONNX sparse_initializer) or auto, and --external-data moves large tensors
+to one .data file.
 OUT also gets lmsparse.json: version, input files with sha256, flags, and per
 tensor encoding, dtype, shape, nnz, sparsity and bytes before and after.
 "lmsparse decompress OUT -o DENSE" gives back a dense checkpoint.`,
@@ -81,6 +87,7 @@ tensor encoding, dtype, shape, nnz, sparsity and bytes before and after.
 			fs.StringArrayVar(&o.Include, "include", nil, "also prune tensors matching this glob (repeatable)")
 			fs.StringArrayVar(&o.Exclude, "exclude", nil, "do not prune tensors matching this glob (repeatable)")
 			fs.StringVar(&o.Format, "format", "dense", "storage of pruned tensors: dense, csr, bitmask or auto")
+			fs.BoolVar(&o.ExternalData, "external-data", false, "ONNX: write tensors of 1 KiB or more to one external .data file")
 			fs.BoolVar(&o.JSON, "json", false, "print the report as JSON (the content of lmsparse.json)")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if len(args) != 1 {
@@ -104,9 +111,9 @@ tensor encoding, dtype, shape, nnz, sparsity and bytes before and after.
 func (o *pruneOptions) method() (prune.Method, error) {
 	var m prune.Method
 	switch o.Format {
-	case "dense", "csr", "bitmask", "auto":
+	case "dense", "csr", "bitmask", "auto", "sparse":
 	default:
-		return m, usageErrorf("prune: --format %q: want dense, csr, bitmask or auto", o.Format)
+		return m, usageErrorf("prune: --format %q: want dense, csr, bitmask or auto (ONNX: dense, sparse or auto)", o.Format)
 	}
 	if o.Pattern != "" {
 		if o.SparsitySet {
@@ -341,32 +348,40 @@ func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *pruneTarget) ([]byte,
 			return nil, fmt.Errorf("%s: %w", t.info.File, err)
 		}
 	}
+	zeroPruned(t, x.Vals, b.raw, b.mask)
+	return b.raw, nil
+}
+
+// zeroPruned applies t's plan to a loaded tensor: the pruned elements of
+// raw (its bytes, in its dtype) become all-zero bits, kept ones stay bit
+// for bit; vals are its decoded values (overwritten) and mask scratch of
+// the same length. It sets t.stored and t.nonzero.
+func zeroPruned(t *pruneTarget, vals []float32, raw []byte, mask []bool) {
 	switch t.info.DType {
 	case tensor.F32, tensor.F16, tensor.BF16:
 		// Pruned elements become +0 in vals; decoding keeps every other
 		// value exactly (and the sign of zero), so a zero bit pattern in
 		// vals marks exactly the elements whose raw bytes must be zeroed.
-		t.plan.Apply(x.Vals)
+		t.plan.Apply(vals)
 		if t.info.DType != tensor.F32 {
 			es := t.info.DType.Size()
-			for i, v := range x.Vals {
+			for i, v := range vals {
 				if math.Float32bits(v) == 0 {
-					clear(b.raw[i*es : (i+1)*es])
+					clear(raw[i*es : (i+1)*es])
 				}
 			}
 		}
-		countValues(t, x.Vals, nil, b.raw)
+		countValues(t, vals, nil, raw)
 	default:
-		t.plan.Mask(x.Vals, b.mask)
+		t.plan.Mask(vals, mask)
 		es := t.info.DType.Size()
-		for i, p := range b.mask {
+		for i, p := range mask {
 			if p {
-				clear(b.raw[i*es : (i+1)*es])
+				clear(raw[i*es : (i+1)*es])
 			}
 		}
-		countValues(t, x.Vals, b.mask, b.raw)
+		countValues(t, vals, mask, raw)
 	}
-	return b.raw, nil
 }
 
 // planTargets computes every target's plan and counts, reading each target
@@ -619,6 +634,12 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	method, err := o.method()
 	if err != nil {
 		return err
+	}
+	if file, ok := onnxPath(o.Model); ok {
+		return pruneONNX(ctx, o, method, file, stdout)
+	}
+	if o.Format == "sparse" || o.ExternalData {
+		return usageErrorf("prune: --format sparse and --external-data are for ONNX models; a safetensors checkpoint takes dense, csr, bitmask or auto")
 	}
 	m, err := loader.Open(o.Model)
 	if err != nil {
