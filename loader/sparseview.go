@@ -19,17 +19,22 @@ import (
 type SparseTensor struct {
 	Name     string
 	Encoding sparse.Encoding
-	Parts    [4]string // values|compressed, col_indices|bitmask, crow_indices|row_offsets, shape
-	DType    tensor.DType
-	Shape    tensor.Shape
+	// Parts names the stored tensors: for CSR values, col_indices,
+	// crow_indices, shape; for bitmask compressed, bitmask, row_offsets,
+	// shape; for SAE the four CSR parts of the codes, then the dictionary
+	// and the bias (sparse.SAESuffixes).
+	Parts []string
+	DType tensor.DType
+	Shape tensor.Shape
 	// PartBytes is the size of the parts on disk; the dense size is
 	// Shape.Bytes(DType).
 	PartBytes int64
 }
 
-var partSuffixes = map[sparse.Encoding][4]string{
+var partSuffixes = map[sparse.Encoding][]string{
 	sparse.CSR:     {sparse.SuffixValues, sparse.SuffixColIndices, sparse.SuffixCrow, sparse.SuffixShape},
 	sparse.Bitmask: {sparse.SuffixCompressed, sparse.SuffixBitmask, sparse.SuffixRowOffsets, sparse.SuffixShape},
+	sparse.SAE:     sparse.SAESuffixes(),
 }
 
 // ExpandSparse makes the sparse tensors of m look dense: afterwards Names
@@ -37,12 +42,20 @@ var partSuffixes = map[sparse.Encoding][4]string{
 // Tensor, Bytes, Float32, Section, ReadInto and Entry decode it on demand.
 // CSR tensors are recognised in files whose __metadata__ has
 // "lmsparse.format": "csr-v1"; bitmask tensors when config.json declares a
-// sparse-bitmask sparsity_config. Only the small .shape parts are read
-// here; the other parts are validated when a tensor is decoded, and a
+// sparse-bitmask sparsity_config; sparse-autoencoder tensors (E ≈ Z·D + b:
+// NAME.sae_codes.{values,col_indices,crow_indices,shape},
+// NAME.sae_dictionary, NAME.sae_bias) in files whose __metadata__ has
+// "lmsparse.sae": "v1", their dense value rebuilt as sparse.DecodeSAE
+// says. For a tied model the LM head is that same rebuilt tensor. Only the
+// small .shape parts are read here; the other parts are validated when a tensor is decoded, and a
 // corrupt one is an error wrapping sparse.ErrFormat that names it. It
 // returns the tensors it expanded.
 func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 	var encs []sparse.Encoding
+	// SAE first: its codes are CSR parts that must not be expanded alone.
+	if m.Metadata()[sparse.SAEMetadataKey] == sparse.SAEVersion {
+		encs = append(encs, sparse.SAE)
+	}
 	if m.Metadata()[sparse.MetadataKey] == sparse.CSRVersion {
 		encs = append(encs, sparse.CSR)
 	}
@@ -64,14 +77,15 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 	}
 	var found []SparseTensor
 	isPart := map[string]bool{}
+	expanded := map[string]sparse.Encoding{}
 	for _, enc := range encs {
 		sfx := partSuffixes[enc]
 		for _, name := range m.names {
 			base, ok := strings.CutSuffix(name, sfx[0])
-			if !ok {
+			if !ok || isPart[name] {
 				continue
 			}
-			st := SparseTensor{Name: base, Encoding: enc}
+			st := SparseTensor{Name: base, Encoding: enc, Parts: make([]string, len(sfx))}
 			complete := true
 			for i, s := range sfx {
 				st.Parts[i] = base + s
@@ -85,6 +99,9 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 			if _, clash := m.tensors[base]; clash {
 				return nil, fmt.Errorf("%s: %w: tensor %q exists both dense and as %s parts", m.Path, ErrFormat, base, enc)
 			}
+			if prev, dup := expanded[base]; dup {
+				return nil, fmt.Errorf("%s: %w: tensor %q is stored both as %s and as %s parts", m.Path, ErrFormat, base, prev, enc)
+			}
 			vals, shape := m.tensors[st.Parts[0]], m.tensors[st.Parts[3]]
 			file := m.Files[shape.shard]
 			if shape.info.DType != tensor.I64 || !shape.info.Shape.Equal(tensor.Shape{2}) {
@@ -96,6 +113,14 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 			}
 			st.DType = vals.info.DType
 			st.Shape = tensor.Shape{int64(binary.LittleEndian.Uint64(raw)), int64(binary.LittleEndian.Uint64(raw[8:]))}
+			if enc == sparse.SAE {
+				// The dense tensor is [rows of the codes, columns of the dictionary].
+				dict := m.tensors[st.Parts[4]]
+				if len(dict.info.Shape) != 2 {
+					return nil, fmt.Errorf("%s: tensor %q: %w: want a 2-D dictionary, found %v", m.Files[dict.shard], st.Parts[4], sparse.ErrFormat, dict.info.Shape)
+				}
+				st.Shape[1] = dict.info.Shape[1]
+			}
 			size, err := st.Shape.Bytes(st.DType)
 			if err != nil || size > sparse.MaxDenseBytes {
 				return nil, fmt.Errorf("%s: tensor %q: %w: dense shape %v of %s is invalid or too large", file, st.Parts[3], sparse.ErrFormat, st.Shape, st.DType)
@@ -103,6 +128,7 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 			for _, p := range st.Parts {
 				isPart[p] = true
 			}
+			expanded[base] = enc
 			found = append(found, st)
 		}
 	}
@@ -139,7 +165,7 @@ func (m *Model) virtualInfo(st *SparseTensor) Tensor {
 
 // decode reads and validates the parts of st.
 func (m *Model) decode(st *SparseTensor) (*sparse.Decoded, error) {
-	var pd [4]sparse.PartData
+	pd := make([]sparse.PartData, len(st.Parts))
 	for i, p := range st.Parts {
 		r := m.tensors[p]
 		b, err := m.ReadInto(p, nil)
@@ -150,9 +176,12 @@ func (m *Model) decode(st *SparseTensor) (*sparse.Decoded, error) {
 	}
 	var d *sparse.Decoded
 	var err error
-	if st.Encoding == sparse.CSR {
+	switch st.Encoding {
+	case sparse.CSR:
 		d, err = sparse.DecodeCSR(pd[0], pd[1], pd[2], pd[3])
-	} else {
+	case sparse.SAE:
+		d, err = sparse.DecodeSAE(pd[0], pd[1], pd[2], pd[3], pd[4], pd[5])
+	default:
 		d, err = sparse.DecodeBitmask(pd[0], pd[1], pd[2], pd[3])
 	}
 	if err == nil && (d.DType != st.DType || !d.Shape().Equal(st.Shape)) {

@@ -60,30 +60,23 @@
 // # Kernels
 //
 // Every matrix product is C = A·Bᵀ with A [M, K] and B [N, K] row-major —
-// the layout of a Hugging Face Linear weight, [out, in] — computed by a
-// cache-blocked, packed GEMM in the GotoBLAS style: B is packed into panels
-// of nr rows stored k-major (weights once, when the model is built), A into
-// panels of mr rows per call, and a register-blocked micro-kernel computes
-// each mr×nr tile of C over blocks of at most kc steps. The micro-kernels
-// are AVX-512 (12×32 tile), AVX2+FMA (6×16) in Go assembly, chosen at run
-// time with golang.org/x/sys/cpu, and a portable pure-Go 4×4 kernel.
-// [Options].Kernel forces one ([Kernels] lists those usable); building with
-// the purego tag leaves only the pure-Go kernel. [MatMulT] exposes the
-// GEMM; [MatMulTRef] is its plain reference.
+// the layout of a Hugging Face Linear weight, [out, in] — computed by the
+// packed, cache-blocked GEMM of package [blas] (AVX-512, AVX2+FMA or
+// pure-Go micro-kernels): weights are packed into B panels once, when the
+// model is built, activations into A panels per projection.
+// [Options].Kernel forces one kernel ([Kernels] lists those usable);
+// building with the purego tag leaves only the pure-Go kernel.
 //
 // The exp-based element-wise kernels — the column softmax of attention,
 // gelu_new, silu·up — have an AVX2 version (eight lanes, the Cephes expf
-// polynomial) used with the assembly micro-kernels and a scalar Go version
-// used with the "go" kernel, which thereby runs no assembly at all; so
-// does packing, which the assembly kernels speed up with 4×8 register
-// transposes. Each has a float64 or definitional reference, and tests
-// check every kernel against it, including differential fuzz tests
-// (FuzzMatMulT, FuzzSoftmax) over odd, prime and off-block sizes.
+// polynomial) used with the assembly GEMM kernels and a scalar Go version
+// used with the "go" kernel, which thereby runs no assembly at all. Each
+// has a float64 or definitional reference, and tests check every kernel
+// against it, including the differential fuzz test FuzzSoftmax over odd
+// sizes.
 //
-// On the development machine (Xeon with AVX-512, 2 cores) the AVX-512
-// micro-kernel runs at about 170 GFLOPS per core with its panels in L1 and
-// the GEMM at 120–150 GFLOPS per core on GPT-2-small shapes;
-// BenchmarkForward, BenchmarkGemm and BenchmarkMicroKernel measure them.
+// BenchmarkForward measures whole forward passes; package blas benchmarks
+// the GEMM alone.
 //
 // # Threads and determinism
 //

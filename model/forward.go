@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
 // Forward runs the model over one window of token ids (positions 0 to
@@ -41,14 +43,14 @@ type scratch struct{ buf []float32 }
 
 // packA packs rows×k of src (row stride ld) as a gemm A operand into the
 // reused buffer.
-func (s *scratch) packA(m *Model, src []float32, rows, k, ld int) *packed {
-	mr := m.kern.mr
+func (s *scratch) packA(m *Model, src []float32, rows, k, ld int) *blas.Packed {
+	mr := m.kern.MR()
 	n := (rows + mr - 1) / mr * mr * k
 	if cap(s.buf) < n {
 		s.buf = make([]float32, n)
 	}
-	a := &packed{data: s.buf[:n], rows: rows, k: k, r: mr}
-	a.pack(src, ld, 1, m.threads, m.kern.vec)
+	a := &blas.Packed{Data: s.buf[:n], Rows: rows, K: k, R: mr}
+	m.kern.Pack(a, src, ld, 1, m.threads)
 	return a
 }
 
@@ -78,7 +80,7 @@ func (m *Model) forward(ctx context.Context, ids []int, from int, logits []float
 func (m *Model) logits(h []float32, rows int, out []float32) {
 	var s scratch
 	D, V := m.cfg.HiddenSize, m.cfg.VocabSize
-	m.kern.gemm(out, V, s.packA(m, h, rows, D, D), m.head, rows, V, D, gemmOpt{threads: m.threads})
+	m.kern.Gemm(out, V, s.packA(m, h, rows, D, D), m.head, rows, V, D, m.threads)
 }
 
 // hidden runs the window ids (already validated) through the embeddings,
@@ -94,8 +96,8 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 		upDim *= 2
 	}
 	th := m.threads
-	gemm := func(out []float32, ldc int, a, b *packed, rows, n, k int) {
-		m.kern.gemm(out, ldc, a, b, rows, n, k, gemmOpt{threads: th})
+	gemm := func(out []float32, ldc int, a, b *blas.Packed, rows, n, k int) {
+		m.kern.Gemm(out, ldc, a, b, rows, n, k, th)
 	}
 
 	x := make([]float32, T*D) // residual stream [T, dim]
@@ -106,13 +108,13 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 	var s scratch
 
 	// Embeddings.
-	parallelRows(th, T, 16, func(lo, hi int) {
+	blas.ParallelRows(th, T, 16, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			row := x[t*D : (t+1)*D]
 			if m.embed != nil {
 				copy(row, m.embed[ids[t]*D:])
 			} else {
-				m.head.row(row, ids[t])
+				m.head.Row(row, ids[t])
 			}
 			if m.wpe != nil {
 				pos := m.wpe[t*D : (t+1)*D]
@@ -128,7 +130,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 	}
 	// norm normalizes rows [from, T) of in into out.
 	norm := func(out, in, w, b []float32, from int) {
-		parallelRows(th, T-from, 16, func(lo, hi int) {
+		blas.ParallelRows(th, T-from, 16, func(lo, hi int) {
 			for t := from + lo; t < from+hi; t++ {
 				if m.arch == archGPT2 {
 					layerNorm(out[t*D:(t+1)*D], in[t*D:(t+1)*D], w, b, c.NormEps)
@@ -140,7 +142,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 	}
 	// addRes adds proj (+ bias) into the residual stream: x += proj + b.
 	addRes := func(proj, b []float32) {
-		parallelRows(th, T, 16, func(lo, hi int) {
+		blas.ParallelRows(th, T, 16, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				xr, pr := x[t*D:(t+1)*D], proj[t*D:(t+1)*D]
 				if b != nil {
@@ -164,7 +166,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 		// Attention.
 		norm(h, x, L.norm1W, L.norm1B, 0)
 		gemm(qkv, qkvDim, s.packA(m, h, T, D, D), L.qkv, T, qkvDim, D)
-		parallelRows(th, T, 16, func(lo, hi int) {
+		blas.ParallelRows(th, T, 16, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				row := qkv[t*qkvDim : (t+1)*qkvDim]
 				if L.qkvB != nil {
@@ -187,7 +189,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 		norm(h, x, L.norm2W, L.norm2B, 0)
 		gemm(mlp, upDim, s.packA(m, h, T, D, D), L.up, T, upDim, D)
 		I := c.IntermediateSize
-		parallelRows(th, T, 8, func(lo, hi int) {
+		blas.ParallelRows(th, T, 8, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				row := mlp[t*upDim : (t+1)*upDim]
 				if L.upB != nil {
@@ -265,39 +267,39 @@ func (m *Model) attention(qkv, out []float32, T int) {
 	kOff, vOff := H*hd, (H+KV)*hd
 	group := H / KV
 	kr := m.kern
-	nr := kr.nr
+	nr := kr.NR()
 	scale := float32(1 / math.Sqrt(float64(hd)))
 
 	// Pack K (rows = keys, k = hd) and Vᵀ (rows = hd, k = keys) of every
 	// key/value head as A operands.
-	kp := make([]*packed, KV)
-	vp := make([]*packed, KV)
-	parallelFor(m.threads, 2*KV, func(_, j int) {
+	kp := make([]*blas.Packed, KV)
+	vp := make([]*blas.Packed, KV)
+	blas.ParallelFor(m.threads, 2*KV, func(_, j int) {
 		g := j / 2
 		if j%2 == 0 {
-			kp[g] = packMatrix(qkv[kOff+g*hd:], T, hd, ld, 1, kr.mr, 1, kr.vec)
+			kp[g] = kr.PackA(qkv[kOff+g*hd:], T, hd, ld, 1, 1)
 		} else {
-			vp[g] = packMatrix(qkv[vOff+g*hd:], hd, T, 1, ld, kr.mr, 1, kr.vec)
+			vp[g] = kr.PackA(qkv[vOff+g*hd:], hd, T, 1, ld, 1)
 		}
 	})
 
 	type work struct {
-		q   *packed   // one B panel: nr queries × hd
-		s   []float32 // [T, nr] scores, then exp(score − column max)
-		o   []float32 // [hd, nr] Oᵀ tile
-		sum []float64 // [nr] column sums
+		q   *blas.Packed // one B panel: nr queries × hd
+		s   []float32    // [T, nr] scores, then exp(score − column max)
+		o   []float32    // [hd, nr] Oᵀ tile
+		sum []float64    // [nr] column sums
 	}
 	nQB := (T + nr - 1) / nr
 	ws := make([]*work, min(m.threads, H*nQB))
 	negInf := float32(math.Inf(-1))
 	// Later query blocks see more keys; hand them out first.
-	parallelFor(m.threads, H*nQB, func(w, j int) {
+	blas.ParallelFor(m.threads, H*nQB, func(w, j int) {
 		qb := nQB - 1 - j/H
 		h := j % H
 		g := h / group
 		if ws[w] == nil {
 			ws[w] = &work{
-				q:   newPacked(nr, hd, nr),
+				q:   blas.NewPacked(nr, hd, nr),
 				s:   make([]float32, T*nr),
 				o:   make([]float32, hd*nr),
 				sum: make([]float64, nr),
@@ -309,10 +311,10 @@ func (m *Model) attention(qkv, out []float32, T int) {
 		keys := q0 + nq
 		// Sᵀ[k][c] = K_k · Q_{q0+c} for keys k < keys; padding queries
 		// (c ≥ nq) are zero rows of the panel and score 0.
-		wk.q.rows = nq
-		wk.q.packPanels(qkv[q0*ld+h*hd:], ld, 1, 0, 1, kr.vec)
+		wk.q.Rows = nq
+		kr.PackPanels(wk.q, qkv[q0*ld+h*hd:], ld, 1, 0, 1)
 		s := wk.s[:keys*nr]
-		kr.gemm(s, nr, kp[g], wk.q, keys, nr, hd, gemmOpt{threads: 1})
+		kr.Gemm(s, nr, kp[g], wk.q, keys, nr, hd, 1)
 		// Causal mask inside the diagonal block: query q0+c sees keys ≤ q0+c.
 		for k := q0 + 1; k < keys; k++ {
 			row := s[k*nr : k*nr+min(k-q0, nr)]
@@ -325,8 +327,8 @@ func (m *Model) attention(qkv, out []float32, T int) {
 			clear(s[k*nr : k*nr+min(k-q0, nr)])
 		}
 		// Oᵀ = Vᵀ·P: A = Vᵀ panels, B = the probabilities as one panel.
-		p := &packed{data: s, rows: nr, k: keys, r: nr}
-		kr.gemm(wk.o, nr, vp[g], p, hd, nr, keys, gemmOpt{threads: 1})
+		p := &blas.Packed{Data: s, Rows: nr, K: keys, R: nr}
+		kr.Gemm(wk.o, nr, vp[g], p, hd, nr, keys, 1)
 		for c := 0; c < nq; c++ {
 			inv := float32(1 / wk.sum[c])
 			orow := out[(q0+c)*ldo+h*hd : (q0+c)*ldo+(h+1)*hd]

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
 // ErrInput reports invalid arguments to [Forward] or [Score]: token ids out
@@ -46,28 +47,28 @@ type Model struct {
 	embed   []float32 // [vocab, dim] token embedding; nil when tied (rows come from head)
 	wpe     []float32 // [maxPos, dim] gpt2 learned position embedding
 	layers  []layer
-	normW   []float32 // [dim] final norm weight (model.norm / ln_f)
-	normB   []float32 // [dim] ln_f bias (gpt2)
-	head    *packed   // [vocab, dim] LM head, or the embedding when tied
-	invFreq []float64 // [headDim/2] RoPE inverse frequencies theta^(-2i/headDim)
+	normW   []float32    // [dim] final norm weight (model.norm / ln_f)
+	normB   []float32    // [dim] ln_f bias (gpt2)
+	head    *blas.Packed // [vocab, dim] LM head, or the embedding when tied
+	invFreq []float64    // [headDim/2] RoPE inverse frequencies theta^(-2i/headDim)
 }
 
 // layer holds one transformer block. Projections are stored as B operands
 // of gemm: [out, in] as in a Hugging Face Linear (gpt2's Conv1D [in, out]
 // weights are transposed when packed).
 type layer struct {
-	norm1W []float32 // [dim] input_layernorm / ln_1
-	norm1B []float32 // [dim] ln_1 bias (gpt2), else nil
-	qkv    *packed   // [(nHeads+2·nKVHeads)·headDim, dim] q|k|v fused
-	qkvB   []float32 // [(nHeads+2·nKVHeads)·headDim] or nil
-	o      *packed   // [dim, nHeads·headDim] o_proj / attn.c_proj
-	oB     []float32 // [dim] or nil
-	norm2W []float32 // [dim] post_attention_layernorm / ln_2
-	norm2B []float32 // [dim] ln_2 bias (gpt2), else nil
-	up     *packed   // llama: [2·inter, dim] gate|up fused; gpt2: [inter, dim] c_fc
-	upB    []float32 // [2·inter] / [inter] or nil
-	down   *packed   // [dim, inter] down_proj / mlp.c_proj
-	downB  []float32 // [dim] or nil
+	norm1W []float32    // [dim] input_layernorm / ln_1
+	norm1B []float32    // [dim] ln_1 bias (gpt2), else nil
+	qkv    *blas.Packed // [(nHeads+2·nKVHeads)·headDim, dim] q|k|v fused
+	qkvB   []float32    // [(nHeads+2·nKVHeads)·headDim] or nil
+	o      *blas.Packed // [dim, nHeads·headDim] o_proj / attn.c_proj
+	oB     []float32    // [dim] or nil
+	norm2W []float32    // [dim] post_attention_layernorm / ln_2
+	norm2B []float32    // [dim] ln_2 bias (gpt2), else nil
+	up     *blas.Packed // llama: [2·inter, dim] gate|up fused; gpt2: [inter, dim] c_fc
+	upB    []float32    // [2·inter] / [inter] or nil
+	down   *blas.Packed // [dim, inter] down_proj / mlp.c_proj
+	downB  []float32    // [dim] or nil
 }
 
 // Config returns a copy of the model's configuration.
@@ -87,7 +88,7 @@ func (m *Model) MaxPositions() int { return m.cfg.MaxPositions }
 func (m *Model) Threads() int { return m.threads }
 
 // Kernel returns the name of the matrix-multiply kernel in use.
-func (m *Model) Kernel() string { return m.kern.name }
+func (m *Model) Kernel() string { return m.kern.Name() }
 
 // source yields float32 tensors by name, checking their shapes.
 type source interface {
@@ -216,7 +217,7 @@ func build(cfg *loader.Config, src source, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{cfg: *cfg, threads: resolveThreads(opt.Threads), kern: kern}
+	m := &Model{cfg: *cfg, threads: blas.Threads(opt.Threads), kern: kern}
 	m.cfg.Architectures = slices.Clone(cfg.Architectures)
 	if cfg.ModelType == "gpt2" {
 		m.arch = archGPT2
@@ -233,8 +234,8 @@ func build(cfg *loader.Config, src source, opt Options) (*Model, error) {
 
 // packB packs a [rows, k] weight (element (i, j) at w[i*si+j*sj]) as a gemm
 // B operand.
-func (m *Model) packB(w []float32, rows, k, si, sj int) *packed {
-	return packMatrix(w, rows, k, si, sj, m.kern.nr, m.threads, m.kern.vec)
+func (m *Model) packB(w []float32, rows, k, si, sj int) *blas.Packed {
+	return m.kern.PackB(w, rows, k, si, sj, m.threads)
 }
 
 func (m *Model) buildLlama(src source) error {
@@ -399,6 +400,6 @@ func (m *Model) buildGPT2(src source) error {
 // n goroutines (below 1: GOMAXPROCS).
 func (m *Model) WithThreads(n int) *Model {
 	c := *m
-	c.threads = resolveThreads(n)
+	c.threads = blas.Threads(n)
 	return &c
 }

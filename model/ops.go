@@ -41,10 +41,6 @@ type vecOps struct {
 	softmaxCols func(s []float32, rows, w int, scale float32, sum []float64)
 	gelu        func(x []float32)    // gelu_new in place
 	siluMul     func(g, u []float32) // g[i] = silu(g[i])·u[i]
-	// pack4, when set, packs 4 rows of src (row stride si) into panel
-	// layout, dst[j·r+i] = src[i·si+j] for i < 4, for a leading run of
-	// columns, and returns its length; packing does the rest.
-	pack4 func(dst, src []float32, k, si, r int) int
 }
 
 // goVec returns the pure-Go element-wise kernels.

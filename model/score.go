@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
 // ScoreOptions configures [Score].
@@ -151,7 +153,7 @@ func Score(ctx context.Context, m *Model, ids []int, o ScoreOptions) (*Result, e
 				blogits = grow(blogits, rows*V)
 				o.Base.logits(bh[r0*o.Base.cfg.HiddenSize:], rows, blogits)
 			}
-			parallelFor(m.threads, rows, func(worker, r int) {
+			blas.ParallelFor(m.threads, rows, func(worker, r int) {
 				j := w.lo + r0 + r
 				row := logits[r*V : (r+1)*V]
 				lse, arg := logSumExp(row, nil)

@@ -2,6 +2,8 @@
 
 package model
 
+import "github.com/lmsparse/lmsparse/tensor/blas"
+
 // Element-wise AVX2+FMA kernels (vec_amd64.s). Each processes whole vectors
 // of 8; the wrappers below finish the tail with the scalar Go code.
 
@@ -17,25 +19,18 @@ func geluAVX2(x *float32, n int)
 //go:noescape
 func siluMulAVX2(gp, up *float32, n int)
 
-//go:noescape
-func pack4AVX2(dst, src *float32, k8, si, r int)
+// vecFor returns the element-wise kernels used with k: the AVX2 ones with
+// an assembly kernel (which implies AVX2 and FMA), else the pure-Go ones.
+func vecFor(k *blas.Kernel) *vecOps {
+	if k.Assembly() {
+		return avx2Vec()
+	}
+	return goVec()
+}
 
 // avx2Vec returns the AVX2 element-wise kernels.
 func avx2Vec() *vecOps {
-	return &vecOps{softmaxCols: softmaxColsAVX2, gelu: geluSliceAVX2, siluMul: siluMulSliceAVX2, pack4: pack4SliceAVX2}
-}
-
-// pack4SliceAVX2 is vecOps.pack4: it packs the leading multiple of 8
-// columns with pack4AVX2 and returns how many.
-func pack4SliceAVX2(dst, src []float32, k, si, r int) int {
-	k8 := k &^ 7
-	if k8 == 0 {
-		return 0
-	}
-	_ = src[3*si+k8-1]
-	_ = dst[(k8-1)*r+3]
-	pack4AVX2(&dst[0], &src[0], k8, si, r)
-	return k8
+	return &vecOps{softmaxCols: softmaxColsAVX2, gelu: geluSliceAVX2, siluMul: siluMulSliceAVX2}
 }
 
 // softmaxColsAVX2 is vecOps.softmaxCols on strips of eight columns.

@@ -151,24 +151,7 @@ func loadEvalModel(path string, threads int) (*model.Model, error) {
 }
 
 func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error {
-	text, err := os.ReadFile(o.Text)
-	if err != nil {
-		return err
-	}
-	if len(text) == 0 {
-		return usageErrorf("eval: %s is empty: there is nothing to score", o.Text)
-	}
-	tokPath := o.Tokenizer
-	if tokPath == "" {
-		tokPath = o.Model
-		if st, err := os.Stat(o.Model); err == nil && !st.IsDir() {
-			tokPath = filepath.Dir(o.Model)
-		}
-		if _, err := os.Stat(filepath.Join(tokPath, "tokenizer.json")); errors.Is(err, fs.ErrNotExist) {
-			return usageErrorf("eval: no tokenizer.json in %s (give one with --tokenizer)", tokPath)
-		}
-	}
-	tok, err := tokenizer.Load(tokPath)
+	text, tok, err := loadEvalText(o)
 	if err != nil {
 		return err
 	}
@@ -181,21 +164,65 @@ func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error
 		if base, err = loadEvalModel(o.Base, o.Threads); err != nil {
 			return err
 		}
-		if base.VocabSize() != m.VocabSize() {
-			return usageErrorf("eval: --base %s has a vocabulary of %d tokens but %s has %d: they cannot be compared", o.Base, base.VocabSize(), o.Model, m.VocabSize())
+	}
+	rep, err := scoreText(ctx, o, m, base, text, tok, stderr)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printEval(stdout, rep)
+}
+
+// loadEvalText reads o.Text and the tokenizer: o.Tokenizer, or the
+// tokenizer.json of o.Model.
+func loadEvalText(o evalOptions) ([]byte, *tokenizer.Tokenizer, error) {
+	text, err := os.ReadFile(o.Text)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(text) == 0 {
+		return nil, nil, usageErrorf("eval: %s is empty: there is nothing to score", o.Text)
+	}
+	tokPath := o.Tokenizer
+	if tokPath == "" {
+		tokPath = o.Model
+		if st, err := os.Stat(o.Model); err == nil && !st.IsDir() {
+			tokPath = filepath.Dir(o.Model)
 		}
+		if _, err := os.Stat(filepath.Join(tokPath, "tokenizer.json")); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, usageErrorf("eval: no tokenizer.json in %s (give one with --tokenizer)", tokPath)
+		}
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return text, tok, nil
+}
+
+// scoreText scores m — against base when it is not nil — on text tokenized
+// by tok, with the windows of o (o.Ctx and o.Stride 0 take their defaults),
+// and returns the report "lmsparse eval" prints; o.Model and o.Base only
+// label it.
+func scoreText(ctx context.Context, o evalOptions, m, base *model.Model, text []byte, tok *tokenizer.Tokenizer, stderr io.Writer) (*evalReport, error) {
+	if base != nil && base.VocabSize() != m.VocabSize() {
+		return nil, usageErrorf("eval: --base %s has a vocabulary of %d tokens but %s has %d: they cannot be compared", o.Base, base.VocabSize(), o.Model, m.VocabSize())
 	}
 	if o.Ctx == 0 {
 		o.Ctx = min(m.MaxPositions(), 512)
 	}
 	if o.Ctx > m.MaxPositions() {
-		return usageErrorf("eval: --ctx %d is larger than the %d positions of %s", o.Ctx, m.MaxPositions(), o.Model)
+		return nil, usageErrorf("eval: --ctx %d is larger than the %d positions of %s", o.Ctx, m.MaxPositions(), o.Model)
 	}
 	if o.Stride == 0 {
 		o.Stride = o.Ctx
 	}
 	if o.Stride > o.Ctx {
-		return usageErrorf("eval: --stride %d is larger than --ctx %d (tokens between windows would never be scored)", o.Stride, o.Ctx)
+		return nil, usageErrorf("eval: --stride %d is larger than --ctx %d (tokens between windows would never be scored)", o.Stride, o.Ctx)
 	}
 	invalid := countInvalidUTF8(text)
 	if invalid > 0 {
@@ -207,11 +234,11 @@ func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error
 		ids = ids[:o.MaxTokens]
 	}
 	if len(ids) < 2 {
-		return usageErrorf("eval: %s gives %d token(s); scoring needs at least 2", o.Text, len(ids))
+		return nil, usageErrorf("eval: %s gives %d token(s); scoring needs at least 2", o.Text, len(ids))
 	}
 	for i, id := range ids {
 		if id >= m.VocabSize() {
-			return usageErrorf("eval: the tokenizer gives id %d at position %d, outside the model's vocabulary of %d (wrong --tokenizer?)", id, i, m.VocabSize())
+			return nil, usageErrorf("eval: the tokenizer gives id %d at position %d, outside the model's vocabulary of %d (wrong --tokenizer?)", id, i, m.VocabSize())
 		}
 	}
 	so := model.ScoreOptions{Ctx: o.Ctx, Stride: o.Stride, Base: base, KeepNLL: true}
@@ -229,10 +256,10 @@ func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error
 	start := time.Now()
 	res, err := model.Score(ctx, m, ids, so)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	secs := time.Since(start).Seconds()
-	rep := evalReport{Schema: "lmsparse.eval/v1", Model: o.Model, Base: o.Base, Text: o.Text, TextBytes: int64(len(text)),
+	rep := &evalReport{Schema: "lmsparse.eval/v1", Model: o.Model, Base: o.Base, Text: o.Text, TextBytes: int64(len(text)),
 		Tokenizer: tok.Kind(), Tokens: res.Tokens, Ctx: o.Ctx, Stride: o.Stride, Windows: res.Windows, Scored: res.Scored,
 		MeanNLL: res.MeanNLL, PPL: res.PPL, InvalidUTF8: invalid, Threads: o.Threads, Seconds: secs, Kernel: m.Kernel()}
 	if secs > 0 {
@@ -247,12 +274,7 @@ func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error
 		rep.KL = &evalKL{Mean: k.Mean, Max: k.Max, P99: k.P99, P90: k.P90, P50: k.P50, Top1: k.Top1,
 			BasePPL: k.BasePPL, LogPPLRatio: k.LogPPLRatio}
 	}
-	if o.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	return printEval(stdout, &rep)
+	return rep, nil
 }
 
 // tokensProcessed is the number of token positions the forward passes

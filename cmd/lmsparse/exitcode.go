@@ -11,6 +11,7 @@ import (
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/sae"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tokenizer"
 )
@@ -45,6 +46,7 @@ var exitCodes = []struct {
 	{loader.ErrOutput, exitBadArgs},
 	{tensor.ErrShape, exitBadArgs},
 	{prune.ErrInvalid, exitBadArgs},
+	{sae.ErrInvalid, exitBadArgs},
 	{sparse.ErrFormat, exitBadArgs},
 	{model.ErrInput, exitBadArgs},
 	{tokenizer.ErrFormat, exitBadArgs},

@@ -63,4 +63,34 @@ for d in sys.argv[2:]:
 	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
 		t.Fatalf("the reader of docs/FORMAT.md failed: %v\n%s", err, out)
 	}
+
+	// Sparse-autoencoder checkpoints (BF16 GPT-2, F32 llama): the reader
+	// rebuilds what "lmsparse decompress" does, the SAE tensor to one unit
+	// in the last place (summation order), every other tensor exactly.
+	saeScript := code + `
+import sys
+for sae_file, dense_file, name in zip(*[iter(sys.argv[1:])] * 3):
+    ts, ref = densify(read_safetensors(sae_file)), read_safetensors(dense_file)
+    assert sorted(ts) == sorted(ref), (sae_file, set(ts) ^ set(ref))
+    for k in ref:
+        assert ts[k].shape == ref[k].shape and ts[k].dtype == ref[k].dtype, (sae_file, k)
+        if k != name:
+            assert ts[k].tobytes() == ref[k].tobytes(), (sae_file, k)
+            continue
+        a, b = f64(ts[k]), f64(ref[k])
+        ulp = 2.0 ** -7 if ts[k].dtype == np.uint16 else 2.0 ** -23
+        assert np.all(np.abs(a - b) <= ulp * np.abs(b) + 1e-30), (sae_file, k, np.abs(a - b).max())
+`
+	args = []string{"-c", saeScript}
+	llama := filepath.Join(base, "llama")
+	gen.WriteCheckpoint(llama, gen.Llama(tensor.F32, 1))
+	for _, c := range []struct{ in, name string }{{in, "transformer.wte.weight"}, {llama, "model.embed_tokens.weight"}} {
+		out, dense := filepath.Join(base, "sae-"+filepath.Base(c.in)), filepath.Join(base, "sae-dense-"+filepath.Base(c.in))
+		mustRun(t, "sae", c.in, "-o", out, "--latents", "24", "--k", "3", "--epochs", "3", "--threads", "1")
+		mustRun(t, "decompress", out, "-o", dense)
+		args = append(args, filepath.Join(out, "model.safetensors"), filepath.Join(dense, "model.safetensors"), c.name)
+	}
+	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
+		t.Fatalf("the reader of docs/FORMAT.md failed on SAE checkpoints: %v\n%s", err, out)
+	}
 }

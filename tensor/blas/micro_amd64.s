@@ -1,7 +1,7 @@
 //go:build amd64 && !purego
 
 // Micro-kernels of micro_amd64.go. Each computes one register tile of
-// C = A·Bᵀ from packed panels (see kernel.micro in gemm.go): per step p it
+// C = A·Bᵀ from packed panels (see Kernel.micro in gemm.go): per step p it
 // loads one row of the B panel, broadcasts each A value of the A panel and
 // accumulates with FMA, so every element of C is one FMA chain over p.
 

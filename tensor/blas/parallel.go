@@ -1,4 +1,4 @@
-package model
+package blas
 
 import (
 	"runtime"
@@ -6,21 +6,21 @@ import (
 	"sync/atomic"
 )
 
-// resolveThreads turns an Options.Threads value into a worker count: values
-// below 1 mean runtime.GOMAXPROCS(0).
-func resolveThreads(n int) int {
+// Threads turns a thread-count option into a worker count: values below 1
+// mean runtime.GOMAXPROCS(0).
+func Threads(n int) int {
 	if n < 1 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	return n
 }
 
-// parallelFor calls fn(worker, i) for every i in [0, n), each exactly once,
+// ParallelFor calls fn(worker, i) for every i in [0, n), each exactly once,
 // on at most threads goroutines. worker is in [0, min(threads, n)) and
 // identifies the goroutine, so callers can give each worker its own
 // scratch buffers. Which worker runs which i varies from run to run; callers
 // keep results deterministic by making each i's output depend only on i.
-func parallelFor(threads, n int, fn func(worker, i int)) {
+func ParallelFor(threads, n int, fn func(worker, i int)) {
 	if threads > n {
 		threads = n
 	}
@@ -48,11 +48,11 @@ func parallelFor(threads, n int, fn func(worker, i int)) {
 	wg.Wait()
 }
 
-// parallelRows splits [0, n) into contiguous chunks of at least minChunk
+// ParallelRows splits [0, n) into contiguous chunks of at least minChunk
 // rows and calls fn(lo, hi) for each on at most threads goroutines. It
 // suits cheap row-wise work (norms, activations) whose per-row result does
 // not depend on the chunking.
-func parallelRows(threads, n, minChunk int, fn func(lo, hi int)) {
+func ParallelRows(threads, n, minChunk int, fn func(lo, hi int)) {
 	if minChunk < 1 {
 		minChunk = 1
 	}
@@ -67,7 +67,7 @@ func parallelRows(threads, n, minChunk int, fn func(lo, hi int)) {
 		return
 	}
 	size := (n + chunks - 1) / chunks
-	parallelFor(threads, chunks, func(_, c int) {
+	ParallelFor(threads, chunks, func(_, c int) {
 		lo := c * size
 		hi := min(lo+size, n)
 		if lo < hi {

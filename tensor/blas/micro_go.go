@@ -1,12 +1,12 @@
-package model
+package blas
 
 // goKernel returns the portable pure-Go micro-kernel: a 4×4 tile held in
 // sixteen scalar accumulators.
-func goKernel() *kernel {
-	return &kernel{name: "go", mr: 4, nr: 4, micro: microGo4x4, vec: goVec()}
+func goKernel() *Kernel {
+	return &Kernel{name: "go", mr: 4, nr: 4, micro: microGo4x4}
 }
 
-// microGo4x4 is the pure-Go micro-kernel; see kernel.micro.
+// microGo4x4 is the pure-Go micro-kernel; see Kernel.micro.
 func microGo4x4(kc int, a, b, c []float32, ldc int, load bool) {
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32

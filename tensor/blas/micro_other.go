@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package model
+package blas
 
 // asmKernels returns no kernels: this build uses the pure-Go kernel only.
-func asmKernels() []*kernel { return nil }
+func asmKernels() []*Kernel { return nil }

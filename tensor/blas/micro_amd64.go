@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package model
+package blas
 
 import "golang.org/x/sys/cpu"
 
@@ -33,14 +33,14 @@ func microAVX512(kc int, a, b, c []float32, ldc int, load bool) {
 
 // asmKernels returns the assembly micro-kernels the CPU supports, best
 // first.
-func asmKernels() []*kernel {
+func asmKernels() []*Kernel {
 	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
 		return nil
 	}
-	var ks []*kernel
+	var ks []*Kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, micro: microAVX512, vec: avx2Vec(),
+		ks = append(ks, &Kernel{name: "avx512", mr: 12, nr: 32, micro: microAVX512, pack4: pack4SliceAVX2, asm: true,
 			kc: 192, mcPanels: 16, ncPanels: 16})
 	}
-	return append(ks, &kernel{name: "avx2", mr: 6, nr: 16, micro: microAVX2, vec: avx2Vec()})
+	return append(ks, &Kernel{name: "avx2", mr: 6, nr: 16, micro: microAVX2, pack4: pack4SliceAVX2, asm: true})
 }

@@ -1,0 +1,277 @@
+package blas
+
+import "fmt"
+
+// Kernel is a register-blocked micro-kernel, the tile shape it computes and
+// the packing it uses. Every product goes through [Kernel.Gemm] with one
+// kernel; get one with [Lookup] or [Best].
+type Kernel struct {
+	name   string
+	mr, nr int // tile rows (from packed A) and columns (from packed B)
+	// micro computes one mr×nr tile over kc ≥ 1 steps of packed panels:
+	//	c[i*ldc+j] = Σ_p a[p*mr+i]·b[p*nr+j]            (load false)
+	//	c[i*ldc+j] = c[i*ldc+j] + Σ_p a[p*mr+i]·b[p*nr+j] (load true)
+	// summing p in increasing order into one accumulator per element, then
+	// adding c once. a holds kc·mr values, b kc·nr, c (mr-1)·ldc+nr.
+	micro func(kc int, a, b, c []float32, ldc int, load bool)
+	// Blocking: a pass over k covers at most kc steps, so that an
+	// nr-column panel of B (kc·nr floats) stays in L1 while the block of
+	// mcPanels A panels it meets stays in L2; a job covers mcPanels A
+	// panels and ncPanels B panels. Zero fields take the defaults below.
+	kc, mcPanels, ncPanels int
+	// pack4, when set, packs 4 rows of src (row stride si) into panel
+	// layout, dst[j·r+i] = src[i·si+j] for i < 4, for a leading run of
+	// columns, and returns its length; packing does the rest. The pure-Go
+	// kernel has none, so that it runs no assembly at all.
+	pack4 func(dst, src []float32, k, si, r int) int
+	asm   bool // written in assembly (needs AVX2+FMA at least)
+}
+
+// Name returns the kernel's name, as listed by [Kernels].
+func (kr *Kernel) Name() string { return kr.name }
+
+// MR returns the number of rows of a tile: the panel height of a packed A
+// operand.
+func (kr *Kernel) MR() int { return kr.mr }
+
+// NR returns the number of columns of a tile: the panel height of a packed
+// B operand.
+func (kr *Kernel) NR() int { return kr.nr }
+
+// Assembly reports whether the kernel is written in assembly; such kernels
+// exist only on CPUs with AVX2 and FMA, so callers may pair them with their
+// own AVX2 code.
+func (kr *Kernel) Assembly() bool { return kr.asm }
+
+// Default blocking of Gemm (see Kernel).
+const (
+	defaultKC       = 384
+	defaultMCPanels = 16
+	defaultNCPanels = 16
+)
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Packed is a matrix of Rows×K values stored as panels of R rows; panel p
+// holds rows [p·R, p·R+R) as K groups of R values ([K][R], the layout the
+// micro-kernels read), zero-padded past the last row. An A operand of
+// [Kernel.Gemm] has R = [Kernel.MR], a B operand R = [Kernel.NR].
+//
+// Data may also be filled directly: a [rows, R] row-major matrix is already
+// one B panel of k = rows steps (the attention of package model uses this).
+type Packed struct {
+	Data       []float32 // [ceil(Rows/R)][K][R]
+	Rows, K, R int
+}
+
+// NewPacked returns a zeroed Packed of rows×k values in panels of r rows.
+func NewPacked(rows, k, r int) *Packed {
+	np := (rows + r - 1) / r
+	return &Packed{Data: make([]float32, np*k*r), Rows: rows, K: k, R: r}
+}
+
+// Panels returns the number of panels, ceil(Rows/R).
+func (p *Packed) Panels() int { return (p.Rows + p.R - 1) / p.R }
+
+// Row copies row i into dst (len K).
+func (p *Packed) Row(dst []float32, i int) {
+	base := (i/p.R)*p.K*p.R + i%p.R
+	for j := range dst[:p.K] {
+		dst[j] = p.Data[base+j*p.R]
+	}
+}
+
+// PackPanels fills panels [lo, hi) of p from the matrix whose element
+// (i, j), i < p.Rows, j < p.K, is src[i*si+j*sj], with the kernel's
+// packing (row-major sources are transposed four rows at a time by the
+// assembly kernels).
+func (kr *Kernel) PackPanels(p *Packed, src []float32, si, sj, lo, hi int) {
+	r, k := p.R, p.K
+	for pn := lo; pn < hi; pn++ {
+		dst := p.Data[pn*k*r : (pn+1)*k*r]
+		i0 := pn * r
+		rows := min(r, p.Rows-i0)
+		if sj == 1 {
+			i := 0
+			if kr.pack4 != nil {
+				for ; i+4 <= rows; i += 4 {
+					done := kr.pack4(dst[i:], src[(i0+i)*si:], k, si, r)
+					for ii := i; ii < i+4; ii++ {
+						for j, v := range src[(i0+ii)*si+done : (i0+ii)*si+k] {
+							dst[(done+j)*r+ii] = v
+						}
+					}
+				}
+			}
+			// Transpose the other rows in blocks of 16 columns: read
+			// each row's run sequentially, write the panel sequentially.
+			for j0 := 0; j0 < k && i < rows; j0 += 16 {
+				jn := min(16, k-j0)
+				d := dst[j0*r : (j0+jn)*r]
+				for ii := i; ii < rows; ii++ {
+					s := src[(i0+ii)*si+j0 : (i0+ii)*si+j0+jn]
+					for j, v := range s {
+						d[j*r+ii] = v
+					}
+				}
+			}
+		} else {
+			for j := 0; j < k; j++ {
+				d := dst[j*r : j*r+r]
+				base := i0*si + j*sj
+				for i := 0; i < rows; i++ {
+					d[i] = src[base+i*si]
+				}
+			}
+		}
+		if rows < r {
+			for j := 0; j < k; j++ {
+				clear(dst[j*r+rows : j*r+r])
+			}
+		}
+	}
+}
+
+// Pack fills p from src (element (i, j) at src[i*si+j*sj]) using up to
+// threads goroutines (below 1: GOMAXPROCS).
+func (kr *Kernel) Pack(p *Packed, src []float32, si, sj, threads int) {
+	threads = Threads(threads)
+	np := p.Panels()
+	if threads <= 1 || np < 8 {
+		kr.PackPanels(p, src, si, sj, 0, np)
+		return
+	}
+	ParallelRows(threads, np, 4, func(lo, hi int) { kr.PackPanels(p, src, si, sj, lo, hi) })
+}
+
+// PackMatrix packs the rows×k matrix src (element (i, j) at
+// src[i*si+j*sj]) into new panels of r rows.
+func (kr *Kernel) PackMatrix(src []float32, rows, k, si, sj, r, threads int) *Packed {
+	p := NewPacked(rows, k, r)
+	kr.Pack(p, src, si, sj, threads)
+	return p
+}
+
+// PackA packs the rows×k matrix src (element (i, j) at src[i*si+j*sj]) as
+// an A operand of [Kernel.Gemm].
+func (kr *Kernel) PackA(src []float32, rows, k, si, sj, threads int) *Packed {
+	return kr.PackMatrix(src, rows, k, si, sj, kr.mr, threads)
+}
+
+// PackB packs the rows×k matrix src (element (i, j) at src[i*si+j*sj]) as
+// a B operand of [Kernel.Gemm]: weights are packed once and reused.
+func (kr *Kernel) PackB(src []float32, rows, k, si, sj, threads int) *Packed {
+	return kr.PackMatrix(src, rows, k, si, sj, kr.nr, threads)
+}
+
+// Gemm computes C = A·Bᵀ for the first m rows of a, n rows of b and k
+// columns of both: c[i*ldc+j] = Σ_p A(i,p)·B(j,p), on up to threads
+// goroutines (below 1: GOMAXPROCS). Each element of C is computed by one
+// goroutine with a summation order fixed by k alone, so the result does
+// not depend on threads. a must be packed in panels of [Kernel.MR] rows, b
+// of [Kernel.NR]; it panics otherwise.
+func (kr *Kernel) Gemm(c []float32, ldc int, a, b *Packed, m, n, k, threads int) {
+	if a.R != kr.mr || b.R != kr.nr {
+		panic(fmt.Sprintf("blas: Gemm: panels of %d and %d rows, kernel %s wants %d and %d", a.R, b.R, kr.name, kr.mr, kr.nr))
+	}
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if k <= 0 {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	mr, nr := kr.mr, kr.nr
+	mc, nc := orDefault(kr.mcPanels, defaultMCPanels)*mr, orDefault(kr.ncPanels, defaultNCPanels)*nr
+	mBlocks, nBlocks := (m+mc-1)/mc, (n+nc-1)/nc
+	kcMax := orDefault(kr.kc, defaultKC)
+	nkc := (k + kcMax - 1) / kcMax
+	kcb := (k + nkc - 1) / nkc
+	job := func(_, jb int) {
+		mb, nb := jb%mBlocks, jb/mBlocks
+		var tmp []float32
+		iEnd, jEnd := min((mb+1)*mc, m), min((nb+1)*nc, n)
+		for pc := 0; pc < k; pc += kcb {
+			kc := min(kcb, k-pc)
+			load := pc > 0
+			for j0 := nb * nc; j0 < jEnd; j0 += nr {
+				bp := b.Data[(j0/nr)*b.K*nr+pc*nr:]
+				for i0 := mb * mc; i0 < iEnd; i0 += mr {
+					ap := a.Data[(i0/mr)*a.K*mr+pc*mr:]
+					if i0+mr <= m && j0+nr <= n {
+						kr.micro(kc, ap, bp, c[i0*ldc+j0:], ldc, load)
+						continue
+					}
+					// Edge tile: compute the full tile into tmp (the
+					// padding of the packed panels is zero) and copy the
+					// valid part, so edge elements are summed exactly like
+					// interior ones.
+					if tmp == nil {
+						tmp = make([]float32, mr*nr)
+					}
+					rows, cols := min(mr, m-i0), min(nr, n-j0)
+					if load {
+						for i := 0; i < rows; i++ {
+							copy(tmp[i*nr:i*nr+cols], c[(i0+i)*ldc+j0:])
+						}
+					}
+					kr.micro(kc, ap, bp, tmp, nr, load)
+					for i := 0; i < rows; i++ {
+						copy(c[(i0+i)*ldc+j0:(i0+i)*ldc+j0+cols], tmp[i*nr:])
+					}
+				}
+			}
+		}
+	}
+	ParallelFor(Threads(threads), mBlocks*nBlocks, job)
+}
+
+// MatMulT computes C = A·Bᵀ with kernel kr: c[i*n+j] = Σ_p a[i*k+p]·b[j*k+p]
+// for A [m, k] and B [n, k] row-major, packing both operands first. It
+// panics if a slice is too short.
+func (kr *Kernel) MatMulT(c, a, b []float32, m, n, k, threads int) {
+	checkMatMul(c, a, b, m, n, k)
+	threads = Threads(threads)
+	ap := kr.PackA(a, m, k, k, 1, threads)
+	bp := kr.PackB(b, n, k, k, 1, threads)
+	kr.Gemm(c, n, ap, bp, m, n, k, threads)
+}
+
+// MatMulT computes C = A·Bᵀ for row-major A [m, k] and B [n, k] into
+// c [m, n] — the shape of a Hugging Face Linear layer, whose weight is
+// [out, in] — with the fastest kernel the CPU supports, cache-blocked and
+// spread over threads goroutines (below 1: GOMAXPROCS). The result does
+// not depend on threads. It panics if a slice is too short.
+func MatMulT(c, a, b []float32, m, n, k, threads int) {
+	Best().MatMulT(c, a, b, m, n, k, threads)
+}
+
+// MatMulTRef is the reference for [MatMulT]: a plain triple loop
+// accumulating each dot product in float64 and rounding once.
+func MatMulTRef(c, a, b []float32, m, n, k int) {
+	checkMatMul(c, a, b, m, n, k)
+	for i := 0; i < m; i++ {
+		ar := a[i*k : i*k+k]
+		for j := 0; j < n; j++ {
+			br := b[j*k : j*k+k]
+			var s float64
+			for p := range ar {
+				s += float64(ar[p]) * float64(br[p])
+			}
+			c[i*n+j] = float32(s)
+		}
+	}
+}
+
+func checkMatMul(c, a, b []float32, m, n, k int) {
+	if m < 0 || n < 0 || k < 0 || len(a) < m*k || len(b) < n*k || len(c) < m*n {
+		panic(fmt.Sprintf("blas: MatMulT: sizes m=%d n=%d k=%d do not fit len(a)=%d len(b)=%d len(c)=%d", m, n, k, len(a), len(b), len(c)))
+	}
+}
