@@ -35,8 +35,10 @@ func writeRecipe(t *testing.T, content string) string {
 	return p
 }
 
-// TestCompressMatchesCommands runs a recipe and checks every report field
-// against what prune and eval print for the same settings.
+// TestCompressMatchesCommands runs the acceptance recipe — prune 0.5, an
+// SAE on the embedding, CSR storage, eval — and checks every report field
+// against what prune, sae and eval print for the same settings, and the
+// checkpoint against theirs.
 func TestCompressMatchesCommands(t *testing.T) {
 	s260 := sharedtest.Path(t, "models/stories260k")
 	sample := sharedtest.Path(t, "text/tinystories/tinystories_sample.txt")
@@ -44,6 +46,11 @@ func TestCompressMatchesCommands(t *testing.T) {
 	rec := writeRecipe(t, `version: 1
 prune:
   sparsity: 0.5
+sae:
+  latents: 96
+  k: 4
+  epochs: 40
+  seed: 7
 store:
   format: csr
 eval:
@@ -56,32 +63,46 @@ gates:
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, "all gates passed") || strings.Count(stderr, "\n") < 3 {
+	if !strings.Contains(stdout, "all gates passed") || !strings.Contains(stderr, "compress: sae:") {
 		t.Errorf("stdout %q, stderr %q", stdout, stderr)
 	}
 	rep := readReport(t, out)
-	// The same prune, on its own.
+	// The same prune, then the same autoencoder, each on its own.
 	pruned := filepath.Join(base, "pruned")
 	var man manifest
 	json.Unmarshal([]byte(mustRun(t, "prune", s260, "-o", pruned, "--sparsity", "0.5", "--format", "csr", "--json")), &man)
+	both := filepath.Join(base, "both")
+	var sm saeManifest
+	json.Unmarshal([]byte(mustRun(t, "sae", pruned, "-o", both, "--latents", "96", "--k", "4", "--epochs", "40", "--seed", "7", "--json")), &sm)
+	sameFiles(t, onlyCheckpoint(t, both), onlyCheckpoint(t, out))
+	const emb = "model.embed_tokens.weight"
 	if len(rep.Tensors) != len(man.Tensors) {
 		t.Fatalf("%d tensors in the report, prune lists %d", len(rep.Tensors), len(man.Tensors))
 	}
 	for i, rt := range rep.Tensors {
 		mt := man.Tensors[i]
+		if rt.Name == emb {
+			if rt.Encoding != "sae" || rt.BytesAfter != sm.SAE.TensorSize.After || rt.BytesBefore != sm.SAE.TensorSize.Before {
+				t.Errorf("embedding row %+v, sae says %+v", rt, sm.SAE.TensorSize)
+			}
+			continue
+		}
 		if rt.Name != mt.Name || rt.Encoding != mt.Encoding || rt.BytesAfter != mt.BytesAfter || rt.BytesBefore != mt.BytesBefore ||
 			*rt.NNZ != *mt.Nonzeros || rt.Sparsity != mt.Sparsity || rt.Pruned != mt.Pruned {
 			t.Errorf("tensor %d: report %+v, prune %+v", i, rt, mt)
 		}
 	}
-	if rep.Totals.BytesAfter != man.Totals.BytesAfter || rep.Totals.NNZ != man.Totals.Nonzeros || rep.Totals.Ratio != man.Totals.Ratio ||
-		rep.Totals.TargetSparsity != man.Totals.TargetSparsity {
-		t.Errorf("totals: report %+v, prune %+v", rep.Totals, man.Totals)
+	wantAfter := man.Totals.BytesAfter - sm.SAE.TensorSize.Before + sm.SAE.TensorSize.After
+	if rep.Totals.BytesAfter != wantAfter || rep.Totals.NNZ != man.Totals.Nonzeros || rep.Totals.TargetSparsity != man.Totals.TargetSparsity {
+		t.Errorf("totals: report %+v, prune %+v and sae %+v", rep.Totals, man.Totals, sm.SAE.TensorSize)
 	}
-	// The checkpoint is the one prune writes.
-	sameFiles(t, pruned, onlyCheckpoint(t, out))
-	// The same eval, on its own.
-	ev := evalJSON(t, pruned, "--base", s260, "--text", sample)
+	s, row := rep.SAE, sm.SAE.Rows[0]
+	if s == nil || s.Tensor != emb || s.Latents != 96 || s.K != 4 || s.BytesAfter != row.Bytes || s.FVU != row.FVU ||
+		s.Cosine != row.Cosine || s.L0 != *row.L0 || s.Dead != *row.Dead {
+		t.Errorf("report SAE %+v, sae row %+v", s, row)
+	}
+	// The same eval, on its own, of the checkpoint prune and sae made.
+	ev := evalJSON(t, both, "--base", s260, "--text", sample)
 	f := rep.Fid
 	close := func(name string, a, b float64) {
 		if math.Abs(a-b) > 1e-12*math.Max(1, math.Abs(b)) {
@@ -101,7 +122,7 @@ gates:
 	if f.Scored != ev.Scored || f.Tokens != ev.Tokens || f.Ctx != ev.Ctx || f.Stride != ev.Stride {
 		t.Errorf("fidelity %+v, eval %+v", f, ev)
 	}
-	if len(rep.Inputs) == 0 || rep.PeakRSS <= 0 || len(rep.Timings) < 3 || !rep.Passed || len(rep.Gates) != 1 {
+	if len(rep.Inputs) == 0 || rep.PeakRSS <= 0 || len(rep.Timings) < 4 || !rep.Passed || len(rep.Gates) != 1 {
 		t.Errorf("report: inputs %v rss %d timings %v gates %v", rep.Inputs, rep.PeakRSS, rep.Timings, rep.Gates)
 	}
 	// lmsparse report re-renders the same Markdown and HTML.
@@ -124,7 +145,7 @@ func onlyCheckpoint(t *testing.T, dir string) string {
 	out := t.TempDir()
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "report.") {
+		if strings.HasPrefix(e.Name(), "report.") || e.Name() == manifestFile {
 			continue
 		}
 		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))

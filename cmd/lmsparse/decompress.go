@@ -114,6 +114,7 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 	}
 	meta := copyMeta(m.Metadata())
 	delete(meta, sparse.MetadataKey)
+	delete(meta, sparse.SAEMetadataKey)
 	var config []byte
 	if cfg != nil {
 		if config, err = loader.RemoveQuantizationConfig(cfg); err != nil {
@@ -135,7 +136,7 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 	for _, st := range expanded {
 		counts[st.Encoding]++
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d tensors (%d rebuilt from CSR, %d from bitmask), %s\n",
-		o.Out.Dir, len(entries), counts[sparse.CSR], counts[sparse.Bitmask], report.HumanBytes(rep.Totals.BytesAfter))
+	fmt.Fprintf(stdout, "wrote %s: %d tensors (%d rebuilt from CSR, %d from bitmask, %d from a sparse autoencoder), %s\n",
+		o.Out.Dir, len(entries), counts[sparse.CSR], counts[sparse.Bitmask], counts[sparse.SAE], report.HumanBytes(rep.Totals.BytesAfter))
 	return nil
 }

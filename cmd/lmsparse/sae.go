@@ -43,6 +43,12 @@ type saeOptions struct {
 	latentsSet, kSet, epochsSet bool
 }
 
+// Defaults of the training flags (shared with compress's sae stage).
+const (
+	saeDefaultBatch = 64
+	saeDefaultLR    = 3e-3
+)
+
 // saeEmbeddingNames returns the token embeddings --tensor defaults to, in
 // order.
 func saeEmbeddingNames() []string {
@@ -98,8 +104,8 @@ tensor name exit 2 and write nothing.`,
 			fs.IntVar(&o.K, "k", 0, "nonzero codes per row of the TopK SAE (default max(1, d/16))")
 			fs.Float64Var(&o.L1, "l1", 0, "train an L1 SAE with this penalty λ instead of TopK")
 			fs.IntVar(&o.Epochs, "epochs", 0, "passes over the rows (default ceil(8000·batch/rows))")
-			fs.IntVar(&o.Batch, "batch", 64, "rows per Adam step")
-			fs.Float64Var(&o.LR, "lr", 3e-3, "Adam step size")
+			fs.IntVar(&o.Batch, "batch", saeDefaultBatch, "rows per Adam step")
+			fs.Float64Var(&o.LR, "lr", saeDefaultLR, "Adam step size")
 			fs.Uint64Var(&o.Seed, "seed", 0, "random seed (initialisation and shuffling)")
 			fs.IntVar(&o.Threads, "threads", runtime.NumCPU(), "threads")
 			fs.StringVar(&o.Compare, "compare", "", "also fit a baseline of equal bytes: svd")
