@@ -19,7 +19,7 @@ type ScoreOptions struct {
 	// Base, when set, is the reference model: Score then also reports
 	// KL(base‖model), top-1 agreement and the perplexity ratio. It must
 	// share the model's vocabulary.
-	Base *Model
+	Base LM
 	// KeepNLL keeps every scored token's NLL in Result.NLL.
 	KeepNLL bool
 	// Progress, when set, is called after each window with the number of
@@ -76,20 +76,51 @@ func windows(n, ctx, stride int) []window {
 	}
 }
 
+// LM is what Score needs of a model: its vocabulary, its positions, and
+// logits for the positions of one window. *Model implements it; so can
+// other runtimes (the ONNX executor, through an adapter).
+type LM interface {
+	VocabSize() int
+	MaxPositions() int
+	// Window runs the model over the token ids of one window and returns a
+	// function that writes the logits of rows r0 … r0+rows-1, counted from
+	// position from of the window, into out ([rows, vocab]). The function
+	// is called with increasing r0 and is valid until the next Window.
+	Window(ctx context.Context, ids []int, from int) (func(r0, rows int, out []float32), error)
+}
+
+// Window runs the layers over a window and returns the logits of its rows
+// from position from on, computed in chunks as they are asked for.
+func (m *Model) Window(ctx context.Context, ids []int, from int) (func(r0, rows int, out []float32), error) {
+	h, err := m.hidden(ctx, ids, from)
+	if err != nil {
+		return nil, err
+	}
+	return func(r0, rows int, out []float32) { m.logits(h[r0*m.cfg.HiddenSize:], rows, out) }, nil
+}
+
+// lmThreads returns the threads an LM works with (1 when it does not say).
+func lmThreads(m LM) int {
+	if t, ok := m.(interface{ Threads() int }); ok && t.Threads() > 0 {
+		return t.Threads()
+	}
+	return 1
+}
+
 // Score computes the perplexity of ids under m with the sliding-window
 // protocol described in the package documentation, and with
 // ScoreOptions.Base also the KL divergence from the base model. Invalid
 // arguments return errors wrapping [ErrInput]; non-finite logits return an
 // error naming the position.
-func Score(ctx context.Context, m *Model, ids []int, o ScoreOptions) (*Result, error) {
+func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil model", ErrInput)
 	}
 	if len(ids) < 2 {
 		return nil, fmt.Errorf("%w: %d tokens; scoring needs at least 2", ErrInput, len(ids))
 	}
-	if o.Ctx < 2 || o.Ctx > m.cfg.MaxPositions {
-		return nil, fmt.Errorf("%w: context %d must be in [2, %d], the model's positions", ErrInput, o.Ctx, m.cfg.MaxPositions)
+	if o.Ctx < 2 || o.Ctx > m.MaxPositions() {
+		return nil, fmt.Errorf("%w: context %d must be in [2, %d], the model's positions", ErrInput, o.Ctx, m.MaxPositions())
 	}
 	if o.Stride < 1 || o.Stride > o.Ctx {
 		return nil, fmt.Errorf("%w: stride %d must be in [1, context %d]", ErrInput, o.Stride, o.Ctx)
@@ -97,13 +128,13 @@ func Score(ctx context.Context, m *Model, ids []int, o ScoreOptions) (*Result, e
 	if o.TextBytes < 0 {
 		return nil, fmt.Errorf("%w: text length %d bytes is negative", ErrInput, o.TextBytes)
 	}
-	V := m.cfg.VocabSize
+	V := m.VocabSize()
 	if b := o.Base; b != nil {
-		if b.cfg.VocabSize != V {
-			return nil, fmt.Errorf("%w: base model vocabulary %d differs from the model's %d", ErrInput, b.cfg.VocabSize, V)
+		if b.VocabSize() != V {
+			return nil, fmt.Errorf("%w: base model vocabulary %d differs from the model's %d", ErrInput, b.VocabSize(), V)
 		}
-		if o.Ctx > b.cfg.MaxPositions {
-			return nil, fmt.Errorf("%w: context %d exceeds the base model's %d positions", ErrInput, o.Ctx, b.cfg.MaxPositions)
+		if o.Ctx > b.MaxPositions() {
+			return nil, fmt.Errorf("%w: context %d exceeds the base model's %d positions", ErrInput, o.Ctx, b.MaxPositions())
 		}
 	}
 	for i, id := range ids {
@@ -127,20 +158,21 @@ func Score(ctx context.Context, m *Model, ids []int, o ScoreOptions) (*Result, e
 	// is a multiple of every kernel's A block (192, 96 and 64 rows).
 	const logitChunk = 192
 	var logits, blogits []float32
-	pbuf := make([][]float64, m.threads) // per worker: base probabilities
+	threads := lmThreads(m)
+	pbuf := make([][]float64, threads) // per worker: base probabilities
 	for wi, w := range ws {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		win := ids[w.begin:w.end]
 		from := w.lo - 1 - w.begin // hidden row predicting position lo
-		h, err := m.hidden(ctx, win, from)
+		lg, err := m.Window(ctx, win, from)
 		if err != nil {
 			return nil, err
 		}
-		var bh []float32
+		var blg func(r0, rows int, out []float32)
 		if o.Base != nil {
-			if bh, err = o.Base.hidden(ctx, win, from); err != nil {
+			if blg, err = o.Base.Window(ctx, win, from); err != nil {
 				return nil, fmt.Errorf("base model: %w", err)
 			}
 		}
@@ -148,12 +180,12 @@ func Score(ctx context.Context, m *Model, ids []int, o ScoreOptions) (*Result, e
 		for r0 := 0; r0 < w.end-w.lo; r0 += logitChunk {
 			rows := min(logitChunk, w.end-w.lo-r0)
 			logits = grow(logits, rows*V)
-			m.logits(h[r0*m.cfg.HiddenSize:], rows, logits)
+			lg(r0, rows, logits)
 			if o.Base != nil {
 				blogits = grow(blogits, rows*V)
-				o.Base.logits(bh[r0*o.Base.cfg.HiddenSize:], rows, blogits)
+				blg(r0, rows, blogits)
 			}
-			blas.ParallelFor(m.threads, rows, func(worker, r int) {
+			blas.ParallelFor(threads, rows, func(worker, r int) {
 				j := w.lo + r0 + r
 				row := logits[r*V : (r+1)*V]
 				lse, arg := logSumExp(row, nil)

@@ -15,8 +15,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/model"
+	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
 	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
@@ -150,18 +152,73 @@ func loadEvalModel(path string, threads int) (*model.Model, error) {
 	return model.Load(lm, model.Options{Threads: threads})
 }
 
+// loadEvalLM opens a model for scoring: a safetensors checkpoint through
+// lmsparse's forward pass, or an ONNX model through the ONNX executor.
+func loadEvalLM(path string, threads int) (model.LM, error) {
+	file, ok := onnxPath(path)
+	if !ok {
+		return loadEvalModel(path, threads)
+	}
+	om, err := onnx.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	s, err := onnxrun.Load(om, onnxrun.Options{Threads: threads})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return &onnxLM{s: s, threads: threads}, nil
+}
+
+// onnxLM adapts an ONNX session to model.LM: each window's logits are
+// computed at once and handed out in rows.
+type onnxLM struct {
+	s       *onnxrun.Session
+	threads int
+	buf     []float32
+}
+
+func (a *onnxLM) VocabSize() int { return a.s.VocabSize() }
+func (a *onnxLM) Threads() int   { return a.threads }
+func (a *onnxLM) Kernel() string { return "onnx executor" }
+
+// MaxPositions is the export's context when the graph tells it (a position
+// table's length); otherwise no limit is known and --ctx decides.
+func (a *onnxLM) MaxPositions() int {
+	if p := a.s.MaxPositions(); p > 0 {
+		return p
+	}
+	return 1 << 20
+}
+
+func (a *onnxLM) Window(ctx context.Context, ids []int, from int) (func(r0, rows int, out []float32), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v := a.s.VocabSize()
+	n := (len(ids) - from) * v
+	if cap(a.buf) < n {
+		a.buf = make([]float32, n)
+	}
+	a.buf = a.buf[:n]
+	if err := a.s.LogitsFrom(ids, from, a.buf); err != nil {
+		return nil, err
+	}
+	return func(r0, rows int, out []float32) { copy(out[:rows*v], a.buf[r0*v:(r0+rows)*v]) }, nil
+}
+
 func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error {
 	text, tok, err := loadEvalText(o)
 	if err != nil {
 		return err
 	}
-	m, err := loadEvalModel(o.Model, o.Threads)
+	m, err := loadEvalLM(o.Model, o.Threads)
 	if err != nil {
 		return err
 	}
-	var base *model.Model
+	var base model.LM // stays a nil interface without --base
 	if o.Base != "" {
-		if base, err = loadEvalModel(o.Base, o.Threads); err != nil {
+		if base, err = loadEvalLM(o.Base, o.Threads); err != nil {
 			return err
 		}
 	}
@@ -208,7 +265,7 @@ func loadEvalText(o evalOptions) ([]byte, *tokenizer.Tokenizer, error) {
 // by tok, with the windows of o (o.Ctx and o.Stride 0 take their defaults),
 // and returns the report "lmsparse eval" prints; o.Model and o.Base only
 // label it.
-func scoreText(ctx context.Context, o evalOptions, m, base *model.Model, text []byte, tok *tokenizer.Tokenizer, stderr io.Writer) (*evalReport, error) {
+func scoreText(ctx context.Context, o evalOptions, m, base model.LM, text []byte, tok *tokenizer.Tokenizer, stderr io.Writer) (*evalReport, error) {
 	if base != nil && base.VocabSize() != m.VocabSize() {
 		return nil, usageErrorf("eval: --base %s has a vocabulary of %d tokens but %s has %d: they cannot be compared", o.Base, base.VocabSize(), o.Model, m.VocabSize())
 	}
@@ -261,7 +318,7 @@ func scoreText(ctx context.Context, o evalOptions, m, base *model.Model, text []
 	secs := time.Since(start).Seconds()
 	rep := &evalReport{Schema: "lmsparse.eval/v1", Model: o.Model, Base: o.Base, Text: o.Text, TextBytes: int64(len(text)),
 		Tokenizer: tok.Kind(), Tokens: res.Tokens, Ctx: o.Ctx, Stride: o.Stride, Windows: res.Windows, Scored: res.Scored,
-		MeanNLL: res.MeanNLL, PPL: res.PPL, InvalidUTF8: invalid, Threads: o.Threads, Seconds: secs, Kernel: m.Kernel()}
+		MeanNLL: res.MeanNLL, PPL: res.PPL, InvalidUTF8: invalid, Threads: o.Threads, Seconds: secs, Kernel: kernelOf(m)}
 	if secs > 0 {
 		rep.TokensPerS = float64(tokensProcessed(res.Tokens, o.Ctx, o.Stride)) / secs
 	}
@@ -275,6 +332,14 @@ func scoreText(ctx context.Context, o evalOptions, m, base *model.Model, text []
 			BasePPL: k.BasePPL, LogPPLRatio: k.LogPPLRatio}
 	}
 	return rep, nil
+}
+
+// kernelOf names the compute kernel of m for the report.
+func kernelOf(m model.LM) string {
+	if k, ok := m.(interface{ Kernel() string }); ok {
+		return k.Kernel()
+	}
+	return "unknown"
 }
 
 // tokensProcessed is the number of token positions the forward passes

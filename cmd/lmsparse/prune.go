@@ -363,7 +363,9 @@ func zeroPruned(t *pruneTarget, vals []float32, raw []byte, mask []bool) {
 		// value exactly (and the sign of zero), so a zero bit pattern in
 		// vals marks exactly the elements whose raw bytes must be zeroed.
 		t.plan.Apply(vals)
-		if t.info.DType != tensor.F32 {
+		if t.info.DType == tensor.F32 && !sameMemory(vals, raw) {
+			tensor.EncodeF32(raw, vals, tensor.F32) // exact: vals are raw's values
+		} else if t.info.DType != tensor.F32 {
 			es := t.info.DType.Size()
 			for i, v := range vals {
 				if math.Float32bits(v) == 0 {
@@ -382,6 +384,12 @@ func zeroPruned(t *pruneTarget, vals []float32, raw []byte, mask []bool) {
 		}
 		countValues(t, vals, mask, raw)
 	}
+}
+
+// sameMemory reports whether raw is the byte view of vals (F32 loaded in
+// place by tensorBuffers).
+func sameMemory(vals []float32, raw []byte) bool {
+	return len(vals) > 0 && len(raw) > 0 && &tensor.F32Bytes(vals)[0] == &raw[0]
 }
 
 // planTargets computes every target's plan and counts, reading each target

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
 // prepareWeight transposes a constant 2-D float B operand of MatMul or Gemm
@@ -116,7 +118,7 @@ func opMatMul(c *call) ([]*Tensor, error) {
 			matMulT(out.F32[i*m*n:(i+1)*m*n], a.F32[aOff[i]:aOff[i]+m*k], bt[bOff[i]], m, n, k, c.e.threads)
 		}
 	} else {
-		parallelFor(c.e.threads, nb, func(lo, hi int) {
+		blas.ParallelRows(c.e.threads, nb, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				matMulT(out.F32[i*m*n:(i+1)*m*n], a.F32[aOff[i]:aOff[i]+m*k], bt[bOff[i]], m, n, k, 1)
 			}
@@ -243,7 +245,7 @@ func opSoftmax(c *call) ([]*Tensor, error) {
 	if len(a.F32) < 1<<14 {
 		threads = 1
 	}
-	parallelFor(threads, groups, func(lo, hi int) {
+	blas.ParallelRows(threads, groups, 1, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
 			o, in := g/inner, g%inner
 			base := o*n*inner + in
