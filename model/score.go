@@ -113,6 +113,13 @@ func lmThreads(m LM) int {
 // arguments return errors wrapping [ErrInput]; non-finite logits return an
 // error naming the position.
 func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error) {
+	// A nil *Model inside the interface is no model (and no base).
+	if mm, ok := m.(*Model); ok && mm == nil {
+		m = nil
+	}
+	if b, ok := o.Base.(*Model); ok && b == nil {
+		o.Base = nil
+	}
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil model", ErrInput)
 	}
