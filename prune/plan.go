@@ -26,9 +26,16 @@ func (x *Matrix) index(r, c int) int {
 	return r*x.Cols + c
 }
 
-func (x *Matrix) check() error {
+func (x *Matrix) checkShape() error {
 	if x.Rows < 0 || x.Cols < 0 || x.Rows*x.Cols != len(x.Vals) {
 		return fmt.Errorf("%w: tensor %q: %d values for a %d×%d matrix", ErrInvalid, x.Name, len(x.Vals), x.Rows, x.Cols)
+	}
+	return nil
+}
+
+func (x *Matrix) check() error {
+	if err := x.checkShape(); err != nil {
+		return err
 	}
 	for i, v := range x.Vals {
 		if v != v {
@@ -72,10 +79,26 @@ func (s *Selector) NewPlan(m Method, x *Matrix) (*Plan, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	p := &Plan{method: m, rows: x.Rows, cols: x.Cols, transposed: x.Transposed}
+	if m.Scope == ScopeTensor && !m.IsNM() && m.Structured == StructNone {
+		// The NaN check rides on the selection's first pass: only a
+		// histogram with keys above +Inf's bucket needs a scan.
+		if err := x.checkShape(); err != nil {
+			return nil, err
+		}
+		s.radix.fillHi(x.Vals)
+		if s.radix.mayHoldNaN() {
+			if err := x.check(); err != nil {
+				return nil, err
+			}
+		}
+		p.tensor = s.radix.selectFromHi(x.Vals, RoundHalfEven(m.Sparsity, int64(len(x.Vals))))
+		p.Pruned = p.tensor.Count()
+		return p, nil
+	}
 	if err := x.check(); err != nil {
 		return nil, err
 	}
-	p := &Plan{method: m, rows: x.Rows, cols: x.Cols, transposed: x.Transposed}
 	switch {
 	case m.IsNM():
 		p.Pruned = countNM(x.Rows, x.Cols, m.N, m.M)
@@ -239,6 +262,45 @@ func structured(m Method, x *Matrix) ([]bool, int64) {
 		pruned[i] = true
 	}
 	return pruned, k * int64(length)
+}
+
+// ApplyCount is Apply that also counts what remains: stored, the elements
+// whose bits are not all zero (so -0.0 counts), and nonzero, those whose
+// value is not zero. For a tensor-scope plan it is one pass.
+func (p *Plan) ApplyCount(vals []float32) (pruned, stored, nonzero int64) {
+	if p.row == nil && p.lines == nil && !p.method.IsNM() {
+		t := p.tensor
+		ties := t.Ties
+		var n, st, nz uint64
+		for i, v := range vals {
+			b := math.Float32bits(v)
+			k := b &^ (1 << 31)
+			lt := uint32((int32(k) - int32(t.Key)) >> 31)
+			if k == t.Key && ties > 0 {
+				ties--
+				lt = ^uint32(0)
+			}
+			b &^= lt
+			vals[i] = math.Float32frombits(b)
+			n += uint64(lt & 1)
+			a := b &^ (1 << 31)
+			// (x | -x) >> 31 is 1 exactly when x != 0.
+			st += uint64((b | -b) >> 31)
+			nz += uint64((a | -a) >> 31)
+		}
+		return int64(n), int64(st), int64(nz)
+	}
+	pruned = p.Apply(vals)
+	for _, v := range vals {
+		b := math.Float32bits(v)
+		if b != 0 {
+			stored++
+			if b != 1<<31 {
+				nonzero++
+			}
+		}
+	}
+	return pruned, stored, nonzero
 }
 
 // Apply sets the elements the plan prunes to +0 in place and returns how

@@ -333,6 +333,20 @@ func TestApplyMatchesMask(t *testing.T) {
 		if n := p.Apply(got); n != p.Pruned {
 			t.Errorf("%s: Apply pruned %d, plan says %d", m, n, p.Pruned)
 		}
+		got2 := slices.Clone(x.Vals)
+		n, st, nz := p.ApplyCount(got2)
+		var wantSt, wantNZ int64
+		for _, v := range got {
+			if math.Float32bits(v) != 0 {
+				wantSt++
+			}
+			if v != 0 {
+				wantNZ++
+			}
+		}
+		if n != p.Pruned || st != wantSt || nz != wantNZ || !slices.Equal(bitsOf(got), bitsOf(got2)) {
+			t.Errorf("%s: ApplyCount = %d, %d, %d; want %d, %d, %d and Apply's values", m, n, st, nz, p.Pruned, wantSt, wantNZ)
+		}
 		for i := range got {
 			want := math.Float32bits(x.Vals[i])
 			if mask[i] {
@@ -343,4 +357,12 @@ func TestApplyMatchesMask(t *testing.T) {
 			}
 		}
 	}
+}
+
+func bitsOf(v []float32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		out[i] = math.Float32bits(x)
+	}
+	return out
 }

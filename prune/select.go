@@ -39,16 +39,41 @@ type radix struct {
 // selectK returns the threshold that prunes the k smallest of vals (by
 // magnitude, ties by index). vals must hold no NaN.
 func (r *radix) selectK(vals []float32, k int64) Threshold {
+	if k <= 0 {
+		return Threshold{}
+	}
+	r.fillHi(vals)
+	return r.selectFromHi(vals, k)
+}
+
+// fillHi is the first pass: the histogram of the keys' high 16 bits.
+func (r *radix) fillHi(vals []float32) {
+	r.hi = [1 << 16]int64{}
+	for _, v := range vals {
+		r.hi[key(v)>>16]++
+	}
+}
+
+// mayHoldNaN reports, from the high histogram, whether vals may hold a NaN:
+// NaN keys are above 0x7f800000 (+Inf), so only the buckets from 0x7f80 up
+// can hold one. False means certainly none.
+func (r *radix) mayHoldNaN() bool {
+	for _, c := range r.hi[0x7f80:] {
+		if c != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// selectFromHi finishes selectK once fillHi has run on vals.
+func (r *radix) selectFromHi(vals []float32, k int64) Threshold {
 	n := int64(len(vals))
 	if k <= 0 {
 		return Threshold{}
 	}
 	if k > n {
 		k = n
-	}
-	r.hi = [1 << 16]int64{}
-	for _, v := range vals {
-		r.hi[key(v)>>16]++
 	}
 	b, below := bucket(&r.hi, k)
 	r.lo = [1 << 16]int64{}

@@ -335,11 +335,16 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 		}
 		r.Eval.Ctx, r.Eval.Stride = ev.ctx, ev.stride // report what ran
 	}
-	hashes := hashAsync(m)
-	defer hashes()
+	var bg *background // started once the targets are known
+	defer func() {
+		if bg != nil {
+			bg.wait()
+		}
+	}()
 	log.done("load", "%s: %d tensors", o.Model, len(m.Names()))
 
 	var j *pruneJob
+	var pf *prefetcher
 	var method prune.Method
 	var entries []safetensors.Entry
 	meta, config := copyMeta(m.Metadata()), []byte(nil)
@@ -350,16 +355,21 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 		if j, err = newPruneJob(m, method, r.Store.Format, r.Prune.Include, r.Prune.Exclude, r.Prune.Overrides); err != nil {
 			return err
 		}
+		bg = startBackground(m, j.targets)
 		if err := j.prepare(ctx); err != nil {
 			return err
 		}
-		if entries, err = pruneEntries(ctx, m, j.targets, j.buf); err != nil {
+		if entries, pf, err = pruneEntries(ctx, m, j.targets, j.buf); err != nil {
 			return err
 		}
+		defer pf.stop()
 	} else {
 		if entries, err = m.Entries(); err != nil {
 			return err
 		}
+	}
+	if bg == nil {
+		bg = startBackground(m, nil)
 	}
 	var saeRep *report.SAE
 	if r.SAE != nil {
@@ -378,6 +388,9 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 		config = jc
 	}
 
+	if pf != nil {
+		pf.start(ctx, entries, maxShard) // after the SAE stage: the final entries
+	}
 	rep := &report.Report{Schema: report.Schema, Tool: versionString(), Model: o.Model, Output: o.Out.Dir, Recipe: r, Passed: true}
 	var manifestBytes []byte
 	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
@@ -387,10 +400,11 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 			if j != nil {
 				targets = j.targets
 			}
-			man, err := pruneManifest(m, targets)
+			res, err := bg.wait()
 			if err != nil {
 				return nil, err
 			}
+			man := pruneManifest(m, targets, res.nonzero)
 			if saeRep != nil {
 				patchSAEManifest(man, saeRep)
 			}
@@ -398,9 +412,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 			if j != nil {
 				man.Method = method.String()
 			}
-			if man.Inputs, err = hashes(); err != nil {
-				return nil, err
-			}
+			man.Inputs = res.inputs
 			if manifestBytes, err = json.MarshalIndent(man, "", "  "); err != nil {
 				return nil, err
 			}
@@ -658,10 +670,12 @@ func sweepPoint(ctx context.Context, m *loader.Model, r *recipe, method prune.Me
 	if err := j.prepare(ctx); err != nil {
 		return report.Point{}, err
 	}
-	entries, err := pruneEntries(ctx, m, j.targets, j.buf)
+	entries, pf, err := pruneEntries(ctx, m, j.targets, j.buf)
 	if err != nil {
 		return report.Point{}, err
 	}
+	pf.start(ctx, entries, 0)
+	defer pf.stop()
 	if err := loader.WriteDir(dir, m.Dir, entries, loader.WriteOptions{Metadata: copyMeta(m.Metadata())}); err != nil {
 		return report.Point{}, err
 	}

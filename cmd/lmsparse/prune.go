@@ -362,7 +362,7 @@ func zeroPruned(t *pruneTarget, vals []float32, raw []byte, mask []bool) {
 		// Pruned elements become +0 in vals; decoding keeps every other
 		// value exactly (and the sign of zero), so a zero bit pattern in
 		// vals marks exactly the elements whose raw bytes must be zeroed.
-		t.plan.Apply(vals)
+		_, t.stored, t.nonzero = t.plan.ApplyCount(vals)
 		if t.info.DType == tensor.F32 && !sameMemory(vals, raw) {
 			tensor.EncodeF32(raw, vals, tensor.F32) // exact: vals are raw's values
 		} else if t.info.DType != tensor.F32 {
@@ -373,7 +373,6 @@ func zeroPruned(t *pruneTarget, vals []float32, raw []byte, mask []bool) {
 				}
 			}
 		}
-		countValues(t, vals, nil, raw)
 	default:
 		t.plan.Mask(vals, mask)
 		es := t.info.DType.Size()
@@ -616,26 +615,51 @@ func (j *pruneJob) metadataAndConfig() (map[string]string, []byte, error) {
 	return meta, config, err
 }
 
-// hashAsync hashes m's input files on another goroutine; wait returns the
-// result (and may be called more than once).
-func hashAsync(m *loader.Model) (wait func() ([]manifestInput, error)) {
-	type result struct {
-		in  []manifestInput
-		err error
+// background is the work done beside pruning, on another goroutine: the
+// sha256 of the input files and the nonzero counts of the tensors that are
+// not pruned (for the size report).
+type background struct {
+	done    chan struct{}
+	inputs  []manifestInput
+	nonzero map[string]int64 // untouched tensors with a known dtype
+	err     error
+}
+
+// startBackground starts hashing m's inputs and counting the nonzeros of
+// every tensor not in targets.
+func startBackground(m *loader.Model, targets []*pruneTarget) *background {
+	skip := map[string]bool{}
+	for _, t := range targets {
+		skip[t.name] = true
 	}
-	ch := make(chan result, 1)
+	b := &background{done: make(chan struct{}), nonzero: map[string]int64{}}
 	go func() {
-		in, err := hashInputs(m)
-		ch <- result{in, err}
-	}()
-	var r *result
-	return func() ([]manifestInput, error) {
-		if r == nil {
-			got := <-ch
-			r = &got
+		defer close(b.done)
+		if b.inputs, b.err = hashInputs(m); b.err != nil {
+			return
 		}
-		return r.in, r.err
-	}
+		scan := make([]byte, 1<<20)
+		for _, name := range m.Names() {
+			info, _ := m.Tensor(name)
+			if skip[name] || !info.DType.Known() {
+				continue
+			}
+			st, err := scanTensor(m, name, info.DType, scan)
+			if err != nil {
+				b.err = err
+				return
+			}
+			params, _ := info.Shape.Elems()
+			b.nonzero[name] = params - st.Zeros
+		}
+	}()
+	return b
+}
+
+// wait returns the results (it may be called more than once).
+func (b *background) wait() (*background, error) {
+	<-b.done
+	return b, b.err
 }
 
 func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) error {
@@ -661,8 +685,8 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	hashes := hashAsync(m)
-	defer hashes()
+	bg := startBackground(m, j.targets)
+	defer bg.wait()
 	if err := j.prepare(ctx); err != nil {
 		return err
 	}
@@ -670,22 +694,23 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	entries, err := pruneEntries(ctx, m, j.targets, j.buf)
+	entries, pf, err := pruneEntries(ctx, m, j.targets, j.buf)
 	if err != nil {
 		return err
 	}
+	pf.start(ctx, entries, o.Out.MaxShardSize)
+	defer pf.stop()
 	var rep *manifest
 	var man []byte
 	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
 		After: func(string) (map[string][]byte, error) {
-			if rep, err = pruneManifest(m, j.targets); err != nil {
+			res, err := bg.wait()
+			if err != nil {
 				return nil, err
 			}
-			rep.Method, rep.Flags = method.String(), pruneFlags(o)
-			if rep.Inputs, err = hashes(); err != nil {
-				return nil, err
-			}
+			rep = pruneManifest(m, j.targets, res.nonzero)
+			rep.Method, rep.Flags, rep.Inputs = method.String(), pruneFlags(o), res.inputs
 			if man, err = json.MarshalIndent(rep, "", "  "); err != nil {
 				return nil, err
 			}
@@ -769,13 +794,16 @@ func pruneFlags(o pruneOptions) map[string]any {
 
 // pruneEntries returns the output tensors in natural name order: copies of
 // untouched tensors and the parts of pruned ones. A dense target is loaded,
-// pruned and written in one go; a sparse one is reloaded for each part.
-func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, error) {
+// pruned and written in one go — by the returned prefetcher, one tensor
+// ahead of the writer on another goroutine, once the caller starts it with
+// the final list of entries; a sparse one is reloaded for each part.
+func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, *prefetcher, error) {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t
 	}
 	var sel prune.Selector
+	pf := &prefetcher{m: m, targets: byName}
 	var entries []safetensors.Entry
 	for _, name := range m.Names() {
 		info, _ := m.Tensor(name)
@@ -783,7 +811,7 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 		if t == nil {
 			e, err := m.Entry(name)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			entries = append(entries, e)
 			continue
@@ -793,6 +821,9 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 				Write: func(w io.Writer) error {
 					if err := ctx.Err(); err != nil {
 						return err
+					}
+					if pf.ready != nil {
+						return pf.write(w, t)
 					}
 					raw, err := buf.pruneDense(&sel, t)
 					if err != nil {
@@ -805,7 +836,7 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 		}
 		parts, err := sparse.Parts(t.enc, info.DType, t.sRows, t.sCols, t.stored)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, p := range parts {
 			entries = append(entries, safetensors.Entry{Name: name + p.Suffix, DType: p.DType, Shape: p.Shape, Size: p.Size,
@@ -821,7 +852,92 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 				}})
 		}
 	}
-	return entries, nil
+	return entries, pf, nil
+}
+
+// prefetcher prunes the dense targets on its own goroutine, one tensor
+// ahead of the writer, in the order the writer will ask for them; two sets
+// of buffers alternate, so memory stays at twice the largest target.
+type prefetcher struct {
+	m       *loader.Model
+	targets map[string]*pruneTarget
+	ready   chan prefetched
+	free    chan *tensorBuffers
+	cancel  context.CancelFunc
+}
+
+type prefetched struct {
+	t   *pruneTarget
+	raw []byte
+	buf *tensorBuffers
+	err error
+}
+
+// start begins prefetching for entries, the final list given to
+// loader.WriteDir with maxShard; the order is that of the files WriteDir
+// writes and of safetensors.Layout within each. Stop releases it.
+func (p *prefetcher) start(ctx context.Context, entries []safetensors.Entry, maxShard int64) {
+	var order []*pruneTarget
+	for _, sh := range loader.PlanShards(entries, maxShard) {
+		_, idx, err := safetensors.Layout(nil, sh.Entries)
+		if err != nil {
+			return // the writer reports it; prune without prefetching
+		}
+		for _, i := range idx {
+			if t := p.targets[sh.Entries[i].Name]; t != nil && t.enc == sparse.Dense {
+				order = append(order, t)
+			}
+		}
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.ready = make(chan prefetched, 1)
+	p.free = make(chan *tensorBuffers, 2)
+	p.free <- &tensorBuffers{m: p.m}
+	p.free <- &tensorBuffers{m: p.m}
+	go func() {
+		defer close(p.ready)
+		var sel prune.Selector
+		for _, t := range order {
+			var buf *tensorBuffers
+			select {
+			case buf = <-p.free:
+			case <-ctx.Done():
+				return
+			}
+			raw, err := buf.pruneDense(&sel, t)
+			select {
+			case p.ready <- prefetched{t, raw, buf, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// write writes target t, which must be the next one prefetched.
+func (p *prefetcher) write(w io.Writer, t *pruneTarget) error {
+	r, ok := <-p.ready
+	switch {
+	case !ok:
+		return fmt.Errorf("tensor %q: pruning stopped early", t.name)
+	case r.err != nil:
+		return r.err
+	case r.t != t:
+		return fmt.Errorf("tensor %q: internal error: pruned %q out of order", t.name, r.t.name)
+	}
+	_, err := w.Write(r.raw)
+	p.free <- r.buf
+	return err
+}
+
+// stop ends prefetching (safe to call when it never started).
+func (p *prefetcher) stop() {
+	if p != nil && p.cancel != nil {
+		p.cancel()
+	}
 }
 
 // targetTotals returns the parameters of all targets and their sparsity
@@ -838,14 +954,14 @@ func targetTotals(targets []*pruneTarget) (params int64, sparsity float64) {
 	return params, sparsity
 }
 
-// pruneManifest builds the size report once every tensor is written.
-func pruneManifest(m *loader.Model, targets []*pruneTarget) (*manifest, error) {
+// pruneManifest builds the size report once every tensor is written;
+// nonzero gives the nonzero counts of the untouched tensors.
+func pruneManifest(m *loader.Model, targets []*pruneTarget, nonzero map[string]int64) *manifest {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t
 	}
 	rep := &manifest{Schema: manifestSchema, Tool: versionString(), Command: "prune"}
-	scan := make([]byte, 1<<20)
 	for _, name := range m.Names() {
 		info, _ := m.Tensor(name)
 		params, _ := info.Shape.Elems()
@@ -856,12 +972,7 @@ func pruneManifest(m *loader.Model, targets []*pruneTarget) (*manifest, error) {
 			row.Pruned, row.Encoding, row.Nonzeros, row.Stored = true, string(t.enc), &nz, t.stored
 			sizes := sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored)
 			row.BytesAfter = sizes[t.enc]
-		} else if info.DType.Known() {
-			st, err := scanTensor(m, name, info.DType, scan)
-			if err != nil {
-				return nil, err
-			}
-			nz := params - st.Zeros
+		} else if nz, ok := nonzero[name]; ok {
 			row.Nonzeros = &nz
 		}
 		if row.Nonzeros != nil && params > 0 {
@@ -887,7 +998,7 @@ func pruneManifest(m *loader.Model, targets []*pruneTarget) (*manifest, error) {
 	if tot.BytesAfter > 0 {
 		tot.Ratio = float64(tot.BytesBefore) / float64(tot.BytesAfter)
 	}
-	return rep, nil
+	return rep
 }
 
 func roundTo(x float64, digits int) float64 {
