@@ -165,7 +165,7 @@ func loadEvalLM(path string, threads int) (model.LM, error) {
 	}
 	s, err := onnxrun.Load(om, onnxrun.Options{Threads: threads})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, err // names the file
 	}
 	return &onnxLM{s: s, threads: threads}, nil
 }

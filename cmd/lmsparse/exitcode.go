@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/model"
+	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sae"
@@ -52,6 +54,12 @@ var exitCodes = []struct {
 	{tokenizer.ErrFormat, exitBadArgs},
 	{tokenizer.ErrUnsupported, exitBadArgs},
 	{report.ErrFormat, exitBadArgs},
+	{onnx.ErrFormat, exitBadArgs},
+	{onnx.ErrUnsupported, exitBadArgs},
+	{onnx.ErrTooLarge, exitBadArgs},
+	{onnxrun.ErrUnsupported, exitBadArgs},
+	{onnxrun.ErrInvalid, exitBadArgs},
+	{onnxrun.ErrInput, exitBadArgs},
 	{tensor.ErrDType, exitBadArgs},
 	{fs.ErrNotExist, exitBadArgs},
 }

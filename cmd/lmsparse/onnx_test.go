@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
@@ -72,6 +73,15 @@ func TestONNXRoundTripPast(t *testing.T) {
 	json.Unmarshal([]byte(mustRun(t, "inspect", "--json", past)), &rep)
 	if rep.Format != "onnx" || rep.Totals.Tensors != 27 || rep.Tensors[0].Name == "" {
 		t.Errorf("inspect past.onnx: format %s, %d tensors", rep.Format, rep.Totals.Tensors)
+	}
+	// It needs ONNX Runtime's contrib operators: eval refuses it, listing
+	// every one, with exit 2.
+	sample := sharedtest.Path(t, "text/tinystories/tinystories_sample.txt")
+	code, _, stderr := run(t, "eval", past, "--text", sample)
+	for _, op := range []string{"com.microsoft.Attention", "com.microsoft.EmbedLayerNormalization", "com.microsoft.FastGelu", "com.microsoft.SkipLayerNormalization"} {
+		if code != exitBadArgs || !strings.Contains(stderr, op) {
+			t.Errorf("eval past.onnx: exit %d, stderr %q; want exit 2 listing %s", code, stderr, op)
+		}
 	}
 	base := t.TempDir()
 	orig, _ := os.ReadFile(past)
