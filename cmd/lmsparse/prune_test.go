@@ -21,15 +21,21 @@ import (
 
 func readManifest(t *testing.T, dir string) *manifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	return readJSONFile[manifest](t, filepath.Join(dir, manifestFile))
+}
+
+// readJSONFile decodes a JSON file into a new T.
+func readJSONFile[T any](t *testing.T, path string) *T {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	return &m
+	return &v
 }
 
 // sameFiles compares every file of two directories except lmsparse.json.

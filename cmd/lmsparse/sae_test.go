@@ -22,18 +22,7 @@ import (
 
 func readSAEManifest(t *testing.T, dir string) *saeManifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, manifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m saeManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.SAE == nil || m.Command != "sae" {
-		t.Fatalf("%s: not an sae manifest", dir)
-	}
-	return &m
+	return readJSONFile[saeManifest](t, filepath.Join(dir, manifestFile))
 }
 
 // openFloat returns a tensor of a checkpoint as float32, its sparse tensors
