@@ -1,9 +1,3 @@
-// Command forward times lmsparse's forward pass on a checkpoint: tokens per
-// second over windows of -ctx tokens at -threads threads, the Go side of
-// bench/eval_vs_torch.sh. It also prints a checksum of the first window's
-// logits so the PyTorch run can be checked to compute the same function.
-//
-//	go run ./bench/forward -model DIR -ctx 512 -threads 2 -iters 5
 package main
 
 import (
