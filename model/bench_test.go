@@ -130,3 +130,41 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkForwardSparse measures whole-window forward passes at ctx 512
+// of the GPT-2-small-shaped random model pruned to 90% (smallest
+// magnitudes per matrix), with sparse execution off (packed dense GEMM)
+// and auto (CSR kernel), on 1 and 2 threads. "blocks" prunes the 48 block
+// projections only, as lmsparse prune does by default (the tied embedding
+// / LM head, 30% of the FLOPs at ctx 512, stays dense); "all" prunes the
+// tied embedding / LM head too (prune --include 'transformer.wte.weight').
+func BenchmarkForwardSparse(b *testing.B) {
+	for _, scope := range []string{"blocks", "all"} {
+		var models map[string]*Model
+		for _, threads := range []int{1, 2} {
+			for _, mode := range []string{"off", "auto"} {
+				b.Run(fmt.Sprintf("gpt2-small-pruned90-%s/ctx512/threads%d/sparse-%s", scope, threads, mode), func(b *testing.B) {
+					if models == nil {
+						cfg := gpt2SmallConfig()
+						w := randomWeights(cfg, 1)
+						if scope == "all" {
+							pruneProjections(map[string][]float32{"h.0.wte.weight": w["transformer.wte.weight"]}, 0.9)
+						}
+						pruneProjections(w, 0.9)
+						models = map[string]*Model{}
+						for _, md := range []string{"off", "auto"} {
+							m, err := New(cfg, w, Options{Sparse: md})
+							if err != nil {
+								b.Fatal(err)
+							}
+							models[md] = m
+						}
+						sp, total := models["auto"].SparseProjections()
+						b.Logf("auto: %d of %d projections in CSR, sparse head %v", sp, total, models["auto"].SparseHead())
+					}
+					benchForward(b, models[mode].WithThreads(threads), 512)
+				})
+			}
+		}
+	}
+}

@@ -38,8 +38,25 @@ func (m *Model) checkIDs(ids []int) error {
 }
 
 // scratch holds the packed A operand of a forward pass, reused by every
-// projection.
-type scratch struct{ buf []float32 }
+// projection (buf for dense weights, sp for sparse ones).
+type scratch struct{ buf, sp []float32 }
+
+// linear computes out = src·Wᵀ for rows×k of src (row stride ld) and the
+// projection w of n outputs, into out with row stride ldc.
+func (s *scratch) linear(m *Model, out []float32, ldc int, src []float32, rows, k, ld int, w weight, n int) {
+	if w.sparse == nil {
+		m.kern.Gemm(out, ldc, s.packA(m, src, rows, k, ld), w.dense, rows, n, k, m.threads)
+		return
+	}
+	R := blas.SpanelRows
+	sz := (rows + R - 1) / R * R * k
+	if cap(s.sp) < sz {
+		s.sp = make([]float32, sz)
+	}
+	a := &blas.Packed{Data: s.sp[:sz], Rows: rows, K: k, R: R}
+	m.kern.Pack(a, src, ld, 1, m.threads)
+	blas.SpMMTPacked(out, ldc, a, w.sparse, rows, m.threads)
+}
 
 // packA packs rows×k of src (row stride ld) as a gemm A operand into the
 // reused buffer.
@@ -80,7 +97,7 @@ func (m *Model) forward(ctx context.Context, ids []int, from int, logits []float
 func (m *Model) logits(h []float32, rows int, out []float32) {
 	var s scratch
 	D, V := m.cfg.HiddenSize, m.cfg.VocabSize
-	m.kern.Gemm(out, V, s.packA(m, h, rows, D, D), m.head, rows, V, D, m.threads)
+	s.linear(m, out, V, h, rows, D, D, m.head, V)
 }
 
 // hidden runs the window ids (already validated) through the embeddings,
@@ -96,9 +113,6 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 		upDim *= 2
 	}
 	th := m.threads
-	gemm := func(out []float32, ldc int, a, b *blas.Packed, rows, n, k int) {
-		m.kern.Gemm(out, ldc, a, b, rows, n, k, th)
-	}
 
 	x := make([]float32, T*D) // residual stream [T, dim]
 	h := make([]float32, T*D) // normed input / projection output [T, dim]
@@ -114,7 +128,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 			if m.embed != nil {
 				copy(row, m.embed[ids[t]*D:])
 			} else {
-				m.head.Row(row, ids[t])
+				m.head.dense.Row(row, ids[t])
 			}
 			if m.wpe != nil {
 				pos := m.wpe[t*D : (t+1)*D]
@@ -165,7 +179,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 		L := &m.layers[li]
 		// Attention.
 		norm(h, x, L.norm1W, L.norm1B, 0)
-		gemm(qkv, qkvDim, s.packA(m, h, T, D, D), L.qkv, T, qkvDim, D)
+		s.linear(m, qkv, qkvDim, h, T, D, D, L.qkv, qkvDim)
 		blas.ParallelRows(th, T, 16, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				row := qkv[t*qkvDim : (t+1)*qkvDim]
@@ -183,11 +197,11 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 			}
 		})
 		m.attention(qkv, att, T)
-		gemm(h, D, s.packA(m, att, T, H*hd, H*hd), L.o, T, D, H*hd)
+		s.linear(m, h, D, att, T, H*hd, H*hd, L.o, D)
 		addRes(h, L.oB)
 		// MLP.
 		norm(h, x, L.norm2W, L.norm2B, 0)
-		gemm(mlp, upDim, s.packA(m, h, T, D, D), L.up, T, upDim, D)
+		s.linear(m, mlp, upDim, h, T, D, D, L.up, upDim)
 		I := c.IntermediateSize
 		blas.ParallelRows(th, T, 8, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
@@ -209,7 +223,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 				}
 			}
 		})
-		gemm(h, D, s.packA(m, mlp, T, I, upDim), L.down, T, D, I)
+		s.linear(m, h, D, mlp, T, I, upDim, L.down, D)
 		addRes(h, L.downB)
 	}
 	if err := ctx.Err(); err != nil {

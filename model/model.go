@@ -24,7 +24,22 @@ type Options struct {
 	// or "auto" picks the fastest the CPU supports, "go" forces the
 	// portable pure-Go kernel.
 	Kernel string
+	// Sparse chooses how projection weights (and the LM head) are
+	// multiplied: "" or "auto" keeps a weight whose fraction of exact zeros
+	// is at least [SparseThreshold] in CSR (on CPUs with the assembly CSR
+	// kernel, blas.SparseAsm) and multiplies it with blas.SpMMTPacked,
+	// the others packed dense; "off" packs every weight dense; "on" keeps
+	// every projection in CSR (for tests). Results agree to float32
+	// rounding (about 1e-6 relative) whichever is chosen.
+	Sparse string
 }
+
+// SparseThreshold is the sparsity from which Options.Sparse "auto" runs a
+// projection through the CSR kernel: the measured crossover of
+// blas.BenchmarkSpMMT on the GPT-2-small projection shapes (M = 512, 1 and
+// 2 threads, AVX-512), where CSR ties dense at about 70–75% zeros and wins
+// from 80% on (see BENCHMARKS.md).
+const SparseThreshold = 0.75
 
 type arch int
 
@@ -42,33 +57,34 @@ type Model struct {
 	arch    arch
 	threads int
 	kern    *kernel
+	sparse  string                // Options.Sparse: "auto", "off" or "on"
 	act     func(float32) float32 // gpt2 exact GELU; nil for gelu_new (kern.vec.gelu)
 
 	embed   []float32 // [vocab, dim] token embedding; nil when tied (rows come from head)
 	wpe     []float32 // [maxPos, dim] gpt2 learned position embedding
 	layers  []layer
-	normW   []float32    // [dim] final norm weight (model.norm / ln_f)
-	normB   []float32    // [dim] ln_f bias (gpt2)
-	head    *blas.Packed // [vocab, dim] LM head, or the embedding when tied
-	invFreq []float64    // [headDim/2] RoPE inverse frequencies theta^(-2i/headDim)
+	normW   []float32 // [dim] final norm weight (model.norm / ln_f)
+	normB   []float32 // [dim] ln_f bias (gpt2)
+	head    weight    // [vocab, dim] LM head, or the embedding when tied
+	invFreq []float64 // [headDim/2] RoPE inverse frequencies theta^(-2i/headDim)
 }
 
 // layer holds one transformer block. Projections are stored as B operands
 // of gemm: [out, in] as in a Hugging Face Linear (gpt2's Conv1D [in, out]
 // weights are transposed when packed).
 type layer struct {
-	norm1W []float32    // [dim] input_layernorm / ln_1
-	norm1B []float32    // [dim] ln_1 bias (gpt2), else nil
-	qkv    *blas.Packed // [(nHeads+2·nKVHeads)·headDim, dim] q|k|v fused
-	qkvB   []float32    // [(nHeads+2·nKVHeads)·headDim] or nil
-	o      *blas.Packed // [dim, nHeads·headDim] o_proj / attn.c_proj
-	oB     []float32    // [dim] or nil
-	norm2W []float32    // [dim] post_attention_layernorm / ln_2
-	norm2B []float32    // [dim] ln_2 bias (gpt2), else nil
-	up     *blas.Packed // llama: [2·inter, dim] gate|up fused; gpt2: [inter, dim] c_fc
-	upB    []float32    // [2·inter] / [inter] or nil
-	down   *blas.Packed // [dim, inter] down_proj / mlp.c_proj
-	downB  []float32    // [dim] or nil
+	norm1W []float32 // [dim] input_layernorm / ln_1
+	norm1B []float32 // [dim] ln_1 bias (gpt2), else nil
+	qkv    weight    // [(nHeads+2·nKVHeads)·headDim, dim] q|k|v fused
+	qkvB   []float32 // [(nHeads+2·nKVHeads)·headDim] or nil
+	o      weight    // [dim, nHeads·headDim] o_proj / attn.c_proj
+	oB     []float32 // [dim] or nil
+	norm2W []float32 // [dim] post_attention_layernorm / ln_2
+	norm2B []float32 // [dim] ln_2 bias (gpt2), else nil
+	up     weight    // llama: [2·inter, dim] gate|up fused; gpt2: [inter, dim] c_fc
+	upB    []float32 // [2·inter] / [inter] or nil
+	down   weight    // [dim, inter] down_proj / mlp.c_proj
+	downB  []float32 // [dim] or nil
 }
 
 // Config returns a copy of the model's configuration.
@@ -217,7 +233,15 @@ func build(cfg *loader.Config, src source, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{cfg: *cfg, threads: blas.Threads(opt.Threads), kern: kern}
+	sparse := opt.Sparse
+	switch sparse {
+	case "":
+		sparse = "auto"
+	case "auto", "off", "on":
+	default:
+		return nil, fmt.Errorf("%w: sparse execution mode %q (want auto, off or on)", ErrInput, opt.Sparse)
+	}
+	m := &Model{cfg: *cfg, threads: blas.Threads(opt.Threads), kern: kern, sparse: sparse}
 	m.cfg.Architectures = slices.Clone(cfg.Architectures)
 	if cfg.ModelType == "gpt2" {
 		m.arch = archGPT2
@@ -237,6 +261,47 @@ func build(cfg *loader.Config, src source, opt Options) (*Model, error) {
 func (m *Model) packB(w []float32, rows, k, si, sj int) *blas.Packed {
 	return m.kern.PackB(w, rows, k, si, sj, m.threads)
 }
+
+// weight is a projection as a gemm B operand: packed dense, or (sparse
+// non-nil) in CSR for blas.SpMMTPacked.
+type weight struct {
+	dense  *blas.Packed
+	sparse *blas.CSR
+}
+
+// proj stores a [rows, k] projection weight (element (i, j) at
+// w[i*si+j*sj]) dense or sparse, as Options.Sparse and its measured
+// sparsity decide.
+func (m *Model) proj(w []float32, rows, k, si, sj int) weight {
+	switch m.sparse {
+	case "on":
+		return weight{sparse: blas.NewCSR(w, rows, k, si, sj)}
+	case "auto":
+		if blas.SparseAsm() && m.kern.Assembly() && blas.Sparsity(w, rows, k, si, sj) >= SparseThreshold {
+			return weight{sparse: blas.NewCSR(w, rows, k, si, sj)}
+		}
+	}
+	return weight{dense: m.packB(w, rows, k, si, sj)}
+}
+
+// SparseProjections returns how many block projection weights run through
+// the CSR kernel, and how many there are (the LM head is not counted; see
+// [Model.SparseHead]).
+func (m *Model) SparseProjections() (sparse, total int) {
+	for i := range m.layers {
+		L := &m.layers[i]
+		for _, w := range []weight{L.qkv, L.o, L.up, L.down} {
+			total++
+			if w.sparse != nil {
+				sparse++
+			}
+		}
+	}
+	return sparse, total
+}
+
+// SparseHead reports whether the LM head runs through the CSR kernel.
+func (m *Model) SparseHead() bool { return m.head.sparse != nil }
 
 func (m *Model) buildLlama(src source) error {
 	c := &m.cfg
@@ -280,7 +345,7 @@ func (m *Model) buildLlama(src source) error {
 		if e != nil {
 			return e
 		}
-		L.qkv = m.packB(slices.Concat(wq, wk, wv), qDim+2*kvDim, D, D, 1)
+		L.qkv = m.proj(slices.Concat(wq, wk, wv), qDim+2*kvDim, D, D, 1)
 		if c.ModelType == "qwen2" || src.has(lp+"self_attn.q_proj.bias") || src.has(lp+"self_attn.k_proj.bias") || src.has(lp+"self_attn.v_proj.bias") {
 			bq := get(lp+"self_attn.q_proj.bias", qDim)
 			bk := get(lp+"self_attn.k_proj.bias", kvDim)
@@ -288,7 +353,7 @@ func (m *Model) buildLlama(src source) error {
 			L.qkvB = slices.Concat(bq, bk, bv)
 		}
 		if wo := get(lp+"self_attn.o_proj.weight", D, qDim); e == nil {
-			L.o = m.packB(wo, D, qDim, qDim, 1)
+			L.o = m.proj(wo, D, qDim, qDim, 1)
 		}
 		L.oB = slices.Clone(opt(lp+"self_attn.o_proj.bias", D))
 		L.norm2W = get(lp+"post_attention_layernorm.weight", D)
@@ -297,12 +362,12 @@ func (m *Model) buildLlama(src source) error {
 		if e != nil {
 			return e
 		}
-		L.up = m.packB(slices.Concat(wg, wu), 2*I, D, D, 1)
+		L.up = m.proj(slices.Concat(wg, wu), 2*I, D, D, 1)
 		if src.has(lp+"mlp.gate_proj.bias") || src.has(lp+"mlp.up_proj.bias") {
 			L.upB = slices.Concat(get(lp+"mlp.gate_proj.bias", I), get(lp+"mlp.up_proj.bias", I))
 		}
 		if wd := get(lp+"mlp.down_proj.weight", D, I); e == nil {
-			L.down = m.packB(wd, D, I, I, 1)
+			L.down = m.proj(wd, D, I, I, 1)
 		}
 		L.downB = slices.Clone(opt(lp+"mlp.down_proj.bias", D))
 		L.norm1W, L.norm2W = slices.Clone(L.norm1W), slices.Clone(L.norm2W)
@@ -315,13 +380,16 @@ func (m *Model) buildLlama(src source) error {
 		return e
 	}
 	if c.TieWordEmbeddings {
-		m.head = m.packB(embed, V, D, D, 1)
+		m.head = m.proj(embed, V, D, D, 1)
+		if m.head.sparse != nil {
+			m.embed = slices.Clone(embed) // lookups need dense rows
+		}
 	} else {
 		w, err := src.get("lm_head.weight", V, D)
 		if err != nil {
 			return err
 		}
-		m.head = m.packB(w, V, D, D, 1)
+		m.head = m.proj(w, V, D, D, 1)
 		m.embed = slices.Clone(embed)
 	}
 	return nil
@@ -357,21 +425,21 @@ func (m *Model) buildGPT2(src source) error {
 		L.norm1B = keep(lp+"ln_1.bias", D)
 		// Conv1D weights are [in, out]: element (out n, in k) is at w[k*out+n].
 		if w := get(lp+"attn.c_attn.weight", D, 3*D); e == nil {
-			L.qkv = m.packB(w, 3*D, D, 1, 3*D)
+			L.qkv = m.proj(w, 3*D, D, 1, 3*D)
 		}
 		L.qkvB = keep(lp+"attn.c_attn.bias", 3*D)
 		if w := get(lp+"attn.c_proj.weight", D, D); e == nil {
-			L.o = m.packB(w, D, D, 1, D)
+			L.o = m.proj(w, D, D, 1, D)
 		}
 		L.oB = keep(lp+"attn.c_proj.bias", D)
 		L.norm2W = keep(lp+"ln_2.weight", D)
 		L.norm2B = keep(lp+"ln_2.bias", D)
 		if w := get(lp+"mlp.c_fc.weight", D, I); e == nil {
-			L.up = m.packB(w, I, D, 1, I)
+			L.up = m.proj(w, I, D, 1, I)
 		}
 		L.upB = keep(lp+"mlp.c_fc.bias", I)
 		if w := get(lp+"mlp.c_proj.weight", I, D); e == nil {
-			L.down = m.packB(w, D, I, 1, D)
+			L.down = m.proj(w, D, I, 1, D)
 		}
 		L.downB = keep(lp+"mlp.c_proj.bias", D)
 		if e != nil {
@@ -384,13 +452,16 @@ func (m *Model) buildGPT2(src source) error {
 		return e
 	}
 	if c.TieWordEmbeddings {
-		m.head = m.packB(wte, V, D, D, 1)
+		m.head = m.proj(wte, V, D, D, 1)
+		if m.head.sparse != nil {
+			m.embed = slices.Clone(wte) // lookups need dense rows
+		}
 	} else {
 		w, err := src.get("lm_head.weight", V, D)
 		if err != nil {
 			return err
 		}
-		m.head = m.packB(w, V, D, D, 1)
+		m.head = m.proj(w, V, D, D, 1)
 		m.embed = slices.Clone(wte)
 	}
 	return nil

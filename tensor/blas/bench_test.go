@@ -3,6 +3,7 @@ package blas
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -46,5 +47,48 @@ func BenchmarkMicroKernel(b *testing.B) {
 			}
 			b.ReportMetric(2*float64(kc*kr.mr*kr.nr)*1000*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 		})
+	}
+}
+
+// BenchmarkSpMMT measures the sparse product against the dense one on the
+// GPT-2-small projection shapes (weights [n, k], M = 512 rows), as the
+// forward pass runs them: the dense weight pre-packed, the sparse one in
+// CSR, A packed per call. It locates the sparsity above which the CSR
+// kernel wins (model.SparseThreshold).
+func BenchmarkSpMMT(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	kr := Best()
+	m := 512
+	for _, s := range [][2]int{{768, 768}, {3072, 768}, {768, 3072}} {
+		n, k := s[0], s[1]
+		a, w := randSlice(rng, m*k), randSlice(rng, n*k)
+		c := make([]float32, m*n)
+		flops := 2 * float64(m*n*k)
+		for _, threads := range []int{1, 2} {
+			bp := kr.PackB(w, n, k, k, 1, 1)
+			b.Run(fmt.Sprintf("w%dx%d/threads%d/dense", n, k, threads), func(b *testing.B) {
+				for b.Loop() {
+					ap := kr.PackA(a, m, k, k, 1, threads)
+					kr.Gemm(c, n, ap, bp, m, n, k, threads)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "denseGFLOPS")
+			})
+			for _, sp := range []int{50, 70, 80, 90, 95} {
+				ws := slices.Clone(w)
+				for i := range ws {
+					if rng.IntN(100) < sp {
+						ws[i] = 0
+					}
+				}
+				csr := NewCSR(ws, n, k, k, 1)
+				b.Run(fmt.Sprintf("w%dx%d/threads%d/sparse%d", n, k, threads, sp), func(b *testing.B) {
+					for b.Loop() {
+						ap := kr.PackMatrix(a, m, k, k, 1, SpanelRows, threads)
+						SpMMTPacked(c, n, ap, csr, m, threads)
+					}
+					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "denseGFLOPS")
+				})
+			}
+		}
 	}
 }
