@@ -13,6 +13,12 @@ $py -c 'import torch' 2>/dev/null || { echo "needs Debian's python3-torch: apt-g
 # Debian's torch does its matrix products through libblas.so.3: without
 # libopenblas0-pthread that is the reference BLAS, and PyTorch is ~15x slower.
 readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3
+# OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its SSE3
+# kernels (~5x slower); give PyTorch its best kernels (see BENCHMARKS.md).
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q avx512f /proc/cpuinfo; then
+  export OPENBLAS_CORETYPE=SkylakeX
+fi
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}"
 go build -o "$work/forward" ./bench/forward
 [ -f "$work/gpt2-small/model.safetensors" ] || go run ./testdata/gen/mkmodel -arch gpt2-small -o "$work/gpt2-small"
 for m in "$work/gpt2-small" ../shared/models/stories260k; do
