@@ -15,6 +15,9 @@ cat "$work/in/model.safetensors" > /dev/null # warm the page cache for both
 
 measure() { # name, command...
   local name=$1; shift
+  # Start each run from the same state: the input in the page cache and no
+  # dirty data of an earlier run still being written back.
+  sync; sleep 1
   /usr/bin/time -v "$@" 2> "$work/$name.time" > /dev/null
   local wall rss
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$work/$name.time")
