@@ -30,7 +30,7 @@ var (
 	// errUsage marks a command line that cannot run: unknown flag,
 	// missing argument, invalid value.
 	errUsage = errors.New("usage")
-	// errGate marks a fidelity gate that failed (later commands).
+	// errGate marks a fidelity gate of compress that failed.
 	errGate = errors.New("fidelity gate failed")
 )
 
