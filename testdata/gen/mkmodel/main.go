@@ -15,6 +15,8 @@ func main() {
 	dtype := flag.String("dtype", "F32", "F32, F16 or BF16")
 	shards := flag.Int("shards", 1, "number of safetensors shards")
 	seed := flag.Uint64("seed", 1, "random seed")
+	hidden := flag.Int("hidden", 0, "override the hidden size (with -layers: synthetic sizes for memory benchmarks)")
+	layers := flag.Int("layers", 0, "override the number of layers")
 	demo := flag.Bool("demo", false, "write the demo model: a tiny random llama with a 256-token byte tokenizer (evaluable on any text)")
 	synthetic := flag.Int64("synthetic", 0, "write one synthetic F32 safetensors file of about this many bytes instead")
 	tensorBytes := flag.Int64("tensor", 64<<20, "with -synthetic: bytes per tensor")
@@ -43,6 +45,12 @@ func main() {
 			os.Exit(2)
 		}
 		s.Seed = *seed
+		if *hidden > 0 {
+			s.Hidden, s.Inter = *hidden, 4**hidden
+		}
+		if *layers > 0 {
+			s.Layers = *layers
+		}
 		err = gen.WriteCheckpoint(*out, s)
 	}
 	if err != nil {
