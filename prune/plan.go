@@ -180,15 +180,17 @@ func (p *Plan) Mask(vals []float32, pruned []bool) {
 		if t.Count() == 0 {
 			return
 		}
+		// Branch-free but for the (rare) ties: keys have the sign bit
+		// clear, so int32(k)-int32(Key) is negative exactly when k < Key.
 		ties := t.Ties
 		for i, v := range vals {
 			k := key(v)
-			if k < t.Key {
-				pruned[i] = true
-			} else if k == t.Key && ties > 0 {
+			below := (int32(k) - int32(t.Key)) < 0
+			if k == t.Key && ties > 0 {
 				ties--
-				pruned[i] = true
+				below = true
 			}
+			pruned[i] = below
 		}
 	}
 }

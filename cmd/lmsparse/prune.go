@@ -296,6 +296,7 @@ type tensorBuffers struct {
 	own  []byte    // raw bytes of non-F32 tensors
 	vals []float32 // decoded values
 	mask []bool
+	keep []bool // elements a sparse encoding stores
 }
 
 func (b *tensorBuffers) load(t *pruneTarget) (*prune.Matrix, error) {
@@ -332,7 +333,12 @@ func (b *tensorBuffers) masked(t *pruneTarget) (*sparse.Matrix, error) {
 		return nil, err
 	}
 	t.plan.Mask(x.Vals, b.mask)
-	return &sparse.Matrix{DType: t.info.DType, Rows: t.sRows, Cols: t.sCols, Raw: b.raw, Pruned: b.mask}, nil
+	sm := &sparse.Matrix{DType: t.info.DType, Rows: t.sRows, Cols: t.sCols, Raw: b.raw, Pruned: b.mask}
+	if err := sm.ComputeKeep(b.keep); err != nil {
+		return nil, err
+	}
+	b.keep = sm.Keep
+	return sm, nil
 }
 
 // pruneDense loads t, plans it if planning was skipped, zeroes the pruned

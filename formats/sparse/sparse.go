@@ -53,9 +53,43 @@ type Matrix struct {
 	Rows, Cols int64
 	Raw        []byte
 	Pruned     []bool
+	// Keep, when set, is the precomputed answer for every element: not
+	// pruned and not all-zero bits (see [Matrix.ComputeKeep]); encoders
+	// then read it instead of testing both.
+	Keep []bool
+}
+
+// ComputeKeep fills Keep (reusing buf when it is long enough) so that the
+// several parts of an encoding do not test each element again.
+func (m *Matrix) ComputeKeep(buf []bool) error {
+	es, err := m.check()
+	if err != nil {
+		return err
+	}
+	n := m.Rows * m.Cols
+	if int64(cap(buf)) < n {
+		buf = make([]bool, n)
+	}
+	keep := buf[:n]
+	switch {
+	case es == 4:
+		for i := range keep {
+			nz := binary.LittleEndian.Uint32(m.Raw[4*i:]) != 0
+			keep[i] = nz && (m.Pruned == nil || !m.Pruned[i])
+		}
+	default:
+		for i := range keep {
+			keep[i] = m.stored(int64(i), es)
+		}
+	}
+	m.Keep = keep
+	return nil
 }
 
 func (m *Matrix) stored(i int64, es int) bool {
+	if m.Keep != nil {
+		return m.Keep[i]
+	}
 	if m.Pruned != nil && m.Pruned[i] {
 		return false
 	}
@@ -95,8 +129,8 @@ func (m *Matrix) check() (int, error) {
 	if b, err := tensor.MulInt64(n, int64(es)); err != nil || b != int64(len(m.Raw)) {
 		return 0, fmt.Errorf("%w: %d bytes for %d×%d %s", ErrFormat, len(m.Raw), m.Rows, m.Cols, m.DType)
 	}
-	if m.Pruned != nil && int64(len(m.Pruned)) != n {
-		return 0, fmt.Errorf("%w: mask of %d for %d elements", ErrFormat, len(m.Pruned), n)
+	if m.Pruned != nil && int64(len(m.Pruned)) != n || m.Keep != nil && int64(len(m.Keep)) != n {
+		return 0, fmt.Errorf("%w: mask of %d for %d elements", ErrFormat, max(len(m.Pruned), len(m.Keep)), n)
 	}
 	return es, nil
 }
@@ -233,6 +267,23 @@ func writeDense(w io.Writer, m *Matrix) error {
 func writeValues(w io.Writer, m *Matrix) error {
 	es, err := m.check()
 	if err != nil {
+		return err
+	}
+	if m.Keep != nil && es == 4 {
+		// Compact into a chunk and write it in large pieces.
+		out := make([]byte, 0, bufSize)
+		for i, k := range m.Keep {
+			if k {
+				out = append(out, m.Raw[4*i:4*i+4]...)
+				if len(out) == cap(out) {
+					if _, err := w.Write(out); err != nil {
+						return err
+					}
+					out = out[:0]
+				}
+			}
+		}
+		_, err := w.Write(out)
 		return err
 	}
 	bw := bufio.NewWriterSize(w, bufSize)

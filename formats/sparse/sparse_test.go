@@ -40,10 +40,21 @@ func encode(t *testing.T, e Encoding, m *Matrix) map[string]PartData {
 	}
 	out := map[string]PartData{}
 	var total int64
+	// The same matrix with Keep precomputed must encode to the same bytes.
+	mk := *m
+	if err := mk.ComputeKeep(nil); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range parts {
-		var buf bytes.Buffer
+		var buf, buf2 bytes.Buffer
 		if err := p.Write(&buf, m); err != nil {
 			t.Fatal(err)
+		}
+		if err := p.Write(&buf2, &mk); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), buf2.Bytes()) {
+			t.Fatalf("%s part %q: encoding with Keep differs", e, p.Suffix)
 		}
 		if int64(buf.Len()) != p.Size {
 			t.Fatalf("%s part %q: wrote %d bytes, declared %d", e, p.Suffix, buf.Len(), p.Size)
