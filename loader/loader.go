@@ -274,21 +274,29 @@ func (m *Model) Bytes(name string) ([]byte, error) {
 	return b, nil
 }
 
-// Float32 decodes a floating-point tensor to a new float32 slice.
+// Float32 decodes a floating-point tensor to a new float32 slice. It reads
+// through the file descriptor, not the mapping, so that loading every
+// weight of a model does not also keep the mapped file resident.
 func (m *Model) Float32(name string) ([]float32, error) {
 	info, ok := m.Tensor(name)
 	if !ok {
 		return nil, fmt.Errorf("%s: tensor %q not found", m.Path, name)
-	}
-	b, err := m.Bytes(name)
-	if err != nil {
-		return nil, err
 	}
 	n, err := info.Shape.Elems()
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float32, n)
+	if info.DType == tensor.F32 && tensor.LittleEndianHost() && m.virtual[name] == nil {
+		if _, err := m.ReadInto(name, tensor.F32Bytes(out)); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	b, err := m.ReadInto(name, nil)
+	if err != nil {
+		return nil, err
+	}
 	if err := tensor.DecodeF32(out, b, info.DType); err != nil {
 		return nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
 	}
