@@ -377,32 +377,7 @@ func permute[T any](dst, src []T, shape, perm []int) {
 		}
 		return
 	}
-	inner, step := dims[r-1], strides[r-1]
-	idx := make([]int, r-1)
-	off, o := 0, 0
-	for {
-		if step == 1 {
-			copy(dst[o:o+inner], src[off:off+inner])
-		} else {
-			for k, x := 0, off; k < inner; k, x = k+1, x+step {
-				dst[o+k] = src[x]
-			}
-		}
-		o += inner
-		d := r - 2
-		for ; d >= 0; d-- {
-			idx[d]++
-			off += strides[d]
-			if idx[d] < dims[d] {
-				break
-			}
-			off -= strides[d] * dims[d]
-			idx[d] = 0
-		}
-		if d < 0 {
-			return
-		}
-	}
+	gatherStrided(dst, src, 0, dims, strides)
 }
 
 func opConcat(c *call) ([]*Tensor, error) {
@@ -671,14 +646,22 @@ func strided[T any](dst, src []T, in, out, begin, step []int) {
 		base += begin[i] * istr[i]
 		jump[i] = step[i] * istr[i]
 	}
-	inner, s := out[r-1], jump[r-1]
+	gatherStrided(dst, src, base, out, jump)
+}
+
+// gatherStrided fills dst, row-major of shape dims, with src[off + Σ
+// i_d·strides[d]] over every index (i_0, …) of dims: the walk behind
+// Transpose and Slice. len(dims) must be at least 1.
+func gatherStrided[T any](dst, src []T, off int, dims, strides []int) {
+	r := len(dims)
+	inner, step := dims[r-1], strides[r-1]
 	idx := make([]int, r-1)
-	off, o := base, 0
+	o := 0
 	for {
-		if s == 1 {
+		if step == 1 {
 			copy(dst[o:o+inner], src[off:off+inner])
 		} else {
-			for k, x := 0, off; k < inner; k, x = k+1, x+s {
+			for k, x := 0, off; k < inner; k, x = k+1, x+step {
 				dst[o+k] = src[x]
 			}
 		}
@@ -686,11 +669,11 @@ func strided[T any](dst, src []T, in, out, begin, step []int) {
 		d := r - 2
 		for ; d >= 0; d-- {
 			idx[d]++
-			off += jump[d]
-			if idx[d] < out[d] {
+			off += strides[d]
+			if idx[d] < dims[d] {
 				break
 			}
-			off -= jump[d] * out[d]
+			off -= strides[d] * dims[d]
 			idx[d] = 0
 		}
 		if d < 0 {
