@@ -30,6 +30,18 @@
 // high bits, then 16 low bits within one bucket), or a quickselect with a
 // three-way partition for rows shorter than 2^17.
 //
+// # Kernels
+//
+// A tensor-scope plan is applied in about one pass: the prefix of the
+// tensor up to its last pruned tie is cleared at key ≤ threshold, the rest
+// at key < threshold. On amd64 with AVX-512 (and without the purego build
+// tag) three small assembly kernels do the bulk work 16 elements at a
+// time — clearing below a bound, counting keys equal to the threshold, and
+// gathering the keys of the radix select's second-level bucket — with Go
+// loops for the remainders and for other CPUs. TestZeroThreshold,
+// FuzzApplyThreshold and TestExactAgainstSort check them against plain
+// reference loops and a sort.
+//
 // # N:M
 //
 // In every output row, each group of M consecutive input columns keeps its

@@ -268,29 +268,15 @@ func structured(m Method, x *Matrix) ([]bool, int64) {
 
 // ApplyCount is Apply that also counts what remains: stored, the elements
 // whose bits are not all zero (so -0.0 counts), and nonzero, those whose
-// value is not zero. For a tensor-scope plan it is one pass.
+// value is not zero. For a tensor-scope plan whose threshold is above zero
+// the counts follow from the plan, and it is one pass.
 func (p *Plan) ApplyCount(vals []float32) (pruned, stored, nonzero int64) {
-	if p.row == nil && p.lines == nil && !p.method.IsNM() {
-		t := p.tensor
-		ties := t.Ties
-		var n, st, nz uint64
-		for i, v := range vals {
-			b := math.Float32bits(v)
-			k := b &^ (1 << 31)
-			lt := uint32((int32(k) - int32(t.Key)) >> 31)
-			if k == t.Key && ties > 0 {
-				ties--
-				lt = ^uint32(0)
-			}
-			b &^= lt
-			vals[i] = math.Float32frombits(b)
-			n += uint64(lt & 1)
-			a := b &^ (1 << 31)
-			// (x | -x) >> 31 is 1 exactly when x != 0.
-			st += uint64((b | -b) >> 31)
-			nz += uint64((a | -a) >> 31)
-		}
-		return int64(n), int64(st), int64(nz)
+	if p.row == nil && p.lines == nil && !p.method.IsNM() && p.tensor.Key > 0 {
+		// Every element left has a key of at least Key > 0: no zero, no
+		// -0, so both counts are what is not pruned.
+		zeroThreshold(vals, p.tensor)
+		n := p.tensor.Count()
+		return n, int64(len(vals)) - n, int64(len(vals)) - n
 	}
 	pruned = p.Apply(vals)
 	for _, v := range vals {
@@ -314,22 +300,8 @@ func (p *Plan) Apply(vals []float32) int64 {
 		if t.Count() == 0 {
 			return 0
 		}
-		// Branch-free on the common path: keys have the sign bit clear, so
-		// int32(k)-int32(T) is negative exactly when k < T.
-		ties := t.Ties
-		var n int64
-		for i, v := range vals {
-			b := math.Float32bits(v)
-			k := b &^ (1 << 31)
-			lt := uint32((int32(k) - int32(t.Key)) >> 31)
-			if k == t.Key && ties > 0 {
-				ties--
-				lt = ^uint32(0)
-			}
-			vals[i] = math.Float32frombits(b &^ lt)
-			n += int64(lt & 1)
-		}
-		return n
+		zeroThreshold(vals, t)
+		return t.Count()
 	}
 	mask := make([]bool, len(vals))
 	p.Mask(vals, mask)

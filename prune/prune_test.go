@@ -197,10 +197,16 @@ func TestExactAgainstSort(t *testing.T) {
 		{N: 2, M: 4}, {N: 1, M: 3}, {N: 0, M: 2}, {N: 4, M: 4}, {N: 3, M: 8},
 		{Sparsity: 0.5, Structured: StructRows}, {Sparsity: 0.25, Structured: StructCols},
 	}
-	for trial := 0; trial < 40; trial++ {
+	for trial := 0; trial < 46; trial++ {
 		var xs []*Matrix
+		// The last trials are large enough for the vector kernels' blocks
+		// (16 lanes, 4096-element blocks).
+		maxRows, maxCols := 13, 37
+		if trial >= 40 {
+			maxRows, maxCols = 100, 97
+		}
 		for j := 0; j < 1+rng.IntN(4); j++ {
-			xs = append(xs, randomMatrix(rng, "w", 1+rng.IntN(13), 1+rng.IntN(37), rng.IntN(2) == 0))
+			xs = append(xs, randomMatrix(rng, "w", 1+rng.IntN(maxRows), 1+rng.IntN(maxCols), rng.IntN(2) == 0))
 		}
 		for _, m := range methods {
 			plans := planAll(t, m, xs)
@@ -220,6 +226,26 @@ func TestExactAgainstSort(t *testing.T) {
 				}
 				if n != plans[i].Pruned {
 					t.Fatalf("trial %d, %s: Pruned = %d, mask prunes %d", trial, m, plans[i].Pruned, n)
+				}
+				applied := slices.Clone(x.Vals)
+				np, st, nz := plans[i].ApplyCount(applied)
+				var wantSt, wantNZ int64
+				for j, v := range applied {
+					switch {
+					case got[j] && math.Float32bits(v) != 0:
+						t.Fatalf("trial %d, %s: ApplyCount left pruned index %d = %v", trial, m, j, v)
+					case !got[j] && math.Float32bits(v) != math.Float32bits(x.Vals[j]):
+						t.Fatalf("trial %d, %s: ApplyCount changed kept index %d", trial, m, j)
+					}
+					if math.Float32bits(v) != 0 {
+						wantSt++
+					}
+					if v != 0 {
+						wantNZ++
+					}
+				}
+				if np != n || st != wantSt || nz != wantNZ {
+					t.Fatalf("trial %d, %s: ApplyCount = %d, %d, %d; want %d, %d, %d", trial, m, np, st, nz, n, wantSt, wantNZ)
 				}
 				switch {
 				case m.Scope == ScopeTensor && !m.IsNM() && m.Structured == StructNone:

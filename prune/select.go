@@ -34,6 +34,8 @@ func RoundHalfEven(s float64, n int64) int64 {
 // k-th smallest key. It needs two passes over the data and no copy of it.
 type radix struct {
 	hi, lo [1 << 16]int64
+	sub    [4][1 << 16]uint32 // fillHi's interleaved counts
+	keys   [4096]uint32       // selectFromHi's gathered keys
 }
 
 // selectK returns the threshold that prunes the k smallest of vals (by
@@ -47,10 +49,31 @@ func (r *radix) selectK(vals []float32, k int64) Threshold {
 }
 
 // fillHi is the first pass: the histogram of the keys' high 16 bits.
+// Weights cluster in a few buckets, so consecutive increments of one
+// counter would wait on each other; four interleaved sets of counts,
+// summed at the end, keep four chains independent.
 func (r *radix) fillHi(vals []float32) {
 	r.hi = [1 << 16]int64{}
-	for _, v := range vals {
-		r.hi[key(v)>>16]++
+	for len(vals) > 0 {
+		chunk := vals[:min(len(vals), 1<<32)] // a set counts at most a quarter (+3): no uint32 wraps
+		vals = vals[len(chunk):]
+		for i := range r.sub {
+			r.sub[i] = [1 << 16]uint32{}
+		}
+		s0, s1, s2, s3 := &r.sub[0], &r.sub[1], &r.sub[2], &r.sub[3]
+		n := len(chunk) &^ 3
+		for i := 0; i < n; i += 4 {
+			s0[key(chunk[i])>>16]++
+			s1[key(chunk[i+1])>>16]++
+			s2[key(chunk[i+2])>>16]++
+			s3[key(chunk[i+3])>>16]++
+		}
+		for _, v := range chunk[n:] {
+			s0[key(v)>>16]++
+		}
+		for j := range r.hi {
+			r.hi[j] += int64(s0[j]) + int64(s1[j]) + int64(s2[j]) + int64(s3[j])
+		}
 	}
 }
 
@@ -77,9 +100,19 @@ func (r *radix) selectFromHi(vals []float32, k int64) Threshold {
 	}
 	b, below := bucket(&r.hi, k)
 	r.lo = [1 << 16]int64{}
-	for _, v := range vals {
-		if kv := key(v); kv>>16 == b {
+	// The keys in bucket b are gathered a block at a time (with AVX-512:
+	// compare and compress 16 at once) and only they are counted.
+	const block = 4096
+	for lo := 0; lo < len(vals); lo += block {
+		chunk := vals[lo:min(lo+block, len(vals))]
+		keys, done := collectBucketAsm(chunk, b, r.keys[:])
+		for _, kv := range keys {
 			r.lo[kv&0xffff]++
+		}
+		for _, v := range chunk[done:] {
+			if kv := key(v); kv>>16 == b {
+				r.lo[kv&0xffff]++
+			}
 		}
 	}
 	l, below2 := bucket(&r.lo, k-below)

@@ -24,9 +24,7 @@ func (s *Stats) Add(d DType, b []byte) error {
 	}
 	switch d {
 	case F32:
-		for i := 0; i+4 <= len(b); i += 4 {
-			s.float(uint64(binary.LittleEndian.Uint32(b[i:])), 0x7fffffff, 0x7f800000)
-		}
+		s.addF32(b)
 	case F64:
 		for i := 0; i+8 <= len(b); i += 8 {
 			s.float(binary.LittleEndian.Uint64(b[i:]), 0x7fffffffffffffff, 0x7ff0000000000000)
@@ -72,6 +70,31 @@ func (s *Stats) Add(d DType, b []byte) error {
 
 // float classifies one IEEE value: abs masks off the sign, exp is the
 // exponent field with all bits set.
+// addF32 is the F32 case without branches (weights are scanned in bulk):
+// with a = bits &^ sign, a−1 wraps to the top bit only for a = 0, and
+// 0x7f7fffff−a does for the non-finite a > 0x7f7fffff (+Inf's bits are
+// 0x7f800000, NaNs are above).
+func (s *Stats) addF32(b []byte) {
+	var zeros, special, inf uint32
+	flush := func() {
+		s.Zeros += int64(zeros)
+		s.Inf += int64(inf)
+		s.NaN += int64(special - inf)
+		zeros, special, inf = 0, 0, 0
+	}
+	for len(b) >= 4 {
+		chunk := b[:min(len(b), 1<<30)&^3] // 32-bit counters cannot wrap
+		b = b[len(chunk):]
+		for i := 0; i+4 <= len(chunk); i += 4 {
+			a := binary.LittleEndian.Uint32(chunk[i:]) & 0x7fffffff
+			zeros += (a - 1) >> 31
+			special += (0x7f7fffff - a) >> 31
+			inf += ((a ^ 0x7f800000) - 1) >> 31
+		}
+		flush()
+	}
+}
+
 func (s *Stats) float(v, abs, exp uint64) {
 	a := v & abs
 	switch {

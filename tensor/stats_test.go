@@ -58,3 +58,34 @@ func TestStats(t *testing.T) {
 		t.Error("partial element accepted")
 	}
 }
+
+// TestStatsF32Branchless compares the F32 fast path with the generic
+// classification on every interesting bit pattern and seeded random ones.
+func TestStatsF32Branchless(t *testing.T) {
+	var words []uint32
+	for _, w := range []uint32{0, 1, 0x007fffff, 0x00800000, 0x3f800000, 0x7f7fffff, 0x7f800000, 0x7f800001, 0x7fc00000, 0x7fffffff} {
+		words = append(words, w, w|1<<31)
+	}
+	seed := uint64(20261130)
+	t.Logf("seed %d", seed)
+	x := seed
+	for i := 0; i < 10000; i++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		words = append(words, uint32(x))
+	}
+	b := make([]byte, 4*len(words))
+	var want Stats
+	for i, w := range words {
+		binary.LittleEndian.PutUint32(b[4*i:], w)
+		want.float(uint64(w), 0x7fffffff, 0x7f800000)
+	}
+	var got Stats
+	if err := got.Add(F32, b); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("F32 stats %+v, want %+v", got, want)
+	}
+}

@@ -336,11 +336,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 		r.Eval.Ctx, r.Eval.Stride = ev.ctx, ev.stride // report what ran
 	}
 	var bg *background // started once the targets are known
-	defer func() {
-		if bg != nil {
-			bg.wait()
-		}
-	}()
+	defer func() { bg.stop() }()
 	log.done("load", "%s: %d tensors", o.Model, len(m.Names()))
 
 	var j *pruneJob
@@ -355,7 +351,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 		if j, err = newPruneJob(m, method, r.Store.Format, r.Prune.Include, r.Prune.Exclude, r.Prune.Overrides); err != nil {
 			return err
 		}
-		bg = startBackground(m, j.targets)
+		bg = startBackground(ctx, m, j.targets, nil)
 		if err := j.prepare(ctx); err != nil {
 			return err
 		}
@@ -369,7 +365,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 		}
 	}
 	if bg == nil {
-		bg = startBackground(m, nil)
+		bg = startBackground(ctx, m, nil, nil)
 	}
 	var saeRep *report.SAE
 	if r.SAE != nil {

@@ -343,17 +343,21 @@ func (b *tensorBuffers) masked(t *pruneTarget) (*sparse.Matrix, error) {
 
 // pruneDense loads t, plans it if planning was skipped, zeroes the pruned
 // weights in the raw bytes and counts what remains. It returns the bytes of
-// the dense pruned tensor.
-func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *pruneTarget) ([]byte, error) {
+// the dense pruned tensor. With a share link, the loaded bytes are lent to
+// the input scan, and zeroing waits until it has hashed them.
+func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *pruneTarget, share *shareLink) ([]byte, error) {
 	x, err := b.load(t)
 	if err != nil {
 		return nil, err
 	}
+	wait := share.lend(t, b.raw)
 	if t.plan == nil {
 		if t.plan, err = sel.NewPlan(t.method, x); err != nil {
+			wait()
 			return nil, fmt.Errorf("%s: %w", t.info.File, err)
 		}
 	}
+	wait()
 	zeroPruned(t, x.Vals, b.raw, b.mask)
 	return b.raw, nil
 }
@@ -573,11 +577,17 @@ func newPruneJob(m *loader.Model, method prune.Method, format string, include, e
 	return j, nil
 }
 
+// needsPlanning reports whether prepare reads the targets: for sparse
+// sizes or a global threshold.
+func (j *pruneJob) needsPlanning() bool {
+	global := j.method.Scope == prune.ScopeGlobal && !j.method.IsNM() && j.method.Structured == prune.StructNone
+	return j.format != "dense" || global
+}
+
 // prepare plans the targets when the output needs it before writing
 // (sparse sizes, global thresholds) and picks each target's encoding.
 func (j *pruneJob) prepare(ctx context.Context) error {
-	global := j.method.Scope == prune.ScopeGlobal && !j.method.IsNM() && j.method.Structured == prune.StructNone
-	if j.format != "dense" || global {
+	if j.needsPlanning() {
 		if err := planTargets(ctx, j.m, j.method, j.targets, j.buf); err != nil {
 			return err
 		}
@@ -621,53 +631,6 @@ func (j *pruneJob) metadataAndConfig() (map[string]string, []byte, error) {
 	return meta, config, err
 }
 
-// background is the work done beside pruning, on another goroutine: the
-// sha256 of the input files and the nonzero counts of the tensors that are
-// not pruned (for the size report).
-type background struct {
-	done    chan struct{}
-	inputs  []manifestInput
-	nonzero map[string]int64 // untouched tensors with a known dtype
-	err     error
-}
-
-// startBackground starts hashing m's inputs and counting the nonzeros of
-// every tensor not in targets.
-func startBackground(m *loader.Model, targets []*pruneTarget) *background {
-	skip := map[string]bool{}
-	for _, t := range targets {
-		skip[t.name] = true
-	}
-	b := &background{done: make(chan struct{}), nonzero: map[string]int64{}}
-	go func() {
-		defer close(b.done)
-		if b.inputs, b.err = hashInputs(m); b.err != nil {
-			return
-		}
-		scan := make([]byte, 1<<20)
-		for _, name := range m.Names() {
-			info, _ := m.Tensor(name)
-			if skip[name] || !info.DType.Known() {
-				continue
-			}
-			st, err := scanTensor(m, name, info.DType, scan)
-			if err != nil {
-				b.err = err
-				return
-			}
-			params, _ := info.Shape.Elems()
-			b.nonzero[name] = params - st.Zeros
-		}
-	}()
-	return b
-}
-
-// wait returns the results (it may be called more than once).
-func (b *background) wait() (*background, error) {
-	<-b.done
-	return b, b.err
-}
-
 func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) error {
 	method, err := o.method()
 	if err != nil {
@@ -691,8 +654,15 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	bg := startBackground(m, j.targets)
-	defer bg.wait()
+	// Without planning (dense, not global) nothing reads the weights before
+	// writing, so the input scan can wait for the prefetcher's order and
+	// take the targets' bytes from it; otherwise it starts now, beside
+	// planning, and reads everything itself.
+	var bg *background
+	if j.needsPlanning() {
+		bg = startBackground(ctx, m, j.targets, nil)
+		defer bg.stop()
+	}
 	if err := j.prepare(ctx); err != nil {
 		return err
 	}
@@ -704,7 +674,12 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	pf.start(ctx, entries, o.Out.MaxShardSize)
+	pf.plan(entries, o.Out.MaxShardSize)
+	if bg == nil {
+		bg = startBackground(ctx, m, j.targets, pf)
+		defer bg.stop()
+	}
+	pf.run(ctx)
 	defer pf.stop()
 	var rep *manifest
 	var man []byte
@@ -831,7 +806,7 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 					if pf.ready != nil {
 						return pf.write(w, t)
 					}
-					raw, err := buf.pruneDense(&sel, t)
+					raw, err := buf.pruneDense(&sel, t, nil)
 					if err != nil {
 						return err
 					}
@@ -867,6 +842,9 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 type prefetcher struct {
 	m       *loader.Model
 	targets map[string]*pruneTarget
+	order   []*pruneTarget // set by plan
+	share   *shareLink     // set by startBackground, before run
+	exited  chan struct{}  // closed when run's goroutine returns
 	ready   chan prefetched
 	free    chan *tensorBuffers
 	cancel  context.CancelFunc
@@ -879,29 +857,49 @@ type prefetched struct {
 	err error
 }
 
-// start begins prefetching for entries, the final list given to
-// loader.WriteDir with maxShard; the order is that of the files WriteDir
-// writes and of safetensors.Layout within each. Stop releases it.
+// start plans and runs prefetching for entries (plan, then run).
 func (p *prefetcher) start(ctx context.Context, entries []safetensors.Entry, maxShard int64) {
-	var order []*pruneTarget
+	p.plan(entries, maxShard)
+	p.run(ctx)
+}
+
+// plan sets the order of the dense targets for entries, the final list
+// given to loader.WriteDir with maxShard: that of the files WriteDir writes
+// and of safetensors.Layout within each.
+func (p *prefetcher) plan(entries []safetensors.Entry, maxShard int64) {
+	p.order = nil
 	for _, sh := range loader.PlanShards(entries, maxShard) {
 		_, idx, err := safetensors.Layout(nil, sh.Entries)
 		if err != nil {
+			p.order = nil
 			return // the writer reports it; prune without prefetching
 		}
 		for _, i := range idx {
 			if t := p.targets[sh.Entries[i].Name]; t != nil && t.enc == sparse.Dense {
-				order = append(order, t)
+				p.order = append(p.order, t)
 			}
 		}
+	}
+}
+
+// run begins prefetching in the planned order; stop releases it.
+func (p *prefetcher) run(ctx context.Context) {
+	if p.order == nil {
+		return
 	}
 	ctx, p.cancel = context.WithCancel(ctx)
 	p.ready = make(chan prefetched, 1)
 	p.free = make(chan *tensorBuffers, 2)
 	p.free <- &tensorBuffers{m: p.m}
 	p.free <- &tensorBuffers{m: p.m}
+	order, share := p.order, p.share
+	p.exited = make(chan struct{})
 	go func() {
+		defer close(p.exited)
 		defer close(p.ready)
+		if share != nil {
+			defer close(share.feed)
+		}
 		var sel prune.Selector
 		for _, t := range order {
 			var buf *tensorBuffers
@@ -910,7 +908,7 @@ func (p *prefetcher) start(ctx context.Context, entries []safetensors.Entry, max
 			case <-ctx.Done():
 				return
 			}
-			raw, err := buf.pruneDense(&sel, t)
+			raw, err := buf.pruneDense(&sel, t, share)
 			select {
 			case p.ready <- prefetched{t, raw, buf, err}:
 			case <-ctx.Done():
@@ -939,10 +937,12 @@ func (p *prefetcher) write(w io.Writer, t *pruneTarget) error {
 	return err
 }
 
-// stop ends prefetching (safe to call when it never started).
+// stop ends prefetching and waits for its goroutine to return, so the
+// model can be closed after it (safe to call when it never started).
 func (p *prefetcher) stop() {
 	if p != nil && p.cancel != nil {
 		p.cancel()
+		<-p.exited
 	}
 }
 

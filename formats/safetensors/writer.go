@@ -179,6 +179,9 @@ func WriteFile(path string, metadata map[string]string, entries []Entry) (err er
 			if got != pos+e.Size {
 				return fmt.Errorf("tensor %q: wrote %d bytes, want %d", e.Name, got-pos, e.Size)
 			}
+			if e.Size >= 1<<20 {
+				startWriteback(f, pos, e.Size)
+			}
 			pos = got
 		}
 		return nil

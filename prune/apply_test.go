@@ -1,0 +1,169 @@
+package prune
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// zeroThresholdRef is the definition: one pass, ties counted down in
+// index order.
+func zeroThresholdRef(vals []float32, t Threshold) {
+	ties := t.Ties
+	for i, v := range vals {
+		k := key(v)
+		if k < t.Key || (k == t.Key && ties > 0) {
+			if k == t.Key {
+				ties--
+			}
+			vals[i] = 0
+		}
+	}
+}
+
+// checkZeroThreshold runs the fast path (assembly where available) and the
+// pure-Go loops against the reference on a copy of vals each.
+func checkZeroThreshold(t *testing.T, vals []float32, th Threshold) {
+	t.Helper()
+	want := append([]float32(nil), vals...)
+	zeroThresholdRef(want, th)
+	got := append([]float32(nil), vals...)
+	zeroThreshold(got, th)
+	goOnly := append([]float32(nil), vals...)
+	zeroBelowGo(goOnly, th.Key) // no ties: compare with the ties-free reference
+	wantNoTies := append([]float32(nil), vals...)
+	zeroThresholdRef(wantNoTies, Threshold{Key: th.Key})
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("n=%d %+v: element %d = %#x, want %#x (input %#x)", len(vals), th, i, math.Float32bits(got[i]), math.Float32bits(want[i]), math.Float32bits(vals[i]))
+		}
+		if math.Float32bits(goOnly[i]) != math.Float32bits(wantNoTies[i]) {
+			t.Fatalf("n=%d key %#x: Go loop element %d = %#x, want %#x", len(vals), th.Key, i, math.Float32bits(goOnly[i]), math.Float32bits(wantNoTies[i]))
+		}
+	}
+	var eq int64
+	for _, v := range vals {
+		if key(v) == th.Key {
+			eq++
+		}
+	}
+	if c := countEqual(vals, th.Key); c != eq {
+		t.Fatalf("n=%d: countEqual = %d, want %d", len(vals), c, eq)
+	}
+	checkCollect(t, vals, th.Key>>16)
+}
+
+// checkCollect compares collectBucketAsm and the scalar rest with a plain
+// filter of the keys whose high half is bucket.
+func checkCollect(t *testing.T, vals []float32, bucket uint32) {
+	t.Helper()
+	var want []uint32
+	for _, v := range vals {
+		if key(v)>>16 == bucket {
+			want = append(want, key(v))
+		}
+	}
+	keys, done := collectBucketAsm(vals, bucket, make([]uint32, len(vals)))
+	got := append([]uint32(nil), keys...)
+	for _, v := range vals[done:] {
+		if key(v)>>16 == bucket {
+			got = append(got, key(v))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("n=%d bucket %#x: collected %d keys %x, want %d %x", len(vals), bucket, len(got), got, len(want), want)
+	}
+}
+
+// tieHeavy returns n values drawn from a few magnitudes of both signs,
+// zeros and -0 included, so thresholds land on many ties.
+func tieHeavy(r *rand.Rand, n int) []float32 {
+	pool := []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1, -1, 1e-40, -1e-40, 2, float32(math.Inf(1)), float32(math.Inf(-1))}
+	v := make([]float32, n)
+	for i := range v {
+		if r.IntN(4) == 0 {
+			v[i] = float32(r.NormFloat64())
+		} else {
+			v[i] = pool[r.IntN(len(pool))]
+		}
+	}
+	return v
+}
+
+// TestZeroThreshold covers lengths around the 16-lane blocks and the
+// 4096-element tie blocks, misaligned starts, every key in the data and
+// tie counts from 0 to all.
+func TestZeroThreshold(t *testing.T) {
+	seed := uint64(20261130)
+	t.Logf("seed %d, AVX-512 kernels: %v", seed, zeroBelowAsm(make([]float32, 16), 0) > 0)
+	r := rand.New(rand.NewPCG(seed, 7))
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 33, 100, 4095, 4096, 4097, 10000} {
+		base := tieHeavy(r, n+3)
+		for _, off := range []int{0, 1, 3} {
+			vals := base[off : off+n]
+			if n == 0 {
+				checkZeroThreshold(t, vals, Threshold{})
+				continue
+			}
+			for trial := 0; trial < 8; trial++ {
+				k := key(vals[r.IntN(n)])
+				eq := int64(0)
+				for _, v := range vals {
+					if key(v) == k {
+						eq++
+					}
+				}
+				ties := []int64{0, 1, eq / 2, eq}[trial%4]
+				checkZeroThreshold(t, vals, Threshold{Key: k, Ties: ties})
+			}
+		}
+	}
+}
+
+// FuzzApplyThreshold: the kernels against the reference on arbitrary bit
+// patterns (NaN excluded, as selection rejects them), keys and ties.
+func FuzzApplyThreshold(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0x80, 0x3f}, uint32(0x3f800000), uint16(1))
+	f.Add(make([]byte, 4*37), uint32(0), uint16(5))
+	f.Fuzz(func(t *testing.T, data []byte, k uint32, ties uint16) {
+		vals := make([]float32, len(data)/4)
+		for i := range vals {
+			b := binary.LittleEndian.Uint32(data[4*i:])
+			if b&^(1<<31) > 0x7f800000 {
+				b &= 0xff800000 // NaN → ±Inf
+			}
+			vals[i] = math.Float32frombits(b)
+		}
+		k &^= 1 << 31
+		k = min(k, 0x7f800000)
+		checkZeroThreshold(t, vals, Threshold{Key: k, Ties: int64(ties)})
+	})
+}
+
+// BenchmarkZeroThreshold applies a 50% threshold to a 768×3072 tensor of
+// normal values (the tie at a random index) with the kernels and with the
+// one-pass reference; each iteration first restores the input.
+func BenchmarkZeroThreshold(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	src := make([]float32, 768*3072)
+	for i := range src {
+		src[i] = float32(r.NormFloat64())
+	}
+	var rx radix
+	th := rx.selectK(src, int64(len(src)/2))
+	vals := make([]float32, len(src))
+	for _, c := range []struct {
+		name string
+		fn   func([]float32, Threshold)
+	}{{"kernel", zeroThreshold}, {"reference", zeroThresholdRef}, {"copy-only", func([]float32, Threshold) {}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * len(src)))
+			for b.Loop() {
+				copy(vals, src)
+				c.fn(vals, th)
+			}
+		})
+	}
+}
