@@ -297,9 +297,15 @@ type tensorBuffers struct {
 	vals []float32 // decoded values
 	mask []bool
 	keep []bool // elements a sparse encoding stores
+
+	// maskedT is the target whose masked matrix is maskedM, still valid
+	// in the buffers: its sparse parts are written one after another.
+	maskedT *pruneTarget
+	maskedM *sparse.Matrix
 }
 
 func (b *tensorBuffers) load(t *pruneTarget) (*prune.Matrix, error) {
+	b.maskedT, b.maskedM = nil, nil
 	n := t.sRows * t.sCols
 	if int64(cap(b.vals)) < n {
 		b.vals = make([]float32, n)
@@ -327,7 +333,12 @@ func (b *tensorBuffers) load(t *pruneTarget) (*prune.Matrix, error) {
 }
 
 // masked loads t and applies its plan: the raw bytes and the pruned mask.
+// Asked for the same target again, it returns the same matrix without
+// reading it again.
 func (b *tensorBuffers) masked(t *pruneTarget) (*sparse.Matrix, error) {
+	if b.maskedT == t {
+		return b.maskedM, nil
+	}
 	x, err := b.load(t)
 	if err != nil {
 		return nil, err
@@ -338,6 +349,7 @@ func (b *tensorBuffers) masked(t *pruneTarget) (*sparse.Matrix, error) {
 		return nil, err
 	}
 	b.keep = sm.Keep
+	b.maskedT, b.maskedM = t, sm
 	return sm, nil
 }
 
