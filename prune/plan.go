@@ -180,19 +180,44 @@ func (p *Plan) Mask(vals []float32, pruned []bool) {
 		if t.Count() == 0 {
 			return
 		}
-		// Branch-free but for the (rare) ties: keys have the sign bit
-		// clear, so int32(k)-int32(Key) is negative exactly when k < Key.
-		ties := t.Ties
-		for i, v := range vals {
-			k := key(v)
-			below := (int32(k) - int32(t.Key)) < 0
-			if k == t.Key && ties > 0 {
-				ties--
-				below = true
-			}
-			pruned[i] = below
+		// As zeroThreshold: up to the last pruned tie keys <= Key are
+		// pruned, after it keys < Key.
+		end := 0
+		if t.Ties > 0 {
+			end = afterTies(vals, t.Key, t.Ties)
 		}
+		maskBelow(vals[:end], pruned[:end], t.Key+1)
+		maskBelow(vals[end:], pruned[end:], t.Key)
 	}
+}
+
+// maskBelow sets pruned[i] to whether vals[i]'s key is below bound. Keys
+// have the sign bit clear, so int32(k)-int32(bound) is negative exactly
+// when k < bound.
+func maskBelow(vals []float32, pruned []bool, bound uint32) {
+	pruned = pruned[:len(vals)]
+	for i, v := range vals {
+		pruned[i] = int32(key(v))-int32(bound) < 0
+	}
+}
+
+// KeepsOnlyNonzero reports whether every element the plan keeps is
+// nonzero: an unstructured plan (tensor or row scope) whose thresholds are
+// all above zero prunes every ±0. Then the elements left, and those with
+// any bit set, are both the elements minus Pruned.
+func (p *Plan) KeepsOnlyNonzero() bool {
+	switch {
+	case p.method.IsNM() || p.lines != nil:
+		return false
+	case p.row != nil:
+		for _, t := range p.row {
+			if t.Key == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return p.tensor.Key > 0
 }
 
 // countNM returns how many elements N:M prunes in a rows×cols matrix: in every logical row,

@@ -244,6 +244,9 @@ func TestExactAgainstSort(t *testing.T) {
 						wantNZ++
 					}
 				}
+				if plans[i].KeepsOnlyNonzero() && (wantSt != int64(len(x.Vals))-n || wantNZ != wantSt) {
+					t.Fatalf("trial %d, %s: KeepsOnlyNonzero, but %d of %d kept are stored and %d nonzero", trial, m, wantSt, int64(len(x.Vals))-n, wantNZ)
+				}
 				if np != n || st != wantSt || nz != wantNZ {
 					t.Fatalf("trial %d, %s: ApplyCount = %d, %d, %d; want %d, %d, %d", trial, m, np, st, nz, n, wantSt, wantNZ)
 				}

@@ -475,6 +475,15 @@ func planTargets(ctx context.Context, m *loader.Model, method prune.Method, targ
 
 // countAfter applies t's plan to the loaded x and counts what remains.
 func countAfter(t *pruneTarget, x *prune.Matrix, buf *tensorBuffers) {
+	switch t.info.DType {
+	case tensor.F32, tensor.F16, tensor.BF16:
+		// Decoding is exact: a kept value that is not zero has bits set.
+		if t.plan.KeepsOnlyNonzero() {
+			t.stored = int64(len(x.Vals)) - t.plan.Pruned
+			t.nonzero = t.stored
+			return
+		}
+	}
 	t.plan.Mask(x.Vals, buf.mask)
 	countValues(t, x.Vals, buf.mask, buf.raw)
 }

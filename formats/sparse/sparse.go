@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -72,10 +73,16 @@ func (m *Matrix) ComputeKeep(buf []bool) error {
 	}
 	keep := buf[:n]
 	switch {
-	case es == 4:
+	case es == 4 && m.Pruned == nil:
+		raw := m.Raw[:4*n]
 		for i := range keep {
-			nz := binary.LittleEndian.Uint32(m.Raw[4*i:]) != 0
-			keep[i] = nz && (m.Pruned == nil || !m.Pruned[i])
+			keep[i] = binary.LittleEndian.Uint32(raw[4*i:]) != 0
+		}
+	case es == 4:
+		raw, pruned := m.Raw[:4*n], m.Pruned[:n]
+		for i := range keep {
+			// Without && (a branch per element on random masks).
+			keep[i] = b2i(binary.LittleEndian.Uint32(raw[4*i:]) != 0)&^b2i(pruned[i]) != 0
 		}
 	default:
 		for i := range keep {
@@ -269,22 +276,32 @@ func writeValues(w io.Writer, m *Matrix) error {
 	if err != nil {
 		return err
 	}
-	if m.Keep != nil && es == 4 {
-		// Compact into a chunk and write it in large pieces.
-		out := make([]byte, 0, bufSize)
-		for i, k := range m.Keep {
-			if k {
-				out = append(out, m.Raw[4*i:4*i+4]...)
-				if len(out) == cap(out) {
-					if _, err := w.Write(out); err != nil {
-						return err
-					}
-					out = out[:0]
+	if m.Keep != nil && (es == 4 || es == 2) {
+		// Compact a block at a time without branches: every element is
+		// copied to the next free slot, which advances only for kept ones.
+		const block = bufSize / 4
+		out := make([]byte, es*block+8)
+		for lo := 0; lo < len(m.Keep); lo += block {
+			keep := m.Keep[lo:min(lo+block, len(m.Keep))]
+			j := 0
+			if es == 4 {
+				src := m.Raw[4*lo : 4*(lo+len(keep))]
+				for i, k := range keep {
+					binary.LittleEndian.PutUint32(out[j:], binary.LittleEndian.Uint32(src[4*i:]))
+					j += 4 * b2i(k)
+				}
+			} else {
+				src := m.Raw[2*lo : 2*(lo+len(keep))]
+				for i, k := range keep {
+					binary.LittleEndian.PutUint16(out[j:], binary.LittleEndian.Uint16(src[2*i:]))
+					j += 2 * b2i(k)
 				}
 			}
+			if _, err := w.Write(out[:j]); err != nil {
+				return err
+			}
 		}
-		_, err := w.Write(out)
-		return err
+		return nil
 	}
 	bw := bufio.NewWriterSize(w, bufSize)
 	for i := int64(0); i < m.Rows*m.Cols; i++ {
@@ -313,6 +330,24 @@ func writeColIndices(dt tensor.DType) func(io.Writer, *Matrix) error {
 			return err
 		}
 		bw := bufio.NewWriterSize(w, bufSize)
+		if m.Keep != nil && (dt == tensor.U16 || dt == tensor.I32) {
+			// Branch-free per row, as in writeValues.
+			is := dt.Size()
+			out := make([]byte, int64(is)*m.Cols+8)
+			for r := int64(0); r < m.Rows; r++ {
+				j := 0
+				for c, k := range m.Keep[r*m.Cols : (r+1)*m.Cols] {
+					if is == 2 {
+						binary.LittleEndian.PutUint16(out[j:], uint16(c))
+					} else {
+						binary.LittleEndian.PutUint32(out[j:], uint32(c))
+					}
+					j += is * b2i(k)
+				}
+				bw.Write(out[:j])
+			}
+			return bw.Flush()
+		}
 		var b []byte
 		for r := int64(0); r < m.Rows; r++ {
 			for c := int64(0); c < m.Cols; c++ {
@@ -329,6 +364,12 @@ func writeColIndices(dt tensor.DType) func(io.Writer, *Matrix) error {
 // rowCounts returns the stored elements per row.
 func rowCounts(m *Matrix, es int) []int64 {
 	counts := make([]int64, m.Rows)
+	if m.Keep != nil {
+		for r := range counts {
+			counts[r] = countTrue(m.Keep[int64(r)*m.Cols : int64(r+1)*m.Cols])
+		}
+		return counts
+	}
 	for r := int64(0); r < m.Rows; r++ {
 		for c := int64(0); c < m.Cols; c++ {
 			if m.stored(r*m.Cols+c, es) {
@@ -369,6 +410,13 @@ func writeBitmask(w io.Writer, m *Matrix) error {
 	}
 	bw := bufio.NewWriterSize(w, bufSize)
 	row := make([]byte, (m.Cols+7)/8)
+	if m.Keep != nil {
+		for r := int64(0); r < m.Rows; r++ {
+			packBits(row, m.Keep[r*m.Cols:(r+1)*m.Cols])
+			bw.Write(row)
+		}
+		return bw.Flush()
+	}
 	for r := int64(0); r < m.Rows; r++ {
 		clear(row)
 		for c := int64(0); c < m.Cols; c++ {
@@ -397,4 +445,52 @@ func writeRowOffsets(w io.Writer, m *Matrix) error {
 		sum += c
 	}
 	return bw.Flush()
+}
+
+// b2i is 1 for true and 0 for false (compiled without a branch).
+func b2i(b bool) int {
+	var i int
+	if b {
+		i = 1
+	}
+	return i
+}
+
+// boolWord reads 8 bools as the bytes of a little-endian word: each byte
+// is 0 or 1.
+func boolWord(b []bool) uint64 {
+	_ = b[7]
+	return uint64(b2i(b[0])) | uint64(b2i(b[1]))<<8 | uint64(b2i(b[2]))<<16 | uint64(b2i(b[3]))<<24 |
+		uint64(b2i(b[4]))<<32 | uint64(b2i(b[5]))<<40 | uint64(b2i(b[6]))<<48 | uint64(b2i(b[7]))<<56
+}
+
+// countTrue counts the true elements of b.
+func countTrue(b []bool) int64 {
+	var n int
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		n += bits.OnesCount64(boolWord(b[i:]))
+	}
+	for _, v := range b[i:] {
+		n += b2i(v)
+	}
+	return int64(n)
+}
+
+// packBits sets bit c%8 of dst[c/8] to src[c] (little bit order) and
+// clears the unused high bits of the last byte; len(dst) = ceil(len(src)/8).
+func packBits(dst []byte, src []bool) {
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		// With bytes b_j in 0/1, the product puts b_j at bit 56+j and
+		// nothing else above bit 55 (the partial products never collide).
+		dst[i/8] = byte(boolWord(src[i:]) * 0x0102040810204080 >> 56)
+	}
+	if i < len(src) {
+		var last byte
+		for j, v := range src[i:] {
+			last |= byte(b2i(v)) << j
+		}
+		dst[i/8] = last
+	}
 }
