@@ -33,17 +33,7 @@ func TestPruneManifestScan(t *testing.T) {
 	// The same llama weights laid out in reverse name order, with a few
 	// zeros in untouched tensors.
 	reversed := filepath.Join(base, "reversed")
-	gen.WriteCheckpoint(reversed, gen.Llama(tensor.F32, 1))
-	ws := gen.Weights(gen.Llama(tensor.F32, 1))
-	slices.Reverse(ws)
-	for i := range ws {
-		if ws[i].Name == "model.norm.weight" || ws[i].Name == "model.embed_tokens.weight" {
-			clear(ws[i].Data[:16]) // 4 zero F32 values
-		}
-	}
-	if err := os.WriteFile(filepath.Join(reversed, "model.safetensors"), gen.Pack(ws, map[string]string{"format": "pt"}).Encode(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeReversedLlama(t, reversed, "model.norm.weight", "model.embed_tokens.weight")
 
 	cases := []struct {
 		name  string
@@ -124,12 +114,7 @@ func TestPruneScanShares(t *testing.T) {
 	inOrder := filepath.Join(base, "in-order")
 	gen.WriteCheckpoint(inOrder, gen.Llama(tensor.F32, 1))
 	reversed := filepath.Join(base, "reversed")
-	gen.WriteCheckpoint(reversed, gen.Llama(tensor.F32, 1))
-	ws := gen.Weights(gen.Llama(tensor.F32, 1))
-	slices.Reverse(ws)
-	if err := os.WriteFile(filepath.Join(reversed, "model.safetensors"), gen.Pack(ws, map[string]string{"format": "pt"}).Encode(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeReversedLlama(t, reversed)
 	method, err := (&pruneOptions{Sparsity: 0.5, SparsitySet: true, Scope: "tensor", Format: "dense"}).method()
 	if err != nil {
 		t.Fatal(err)
@@ -180,5 +165,25 @@ func TestPruneScanShares(t *testing.T) {
 	}
 	if len(outputs[0]) == 0 || !slices.Equal(outputs[0], outputs[1]) {
 		t.Error("the pruned files differ between the two input orders")
+	}
+}
+
+// writeReversedLlama writes the generated F32 llama checkpoint to dir with
+// its tensors laid out in reverse name order, the first four values of
+// each tensor named in zeroed set to zero.
+func writeReversedLlama(t *testing.T, dir string, zeroed ...string) {
+	t.Helper()
+	if err := gen.WriteCheckpoint(dir, gen.Llama(tensor.F32, 1)); err != nil {
+		t.Fatal(err)
+	}
+	ws := gen.Weights(gen.Llama(tensor.F32, 1))
+	slices.Reverse(ws)
+	for i := range ws {
+		if slices.Contains(zeroed, ws[i].Name) {
+			clear(ws[i].Data[:16])
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), gen.Pack(ws, map[string]string{"format": "pt"}).Encode(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
