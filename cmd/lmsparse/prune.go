@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -362,7 +363,13 @@ func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *pruneTarget, share *s
 	if err != nil {
 		return nil, err
 	}
-	wait := share.lend(t, b.raw)
+	return b.pruneLoaded(sel, t, x, share.lend(t, b.raw))
+}
+
+// pruneLoaded is pruneDense once t is loaded as x: wait returns when the
+// input scan no longer reads the loaded bytes.
+func (b *tensorBuffers) pruneLoaded(sel *prune.Selector, t *pruneTarget, x *prune.Matrix, wait func()) ([]byte, error) {
+	var err error
 	if t.plan == nil {
 		if t.plan, err = sel.NewPlan(t.method, x); err != nil {
 			wait()
@@ -857,9 +864,10 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 	return entries, pf, nil
 }
 
-// prefetcher prunes the dense targets on its own goroutine, one tensor
-// ahead of the writer, in the order the writer will ask for them; two sets
-// of buffers alternate, so memory stays at twice the largest target.
+// prefetcher prunes the dense targets on its own goroutines, ahead of the
+// writer, in the order the writer will ask for them; two to four sets of
+// buffers rotate (see depth), so memory stays within twice the largest
+// tensor.
 type prefetcher struct {
 	m       *loader.Model
 	targets map[string]*pruneTarget
@@ -909,19 +917,38 @@ func (p *prefetcher) run(ctx context.Context) {
 		return
 	}
 	ctx, p.cancel = context.WithCancel(ctx)
+	depth := p.depth()
 	p.ready = make(chan prefetched, 1)
-	p.free = make(chan *tensorBuffers, 2)
-	p.free <- &tensorBuffers{m: p.m}
-	p.free <- &tensorBuffers{m: p.m}
+	p.free = make(chan *tensorBuffers, depth)
+	for range depth {
+		p.free <- &tensorBuffers{m: p.m}
+	}
 	order, share := p.order, p.share
 	p.exited = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(p.exited)
-		defer close(p.ready)
+		wg.Wait()
+		close(p.exited)
+	}()
+	// Two stages: the reader loads targets (and lends them to the input
+	// scan) as far ahead as the free buffers allow, so the scan never
+	// waits for a read; the pruner selects, waits for the scan, zeroes and
+	// hands each to the writer.
+	type loaded struct {
+		t    *pruneTarget
+		buf  *tensorBuffers
+		x    *prune.Matrix
+		wait func()
+		err  error
+	}
+	loadedCh := make(chan loaded, depth)
+	go func() {
+		defer wg.Done()
+		defer close(loadedCh)
 		if share != nil {
 			defer close(share.feed)
 		}
-		var sel prune.Selector
 		for _, t := range order {
 			var buf *tensorBuffers
 			select {
@@ -929,9 +956,13 @@ func (p *prefetcher) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			raw, err := buf.pruneDense(&sel, t, share)
+			x, err := buf.load(t)
+			wait := func() {}
+			if err == nil {
+				wait = share.lend(t, buf.raw)
+			}
 			select {
-			case p.ready <- prefetched{t, raw, buf, err}:
+			case loadedCh <- loaded{t, buf, x, wait, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -940,6 +971,49 @@ func (p *prefetcher) run(ctx context.Context) {
 			}
 		}
 	}()
+	go func() {
+		defer wg.Done()
+		defer close(p.ready)
+		var sel prune.Selector
+		for l := range loadedCh {
+			raw, err := l.buf.raw, l.err
+			if err == nil {
+				raw, err = l.buf.pruneLoaded(&sel, l.t, l.x, l.wait)
+			}
+			select {
+			case p.ready <- prefetched{l.t, raw, l.buf, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// depth returns how many targets may be loaded at once: at least two (one
+// being written, one being pruned), and more while their buffers together
+// stay within twice the model's largest tensor (so within the memory bound
+// prune keeps anyway), at most four.
+func (p *prefetcher) depth() int {
+	var largest, perTarget int64
+	for _, name := range p.m.Names() {
+		info, _ := p.m.Tensor(name)
+		largest = max(largest, info.Size)
+	}
+	for _, t := range p.order {
+		n := t.sRows * t.sCols
+		need := 5 * n // float32 values and the bool mask
+		if t.info.DType != tensor.F32 {
+			need += t.info.Size
+		}
+		perTarget = max(perTarget, need)
+	}
+	if perTarget == 0 {
+		return 2
+	}
+	return int(min(max(2*largest/perTarget, 2), 4))
 }
 
 // write writes target t, which must be the next one prefetched.
