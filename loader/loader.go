@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -56,6 +57,11 @@ type Model struct {
 	tensors map[string]ref
 	names   []string
 	virtual map[string]*SparseTensor // set by ExpandSparse
+	// expandMu guards expandFree, the memory ReadAt decodes expanded
+	// tensors with, recycled so that reading them pass after pass makes
+	// no garbage.
+	expandMu   sync.Mutex
+	expandFree []*expandScratch
 }
 
 type ref struct {

@@ -164,13 +164,24 @@ func (m *Model) virtualInfo(st *SparseTensor) Tensor {
 }
 
 // decode reads and validates the parts of st.
-func (m *Model) decode(st *SparseTensor) (*sparse.Decoded, error) {
+func (m *Model) decode(st *SparseTensor) (*sparse.Decoded, error) { return m.decodeInto(st, nil) }
+
+// decodeInto is decode reading the parts into bufs (one per part, grown
+// when too small) when bufs is not nil.
+func (m *Model) decodeInto(st *SparseTensor, bufs [][]byte) (*sparse.Decoded, error) {
 	pd := make([]sparse.PartData, len(st.Parts))
 	for i, p := range st.Parts {
 		r := m.tensors[p]
-		b, err := m.ReadInto(p, nil)
+		var buf []byte
+		if bufs != nil {
+			buf = bufs[i]
+		}
+		b, err := m.ReadInto(p, buf)
 		if err != nil {
 			return nil, err
+		}
+		if bufs != nil {
+			bufs[i] = b
 		}
 		pd[i] = sparse.PartData{DType: r.info.DType, Shape: r.info.Shape, Data: b}
 	}

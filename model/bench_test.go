@@ -1,11 +1,15 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
 // gpt2SmallConfig is the shape of GPT-2 small (124M parameters).
@@ -166,5 +170,91 @@ func BenchmarkForwardSparse(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkSparseCrossover locates the sparsity from which CSR execution
+// pays in whole forward passes: the GPT-2-small-shaped random model with
+// every projection and the tied embedding / LM head pruned to 30–70%
+// (smallest magnitudes per matrix), ctx 512, sparse execution off (dense
+// GEMM) and on (every weight in CSR), on 1 and 2 threads, with each
+// assembly kernel (AVX-512, AVX2). SparseThreshold is set from it and
+// blas.BenchmarkSpMMT.
+func BenchmarkSparseCrossover(b *testing.B) {
+	for _, frac := range []float64{0.3, 0.4, 0.5, 0.6, 0.7} {
+		var w map[string][]float32
+		models := map[string]*Model{}
+		for _, kn := range Kernels() {
+			if kn == "go" {
+				continue
+			}
+			for _, threads := range []int{1, 2} {
+				for _, mode := range []string{"off", "on"} {
+					b.Run(fmt.Sprintf("gpt2-small-pruned%.0f-all/%s/ctx512/threads%d/sparse-%s", 100*frac, kn, threads, mode), func(b *testing.B) {
+						if w == nil {
+							cfg := gpt2SmallConfig()
+							w = randomWeights(cfg, 1)
+							pruneProjections(map[string][]float32{"h.0.wte.weight": w["transformer.wte.weight"]}, frac)
+							pruneProjections(w, frac)
+						}
+						m := models[kn+mode]
+						if m == nil {
+							var err error
+							if m, err = New(gpt2SmallConfig(), w, Options{Sparse: mode, Kernel: kn}); err != nil {
+								b.Fatal(err)
+							}
+							models[kn+mode] = m
+						}
+						benchForward(b, m.WithThreads(threads), 512)
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkScoreStream measures the throughput Options.Stream costs:
+// Score over ten 512-token windows and single-window Forward passes of a
+// GPT-2-small-shaped checkpoint (random weights, written to a temporary
+// directory and read back through the page cache), resident and
+// streaming, on 2 threads. Streaming Score runs its default batch
+// (ScoreOptions.Batch 0: five windows) and one window at a time.
+func BenchmarkScoreStream(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "gpt2-small")
+	if err := gen.WriteCheckpoint(dir, gen.GPT2Small(tensor.F32)); err != nil {
+		b.Fatal(err)
+	}
+	lm, err := loader.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lm.Close()
+	models := map[string]*Model{}
+	for _, mode := range []string{"off", "on"} {
+		if models[mode], err = Load(lm, Options{Threads: 2, Stream: mode}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	defer models["on"].Close()
+	ids := make([]int, 10*512+1)
+	for i := range ids {
+		ids[i] = (i*7919 + 13) % 50257
+	}
+	for _, c := range []struct {
+		name, mode string
+		batch      int
+	}{{"resident", "off", 0}, {"stream", "on", 0}, {"stream-batch1", "on", 1}} {
+		b.Run("score/"+c.name, func(b *testing.B) {
+			m := models[c.mode]
+			for b.Loop() {
+				if _, err := Score(context.Background(), m, ids, ScoreOptions{Ctx: 512, Stride: 512, Batch: c.batch}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(ids))*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+	for _, c := range []struct{ name, mode string }{{"resident", "off"}, {"stream", "on"}} {
+		b.Run("forward/"+c.name, func(b *testing.B) { benchForward(b, models[c.mode], 512) })
 	}
 }

@@ -8,7 +8,8 @@
 // [Load] builds a [Model] from a checkpoint opened by the loader package;
 // [New] builds one from in-memory float32 weights keyed by Hugging Face
 // tensor name. Every weight is decoded to float32 (F32, F16, BF16 and the
-// other float dtypes the loader decodes).
+// other float dtypes the loader decodes) — once, or, for a streaming model
+// (see Memory), the block projections on every pass.
 //
 // The llama family (model_type llama, mistral, qwen2), as Hugging Face's
 // LlamaForCausalLM: RMSNorm with rms_norm_eps (statistics in float64);
@@ -63,7 +64,8 @@
 // the layout of a Hugging Face Linear weight, [out, in] — computed by the
 // packed, cache-blocked GEMM of package [blas] (AVX-512, AVX2+FMA or
 // pure-Go micro-kernels): weights are packed into B panels once, when the
-// model is built, activations into A panels per projection.
+// model is built (for a streaming model, the block projections whenever
+// they are read), activations into A panels per projection.
 // [Options].Kernel forces one kernel ([Kernels] lists those usable);
 // building with the purego tag leaves only the pure-Go kernel.
 //
@@ -79,17 +81,65 @@
 //
 // A pruned weight is multiplied sparse: with [Options].Sparse "auto" (the
 // default), each block projection and the LM head whose fraction of exact
-// zeros is at least [SparseThreshold] (0.75, the measured crossover of
-// blas.BenchmarkSpMMT) is kept in CSR at build time and multiplied with
-// blas.SpMMTPacked instead of the packed GEMM; "off" keeps every weight
-// dense, "on" every one sparse. Logits agree with the dense path to float32
-// rounding (TestSparseExecution). CSR is chosen only with an assembly GEMM
-// kernel on a CPU with AVX-512 (blas.SparseAsm). A 90%-pruned GPT-2-small
-// shape runs 1.5–1.6× faster at ctx 512 with the tied LM head dense, and
-// 2.0–2.2× with it pruned too (BenchmarkForwardSparse, BENCHMARKS.md).
+// zeros is at least [SparseThreshold] (0.5; the sparse kernel ties the
+// dense GEMM at about 30–40% zeros, blas.BenchmarkSpMMT and
+// BenchmarkSparseCrossover) is kept sparse at build time, as a
+// blas.SparseB (a streaming model converts a projection each time it
+// reads it, having counted its zeros on the first pass), and multiplied
+// with the sparse kernel of package blas instead of the packed GEMM; "off"
+// keeps every weight dense, "on" every one sparse. Logits agree with the
+// dense path to float32 rounding (TestSparseExecution, with every kernel).
+// The sparse kernel is chosen only with an assembly GEMM kernel, whose
+// sparse counterpart is AVX-512 or AVX2+FMA assembly (blas.SparseAsm). A
+// 90%-pruned GPT-2-small shape runs 1.8–1.9× faster at ctx 512 with the
+// tied LM head dense, and 2.4–3.1× with it pruned too (1–2 threads;
+// BenchmarkForwardSparse, BENCHMARKS.md).
 //
-// BenchmarkForward and BenchmarkForwardSparse measure whole forward passes;
-// package blas benchmarks the GEMM alone.
+// BenchmarkForward, BenchmarkForwardSparse and BenchmarkSparseCrossover
+// measure whole forward passes; package blas benchmarks the GEMM alone.
+//
+// # Memory
+//
+// A resident model holds every weight decoded and packed, about the size
+// of the F32 checkpoint. A streaming one ([Options].Stream) holds only the
+// token and position embeddings, the LM head, norms and biases; each
+// block's four projections are read from the checkpoint (pread through
+// the loader, never the file mapping) when the block runs, decoded into a
+// staging buffer and packed (or converted to CSR by the Sparse rule) into
+// one of two buffer sets, while a goroutine reads the next block into the
+// other. Its weight memory is thus the LM head plus two blocks'
+// projections plus one staging buffer — for GPT-2 small, 147 MiB + 2×27 MiB
+// + 9 MiB — whatever the number of layers. The token embedding is looked
+// up in the packed head when it is tied and dense; otherwise a streaming
+// model reads the rows of the tokens it needs (an embedding stored sparse
+// by lmsparse prune, which cannot be read in parts, stays decoded). The
+// LM head is loaded a few MiB at a time, so loading needs little more than
+// the result. Reading a block costs a copy from the page cache and a
+// packing pass, about 6 ms per GPT-2-small block: 10–15% of a single
+// 512-token window's forward pass on 2 threads, which is why [Score]
+// batches windows (below).
+//
+// [Load] streams when the checkpoint's weights, as float32, take more than
+// twice its largest tensor plus [StreamSlack] (64 MiB): below that,
+// residence costs no more than the bound streaming keeps, and is faster.
+// [New] builds resident models (Stream "on" streams from a private copy,
+// for tests). A streaming model reads through a checkpoint handle of its
+// own (loader.Model.Reopen), so the caller may close its loader model;
+// [Model.Close] releases the handle (or the garbage collector does).
+//
+// Activations are reused from layer to layer: a few [rows, dim] buffers,
+// q|k|v, and the MLP's hidden activations for at most 384 rows at a time.
+// Every projection's sums run in an order fixed by its K dimension, and
+// every other step works row by row, so a streaming model gives
+// bit-identical logits to a resident one (TestStreamMatchesResident and
+// the tests beside it). [Score] runs the windows of a streaming model
+// together, layer by layer ([ScoreOptions].Batch windows, by default as
+// many as keep each model's activations within [BatchMemory], 64 MiB:
+// five 512-token windows of GPT-2 small): each projection is one matrix
+// product over the rows of all the batch's windows, attention runs per
+// window, so a batch costs one read of the weights. The results are the
+// same for any batch size. The ONNX executor (package onnx/run) is not
+// streamed: an ONNX model is held in memory.
 //
 // # Threads and determinism
 //
@@ -125,5 +175,7 @@
 // stride outside [1, ctx], an id outside the vocabulary, a base model with
 // another vocabulary or fewer positions — return errors wrapping
 // [ErrInput]. Logits are produced 192 rows at a time, so scoring needs
-// 192·vocab floats per model beyond the forward pass.
+// 192·vocab floats per model beyond the forward pass; with a base model,
+// both models run the batch of windows, then the logits of each window
+// are produced a chunk at a time for both.
 package model

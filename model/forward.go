@@ -49,24 +49,18 @@ func (s *scratch) linear(m *Model, out []float32, ldc int, src []float32, rows, 
 		return
 	}
 	R := blas.SpanelRows
-	sz := (rows + R - 1) / R * R * k
-	if cap(s.sp) < sz {
-		s.sp = make([]float32, sz)
-	}
-	a := &blas.Packed{Data: s.sp[:sz], Rows: rows, K: k, R: R}
+	s.sp = growF32(s.sp, (rows+R-1)/R*R*k)
+	a := &blas.Packed{Data: s.sp, Rows: rows, K: k, R: R}
 	m.kern.Pack(a, src, ld, 1, m.threads)
-	blas.SpMMTPacked(out, ldc, a, w.sparse, rows, m.threads)
+	m.spmm(out, ldc, a, w.sparse, rows)
 }
 
 // packA packs rows×k of src (row stride ld) as a gemm A operand into the
 // reused buffer.
 func (s *scratch) packA(m *Model, src []float32, rows, k, ld int) *blas.Packed {
 	mr := m.kern.MR()
-	n := (rows + mr - 1) / mr * mr * k
-	if cap(s.buf) < n {
-		s.buf = make([]float32, n)
-	}
-	a := &blas.Packed{Data: s.buf[:n], Rows: rows, K: k, R: mr}
+	s.buf = growF32(s.buf, (rows+mr-1)/mr*mr*k)
+	a := &blas.Packed{Data: s.buf, Rows: rows, K: k, R: mr}
 	m.kern.Pack(a, src, ld, 1, m.threads)
 	return a
 }
@@ -84,28 +78,69 @@ func (m *Model) forward(ctx context.Context, ids []int, from int, logits []float
 	if len(logits) != (T-from)*V {
 		return fmt.Errorf("%w: logits buffer holds %d values, want %d (%d positions × vocab %d)", ErrInput, len(logits), (T-from)*V, T-from, V)
 	}
-	h, err := m.hidden(ctx, ids, from)
+	var p pass
+	h, err := m.hidden(ctx, &p, [][]int{ids}, []int{from})
 	if err != nil {
 		return err
 	}
-	m.logits(h, T-from, logits)
+	m.logits(&p.s, h[0], T-from, logits)
 	return nil
 }
 
 // logits computes the LM head for rows final hidden states h ([rows, dim])
-// into out ([rows, vocab]).
-func (m *Model) logits(h []float32, rows int, out []float32) {
-	var s scratch
+// into out ([rows, vocab]), packing through s.
+func (m *Model) logits(s *scratch, h []float32, rows int, out []float32) {
 	D, V := m.cfg.HiddenSize, m.cfg.VocabSize
 	s.linear(m, out, V, h, rows, D, D, m.head, V)
 }
 
-// hidden runs the window ids (already validated) through the embeddings,
-// every layer and the final norm, and returns the normed hidden states of
-// positions [from, T): [(T-from), dim].
-func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, error) {
+// pass holds the activations and scratch memory of forward passes over a
+// batch of windows, reused from layer to layer and, by [Score], from batch
+// to batch. The windows' rows are stacked: window w holds rows
+// [off[w], off[w+1]) of every activation.
+type pass struct {
+	off            []int
+	tok            []int   // [rows] token id
+	pos            []int32 // [rows] position within its window
+	x, h, qkv, att []float32
+	mlp            []float32
+	cos, sin       []float32 // [ropeT, headDim/2]
+	ropeT          int
+	s              scratch
+	at             attScratch
+	raw            []byte // undecoded embedding rows
+}
+
+// mlpChunk is the number of rows the MLP of a pass works on at a time:
+// a multiple of every kernel's A block (192, 96 and 64 rows).
+const mlpChunk = 384
+
+// passBytes estimates the memory of a pass over rows stacked rows:
+// activations and the packed A operand of the projections (the MLP's
+// part bounded by mlpChunk rows).
+func (m *Model) passBytes(rows int) int64 {
 	c := &m.cfg
-	T, D := len(ids), c.HiddenSize
+	D, H, KV, hd := c.HiddenSize, c.NumHeads, c.NumKVHeads, c.HeadDim
+	up := c.IntermediateSize
+	if m.arch == archLlama {
+		up *= 2
+	}
+	perRow := 2*D + (H+2*KV)*hd + H*hd + max(D, H*hd) + 4
+	chunk := min(rows, mlpChunk) * (up + c.IntermediateSize)
+	return 4 * (int64(rows)*int64(perRow) + int64(chunk))
+}
+
+// hidden runs windows of token ids (already validated) through the
+// embeddings, every layer and the final norm, stacked as one batch: each
+// projection is one matrix product over the rows of every window,
+// attention runs per window. It returns, per window w, the normed hidden
+// states of its positions [froms[w], T): [(T-froms[w]), dim], which stay
+// valid until p is used again. The results are those of running each
+// window alone, bit for bit: every row's arithmetic does not depend on the
+// others.
+func (m *Model) hidden(ctx context.Context, p *pass, wins [][]int, froms []int) ([][]float32, error) {
+	c := &m.cfg
+	D := c.HiddenSize
 	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
 	qkvDim := (H + 2*KV) * hd
 	upDim := c.IntermediateSize
@@ -114,23 +149,56 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 	}
 	th := m.threads
 
-	x := make([]float32, T*D) // residual stream [T, dim]
-	h := make([]float32, T*D) // normed input / projection output [T, dim]
-	qkv := make([]float32, T*qkvDim)
-	att := make([]float32, T*H*hd)
-	mlp := make([]float32, T*upDim)
-	var s scratch
+	p.off = p.off[:0]
+	rows, maxT := 0, 0
+	for _, w := range wins {
+		p.off = append(p.off, rows)
+		rows += len(w)
+		maxT = max(maxT, len(w))
+	}
+	p.off = append(p.off, rows)
+	if cap(p.tok) < rows {
+		p.tok, p.pos = make([]int, rows), make([]int32, rows)
+	}
+	p.tok, p.pos = p.tok[:rows], p.pos[:rows]
+	for w, ids := range wins {
+		for t, id := range ids {
+			p.tok[p.off[w]+t] = id
+			p.pos[p.off[w]+t] = int32(t)
+		}
+	}
+	p.x = growF32(p.x, rows*D) // residual stream [rows, dim]
+	p.h = growF32(p.h, rows*D) // normed input / projection output [rows, dim]
+	p.qkv = growF32(p.qkv, rows*qkvDim)
+	p.att = growF32(p.att, rows*H*hd)
+	p.mlp = growF32(p.mlp, min(rows, mlpChunk)*upDim)
+	x, h, qkv, att, mlp := p.x, p.h, p.qkv, p.att, p.mlp
+
+	// The reader of a streaming model starts on layer 0 now.
+	f := m.startFeed()
+	defer f.close()
 
 	// Embeddings.
-	blas.ParallelRows(th, T, 16, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			row := x[t*D : (t+1)*D]
-			if m.embed != nil {
-				copy(row, m.embed[ids[t]*D:])
-			} else {
-				m.head.dense.Row(row, ids[t])
+	onDemand := m.stream != nil && m.stream.embed != ""
+	if onDemand {
+		for r, id := range p.tok {
+			if err := m.stream.src.read(m.stream.embed, id*D, x[r*D:(r+1)*D], &p.raw); err != nil {
+				return nil, err
+			}
+		}
+	}
+	blas.ParallelRows(th, rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := x[r*D : (r+1)*D]
+			switch {
+			case onDemand:
+			case m.embed != nil:
+				copy(row, m.embed[p.tok[r]*D:])
+			default:
+				m.head.dense.Row(row, p.tok[r])
 			}
 			if m.wpe != nil {
+				t := int(p.pos[r])
 				pos := m.wpe[t*D : (t+1)*D]
 				for i := range row {
 					row[i] += pos[i]
@@ -140,12 +208,16 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 	})
 	var cos, sin []float32
 	if m.arch == archLlama {
-		cos, sin = m.rope(T)
+		if p.ropeT < maxT {
+			p.cos, p.sin = m.rope(maxT)
+			p.ropeT = maxT
+		}
+		cos, sin = p.cos, p.sin
 	}
-	// norm normalizes rows [from, T) of in into out.
-	norm := func(out, in, w, b []float32, from int) {
-		blas.ParallelRows(th, T-from, 16, func(lo, hi int) {
-			for t := from + lo; t < from+hi; t++ {
+	// norm normalizes rows [lo, hi) of in into out.
+	norm := func(out, in, w, b []float32, lo, hi int) {
+		blas.ParallelRows(th, hi-lo, 16, func(r0, r1 int) {
+			for t := lo + r0; t < lo+r1; t++ {
 				if m.arch == archGPT2 {
 					layerNorm(out[t*D:(t+1)*D], in[t*D:(t+1)*D], w, b, c.NormEps)
 				} else {
@@ -156,7 +228,7 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 	}
 	// addRes adds proj (+ bias) into the residual stream: x += proj + b.
 	addRes := func(proj, b []float32) {
-		blas.ParallelRows(th, T, 16, func(lo, hi int) {
+		blas.ParallelRows(th, rows, 16, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				xr, pr := x[t*D:(t+1)*D], proj[t*D:(t+1)*D]
 				if b != nil {
@@ -176,19 +248,24 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		w, err := f.layer()
+		if err != nil {
+			return nil, err
+		}
 		L := &m.layers[li]
 		// Attention.
-		norm(h, x, L.norm1W, L.norm1B, 0)
-		s.linear(m, qkv, qkvDim, h, T, D, D, L.qkv, qkvDim)
-		blas.ParallelRows(th, T, 16, func(lo, hi int) {
-			for t := lo; t < hi; t++ {
-				row := qkv[t*qkvDim : (t+1)*qkvDim]
+		norm(h, x, L.norm1W, L.norm1B, 0, rows)
+		p.s.linear(m, qkv, qkvDim, h, rows, D, D, w[pQKV], qkvDim)
+		blas.ParallelRows(th, rows, 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := qkv[r*qkvDim : (r+1)*qkvDim]
 				if L.qkvB != nil {
 					for i, b := range L.qkvB {
 						row[i] += b
 					}
 				}
 				if cos != nil {
+					t := int(p.pos[r])
 					cs, sn := cos[t*hd/2:(t+1)*hd/2], sin[t*hd/2:(t+1)*hd/2]
 					for hh := 0; hh < H+KV; hh++ {
 						applyRope(row[hh*hd:(hh+1)*hd], cs, sn)
@@ -196,41 +273,56 @@ func (m *Model) hidden(ctx context.Context, ids []int, from int) ([]float32, err
 				}
 			}
 		})
-		m.attention(qkv, att, T)
-		s.linear(m, h, D, att, T, H*hd, H*hd, L.o, D)
+		for wi := range wins {
+			o := p.off[wi]
+			m.attention(&p.at, qkv[o*qkvDim:], att[o*H*hd:], p.off[wi+1]-o)
+		}
+		p.s.linear(m, h, D, att, rows, H*hd, H*hd, w[pO], D)
 		addRes(h, L.oB)
-		// MLP.
-		norm(h, x, L.norm2W, L.norm2B, 0)
-		s.linear(m, mlp, upDim, h, T, D, D, L.up, upDim)
+		// MLP, mlpChunk rows at a time, so that the hidden activations take
+		// mlpChunk·upDim floats whatever the batch (each row's result does
+		// not depend on the chunking).
+		norm(h, x, L.norm2W, L.norm2B, 0, rows)
 		I := c.IntermediateSize
-		blas.ParallelRows(th, T, 8, func(lo, hi int) {
-			for t := lo; t < hi; t++ {
-				row := mlp[t*upDim : (t+1)*upDim]
-				if L.upB != nil {
-					for i, b := range L.upB {
-						row[i] += b
+		for r0 := 0; r0 < rows; r0 += mlpChunk {
+			n := min(mlpChunk, rows-r0)
+			p.s.linear(m, mlp, upDim, h[r0*D:], n, D, D, w[pUp], upDim)
+			blas.ParallelRows(th, n, 8, func(lo, hi int) {
+				for t := lo; t < hi; t++ {
+					row := mlp[t*upDim : (t+1)*upDim]
+					if L.upB != nil {
+						for i, b := range L.upB {
+							row[i] += b
+						}
+					}
+					switch {
+					case m.arch == archLlama:
+						m.kern.vec.siluMul(row[:I], row[I:2*I])
+					case m.act == nil:
+						m.kern.vec.gelu(row)
+					default:
+						for i, v := range row {
+							row[i] = m.act(v)
+						}
 					}
 				}
-				switch {
-				case m.arch == archLlama:
-					m.kern.vec.siluMul(row[:I], row[I:2*I])
-				case m.act == nil:
-					m.kern.vec.gelu(row)
-				default:
-					for i, v := range row {
-						row[i] = m.act(v)
-					}
-				}
-			}
-		})
-		s.linear(m, h, D, mlp, T, I, upDim, L.down, D)
+			})
+			// The chunk's normed rows of h have been read: the output
+			// replaces them.
+			p.s.linear(m, h[r0*D:], D, mlp, n, I, upDim, w[pDown], D)
+		}
 		addRes(h, L.downB)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	norm(h, x, m.normW, m.normB, from)
-	return h[from*D:], nil
+	out := make([][]float32, len(wins))
+	for wi := range wins {
+		lo, hi := p.off[wi]+froms[wi], p.off[wi+1]
+		norm(h, x, m.normW, m.normB, lo, hi)
+		out[wi] = h[lo*D : hi*D]
+	}
+	return out, nil
 }
 
 // rope returns the rotary cos and sin tables for positions [0, T), each
@@ -273,7 +365,8 @@ func applyRope(v, cos, sin []float32) {
 // query) over the keys it may see; and Oᵀ = Vᵀ·P lands in a small
 // [hd, nr] tile that is normalized by the column sums and transposed into
 // out. Jobs are (head, query block) pairs, each computed by one goroutine.
-func (m *Model) attention(qkv, out []float32, T int) {
+// Its memory is kept in a for the next call.
+func (m *Model) attention(a *attScratch, qkv, out []float32, T int) {
 	c := &m.cfg
 	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
 	ld := (H + 2*KV) * hd
@@ -286,40 +379,46 @@ func (m *Model) attention(qkv, out []float32, T int) {
 
 	// Pack K (rows = keys, k = hd) and Vᵀ (rows = hd, k = keys) of every
 	// key/value head as A operands.
-	kp := make([]*blas.Packed, KV)
-	vp := make([]*blas.Packed, KV)
+	mr := kr.MR()
+	kSize, vSize := (T+mr-1)/mr*mr*hd, (hd+mr-1)/mr*mr*T
+	a.kv = growF32(a.kv, KV*(kSize+vSize))
+	if len(a.kp) < KV {
+		a.kp, a.vp = make([]blas.Packed, KV), make([]blas.Packed, KV)
+	}
+	kp, vp := a.kp, a.vp
+	for g := range KV {
+		kp[g] = blas.Packed{Data: a.kv[g*kSize : (g+1)*kSize], Rows: T, K: hd, R: mr}
+		vp[g] = blas.Packed{Data: a.kv[KV*kSize+g*vSize : KV*kSize+(g+1)*vSize], Rows: hd, K: T, R: mr}
+	}
 	blas.ParallelFor(m.threads, 2*KV, func(_, j int) {
 		g := j / 2
 		if j%2 == 0 {
-			kp[g] = kr.PackA(qkv[kOff+g*hd:], T, hd, ld, 1, 1)
+			kr.Pack(&kp[g], qkv[kOff+g*hd:], ld, 1, 1)
 		} else {
-			vp[g] = kr.PackA(qkv[vOff+g*hd:], hd, T, 1, ld, 1)
+			kr.Pack(&vp[g], qkv[vOff+g*hd:], 1, ld, 1)
 		}
 	})
 
-	type work struct {
-		q   *blas.Packed // one B panel: nr queries × hd
-		s   []float32    // [T, nr] scores, then exp(score − column max)
-		o   []float32    // [hd, nr] Oᵀ tile
-		sum []float64    // [nr] column sums
-	}
 	nQB := (T + nr - 1) / nr
-	ws := make([]*work, min(m.threads, H*nQB))
+	if n := min(m.threads, H*nQB); len(a.ws) < n {
+		a.ws = append(a.ws, make([]*attWork, n-len(a.ws))...)
+	}
+	ws := a.ws
 	negInf := float32(math.Inf(-1))
 	// Later query blocks see more keys; hand them out first.
 	blas.ParallelFor(m.threads, H*nQB, func(w, j int) {
 		qb := nQB - 1 - j/H
 		h := j % H
 		g := h / group
-		if ws[w] == nil {
-			ws[w] = &work{
+		if ws[w] == nil || ws[w].q.K != hd || ws[w].q.R != nr {
+			ws[w] = &attWork{
 				q:   blas.NewPacked(nr, hd, nr),
-				s:   make([]float32, T*nr),
-				o:   make([]float32, hd*nr),
+				o:   make([]float32, (hd+mr-1)/mr*mr*nr),
 				sum: make([]float64, nr),
 			}
 		}
 		wk := ws[w]
+		wk.s = growF32(wk.s, (T+mr-1)/mr*mr*nr)
 		q0 := qb * nr
 		nq := min(nr, T-q0)
 		keys := q0 + nq
@@ -328,7 +427,11 @@ func (m *Model) attention(qkv, out []float32, T int) {
 		wk.q.Rows = nq
 		kr.PackPanels(wk.q, qkv[q0*ld+h*hd:], ld, 1, 0, 1)
 		s := wk.s[:keys*nr]
-		kr.Gemm(s, nr, kp[g], wk.q, keys, nr, hd, 1)
+		// Both products run over whole tiles of mr rows (the packed
+		// operands are zero-padded, or hold keys the block may not see,
+		// whose rows past keys nothing reads): the edge tiles Gemm would
+		// otherwise compute through a temporary come out the same.
+		kr.Gemm(wk.s, nr, &kp[g], wk.q, (keys+mr-1)/mr*mr, nr, hd, 1)
 		// Causal mask inside the diagonal block: query q0+c sees keys ≤ q0+c.
 		for k := q0 + 1; k < keys; k++ {
 			row := s[k*nr : k*nr+min(k-q0, nr)]
@@ -341,8 +444,8 @@ func (m *Model) attention(qkv, out []float32, T int) {
 			clear(s[k*nr : k*nr+min(k-q0, nr)])
 		}
 		// Oᵀ = Vᵀ·P: A = Vᵀ panels, B = the probabilities as one panel.
-		p := &blas.Packed{Data: s, Rows: nr, K: keys, R: nr}
-		kr.Gemm(wk.o, nr, vp[g], p, hd, nr, keys, 1)
+		wk.p = blas.Packed{Data: s, Rows: nr, K: keys, R: nr}
+		kr.Gemm(wk.o, nr, &vp[g], &wk.p, (hd+mr-1)/mr*mr, nr, keys, 1)
 		for c := 0; c < nq; c++ {
 			inv := float32(1 / wk.sum[c])
 			orow := out[(q0+c)*ldo+h*hd : (q0+c)*ldo+(h+1)*hd]
@@ -351,4 +454,20 @@ func (m *Model) attention(qkv, out []float32, T int) {
 			}
 		}
 	})
+}
+
+// attScratch is the memory of attention, kept from call to call.
+type attScratch struct {
+	kv     []float32     // packed K, then packed Vᵀ, of every key/value head
+	kp, vp []blas.Packed // views of kv
+	ws     []*attWork    // per worker
+}
+
+// attWork is one worker's memory in attention.
+type attWork struct {
+	q   *blas.Packed // one B panel: nr queries × hd
+	p   blas.Packed  // the probabilities as one B panel (a view of s)
+	s   []float32    // [T, nr] scores, then exp(score − column max)
+	o   []float32    // [hd, nr] Oᵀ tile
+	sum []float64    // [nr] column sums
 }

@@ -25,7 +25,21 @@ type ScoreOptions struct {
 	// Progress, when set, is called after each window with the number of
 	// windows done and the total.
 	Progress func(done, total int)
+	// Batch is the number of windows a *Model runs together, layer by
+	// layer (each projection one matrix product over all their rows), so
+	// that a streaming model reads its weights once per batch. 0 chooses:
+	// when the model or the base streams (Options.Stream), as many windows
+	// as keep each model's activations within [BatchMemory], else 1.
+	// Results do not depend on it.
+	Batch int
 }
+
+// BatchMemory bounds the activation memory per model of the windows
+// [Score] runs together when ScoreOptions.Batch is 0 and a model streams:
+// five windows of 512 tokens for GPT-2 small (about 11 MiB each, plus
+// 9 MiB for the MLP whatever the batch),
+// which makes reading the weights a few percent of a batch's time.
+const BatchMemory = 64 << 20
 
 // Result is the outcome of [Score].
 type Result struct {
@@ -92,11 +106,55 @@ type LM interface {
 // Window runs the layers over a window and returns the logits of its rows
 // from position from on, computed in chunks as they are asked for.
 func (m *Model) Window(ctx context.Context, ids []int, from int) (func(r0, rows int, out []float32), error) {
-	h, err := m.hidden(ctx, ids, from)
+	fns, err := m.windows(ctx, new(pass), [][]int{ids}, []int{from})
 	if err != nil {
 		return nil, err
 	}
-	return func(r0, rows int, out []float32) { m.logits(h[r0*m.cfg.HiddenSize:], rows, out) }, nil
+	return fns[0], nil
+}
+
+// windows runs a batch of windows through the layers together (see
+// hidden) and returns, per window, the function computing the logits of
+// its rows from froms[w] on, as Window does; they are valid until p is
+// used again.
+func (m *Model) windows(ctx context.Context, p *pass, wins [][]int, froms []int) ([]func(r0, rows int, out []float32), error) {
+	hs, err := m.hidden(ctx, p, wins, froms)
+	if err != nil {
+		return nil, err
+	}
+	D := m.cfg.HiddenSize
+	fns := make([]func(r0, rows int, out []float32), len(hs))
+	for i, h := range hs {
+		fns[i] = func(r0, rows int, out []float32) { m.logits(&p.s, h[r0*D:], rows, out) }
+	}
+	return fns, nil
+}
+
+// batchSize is the number of windows of ctx tokens Score runs together
+// when ScoreOptions.Batch is 0: when the model or the base streams, as
+// many as keep each one's activations within BatchMemory (at least 1);
+// else 1.
+func batchSize(m, base LM, ctx int) int {
+	var ms []*Model
+	streams := false
+	for _, l := range []LM{m, base} {
+		if mm, ok := l.(*Model); ok && mm != nil {
+			ms = append(ms, mm)
+			streams = streams || mm.Streaming()
+		}
+	}
+	if !streams {
+		return 1
+	}
+	b := 1
+	for ; b < 1<<16; b++ {
+		for _, mm := range ms {
+			if mm.passBytes((b+1)*ctx) > BatchMemory {
+				return b
+			}
+		}
+	}
+	return b
 }
 
 // lmThreads returns the threads an LM works with (1 when it does not say).
@@ -167,51 +225,84 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 	var logits, blogits []float32
 	threads := lmThreads(m)
 	pbuf := make([][]float64, threads) // per worker: base probabilities
-	for wi, w := range ws {
+	batch := o.Batch
+	if batch <= 0 {
+		batch = batchSize(m, o.Base, o.Ctx)
+	}
+	mm, _ := m.(*Model)
+	bm, _ := o.Base.(*Model)
+	var mp, bp pass // activations of the batches of mm and bm
+	for b0 := 0; b0 < len(ws); b0 += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		win := ids[w.begin:w.end]
-		from := w.lo - 1 - w.begin // hidden row predicting position lo
-		lg, err := m.Window(ctx, win, from)
-		if err != nil {
-			return nil, err
+		bws := ws[b0:min(b0+batch, len(ws))]
+		wins, froms := make([][]int, len(bws)), make([]int, len(bws))
+		for i, w := range bws {
+			wins[i] = ids[w.begin:w.end]
+			froms[i] = w.lo - 1 - w.begin // hidden row predicting position lo
 		}
-		var blg func(r0, rows int, out []float32)
-		if o.Base != nil {
-			if blg, err = o.Base.Window(ctx, win, from); err != nil {
+		// A *Model runs the batch layer by layer now; another LM runs each
+		// window when its turn comes.
+		var mlgs, blgs []func(r0, rows int, out []float32)
+		var err error
+		if mm != nil {
+			if mlgs, err = mm.windows(ctx, &mp, wins, froms); err != nil {
+				return nil, err
+			}
+		}
+		if bm != nil {
+			if blgs, err = bm.windows(ctx, &bp, wins, froms); err != nil {
 				return nil, fmt.Errorf("base model: %w", err)
 			}
 		}
-		// Position j (lo ≤ j < end) is predicted by hidden row j-lo.
-		for r0 := 0; r0 < w.end-w.lo; r0 += logitChunk {
-			rows := min(logitChunk, w.end-w.lo-r0)
-			logits = grow(logits, rows*V)
-			lg(r0, rows, logits)
-			if o.Base != nil {
-				blogits = grow(blogits, rows*V)
-				blg(r0, rows, blogits)
+		for i, w := range bws {
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
-			blas.ParallelFor(threads, rows, func(worker, r int) {
-				j := w.lo + r0 + r
-				row := logits[r*V : (r+1)*V]
-				lse, arg := logSumExp(row, nil)
-				nll[j] = lse - float64(row[ids[j]])
-				if o.Base == nil {
-					return
+			var lg, blg func(r0, rows int, out []float32)
+			if mlgs != nil {
+				lg = mlgs[i]
+			} else if lg, err = m.Window(ctx, wins[i], froms[i]); err != nil {
+				return nil, err
+			}
+			if blgs != nil {
+				blg = blgs[i]
+			} else if o.Base != nil {
+				if blg, err = o.Base.Window(ctx, wins[i], froms[i]); err != nil {
+					return nil, fmt.Errorf("base model: %w", err)
 				}
-				if pbuf[worker] == nil {
-					pbuf[worker] = make([]float64, V)
+			}
+			// Position j (lo ≤ j < end) is predicted by hidden row j-lo.
+			for r0 := 0; r0 < w.end-w.lo; r0 += logitChunk {
+				rows := min(logitChunk, w.end-w.lo-r0)
+				logits = grow(logits, rows*V)
+				lg(r0, rows, logits)
+				if o.Base != nil {
+					blogits = grow(blogits, rows*V)
+					blg(r0, rows, blogits)
 				}
-				brow := blogits[r*V : (r+1)*V]
-				blse, barg := logSumExp(brow, pbuf[worker])
-				bnll[j] = blse - float64(brow[ids[j]])
-				agree[j] = arg == barg
-				kl[j] = klRow(pbuf[worker], brow, row, blse, lse)
-			})
-		}
-		if o.Progress != nil {
-			o.Progress(wi+1, len(ws))
+				blas.ParallelFor(threads, rows, func(worker, r int) {
+					j := w.lo + r0 + r
+					row := logits[r*V : (r+1)*V]
+					lse, arg := logSumExp(row, nil)
+					nll[j] = lse - float64(row[ids[j]])
+					if o.Base == nil {
+						return
+					}
+					if pbuf[worker] == nil {
+						pbuf[worker] = make([]float64, V)
+					}
+					brow := blogits[r*V : (r+1)*V]
+					blse, barg := logSumExp(brow, pbuf[worker])
+					bnll[j] = blse - float64(brow[ids[j]])
+					agree[j] = arg == barg
+					kl[j] = klRow(pbuf[worker], brow, row, blse, lse)
+				})
+			}
+			if o.Progress != nil {
+				o.Progress(b0+i+1, len(ws))
+			}
 		}
 	}
 

@@ -56,9 +56,11 @@ func pruneProjections(w map[string][]float32, frac float64) {
 
 // TestSparseExecution checks that a 90%-pruned model gives the same logits
 // with sparse execution off (packed dense GEMM), auto (CSR above
-// SparseThreshold) and on, and that auto picks CSR for every pruned
-// projection and for none of an unpruned model; CSR execution is also
-// checked against the naive float64 reference.
+// SparseThreshold) and on, with every kernel (the AVX-512 and AVX2 CSR
+// kernels and the pure-Go one), and that auto picks CSR for every pruned
+// projection and for none of an unpruned model (nor with the pure-Go
+// kernel); CSR execution is also checked against the naive float64
+// reference.
 func TestSparseExecution(t *testing.T) {
 	llama := func(mt string, tied bool) *loader.Config {
 		return &loader.Config{ModelType: mt, HiddenSize: 48, NumLayers: 2, NumHeads: 6, NumKVHeads: 2, HeadDim: 8,
@@ -89,40 +91,44 @@ func TestSparseExecution(t *testing.T) {
 				pw[k] = slices.Clone(v)
 			}
 			pruneProjections(pw, frac)
-			logits := map[string][]float32{}
-			for _, mode := range []string{"off", "auto", "on"} {
-				m, err := New(c.cfg, pw, Options{Threads: 2, Sparse: mode})
-				if err != nil {
-					t.Fatal(err)
-				}
-				sp, total := m.SparseProjections()
-				wantSp := map[string]int{"off": 0, "on": total, "auto": 0}[mode]
-				if mode == "auto" && frac > SparseThreshold && blas.SparseAsm() {
-					wantSp = total
-				}
-				if m.SparseHead() != (mode == "on") {
-					t.Fatalf("%s pruned %.0f%% sparse=%s: sparse head %v", c.name, 100*frac, mode, m.SparseHead())
-				}
-				if sp != wantSp {
-					t.Fatalf("%s pruned %.0f%% sparse=%s: %d of %d projections in CSR, want %d", c.name, 100*frac, mode, sp, total, wantSp)
-				}
-				out := make([]float32, len(ids)*V)
-				if err := m.Forward(ids, out); err != nil {
-					t.Fatal(err)
-				}
-				logits[mode] = out
-				if mode == "on" {
-					checkAgainstRef(t, c.name+" sparse on", m, c.cfg, pw, ids, 2e-4)
-				}
-			}
-			off := logits["off"]
+			// Every kernel: AVX-512 and AVX2 run their own assembly CSR
+			// kernels, "go" the scalar one ("on" only).
 			var worst float64
-			for _, mode := range []string{"auto", "on"} {
-				for i, v := range logits[mode] {
-					d := math.Abs(float64(v) - float64(off[i]))
-					worst = max(worst, d/(1+math.Abs(float64(off[i]))))
-					if !(d <= 1e-4*(1+math.Abs(float64(off[i])))) {
-						t.Fatalf("%s pruned %.0f%% sparse=%s: logit[%d][%d] = %g, dense %g", c.name, 100*frac, mode, i/V, i%V, v, off[i])
+			for _, kn := range Kernels() {
+				logits := map[string][]float32{}
+				for _, mode := range []string{"off", "auto", "on"} {
+					m, err := New(c.cfg, pw, Options{Threads: 2, Sparse: mode, Kernel: kn})
+					if err != nil {
+						t.Fatal(err)
+					}
+					sp, total := m.SparseProjections()
+					wantSp := map[string]int{"off": 0, "on": total, "auto": 0}[mode]
+					if mode == "auto" && frac > SparseThreshold && blas.SparseAsm() && kn != "go" {
+						wantSp = total
+					}
+					if m.SparseHead() != (mode == "on") {
+						t.Fatalf("%s pruned %.0f%% %s sparse=%s: sparse head %v", c.name, 100*frac, kn, mode, m.SparseHead())
+					}
+					if sp != wantSp {
+						t.Fatalf("%s pruned %.0f%% %s sparse=%s: %d of %d projections in CSR, want %d", c.name, 100*frac, kn, mode, sp, total, wantSp)
+					}
+					out := make([]float32, len(ids)*V)
+					if err := m.Forward(ids, out); err != nil {
+						t.Fatal(err)
+					}
+					logits[mode] = out
+					if mode == "on" {
+						checkAgainstRef(t, c.name+" "+kn+" sparse on", m, c.cfg, pw, ids, 2e-4)
+					}
+				}
+				off := logits["off"]
+				for _, mode := range []string{"auto", "on"} {
+					for i, v := range logits[mode] {
+						d := math.Abs(float64(v) - float64(off[i]))
+						worst = max(worst, d/(1+math.Abs(float64(off[i]))))
+						if !(d <= 1e-4*(1+math.Abs(float64(off[i])))) {
+							t.Fatalf("%s pruned %.0f%% %s sparse=%s: logit[%d][%d] = %g, dense %g", c.name, 100*frac, kn, mode, i/V, i%V, v, off[i])
+						}
 					}
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -190,5 +191,45 @@ func TestEvalInvalidUTF8(t *testing.T) {
 	}
 	if st, _ := os.Stat(bad); r1.TextBytes != st.Size() || *r1.BitsPerByte == *rg.BitsPerByte {
 		t.Errorf("bits per byte should count the file's %d bytes: %d", st.Size(), r1.TextBytes)
+	}
+}
+
+// TestEvalStream: --stream on (block weights read from the checkpoint per
+// batch of windows) gives exactly the numbers of --stream off, for the real
+// model, against a base, and for pruned checkpoints stored as CSR and
+// bitmask (tensors rebuilt from sparse parts); auto keeps a small model in
+// memory.
+func TestEvalStream(t *testing.T) {
+	s260 := sharedtest.Path(t, "models/stories260k")
+	sample := sharedtest.Path(t, "text/tinystories/tinystories_sample.txt")
+	same := func(name string, got, want evalReport) {
+		t.Helper()
+		if got.PPL != want.PPL || got.MeanNLL != want.MeanNLL || got.Scored != want.Scored || got.Windows != want.Windows ||
+			!slices.Equal(got.FirstNLL, want.FirstNLL) || (got.KL == nil) != (want.KL == nil) || (got.KL != nil && *got.KL != *want.KL) {
+			t.Errorf("%s: streamed %+v\nresident %+v", name, got, want)
+		}
+	}
+	off := evalJSON(t, s260, "--text", sample, "--ctx", "128", "--stream", "off")
+	on := evalJSON(t, s260, "--text", sample, "--ctx", "128", "--stream", "on")
+	auto := evalJSON(t, s260, "--text", sample, "--ctx", "128")
+	if off.Streamed || !on.Streamed || auto.Streamed {
+		t.Errorf("streamed: off %v, on %v, auto %v; want false, true, false", off.Streamed, on.Streamed, auto.Streamed)
+	}
+	same("stories260k ctx 128", on, off)
+	same("stories260k ctx 128 auto", auto, off)
+	same("stories260k against itself", evalJSON(t, s260, "--base", s260, "--text", sample, "--stream", "on"),
+		evalJSON(t, s260, "--base", s260, "--text", sample, "--stream", "off"))
+	dir := t.TempDir()
+	for _, format := range []string{"csr", "bitmask"} {
+		out := filepath.Join(dir, format)
+		mustRun(t, "prune", s260, "-o", out, "--sparsity", "0.9", "--format", format)
+		args := []string{out, "--base", s260, "--text", sample, "--ctx", "256", "--stride", "128"}
+		r := evalJSON(t, append(args, "--stream", "on")...)
+		same("pruned 90% "+format, r, evalJSON(t, append(args, "--stream", "off")...))
+		t.Logf("pruned 90%% %s, streamed: ppl %.4f KL mean %.4f top-1 %.4f", format, r.PPL, r.KL.Mean, r.KL.Top1)
+	}
+	code, _, stderr := run(t, "eval", s260, "--text", sample, "--stream", "maybe")
+	if code != exitBadArgs || !strings.Contains(stderr, "--stream") {
+		t.Errorf("--stream maybe: exit %d, stderr %q", code, stderr)
 	}
 }

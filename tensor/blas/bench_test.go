@@ -52,42 +52,47 @@ func BenchmarkMicroKernel(b *testing.B) {
 
 // BenchmarkSpMMT measures the sparse product against the dense one on the
 // GPT-2-small projection shapes (weights [n, k], M = 512 rows), as the
-// forward pass runs them: the dense weight pre-packed, the sparse one in
-// CSR, A packed per call. It locates the sparsity above which the CSR
-// kernel wins (model.SparseThreshold).
+// forward pass runs them: the dense weight pre-packed, the sparse one a
+// SparseB, A packed per call. It locates the sparsity above which the
+// sparse kernel wins (model.SparseThreshold), for each assembly kernel
+// (AVX-512, AVX2+FMA) with its own dense GEMM.
 func BenchmarkSpMMT(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	kr := Best()
 	m := 512
-	for _, s := range [][2]int{{768, 768}, {3072, 768}, {768, 3072}} {
-		n, k := s[0], s[1]
-		a, w := randSlice(rng, m*k), randSlice(rng, n*k)
-		c := make([]float32, m*n)
-		flops := 2 * float64(m*n*k)
-		for _, threads := range []int{1, 2} {
-			bp := kr.PackB(w, n, k, k, 1, 1)
-			b.Run(fmt.Sprintf("w%dx%d/threads%d/dense", n, k, threads), func(b *testing.B) {
-				for b.Loop() {
-					ap := kr.PackA(a, m, k, k, 1, threads)
-					kr.Gemm(c, n, ap, bp, m, n, k, threads)
-				}
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "denseGFLOPS")
-			})
-			for _, sp := range []int{50, 70, 80, 90, 95} {
-				ws := slices.Clone(w)
-				for i := range ws {
-					if rng.IntN(100) < sp {
-						ws[i] = 0
-					}
-				}
-				csr := NewCSR(ws, n, k, k, 1)
-				b.Run(fmt.Sprintf("w%dx%d/threads%d/sparse%d", n, k, threads, sp), func(b *testing.B) {
+	for _, kr := range All() {
+		if !kr.asm {
+			continue
+		}
+		for _, s := range [][2]int{{768, 768}, {3072, 768}, {768, 3072}} {
+			n, k := s[0], s[1]
+			a, w := randSlice(rng, m*k), randSlice(rng, n*k)
+			c := make([]float32, m*n)
+			flops := 2 * float64(m*n*k)
+			for _, threads := range []int{1, 2} {
+				bp := kr.PackB(w, n, k, k, 1, 1)
+				b.Run(fmt.Sprintf("%s/w%dx%d/threads%d/dense", kr.name, n, k, threads), func(b *testing.B) {
 					for b.Loop() {
-						ap := kr.PackMatrix(a, m, k, k, 1, SpanelRows, threads)
-						SpMMTPacked(c, n, ap, csr, m, threads)
+						ap := kr.PackA(a, m, k, k, 1, threads)
+						kr.Gemm(c, n, ap, bp, m, n, k, threads)
 					}
 					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "denseGFLOPS")
 				})
+				for _, sp := range []int{30, 40, 50, 60, 70, 80, 90, 95} {
+					ws := slices.Clone(w)
+					for i := range ws {
+						if rng.IntN(100) < sp {
+							ws[i] = 0
+						}
+					}
+					sb := NewSparseB(NewCSR(ws, n, k, k, 1))
+					b.Run(fmt.Sprintf("%s/w%dx%d/threads%d/sparse%d", kr.name, n, k, threads, sp), func(b *testing.B) {
+						for b.Loop() {
+							ap := kr.PackMatrix(a, m, k, k, 1, SpanelRows, threads)
+							kr.SpMMTPacked(c, n, ap, sb, m, threads)
+						}
+						b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "denseGFLOPS")
+					})
+				}
 			}
 		}
 	}

@@ -123,15 +123,16 @@ func TestPackStrided(t *testing.T) {
 	}
 }
 
-// TestPack checks packing, with every kernel's pack4 and on several
-// threads, against the definition of the panel layout, over odd sizes,
-// row strides wider than the rows, and padding left dirty beforehand.
+// TestPack checks packing, with every kernel's pack4 and block transposes
+// and on several threads, against the definition of the panel layout,
+// over odd sizes, row strides wider than the rows, and padding left dirty
+// beforehand.
 func TestPack(t *testing.T) {
 	seed := uint64(5)
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 6))
 	for it := 0; it < 200; it++ {
-		rows, k, r := 1+rng.IntN(40), 1+rng.IntN(70), []int{4, 6, 12, 16, 32}[rng.IntN(5)]
+		rows, k, r := 1+rng.IntN(150), 1+rng.IntN(100), []int{4, 6, 12, 16, 32, SpanelRows}[rng.IntN(6)]
 		si := k + rng.IntN(5)
 		src := randSlice(rng, rows*si)
 		np := (rows + r - 1) / r

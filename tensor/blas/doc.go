@@ -24,10 +24,11 @@
 // AVX2+FMA (6×16) in Go assembly, chosen at run time with
 // golang.org/x/sys/cpu, and a portable pure-Go 4×4 kernel ("go"), which
 // runs no assembly at all (its packing included; the assembly kernels pack
-// row-major sources with 4×8 register transposes). Building with the
-// purego tag leaves only the pure-Go kernel. Tests check every kernel
-// against [MatMulTRef], including the differential fuzz test FuzzMatMulT
-// over odd, prime and off-block sizes.
+// row-major sources with 16×16 (AVX-512) or 8×8 (AVX2) register
+// transposes into panels whose height is a multiple of that, else with
+// 4×8 ones). Building with the purego tag leaves only the pure-Go kernel.
+// Tests check every kernel against [MatMulTRef], including the
+// differential fuzz test FuzzMatMulT over odd, prime and off-block sizes.
 //
 // On the development machine (Xeon with AVX-512, 2 cores) the AVX-512
 // micro-kernel runs at about 170 GFLOPS per core with its panels in L1 and
@@ -36,15 +37,24 @@
 //
 // # Sparse weights
 //
-// [SpMMT] and [SpMMTPacked] compute the same C = A·Bᵀ with B sparse in
-// [CSR] (a pruned Linear weight): A is packed in panels of [SpanelRows]
-// rows, and for each CSR row an AVX-512 kernel sums its nonzeros times the
-// matching panel rows in registers; [SpMMTRef] is the reference, and
-// TestSpMMTRandom and FuzzSpMMT check one against the other. On the
-// GPT-2-small projection shapes (M = 512) the CSR kernel ties the dense
-// GEMM at about 72–75% zeros and is 1.8–2.8× faster at 90%
-// (BenchmarkSpMMT; BENCHMARKS.md at the repository root). Without AVX-512
-// ([SparseAsm] false) a scalar pure-Go row kernel runs instead.
+// [SpMMT] and [Kernel.SpMMTPacked] compute the same C = A·Bᵀ with B sparse
+// (a pruned Linear weight): a [CSR] regrouped once by [NewSparseB] into a
+// [SparseB], whose nonzeros are grouped by 64 rows of B and blocks of 128
+// columns. A is packed in panels of [SpanelRows] rows; a job (one panel ×
+// 64 rows of B) keeps a 64×64 tile of sums in L1 and, block by block, adds
+// each row's nonzeros times the matching rows of the panel's 32 KB block,
+// then transposes the tile into C in registers. The kernels are AVX-512
+// (two rows of B at a time, eight zmm FMA chains), AVX2+FMA (one row, eight
+// ymm chains) and, for the pure-Go kernel, a scalar Go loop; each element
+// is one FMA chain over its row's nonzeros in column order, so the two
+// assembly kernels agree bit for bit. [SpMMTRef] is the reference:
+// TestSpMMTRandom and the differential fuzz test FuzzSpMMT check every
+// kernel against it over odd sizes, strides and sparsities. On the
+// GPT-2-small projection shapes (M = 512) the AVX-512 kernel ties the dense
+// GEMM at about 30–40% zeros and is 2.6–4.6× faster at 90%, the AVX2 one
+// beats the AVX2 GEMM from below 30% (BenchmarkSpMMT; BENCHMARKS.md at the
+// repository root). [SparseAsm] reports whether an assembly kernel exists
+// (AVX2+FMA at least).
 //
 // Package blas/openblas (build tag openblas, cgo) wraps OpenBLAS's
 // cblas_sgemm to compare against; the default build has no cgo.

@@ -25,6 +25,15 @@ type Kernel struct {
 	// kernel has none, so that it runs no assembly at all.
 	pack4 func(dst, src []float32, k, si, r int) int
 	asm   bool // written in assembly (needs AVX2+FMA at least)
+	// spBlock is the sparse kernel of SpMMTPacked (nil: spBlockGo): it
+	// adds one column block of a group's nonzeros to the tile.
+	spBlock func(np, ns int, seg []uint32, val []float32, off []uint16, a, tile []float32)
+	// tr, when set, transposes rb×cb blocks of trB×trB floats in
+	// registers: dst[r*ldd+j] = src[j*lds+r] for r < rb·trB, j < cb·trB
+	// (pointers into slices transposeBlocks checked). Packing into panels
+	// of a multiple of trB rows and the sparse tiles use it.
+	tr  func(dst *float32, ldd int, src *float32, lds int, rb, cb int)
+	trB int
 }
 
 // Name returns the kernel's name, as listed by [Kernels].
@@ -55,6 +64,25 @@ func orDefault(v, def int) int {
 		return v
 	}
 	return def
+}
+
+// transposeBlocks sets dst[r*ldd+j] = src[j*lds+r] for r < rr, j < cc
+// with the kernel's assembly transpose, where rr and cc, which it
+// returns, are rows and cols rounded down to whole blocks (0, 0 without
+// one); the caller does the rest.
+func (kr *Kernel) transposeBlocks(dst []float32, ldd int, src []float32, lds, rows, cols int) (rr, cc int) {
+	if kr.tr == nil {
+		return 0, 0
+	}
+	b := kr.trB
+	rb, cb := rows/b, cols/b
+	if rb == 0 || cb == 0 {
+		return 0, 0
+	}
+	_ = dst[(rb*b-1)*ldd+cb*b-1]
+	_ = src[(cb*b-1)*lds+rb*b-1]
+	kr.tr(&dst[0], ldd, &src[0], lds, rb, cb)
+	return rb * b, cb * b
 }
 
 // Packed is a matrix of Rows×K values stored as panels of R rows; panel p
@@ -88,8 +116,9 @@ func (p *Packed) Row(dst []float32, i int) {
 
 // PackPanels fills panels [lo, hi) of p from the matrix whose element
 // (i, j), i < p.Rows, j < p.K, is src[i*si+j*sj], with the kernel's
-// packing (row-major sources are transposed four rows at a time by the
-// assembly kernels).
+// packing (the assembly kernels transpose row-major sources in 16×16
+// (AVX-512) or 8×8 (AVX2) register blocks when the panel height is a
+// multiple of the block, else four rows at a time).
 func (kr *Kernel) PackPanels(p *Packed, src []float32, si, sj, lo, hi int) {
 	r, k := p.R, p.K
 	for pn := lo; pn < hi; pn++ {
@@ -98,6 +127,16 @@ func (kr *Kernel) PackPanels(p *Packed, src []float32, si, sj, lo, hi int) {
 		rows := min(r, p.Rows-i0)
 		if sj == 1 {
 			i := 0
+			if kr.tr != nil && r%kr.trB == 0 {
+				// Whole blocks of rows and columns in registers, the
+				// columns past them row by row.
+				kk, ii := kr.transposeBlocks(dst, r, src[i0*si:], si, k, rows)
+				for ; i < ii; i++ {
+					for j, v := range src[(i0+i)*si+kk : (i0+i)*si+k] {
+						dst[(kk+j)*r+i] = v
+					}
+				}
+			}
 			if kr.pack4 != nil {
 				for ; i+4 <= rows; i += 4 {
 					done := kr.pack4(dst[i:], src[(i0+i)*si:], k, si, r)

@@ -1,6 +1,10 @@
 package blas
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"math/bits"
+)
 
 // CSR is a sparse [Rows, Cols] float32 matrix in compressed sparse row
 // form: the nonzeros of row i are Val[RowPtr[i]:RowPtr[i+1]] at columns
@@ -55,8 +59,9 @@ func Sparsity(src []float32, rows, cols, si, sj int) float64 {
 }
 
 // Check validates the structure: RowPtr of Rows+1 nondecreasing offsets
-// from 0 to len(Val) = len(Col), every column in [0, Cols). The assembly
-// kernel relies on it; [SpMMTPacked] calls it (O(nnz)).
+// from 0 to len(Val) = len(Col), every column in [0, Cols), the columns of
+// each row increasing. The assembly kernels rely on it; [NewSparseB] calls
+// it (O(nnz)).
 func (s *CSR) Check() error {
 	if s.Rows < 0 || s.Cols < 0 || len(s.RowPtr) != s.Rows+1 || s.RowPtr[0] != 0 || s.RowPtr[s.Rows] != int64(len(s.Val)) || len(s.Col) != len(s.Val) {
 		return fmt.Errorf("CSR %d×%d: %d row pointers, %d columns, %d values", s.Rows, s.Cols, len(s.RowPtr), len(s.Col), len(s.Val))
@@ -66,34 +71,195 @@ func (s *CSR) Check() error {
 			return fmt.Errorf("CSR: row pointer %d decreases", i+1)
 		}
 	}
-	for p, c := range s.Col {
-		if c < 0 || int(c) >= s.Cols {
-			return fmt.Errorf("CSR: column %d at %d outside [0, %d)", c, p, s.Cols)
+	for i := 0; i < s.Rows; i++ {
+		prev := int32(-1)
+		for p, c := range s.Col[s.RowPtr[i]:s.RowPtr[i+1]] {
+			if c <= prev || int(c) >= s.Cols {
+				return fmt.Errorf("CSR: row %d: column %d at %d after %d (of %d)", i, c, s.RowPtr[i]+int64(p), prev, s.Cols)
+			}
+			prev = c
 		}
 	}
 	return nil
 }
 
-// SparseAsm reports whether [SpMMTPacked] runs an assembly row kernel
-// on this CPU and build (AVX-512); otherwise it runs a scalar pure-Go one,
-// which is slower than the dense GEMM at any practical sparsity.
-func SparseAsm() bool { return hasSpAVX512 }
+// SparseAsm reports whether [Kernel.SpMMTPacked] runs an assembly kernel
+// on this CPU and build with the assembly GEMM kernels (AVX-512 or
+// AVX2+FMA, the kernels whose [Kernel.Assembly] is true); the pure-Go
+// kernel runs a scalar one, slower than the dense GEMM at any practical
+// sparsity.
+func SparseAsm() bool { return Best().asm }
 
 // NNZ returns the number of stored values.
 func (s *CSR) NNZ() int { return len(s.Val) }
 
 // SpanelRows is the panel height of the packed A operand of
-// [SpMMTPacked]: the number of rows of C one sparse dot product pass
+// [Kernel.SpMMTPacked]: the number of rows of C one pass over a sparse row
 // computes, held in registers.
 const SpanelRows = 64
 
-// spRowsPerJob is the number of rows of B (columns of C) per parallel job.
-const spRowsPerJob = 64
+// Blocking of [SparseB]: a group holds spGroupRows rows of B (columns of
+// C; one parallel job with one A panel), split into blocks of spBlockCols
+// columns. One block of an A panel (spBlockCols·64 floats, 32 KB) and the
+// job's tile of sums (spGroupRows·64 floats, 16 KB) stay in L1 while every
+// row of the group adds its nonzeros of that block. Measured on the
+// GPT-2-small shapes against 32 to 256 columns and 32 to 128 rows.
+const (
+	spGroupRows = 64
+	spBlockCols = 128
+)
+
+// SparseB is a sparse matrix prepared as the B operand of
+// [Kernel.SpMMTPacked] (a pruned Linear weight [out, in]): its nonzeros
+// regrouped by groups of 64 rows and blocks of 128 columns, so that the
+// kernel reads one 32 KB block of the packed A panel at a time from L1
+// instead of gathering 256-byte rows from the whole panel. Build one with
+// [NewSparseB] (from a [CSR]) or [PackSparse] (from a dense matrix); it
+// takes 6 bytes per nonzero plus 4 per nonempty (row, block) pair, less
+// than the CSR's 8 per nonzero. It is immutable and safe for concurrent
+// use; the zero value is an empty 0×0 matrix.
+type SparseB struct {
+	rows, cols int
+	gr         int      // rows per group, spGroupRows
+	bc         int      // columns per block, spBlockCols (at most 256: off is 16 bits)
+	nkb        int      // column blocks, ceil(cols/bc)
+	blk        []int32  // [groups·nkb+1]: segments of group g, block kb are seg[blk[g·nkb+kb]:blk[g·nkb+kb+1]]
+	pairs      []uint8  // [groups·nkb]: how many of them are pairs (two entries each, first); see NewSparseB
+	nzb        []int64  // [groups·nkb+1]: their nonzeros start at val[nzb[g·nkb+kb]]
+	seg        []uint32 // one per nonempty (row, block): (row in group)·256 | count<<16
+	val        []float32
+	off        []uint16 // (column − block start)·256: byte offset of the A row in the panel block
+}
+
+// Rows returns the number of rows (outputs of the Linear weight).
+func (s *SparseB) Rows() int { return s.rows }
+
+// Cols returns the number of columns (inputs of the Linear weight).
+func (s *SparseB) Cols() int { return s.cols }
+
+// NNZ returns the number of stored values.
+func (s *SparseB) NNZ() int { return len(s.val) }
+
+// NewSparseB regroups b (which must pass [CSR.Check]; NewSparseB panics
+// otherwise) for [Kernel.SpMMTPacked], in O(nnz + blocks).
+//
+// The nonzeros of one row in one column block form a segment. A block's
+// segments are sorted by length, longest first (so that the kernels' loop
+// exits come in runs they predict), and paired in that order: the first
+// cy nonzeros of a pair of lengths cx ≥ cy alternate between its two rows,
+// then the first row's other cx−cy follow, so that the AVX-512 kernel adds
+// two rows at once in eight independent FMA chains. A block has np pairs
+// and then, with an odd number of segments, one single.
+func NewSparseB(b *CSR) *SparseB { return newSparseB(b, spGroupRows, spBlockCols) }
+
+// newSparseB is NewSparseB with gr rows per group and bc columns per
+// block, both at most 256 (the row and offset fields of seg and off are 16
+// bits), bc a power of two.
+func newSparseB(b *CSR, gr, bc int) *SparseB {
+	if err := b.Check(); err != nil {
+		panic("blas: NewSparseB: " + err.Error())
+	}
+	if gr < 1 || gr > 256 || bc < 1 || bc > 256 || bc&(bc-1) != 0 {
+		panic(fmt.Sprintf("blas: NewSparseB: %d rows × %d columns per block", gr, bc))
+	}
+	nkb := (b.Cols + bc - 1) / bc
+	groups := (b.Rows + gr - 1) / gr
+	if b.Rows > 0 && nkb == 0 {
+		nkb = 1 // no columns: empty blocks
+	}
+	nnz := len(b.Val)
+	s := &SparseB{rows: b.Rows, cols: b.Cols, gr: gr, bc: bc, nkb: nkb,
+		blk: make([]int32, groups*nkb+1), pairs: make([]uint8, groups*nkb), nzb: make([]int64, groups*nkb+1),
+		seg: make([]uint32, 0, min(nnz, b.Rows*nkb)), val: make([]float32, nnz), off: make([]uint16, nnz)}
+	// pos[jj] is the next unread nonzero of row g·gr+jj; columns increase
+	// within a row, so each block takes a prefix of what is left.
+	pos, end := make([]int64, gr), make([]int64, gr)
+	order, sorted := make([]int, gr), make([]int, gr)
+	hist := make([]int, bc+1)
+	cnt := make([]int32, gr*nkb) // [jj][kb]: row jj's nonzeros in block kb
+	shift := bits.TrailingZeros(uint(bc))
+	w := 0 // next nonzero written
+	for g := 0; g < groups; g++ {
+		j0, j1 := g*gr, min((g+1)*gr, b.Rows)
+		copy(pos, b.RowPtr[j0:j1])
+		clear(cnt)
+		for jj := 0; jj < j1-j0; jj++ {
+			c := cnt[jj*nkb : (jj+1)*nkb]
+			for _, col := range b.Col[b.RowPtr[j0+jj]:b.RowPtr[j0+jj+1]] {
+				c[uint(col)>>shift]++
+			}
+		}
+		for kb := 0; kb < nkb; kb++ {
+			k0 := int32(kb * bc)
+			nseg := 0
+			for jj := 0; jj < j1-j0; jj++ {
+				end[jj] = pos[jj] + int64(cnt[jj*nkb+kb])
+				if end[jj] > pos[jj] {
+					order[nseg] = jj
+					nseg++
+				}
+			}
+			if len(s.seg)+nseg > math.MaxInt32 {
+				panic("blas: NewSparseB: too many segments")
+			}
+			count := func(jj int) int { return int(end[jj] - pos[jj]) }
+			// Counting sort, longest first, rows in order within a count.
+			clear(hist)
+			for _, jj := range order[:nseg] {
+				hist[bc-count(jj)]++
+			}
+			for c, sum := 0, 0; c <= bc; c++ {
+				hist[c], sum = sum, sum+hist[c]
+			}
+			for _, jj := range order[:nseg] {
+				sorted[hist[bc-count(jj)]] = jj
+				hist[bc-count(jj)]++
+			}
+			order, sorted = sorted, order
+			np := nseg / 2
+			for i := 0; i < 2*np; i += 2 {
+				x, y := order[i], order[i+1]
+				cx, cy := count(x), count(y)
+				s.seg = append(s.seg, uint32(x)*256|uint32(cx)<<16, uint32(y)*256|uint32(cy)<<16)
+				px, py := pos[x], pos[y]
+				val, off := s.val[w:w+cx+cy], s.off[w:w+cx+cy]
+				for q := range cy {
+					val[2*q], off[2*q] = b.Val[px+int64(q)], uint16(b.Col[px+int64(q)]-k0)*256
+					val[2*q+1], off[2*q+1] = b.Val[py+int64(q)], uint16(b.Col[py+int64(q)]-k0)*256
+				}
+				for q := cy; q < cx; q++ {
+					val[cy+q], off[cy+q] = b.Val[px+int64(q)], uint16(b.Col[px+int64(q)]-k0)*256
+				}
+				w += cx + cy
+			}
+			if nseg%2 == 1 {
+				x := order[nseg-1]
+				s.seg = append(s.seg, uint32(x)*256|uint32(count(x))<<16)
+				for p := pos[x]; p < end[x]; p++ {
+					s.val[w], s.off[w] = b.Val[p], uint16(b.Col[p]-k0)*256
+					w++
+				}
+			}
+			copy(pos, end[:j1-j0])
+			s.pairs[g*nkb+kb] = uint8(np)
+			s.blk[g*nkb+kb+1] = int32(len(s.seg))
+			s.nzb[g*nkb+kb+1] = int64(w)
+		}
+	}
+	return s
+}
+
+// PackSparse returns the [SparseB] of the rows×cols matrix whose element
+// (i, j) is src[i*si+j*sj], dropping exact zeros.
+func PackSparse(src []float32, rows, cols, si, sj int) *SparseB {
+	return NewSparseB(NewCSR(src, rows, cols, si, sj))
+}
 
 // SpMMT computes C = A·Bᵀ for row-major dense A [m, k] and sparse B
 // [n, k] into row-major c [m, n], on up to threads goroutines (below 1:
-// GOMAXPROCS). It packs A in panels of [SpanelRows] rows with kernel kr
-// (nil: [Best]) and calls [SpMMTPacked]. It panics if a size does not fit.
+// GOMAXPROCS), with kernel kr (nil: [Best]): it packs A in panels of
+// [SpanelRows] rows and B as a [SparseB] and calls [Kernel.SpMMTPacked].
+// It panics if a size does not fit.
 func SpMMT(kr *Kernel, c, a []float32, b *CSR, m, n, k, threads int) {
 	if m < 0 || n < 0 || k < 0 || len(a) < m*k || len(c) < m*n || b.Rows != n || b.Cols != k {
 		panic(fmt.Sprintf("blas: SpMMT: sizes m=%d n=%d k=%d do not fit len(a)=%d len(c)=%d B %d×%d", m, n, k, len(a), len(c), b.Rows, b.Cols))
@@ -103,78 +269,117 @@ func SpMMT(kr *Kernel, c, a []float32, b *CSR, m, n, k, threads int) {
 	}
 	threads = Threads(threads)
 	ap := kr.PackMatrix(a, m, k, k, 1, SpanelRows, threads)
-	SpMMTPacked(c, n, ap, b, m, threads)
+	kr.SpMMTPacked(c, n, ap, NewSparseB(b), m, threads)
 }
 
 // SpMMTPacked computes c[i*ldc+j] = Σ_p A(i,p)·B(j,p) for the first m rows
 // of a (packed in panels of [SpanelRows] rows) and every row j of the
-// sparse B, on up to threads goroutines. Each element of C is computed by
-// one goroutine in an order fixed by B alone, so the result does not depend
-// on threads.
-func SpMMTPacked(c []float32, ldc int, a *Packed, b *CSR, m, threads int) {
-	if a.R != SpanelRows || a.K != b.Cols || m > a.Rows {
-		panic(fmt.Sprintf("blas: SpMMTPacked: A panels of %d rows × %d (want %d rows × %d), m=%d", a.R, a.K, SpanelRows, b.Cols, m))
+// sparse B, on up to threads goroutines (below 1: GOMAXPROCS), with the
+// kernel's sparse counterpart: AVX-512 or AVX2+FMA assembly for the
+// assembly kernels, scalar Go for "go". A job is one A panel times one
+// group of 64 rows of B: for each block of 128 columns, every row of the
+// group adds its nonzeros in that block to its 64 sums (a tile kept in
+// L1), and the tile is transposed into C at the end. Each element of C is
+// one FMA chain (a plain multiply-add chain for "go") over its row's
+// nonzeros in column order, computed by one goroutine, so the result does
+// not depend on threads.
+func (kr *Kernel) SpMMTPacked(c []float32, ldc int, a *Packed, b *SparseB, m, threads int) {
+	if a.R != SpanelRows || a.K != b.cols || m > a.Rows || len(a.Data) < a.Panels()*a.K*a.R {
+		panic(fmt.Sprintf("blas: SpMMTPacked: A panels of %d rows × %d (want %d rows × %d), m=%d", a.R, a.K, SpanelRows, b.cols, m))
 	}
-	if err := b.Check(); err != nil {
-		panic("blas: SpMMTPacked: " + err.Error())
-	}
-	n := b.Rows
+	n := b.rows
 	if m <= 0 || n <= 0 {
 		return
 	}
-	if len(c) < (m-1)*ldc+n {
-		panic(fmt.Sprintf("blas: SpMMTPacked: len(c)=%d < (m-1)·ldc+n = %d", len(c), (m-1)*ldc+n))
+	if len(c) < (m-1)*ldc+n || ldc < n {
+		panic(fmt.Sprintf("blas: SpMMTPacked: len(c)=%d < (m-1)·ldc+n = %d (ldc %d)", len(c), (m-1)*ldc+n, ldc))
 	}
 	R, K := SpanelRows, a.K
 	panels := (m + R - 1) / R
-	nJobs := (n + spRowsPerJob - 1) / spRowsPerJob
-	ParallelFor(Threads(threads), panels*nJobs, func(_, job int) {
+	G := b.gr
+	groups := (n + G - 1) / G
+	block := kr.spBlock
+	if block == nil {
+		block = spBlockGo
+	}
+	nkb := b.nkb
+	threads = min(Threads(threads), panels*groups)
+	tiles := make([]float32, threads*G*R) // per worker: [j-j0][r]
+	ParallelFor(threads, panels*groups, func(w, job int) {
 		// Jobs run panel-major, so consecutive jobs reuse one A panel.
-		pn, jb := job/nJobs, job%nJobs
+		pn, g := job/groups, job%groups
 		panel := a.Data[pn*K*R : (pn+1)*K*R]
-		i0 := pn * R
-		rows := min(R, m-i0)
-		j0, j1 := jb*spRowsPerJob, min((jb+1)*spRowsPerJob, n)
-		var tile [spRowsPerJob * SpanelRows]float32 // [j-j0][r]
-		for j := j0; j < j1; j++ {
-			lo, hi := b.RowPtr[j], b.RowPtr[j+1]
-			spRow(b.Val[lo:hi], b.Col[lo:hi], panel, tile[(j-j0)*R:(j-j0+1)*R])
-		}
-		// Transpose the tile into C.
-		w := j1 - j0
-		for r := 0; r < rows; r++ {
-			cr := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j1]
-			for jj := range cr[:w] {
-				cr[jj] = tile[jj*R+r]
+		tile := tiles[w*G*R : (w+1)*G*R]
+		clear(tile)
+		for kb := 0; kb < nkb; kb++ {
+			s0, s1 := b.blk[g*nkb+kb], b.blk[g*nkb+kb+1]
+			if s0 == s1 {
+				continue
 			}
+			nz, nz1 := b.nzb[g*nkb+kb], b.nzb[g*nkb+kb+1]
+			np := int(b.pairs[g*nkb+kb])
+			block(np, int(s1-s0)-2*np, b.seg[s0:s1], b.val[nz:nz1], b.off[nz:nz1], panel[kb*b.bc*R:], tile)
 		}
+		// Transpose the tile into C: whole blocks in registers, the edges
+		// (a partial panel or group) one by one.
+		i0, j0 := pn*R, g*G
+		rows, cols := min(R, m-i0), min(G, n-j0)
+		cc := c[i0*ldc+j0:]
+		rr, jj := kr.transposeBlocks(cc, ldc, tile, R, rows, cols)
+		spTileRect(tile, cc, ldc, 0, rr, jj, cols)
+		spTileRect(tile, cc, ldc, rr, rows, 0, cols)
 	})
 }
 
-// spRowGo is the portable spRow: out[r] = Σ_p val[p]·panel[col[p]·64+r],
-// nonzeros alternating between two partial sums (even and odd p) added at
-// the end, as the assembly version does.
-func spRowGo(val []float32, col []int32, panel, out []float32) {
-	var acc0, acc1 [SpanelRows]float32
+// spBlockGo is the portable block kernel: for each of np pairs and then
+// ns single segments of a block (laid out as [NewSparseB] says),
+// tile[row][r] += Σ_p val[p]·a[off[p]/4+r] for r < 64, one sum per element
+// in the order of the row's nonzeros, as the assembly kernels add them
+// (with FMA).
+func spBlockGo(np, ns int, seg []uint32, val []float32, off []uint16, a, tile []float32) {
 	p := 0
-	for ; p+2 <= len(val); p += 2 {
-		v0, v1 := val[p], val[p+1]
-		r0 := panel[int(col[p])*SpanelRows : int(col[p])*SpanelRows+SpanelRows]
-		r1 := panel[int(col[p+1])*SpanelRows : int(col[p+1])*SpanelRows+SpanelRows]
-		for i := range acc0 {
-			acc0[i] += v0 * r0[i]
-			acc1[i] += v1 * r1[i]
+	for i := 0; i < np; i++ {
+		cx, cy := int(seg[2*i]>>16), int(seg[2*i+1]>>16)
+		spSegGo(seg[2*i], val[p:p+2*cy], off[p:p+2*cy], 2, val[p+2*cy:p+cy+cx], off[p+2*cy:p+cy+cx], a, tile)
+		spSegGo(seg[2*i+1], val[p+1:p+2*cy], off[p+1:p+2*cy], 2, nil, nil, a, tile)
+		p += cx + cy
+	}
+	for _, sg := range seg[2*np : 2*np+ns] {
+		c := int(sg >> 16)
+		spSegGo(sg, val[p:p+c], off[p:p+c], 1, nil, nil, a, tile)
+		p += c
+	}
+}
+
+// spSegGo adds one segment: its nonzeros every step-th of val and off,
+// then all of tval and toff.
+func spSegGo(sg uint32, val []float32, off []uint16, step int, tval []float32, toff []uint16, a, tile []float32) {
+	j := int(sg&0xffff) / 4
+	t := tile[j : j+SpanelRows]
+	acc := [SpanelRows]float32(t)
+	add := func(v float32, o int) {
+		ar := a[o : o+SpanelRows]
+		for i := range acc {
+			acc[i] += v * ar[i]
 		}
 	}
-	if p < len(val) {
-		v0 := val[p]
-		r0 := panel[int(col[p])*SpanelRows : int(col[p])*SpanelRows+SpanelRows]
-		for i := range acc0 {
-			acc0[i] += v0 * r0[i]
-		}
+	for p := 0; p < len(val); p += step {
+		add(val[p], int(off[p])/4)
 	}
-	for i := range out[:SpanelRows] {
-		out[i] = acc0[i] + acc1[i]
+	for p, v := range tval {
+		add(v, int(toff[p])/4)
+	}
+	copy(t, acc[:])
+}
+
+// spTileRect transposes part of a tile ([j][r], 64 r per j) into C:
+// c[r*ldc+j] = tile[j*64+r] for r in [r0, r1), j in [j0, j1).
+func spTileRect(tile, c []float32, ldc, r0, r1, j0, j1 int) {
+	for r := r0; r < r1; r++ {
+		cr := c[r*ldc+j0 : r*ldc+j1]
+		for j := range cr {
+			cr[j] = tile[(j0+j)*SpanelRows+r]
+		}
 	}
 }
 

@@ -2,27 +2,29 @@
 
 package blas
 
-import "golang.org/x/sys/cpu"
+// Sparse kernels and transposes in sparse_amd64.s; see Kernel.spBlock and
+// Kernel.tr.
 
-// spRow64AVX512 computes out[0:64] = Σ_p val[p]·panel[col[p]·64 : +64]
-// with eight zmm accumulators (even and odd nonzeros), sparse_amd64.s.
-//
 //go:noescape
-func spRow64AVX512(nnz int, val *float32, col *int32, panel, out *float32)
+func spBlockAVX512(np, ns int, seg *uint32, val *float32, off *uint16, a, tile *float32)
 
-var hasSpAVX512 = cpu.X86.HasAVX512F
+//go:noescape
+func spBlockAVX2(np, ns int, seg *uint32, val *float32, off *uint16, a, tile *float32)
 
-// spRow is one sparse row times one A panel: out[r] = Σ_p val[p]·panel[col[p]·64+r].
-func spRow(val []float32, col []int32, panel, out []float32) {
-	if !hasSpAVX512 {
-		spRowGo(val, col, panel, out)
-		return
+//go:noescape
+func transpose16AVX512(dst *float32, ldd int, src *float32, lds int, rb, cb int)
+
+//go:noescape
+func transpose8AVX2(dst *float32, ldd int, src *float32, lds int, rb, cb int)
+
+func spBlockSliceAVX512(np, ns int, seg []uint32, val []float32, off []uint16, a, tile []float32) {
+	if np+ns > 0 {
+		spBlockAVX512(np, ns, &seg[0], &val[0], &off[0], &a[0], &tile[0])
 	}
-	_ = out[SpanelRows-1]
-	if len(val) == 0 {
-		clear(out[:SpanelRows])
-		return
+}
+
+func spBlockSliceAVX2(np, ns int, seg []uint32, val []float32, off []uint16, a, tile []float32) {
+	if np+ns > 0 {
+		spBlockAVX2(np, ns, &seg[0], &val[0], &off[0], &a[0], &tile[0])
 	}
-	_ = col[len(val)-1]
-	spRow64AVX512(len(val), &val[0], &col[0], &panel[0], &out[0])
 }

@@ -1,69 +1,553 @@
 //go:build amd64 && !purego
 
+// Kernels of sparse_amd64.go: the block kernels of Kernel.SpMMTPacked add
+// the nonzeros of one column block of a SparseB group to a tile of 64
+// sums per row, and the transposes move the tile into C and rows of A
+// into 64-row panels.
+
 #include "textflag.h"
 
-// func spRow64AVX512(nnz int, val *float32, col *int32, panel, out *float32)
+// func spBlockAVX512(np, ns int, seg *uint32, val *float32, off *uint16, a, tile *float32)
 //
-// out[0:64] = Σ_p val[p]·panel[col[p]·64 : col[p]·64+64], nnz ≥ 1: even p
-// accumulate into Z0-Z3, odd p into Z4-Z7, added at the end (the order of
-// spRowGo). Column indices are not checked: the caller guarantees
-// col[p] < K of the panel.
-TEXT ·spRow64AVX512(SB), NOSPLIT, $0-40
-	MOVQ nnz+0(FP), CX
-	MOVQ val+8(FP), SI
-	MOVQ col+16(FP), DI
-	MOVQ panel+24(FP), DX
-	MOVQ out+32(FP), R8
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
+// Adds one column block of a SparseB group to the tile (see spBlockGo):
+// np pairs of segments, then ns single ones. A segment header s holds the
+// tile row's byte offset jj·256 = s&0xffff and the count s>>16 ≥ 1; the
+// A row of nonzero p is at a + off[p] (bytes). The first cy nonzeros of
+// a pair (cx ≥ cy the counts of its rows) alternate between its two
+// rows, whose 64 sums sit in Z0-Z3 and Z4-Z7, so eight FMA chains are
+// independent; the other cx−cy belong to the first row, as do a single
+// row's, in Z0-Z3. Each sum is one FMA chain from the tile value over
+// the row's nonzeros in order. Offsets are not checked: NewSparseB
+// builds them inside the block of a and the tile.
+TEXT ·spBlockAVX512(SB), NOSPLIT, $0-56
+	MOVQ np+0(FP), CX
+	MOVQ seg+16(FP), R8
+	MOVQ val+24(FP), SI
+	MOVQ off+32(FP), DI
+	MOVQ a+40(FP), DX
+	MOVQ tile+48(FP), R9
+	TESTQ CX, CX
+	JZ   singles
 
-loop2:
-	CMPQ CX, $2
-	JLT  tail
-	MOVLQSX 0(DI), AX
-	SHLQ $8, AX
-	MOVLQSX 4(DI), BX
-	SHLQ $8, BX
+pair:
+	MOVL 0(R8), AX
+	MOVL 4(R8), BX
+	MOVWLZX AX, R10
+	MOVWLZX BX, R14
+	SHRL $16, AX
+	SHRL $16, BX
+	MOVQ AX, R15
+	SUBQ BX, R15
+	MOVQ BX, AX
+	ADDQ R9, R10
+	ADDQ R9, R14
+	VMOVUPS 0(R10), Z0
+	VMOVUPS 64(R10), Z1
+	VMOVUPS 128(R10), Z2
+	VMOVUPS 192(R10), Z3
+	VMOVUPS 0(R14), Z4
+	VMOVUPS 64(R14), Z5
+	VMOVUPS 128(R14), Z6
+	VMOVUPS 192(R14), Z7
+
+ploop:
+	MOVL (DI), R11
+	MOVL R11, R12
+	ANDL $0xffff, R11
+	SHRL $16, R12
+	ADDQ DX, R11
+	ADDQ DX, R12
 	VBROADCASTSS 0(SI), Z8
 	VBROADCASTSS 4(SI), Z9
-	VFMADD231PS 0(DX)(AX*1), Z8, Z0
-	VFMADD231PS 64(DX)(AX*1), Z8, Z1
-	VFMADD231PS 128(DX)(AX*1), Z8, Z2
-	VFMADD231PS 192(DX)(AX*1), Z8, Z3
-	VFMADD231PS 0(DX)(BX*1), Z9, Z4
-	VFMADD231PS 64(DX)(BX*1), Z9, Z5
-	VFMADD231PS 128(DX)(BX*1), Z9, Z6
-	VFMADD231PS 192(DX)(BX*1), Z9, Z7
+	VFMADD231PS 0(R11), Z8, Z0
+	VFMADD231PS 64(R11), Z8, Z1
+	VFMADD231PS 128(R11), Z8, Z2
+	VFMADD231PS 192(R11), Z8, Z3
+	VFMADD231PS 0(R12), Z9, Z4
+	VFMADD231PS 64(R12), Z9, Z5
+	VFMADD231PS 128(R12), Z9, Z6
+	VFMADD231PS 192(R12), Z9, Z7
 	ADDQ $8, SI
-	ADDQ $8, DI
-	SUBQ $2, CX
-	JMP  loop2
+	ADDQ $4, DI
+	DECQ AX
+	JNZ  ploop
+	VMOVUPS Z4, 0(R14)
+	VMOVUPS Z5, 64(R14)
+	VMOVUPS Z6, 128(R14)
+	VMOVUPS Z7, 192(R14)
+	TESTQ R15, R15
+	JZ   pdone
 
-tail:
+ptail:
+	MOVWQZX (DI), R11
+	ADDQ DX, R11
+	VBROADCASTSS (SI), Z8
+	VFMADD231PS 0(R11), Z8, Z0
+	VFMADD231PS 64(R11), Z8, Z1
+	VFMADD231PS 128(R11), Z8, Z2
+	VFMADD231PS 192(R11), Z8, Z3
+	ADDQ $4, SI
+	ADDQ $2, DI
+	DECQ R15
+	JNZ  ptail
+
+pdone:
+	VMOVUPS Z0, 0(R10)
+	VMOVUPS Z1, 64(R10)
+	VMOVUPS Z2, 128(R10)
+	VMOVUPS Z3, 192(R10)
+	ADDQ $8, R8
+	DECQ CX
+	JNZ  pair
+
+singles:
+	MOVQ ns+8(FP), CX
 	TESTQ CX, CX
-	JZ    done
-	MOVLQSX 0(DI), AX
-	SHLQ $8, AX
-	VBROADCASTSS 0(SI), Z8
-	VFMADD231PS 0(DX)(AX*1), Z8, Z0
-	VFMADD231PS 64(DX)(AX*1), Z8, Z1
-	VFMADD231PS 128(DX)(AX*1), Z8, Z2
-	VFMADD231PS 192(DX)(AX*1), Z8, Z3
+	JZ   done
+
+single:
+	MOVL (R8), AX
+	MOVWLZX AX, R10
+	SHRL $16, AX
+	ADDQ R9, R10
+	VMOVUPS 0(R10), Z0
+	VMOVUPS 64(R10), Z1
+	VMOVUPS 128(R10), Z2
+	VMOVUPS 192(R10), Z3
+
+sloop:
+	MOVWQZX (DI), R11
+	ADDQ DX, R11
+	VBROADCASTSS (SI), Z8
+	VFMADD231PS 0(R11), Z8, Z0
+	VFMADD231PS 64(R11), Z8, Z1
+	VFMADD231PS 128(R11), Z8, Z2
+	VFMADD231PS 192(R11), Z8, Z3
+	ADDQ $4, SI
+	ADDQ $2, DI
+	DECQ AX
+	JNZ  sloop
+	VMOVUPS Z0, 0(R10)
+	VMOVUPS Z1, 64(R10)
+	VMOVUPS Z2, 128(R10)
+	VMOVUPS Z3, 192(R10)
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  single
 
 done:
-	VADDPS Z4, Z0, Z0
-	VADDPS Z5, Z1, Z1
-	VADDPS Z6, Z2, Z2
-	VADDPS Z7, Z3, Z3
-	VMOVUPS Z0, 0(R8)
-	VMOVUPS Z1, 64(R8)
-	VMOVUPS Z2, 128(R8)
-	VMOVUPS Z3, 192(R8)
+	VZEROUPPER
+	RET
+
+// func spBlockAVX2(np, ns int, seg *uint32, val *float32, off *uint16, a, tile *float32)
+//
+// spBlockAVX512 with one row at a time in eight ymm accumulators Y0-Y7
+// (sixteen registers cannot hold two rows): the first row of a pair
+// reads the even ones of the pair's first 2·cy nonzeros and then its
+// cx−cy others, the second row the odd ones. R15 holds cy, R13 cx−cy.
+TEXT ·spBlockAVX2(SB), NOSPLIT, $0-56
+	MOVQ np+0(FP), CX
+	MOVQ seg+16(FP), R8
+	MOVQ val+24(FP), SI
+	MOVQ off+32(FP), DI
+	MOVQ a+40(FP), DX
+	MOVQ tile+48(FP), R9
+	TESTQ CX, CX
+	JZ   singles
+
+pair:
+	MOVL 0(R8), AX
+	MOVWLZX AX, R10
+	SHRL $16, AX
+	MOVL 4(R8), R15
+	SHRL $16, R15
+	SUBQ R15, AX
+	MOVQ AX, R13
+	MOVQ SI, R11
+	MOVQ DI, R12
+	ADDQ R9, R10
+	VMOVUPS 0(R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS 64(R10), Y2
+	VMOVUPS 96(R10), Y3
+	VMOVUPS 128(R10), Y4
+	VMOVUPS 160(R10), Y5
+	VMOVUPS 192(R10), Y6
+	VMOVUPS 224(R10), Y7
+	MOVQ R15, AX
+
+ploopa:
+	MOVWQZX (R12), BX
+	ADDQ DX, BX
+	VBROADCASTSS (R11), Y8
+	VFMADD231PS 0(BX), Y8, Y0
+	VFMADD231PS 32(BX), Y8, Y1
+	VFMADD231PS 64(BX), Y8, Y2
+	VFMADD231PS 96(BX), Y8, Y3
+	VFMADD231PS 128(BX), Y8, Y4
+	VFMADD231PS 160(BX), Y8, Y5
+	VFMADD231PS 192(BX), Y8, Y6
+	VFMADD231PS 224(BX), Y8, Y7
+	ADDQ $8, R11
+	ADDQ $4, R12
+	DECQ AX
+	JNZ  ploopa
+	TESTQ R13, R13
+	JZ   astore
+	MOVQ R13, AX
+
+ptail:
+	MOVWQZX (R12), BX
+	ADDQ DX, BX
+	VBROADCASTSS (R11), Y8
+	VFMADD231PS 0(BX), Y8, Y0
+	VFMADD231PS 32(BX), Y8, Y1
+	VFMADD231PS 64(BX), Y8, Y2
+	VFMADD231PS 96(BX), Y8, Y3
+	VFMADD231PS 128(BX), Y8, Y4
+	VFMADD231PS 160(BX), Y8, Y5
+	VFMADD231PS 192(BX), Y8, Y6
+	VFMADD231PS 224(BX), Y8, Y7
+	ADDQ $4, R11
+	ADDQ $2, R12
+	DECQ AX
+	JNZ  ptail
+
+astore:
+	VMOVUPS Y0, 0(R10)
+	VMOVUPS Y1, 32(R10)
+	VMOVUPS Y2, 64(R10)
+	VMOVUPS Y3, 96(R10)
+	VMOVUPS Y4, 128(R10)
+	VMOVUPS Y5, 160(R10)
+	VMOVUPS Y6, 192(R10)
+	VMOVUPS Y7, 224(R10)
+	MOVWLZX 4(R8), R10
+	ADDQ R9, R10
+	VMOVUPS 0(R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS 64(R10), Y2
+	VMOVUPS 96(R10), Y3
+	VMOVUPS 128(R10), Y4
+	VMOVUPS 160(R10), Y5
+	VMOVUPS 192(R10), Y6
+	VMOVUPS 224(R10), Y7
+	LEAQ 4(SI), R11
+	LEAQ 2(DI), R12
+	MOVQ R15, AX
+
+ploopb:
+	MOVWQZX (R12), BX
+	ADDQ DX, BX
+	VBROADCASTSS (R11), Y8
+	VFMADD231PS 0(BX), Y8, Y0
+	VFMADD231PS 32(BX), Y8, Y1
+	VFMADD231PS 64(BX), Y8, Y2
+	VFMADD231PS 96(BX), Y8, Y3
+	VFMADD231PS 128(BX), Y8, Y4
+	VFMADD231PS 160(BX), Y8, Y5
+	VFMADD231PS 192(BX), Y8, Y6
+	VFMADD231PS 224(BX), Y8, Y7
+	ADDQ $8, R11
+	ADDQ $4, R12
+	DECQ AX
+	JNZ  ploopb
+	VMOVUPS Y0, 0(R10)
+	VMOVUPS Y1, 32(R10)
+	VMOVUPS Y2, 64(R10)
+	VMOVUPS Y3, 96(R10)
+	VMOVUPS Y4, 128(R10)
+	VMOVUPS Y5, 160(R10)
+	VMOVUPS Y6, 192(R10)
+	VMOVUPS Y7, 224(R10)
+	LEAQ (R13)(R15*2), AX
+	LEAQ (SI)(AX*4), SI
+	LEAQ (DI)(AX*2), DI
+	ADDQ $8, R8
+	DECQ CX
+	JNZ  pair
+
+singles:
+	MOVQ ns+8(FP), CX
+	TESTQ CX, CX
+	JZ   done
+	MOVQ SI, R11
+	MOVQ DI, R12
+
+single:
+	MOVL (R8), AX
+	MOVWLZX AX, R10
+	SHRL $16, AX
+	ADDQ R9, R10
+	VMOVUPS 0(R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS 64(R10), Y2
+	VMOVUPS 96(R10), Y3
+	VMOVUPS 128(R10), Y4
+	VMOVUPS 160(R10), Y5
+	VMOVUPS 192(R10), Y6
+	VMOVUPS 224(R10), Y7
+
+sloop:
+	MOVWQZX (R12), BX
+	ADDQ DX, BX
+	VBROADCASTSS (R11), Y8
+	VFMADD231PS 0(BX), Y8, Y0
+	VFMADD231PS 32(BX), Y8, Y1
+	VFMADD231PS 64(BX), Y8, Y2
+	VFMADD231PS 96(BX), Y8, Y3
+	VFMADD231PS 128(BX), Y8, Y4
+	VFMADD231PS 160(BX), Y8, Y5
+	VFMADD231PS 192(BX), Y8, Y6
+	VFMADD231PS 224(BX), Y8, Y7
+	ADDQ $4, R11
+	ADDQ $2, R12
+	DECQ AX
+	JNZ  sloop
+	VMOVUPS Y0, 0(R10)
+	VMOVUPS Y1, 32(R10)
+	VMOVUPS Y2, 64(R10)
+	VMOVUPS Y3, 96(R10)
+	VMOVUPS Y4, 128(R10)
+	VMOVUPS Y5, 160(R10)
+	VMOVUPS Y6, 192(R10)
+	VMOVUPS Y7, 224(R10)
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  single
+
+done:
+	VZEROUPPER
+	RET
+
+// func transpose16AVX512(dst *float32, ldd int, src *float32, lds int, rb, cb int)
+//
+// dst[r*ldd+j] = src[j*lds+r] for r < 16·rb, j < 16·cb (rb, cb ≥ 1), in
+// 16×16 blocks, r blocks outer. For each group q of four r, four
+// registers gather the 4-float runs of sixteen source rows with 128-bit
+// loads and inserts (lane ℓ of register a holds source row 4ℓ+a), and a
+// 4×4 transpose within the lanes leaves one row of dst in each. AX, BX,
+// DX and R12 point at source rows 0, 4, 8 and 12 of the block.
+TEXT ·transpose16AVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	SHLQ $2, R8
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R9
+	SHLQ $2, R9
+	MOVQ rb+32(FP), R10
+	LEAQ (R8)(R8*2), R11
+	LEAQ (R9)(R9*2), R15
+
+rows:
+	MOVQ cb+40(FP), CX
+	MOVQ SI, AX
+	MOVQ DI, R13
+
+cols:
+	LEAQ (AX)(R9*4), BX
+	LEAQ (AX)(R9*8), DX
+	LEAQ (BX)(R9*8), R12
+	MOVQ R13, R14
+	VMOVUPS 0(AX), X0
+	VINSERTF32X4 $1, 0(BX), Z0, Z0
+	VINSERTF32X4 $2, 0(DX), Z0, Z0
+	VINSERTF32X4 $3, 0(R12), Z0, Z0
+	VMOVUPS 0(AX)(R9*1), X1
+	VINSERTF32X4 $1, 0(BX)(R9*1), Z1, Z1
+	VINSERTF32X4 $2, 0(DX)(R9*1), Z1, Z1
+	VINSERTF32X4 $3, 0(R12)(R9*1), Z1, Z1
+	VMOVUPS 0(AX)(R9*2), X2
+	VINSERTF32X4 $1, 0(BX)(R9*2), Z2, Z2
+	VINSERTF32X4 $2, 0(DX)(R9*2), Z2, Z2
+	VINSERTF32X4 $3, 0(R12)(R9*2), Z2, Z2
+	VMOVUPS 0(AX)(R15*1), X3
+	VINSERTF32X4 $1, 0(BX)(R15*1), Z3, Z3
+	VINSERTF32X4 $2, 0(DX)(R15*1), Z3, Z3
+	VINSERTF32X4 $3, 0(R12)(R15*1), Z3, Z3
+	VUNPCKLPS Z1, Z0, Z4
+	VUNPCKHPS Z1, Z0, Z5
+	VUNPCKLPS Z3, Z2, Z6
+	VUNPCKHPS Z3, Z2, Z7
+	VSHUFPS $0x44, Z6, Z4, Z0
+	VSHUFPS $0xEE, Z6, Z4, Z1
+	VSHUFPS $0x44, Z7, Z5, Z2
+	VSHUFPS $0xEE, Z7, Z5, Z3
+	VMOVUPS Z0, (R14)
+	VMOVUPS Z1, (R14)(R8*1)
+	VMOVUPS Z2, (R14)(R8*2)
+	VMOVUPS Z3, (R14)(R11*1)
+	LEAQ (R14)(R8*4), R14
+	VMOVUPS 16(AX), X0
+	VINSERTF32X4 $1, 16(BX), Z0, Z0
+	VINSERTF32X4 $2, 16(DX), Z0, Z0
+	VINSERTF32X4 $3, 16(R12), Z0, Z0
+	VMOVUPS 16(AX)(R9*1), X1
+	VINSERTF32X4 $1, 16(BX)(R9*1), Z1, Z1
+	VINSERTF32X4 $2, 16(DX)(R9*1), Z1, Z1
+	VINSERTF32X4 $3, 16(R12)(R9*1), Z1, Z1
+	VMOVUPS 16(AX)(R9*2), X2
+	VINSERTF32X4 $1, 16(BX)(R9*2), Z2, Z2
+	VINSERTF32X4 $2, 16(DX)(R9*2), Z2, Z2
+	VINSERTF32X4 $3, 16(R12)(R9*2), Z2, Z2
+	VMOVUPS 16(AX)(R15*1), X3
+	VINSERTF32X4 $1, 16(BX)(R15*1), Z3, Z3
+	VINSERTF32X4 $2, 16(DX)(R15*1), Z3, Z3
+	VINSERTF32X4 $3, 16(R12)(R15*1), Z3, Z3
+	VUNPCKLPS Z1, Z0, Z4
+	VUNPCKHPS Z1, Z0, Z5
+	VUNPCKLPS Z3, Z2, Z6
+	VUNPCKHPS Z3, Z2, Z7
+	VSHUFPS $0x44, Z6, Z4, Z0
+	VSHUFPS $0xEE, Z6, Z4, Z1
+	VSHUFPS $0x44, Z7, Z5, Z2
+	VSHUFPS $0xEE, Z7, Z5, Z3
+	VMOVUPS Z0, (R14)
+	VMOVUPS Z1, (R14)(R8*1)
+	VMOVUPS Z2, (R14)(R8*2)
+	VMOVUPS Z3, (R14)(R11*1)
+	LEAQ (R14)(R8*4), R14
+	VMOVUPS 32(AX), X0
+	VINSERTF32X4 $1, 32(BX), Z0, Z0
+	VINSERTF32X4 $2, 32(DX), Z0, Z0
+	VINSERTF32X4 $3, 32(R12), Z0, Z0
+	VMOVUPS 32(AX)(R9*1), X1
+	VINSERTF32X4 $1, 32(BX)(R9*1), Z1, Z1
+	VINSERTF32X4 $2, 32(DX)(R9*1), Z1, Z1
+	VINSERTF32X4 $3, 32(R12)(R9*1), Z1, Z1
+	VMOVUPS 32(AX)(R9*2), X2
+	VINSERTF32X4 $1, 32(BX)(R9*2), Z2, Z2
+	VINSERTF32X4 $2, 32(DX)(R9*2), Z2, Z2
+	VINSERTF32X4 $3, 32(R12)(R9*2), Z2, Z2
+	VMOVUPS 32(AX)(R15*1), X3
+	VINSERTF32X4 $1, 32(BX)(R15*1), Z3, Z3
+	VINSERTF32X4 $2, 32(DX)(R15*1), Z3, Z3
+	VINSERTF32X4 $3, 32(R12)(R15*1), Z3, Z3
+	VUNPCKLPS Z1, Z0, Z4
+	VUNPCKHPS Z1, Z0, Z5
+	VUNPCKLPS Z3, Z2, Z6
+	VUNPCKHPS Z3, Z2, Z7
+	VSHUFPS $0x44, Z6, Z4, Z0
+	VSHUFPS $0xEE, Z6, Z4, Z1
+	VSHUFPS $0x44, Z7, Z5, Z2
+	VSHUFPS $0xEE, Z7, Z5, Z3
+	VMOVUPS Z0, (R14)
+	VMOVUPS Z1, (R14)(R8*1)
+	VMOVUPS Z2, (R14)(R8*2)
+	VMOVUPS Z3, (R14)(R11*1)
+	LEAQ (R14)(R8*4), R14
+	VMOVUPS 48(AX), X0
+	VINSERTF32X4 $1, 48(BX), Z0, Z0
+	VINSERTF32X4 $2, 48(DX), Z0, Z0
+	VINSERTF32X4 $3, 48(R12), Z0, Z0
+	VMOVUPS 48(AX)(R9*1), X1
+	VINSERTF32X4 $1, 48(BX)(R9*1), Z1, Z1
+	VINSERTF32X4 $2, 48(DX)(R9*1), Z1, Z1
+	VINSERTF32X4 $3, 48(R12)(R9*1), Z1, Z1
+	VMOVUPS 48(AX)(R9*2), X2
+	VINSERTF32X4 $1, 48(BX)(R9*2), Z2, Z2
+	VINSERTF32X4 $2, 48(DX)(R9*2), Z2, Z2
+	VINSERTF32X4 $3, 48(R12)(R9*2), Z2, Z2
+	VMOVUPS 48(AX)(R15*1), X3
+	VINSERTF32X4 $1, 48(BX)(R15*1), Z3, Z3
+	VINSERTF32X4 $2, 48(DX)(R15*1), Z3, Z3
+	VINSERTF32X4 $3, 48(R12)(R15*1), Z3, Z3
+	VUNPCKLPS Z1, Z0, Z4
+	VUNPCKHPS Z1, Z0, Z5
+	VUNPCKLPS Z3, Z2, Z6
+	VUNPCKHPS Z3, Z2, Z7
+	VSHUFPS $0x44, Z6, Z4, Z0
+	VSHUFPS $0xEE, Z6, Z4, Z1
+	VSHUFPS $0x44, Z7, Z5, Z2
+	VSHUFPS $0xEE, Z7, Z5, Z3
+	VMOVUPS Z0, (R14)
+	VMOVUPS Z1, (R14)(R8*1)
+	VMOVUPS Z2, (R14)(R8*2)
+	VMOVUPS Z3, (R14)(R11*1)
+	LEAQ (DX)(R9*8), AX
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  cols
+	ADDQ $64, SI
+	SHLQ $4, R8
+	ADDQ R8, DI
+	SHRQ $4, R8
+	DECQ R10
+	JNZ  rows
+	VZEROUPPER
+	RET
+
+// func transpose8AVX2(dst *float32, ldd int, src *float32, lds int, rb, cb int)
+//
+// transpose16AVX512 in 8×8 blocks: lane ℓ of register a holds source
+// row 4ℓ+a; AX and BX point at source rows 0 and 4 of the block.
+TEXT ·transpose8AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	SHLQ $2, R8
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R9
+	SHLQ $2, R9
+	MOVQ rb+32(FP), R10
+	LEAQ (R8)(R8*2), R11
+	LEAQ (R9)(R9*2), R15
+
+rows:
+	MOVQ cb+40(FP), CX
+	MOVQ SI, AX
+	MOVQ DI, R13
+
+cols:
+	LEAQ (AX)(R9*4), BX
+	MOVQ R13, R14
+	VMOVUPS 0(AX), X0
+	VINSERTF128 $1, 0(BX), Y0, Y0
+	VMOVUPS 0(AX)(R9*1), X1
+	VINSERTF128 $1, 0(BX)(R9*1), Y1, Y1
+	VMOVUPS 0(AX)(R9*2), X2
+	VINSERTF128 $1, 0(BX)(R9*2), Y2, Y2
+	VMOVUPS 0(AX)(R15*1), X3
+	VINSERTF128 $1, 0(BX)(R15*1), Y3, Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS $0x44, Y6, Y4, Y0
+	VSHUFPS $0xEE, Y6, Y4, Y1
+	VSHUFPS $0x44, Y7, Y5, Y2
+	VSHUFPS $0xEE, Y7, Y5, Y3
+	VMOVUPS Y0, (R14)
+	VMOVUPS Y1, (R14)(R8*1)
+	VMOVUPS Y2, (R14)(R8*2)
+	VMOVUPS Y3, (R14)(R11*1)
+	LEAQ (R14)(R8*4), R14
+	VMOVUPS 16(AX), X0
+	VINSERTF128 $1, 16(BX), Y0, Y0
+	VMOVUPS 16(AX)(R9*1), X1
+	VINSERTF128 $1, 16(BX)(R9*1), Y1, Y1
+	VMOVUPS 16(AX)(R9*2), X2
+	VINSERTF128 $1, 16(BX)(R9*2), Y2, Y2
+	VMOVUPS 16(AX)(R15*1), X3
+	VINSERTF128 $1, 16(BX)(R15*1), Y3, Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS $0x44, Y6, Y4, Y0
+	VSHUFPS $0xEE, Y6, Y4, Y1
+	VSHUFPS $0x44, Y7, Y5, Y2
+	VSHUFPS $0xEE, Y7, Y5, Y3
+	VMOVUPS Y0, (R14)
+	VMOVUPS Y1, (R14)(R8*1)
+	VMOVUPS Y2, (R14)(R8*2)
+	VMOVUPS Y3, (R14)(R11*1)
+	LEAQ (AX)(R9*8), AX
+	ADDQ $32, R13
+	DECQ CX
+	JNZ  cols
+	ADDQ $32, SI
+	LEAQ (DI)(R8*8), DI
+	DECQ R10
+	JNZ  rows
 	VZEROUPPER
 	RET
