@@ -523,7 +523,7 @@ func (m *Model) proj(b *weightBuf, w []float32, spec *projSpec, threads int, cac
 		}
 	}
 	if kind == kindCSR {
-		fillCSR(&b.sparse, w, rows, k, spec.si, spec.sj, nnz)
+		b.sparse.SetStrided(w, rows, k, spec.si, spec.sj, nnz)
 		return weight{sparse: newSparseWeight(&b.sparse)}
 	}
 	nr := m.kern.NR()
@@ -553,64 +553,6 @@ func (m *Model) pack(p *blas.Packed, w []float32, si, sj, threads int) {
 			}
 		}
 	})
-}
-
-// fillCSR stores the rows×cols matrix whose element (i, j) is
-// src[i*si+j*sj], which has nnz nonzeros (below 0: not known), in s as
-// blas.NewCSR does, reusing s's slices. A transposed source (si 1) is read
-// in order: rows are counted first, then filled column by column.
-func fillCSR(s *blas.CSR, src []float32, rows, cols, si, sj, nnz int) {
-	s.Rows, s.Cols = rows, cols
-	if cap(s.RowPtr) < rows+1 {
-		s.RowPtr = make([]int64, rows+1)
-	}
-	s.RowPtr = s.RowPtr[:rows+1]
-	s.RowPtr[0] = 0
-	if cap(s.Col) < nnz {
-		s.Col, s.Val = make([]int32, 0, nnz), make([]float32, 0, nnz)
-	}
-	s.Col, s.Val = s.Col[:0], s.Val[:0]
-	if si == 1 && sj != 1 {
-		// RowPtr[i+1] counts row i's nonzeros, then becomes its end.
-		clear(s.RowPtr)
-		for j := 0; j < cols; j++ {
-			for i, v := range src[j*sj : j*sj+rows] {
-				if v != 0 {
-					s.RowPtr[i+1]++
-				}
-			}
-		}
-		for i := 0; i < rows; i++ {
-			s.RowPtr[i+1] += s.RowPtr[i]
-		}
-		nnz = int(s.RowPtr[rows])
-		if cap(s.Col) < nnz {
-			s.Col, s.Val = make([]int32, nnz), make([]float32, nnz)
-		}
-		s.Col, s.Val = s.Col[:nnz], s.Val[:nnz]
-		next := s.RowPtr[:rows] // next free slot of each row, from its start
-		for j := 0; j < cols; j++ {
-			for i, v := range src[j*sj : j*sj+rows] {
-				if v != 0 {
-					s.Col[next[i]], s.Val[next[i]] = int32(j), v
-					next[i]++
-				}
-			}
-		}
-		// next[i] is now row i's end, RowPtr[i+1]: shift back.
-		copy(s.RowPtr[1:], s.RowPtr[:rows])
-		s.RowPtr[0] = 0
-		return
-	}
-	for i := 0; i < rows; i++ {
-		for j := 0; j < cols; j++ {
-			if v := src[i*si+j*sj]; v != 0 {
-				s.Col = append(s.Col, int32(j))
-				s.Val = append(s.Val, v)
-			}
-		}
-		s.RowPtr[i+1] = int64(len(s.Val))
-	}
 }
 
 func growF32(b []float32, n int) []float32 {

@@ -20,15 +20,58 @@ type CSR struct {
 // NewCSR builds the CSR form of the rows×cols matrix whose element (i, j)
 // is src[i*si+j*sj], dropping exact zeros (and keeping -0 out as well).
 func NewCSR(src []float32, rows, cols, si, sj int) *CSR {
-	nnz := 0
-	for i := 0; i < rows; i++ {
+	s := new(CSR)
+	s.SetStrided(src, rows, cols, si, sj, -1)
+	return s
+}
+
+// SetStrided stores in s the rows×cols matrix whose element (i, j) is
+// src[i*si+j*sj], which has nnz nonzeros (below 0: not known), dropping
+// exact zeros (and -0), reusing s's slices. A transposed source (si 1) is read
+// in order: rows are counted first, then filled column by column.
+func (s *CSR) SetStrided(src []float32, rows, cols, si, sj, nnz int) {
+	s.Rows, s.Cols = rows, cols
+	if cap(s.RowPtr) < rows+1 {
+		s.RowPtr = make([]int64, rows+1)
+	}
+	s.RowPtr = s.RowPtr[:rows+1]
+	s.RowPtr[0] = 0
+	if cap(s.Col) < nnz {
+		s.Col, s.Val = make([]int32, 0, nnz), make([]float32, 0, nnz)
+	}
+	s.Col, s.Val = s.Col[:0], s.Val[:0]
+	if si == 1 && sj != 1 {
+		// RowPtr[i+1] counts row i's nonzeros, then becomes its end.
+		clear(s.RowPtr)
 		for j := 0; j < cols; j++ {
-			if src[i*si+j*sj] != 0 {
-				nnz++
+			for i, v := range src[j*sj : j*sj+rows] {
+				if v != 0 {
+					s.RowPtr[i+1]++
+				}
 			}
 		}
+		for i := 0; i < rows; i++ {
+			s.RowPtr[i+1] += s.RowPtr[i]
+		}
+		nnz = int(s.RowPtr[rows])
+		if cap(s.Col) < nnz {
+			s.Col, s.Val = make([]int32, nnz), make([]float32, nnz)
+		}
+		s.Col, s.Val = s.Col[:nnz], s.Val[:nnz]
+		next := s.RowPtr[:rows] // next free slot of each row, from its start
+		for j := 0; j < cols; j++ {
+			for i, v := range src[j*sj : j*sj+rows] {
+				if v != 0 {
+					s.Col[next[i]], s.Val[next[i]] = int32(j), v
+					next[i]++
+				}
+			}
+		}
+		// next[i] is now row i's end, RowPtr[i+1]: shift back.
+		copy(s.RowPtr[1:], s.RowPtr[:rows])
+		s.RowPtr[0] = 0
+		return
 	}
-	s := &CSR{Rows: rows, Cols: cols, RowPtr: make([]int64, rows+1), Col: make([]int32, 0, nnz), Val: make([]float32, 0, nnz)}
 	for i := 0; i < rows; i++ {
 		for j := 0; j < cols; j++ {
 			if v := src[i*si+j*sj]; v != 0 {
@@ -38,7 +81,6 @@ func NewCSR(src []float32, rows, cols, si, sj int) *CSR {
 		}
 		s.RowPtr[i+1] = int64(len(s.Val))
 	}
-	return s
 }
 
 // Sparsity returns the fraction of zeros of a rows×cols matrix (element
