@@ -29,7 +29,13 @@
 // [WriteFile] streams: it computes the header from the entries' names,
 // dtypes and shapes, then asks each [Entry] to write its bytes, one tensor
 // at a time, so a model never has to fit in memory. [File.Entry] copies a
-// tensor from an open file in-kernel (copy_file_range) where possible. The
+// tensor from an open file in-kernel (copy_file_range) where possible. On
+// Linux, files of 64 MiB or more go to the disk with O_DIRECT through two
+// aligned 8 MiB buffers, one filling while the other is written, instead
+// of being copied into the page cache (whose copy was slower and erratic
+// on the machines measured; see direct.go); copied tensors are then read
+// straight into those buffers. File systems that refuse O_DIRECT get
+// ordinary writes. Memory stays at the two buffers. The
 // output is deterministic — tensors are laid out by element size (largest
 // first) and then name, metadata keys are sorted, and the header is padded
 // with spaces to a multiple of 8 — so every tensor is aligned to its

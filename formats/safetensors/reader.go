@@ -182,6 +182,9 @@ func (f *File) Entry(name string) (Entry, error) {
 					return err
 				}
 			}
+			if dst, ok := w.(rangeSource); ok && f.osFile != nil {
+				return dst.ReadRangeFrom(f.osFile, off, t.Size)
+			}
 			_, err := io.CopyBuffer(w, io.NewSectionReader(f.r, off, t.Size), make([]byte, copyBufSize))
 			return err
 		},

@@ -151,39 +151,79 @@ func checkEntry(e Entry) error {
 // shapes, then each Entry.Write is called in layout order. The same
 // metadata and entries always give the same bytes. The file is written to
 // a temporary file in the same directory, synced, and renamed over path, so
-// readers never see a partial file; on error nothing is left behind.
+// readers never see a partial file; on error nothing is left behind. On
+// Linux a file of 64 MiB or more is written with O_DIRECT (see
+// directWriter), falling back to ordinary writes where that is refused.
 func WriteFile(path string, metadata map[string]string, entries []Entry) (err error) {
+	return writeFile(path, metadata, entries, directMin)
+}
+
+// writeFile is WriteFile writing files of at least minDirect bytes with
+// O_DIRECT where the system allows it (see directWriter).
+func writeFile(path string, metadata map[string]string, entries []Entry, minDirect int64) error {
 	header, order, err := Layout(metadata, entries)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	total := int64(8 + len(header))
+	for _, e := range entries {
+		total += e.Size
+	}
 	return atomicfile.Write(path, func(f *os.File) error {
-		var lenBuf [8]byte
-		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(header)))
-		if _, err := f.Write(lenBuf[:]); err != nil {
+		var w io.Writer = f
+		// pos reports how many bytes have been written.
+		pos := func() (int64, error) { return f.Seek(0, io.SeekCurrent) }
+		var d *directWriter
+		if total >= minDirect {
+			d = newDirectWriter(f)
+		}
+		if d != nil {
+			w = d
+			pos = func() (int64, error) { return d.pos(), nil }
+		}
+		if err := writeTensors(w, pos, header, entries, order, d == nil); err != nil {
+			if d != nil {
+				d.wait()
+				d.direct.Close()
+			}
 			return err
 		}
-		if _, err := f.Write(header); err != nil {
-			return err
-		}
-		pos := int64(8 + len(header))
-		for _, i := range order {
-			e := entries[i]
-			if err := e.Write(f); err != nil {
-				return fmt.Errorf("tensor %q: %w", e.Name, err)
-			}
-			got, err := f.Seek(0, io.SeekCurrent)
-			if err != nil {
-				return err
-			}
-			if got != pos+e.Size {
-				return fmt.Errorf("tensor %q: wrote %d bytes, want %d", e.Name, got-pos, e.Size)
-			}
-			if e.Size >= 1<<20 {
-				startWriteback(f, pos, e.Size)
-			}
-			pos = got
+		if d != nil {
+			return d.finish()
 		}
 		return nil
 	})
+}
+
+// writeTensors writes the length, the header and the entries in order to
+// w, checking each entry's size against pos; with hint, writeback of each
+// large tensor is started as soon as it is written (see startWriteback).
+func writeTensors(w io.Writer, pos func() (int64, error), header []byte, entries []Entry, order []int, hint bool) error {
+	var lenBuf [8]byte
+	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(header)))
+	if _, err := w.Write(lenBuf[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(header); err != nil {
+		return err
+	}
+	at := int64(8 + len(header))
+	for _, i := range order {
+		e := entries[i]
+		if err := e.Write(w); err != nil {
+			return fmt.Errorf("tensor %q: %w", e.Name, err)
+		}
+		got, err := pos()
+		if err != nil {
+			return err
+		}
+		if got != at+e.Size {
+			return fmt.Errorf("tensor %q: wrote %d bytes, want %d", e.Name, got-at, e.Size)
+		}
+		if f, ok := w.(*os.File); ok && hint && e.Size >= 1<<20 {
+			startWriteback(f, at, e.Size)
+		}
+		at = got
+	}
+	return nil
 }

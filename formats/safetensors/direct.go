@@ -1,0 +1,178 @@
+package safetensors
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// Writing large files with O_DIRECT.
+//
+// On Linux, WriteFile writes a file of at least directMin bytes through a
+// second descriptor opened with O_DIRECT: the bytes are gathered in two
+// aligned 8 MiB buffers and each full buffer goes to the disk from a
+// goroutine while the other one fills. The kernel does not copy them into
+// the page cache first, which on some machines costs more than the disk
+// write itself and makes the time erratic (measured on the development VM:
+// dd of a 498 MB file with buffered writes 0.95–1.8 s, with O_DIRECT
+// 0.30–0.32 s, cp 0.35 s). The last partial block is written padded and
+// the file truncated to its size. If the file system refuses direct I/O
+// (EINVAL), the same buffers are written through the ordinary descriptor.
+
+const (
+	directAlign = 4096
+	directChunk = 8 << 20
+	directMin   = 64 << 20 // files smaller than this are written through the page cache
+)
+
+// rangeSource is implemented by writers that can take bytes straight from
+// a file range (Entry.Write uses it for unchanged tensors).
+type rangeSource interface {
+	ReadRangeFrom(src *os.File, off, n int64) error
+}
+
+// directWriter is an io.Writer over a file opened twice: direct (O_DIRECT)
+// and plain. It writes every byte at the position following the previous
+// ones, from offset 0.
+type directWriter struct {
+	direct, plain *os.File
+	bufs          [2][]byte
+	cur, n        int   // buffer being filled and its length
+	off           int64 // file offset of bufs[cur][0]
+	inflight      chan error
+	fallback      bool // direct I/O refused: write through plain
+	wrote         bool // a direct write succeeded
+	err           error
+}
+
+// newDirectWriter opens plain's file again with O_DIRECT, or returns nil
+// where that is not possible.
+func newDirectWriter(plain *os.File) *directWriter {
+	direct := openDirect(plain.Name())
+	if direct == nil {
+		return nil
+	}
+	d := &directWriter{direct: direct, plain: plain}
+	for i := range d.bufs {
+		b := make([]byte, directChunk+directAlign)
+		skip := int((directAlign - uintptr(unsafe.Pointer(&b[0]))%directAlign) % directAlign)
+		d.bufs[i] = b[skip : skip+directChunk]
+	}
+	return d
+}
+
+// pos is the number of bytes written so far.
+func (d *directWriter) pos() int64 { return d.off + int64(d.n) }
+
+func (d *directWriter) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	total := len(p)
+	for len(p) > 0 {
+		k := copy(d.bufs[d.cur][d.n:], p)
+		d.n += k
+		p = p[k:]
+		if d.n == directChunk {
+			if err := d.flushFull(); err != nil {
+				return total - len(p), err
+			}
+		}
+	}
+	return total, nil
+}
+
+// ReadRangeFrom appends n bytes of src at offset off, read straight into
+// the buffers.
+func (d *directWriter) ReadRangeFrom(src *os.File, off, n int64) error {
+	for n > 0 {
+		if d.err != nil {
+			return d.err
+		}
+		b := d.bufs[d.cur][d.n:]
+		b = b[:min(int64(len(b)), n)]
+		if _, err := src.ReadAt(b, off); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		d.n += len(b)
+		off += int64(len(b))
+		n -= int64(len(b))
+		if d.n == directChunk {
+			if err := d.flushFull(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flushFull starts writing the full current buffer and switches to the
+// other one once its own write has finished.
+func (d *directWriter) flushFull() error {
+	if err := d.wait(); err != nil {
+		return err
+	}
+	buf, off := d.bufs[d.cur][:d.n], d.off
+	d.inflight = make(chan error, 1)
+	go func(ch chan error) { ch <- d.writeAt(buf, off) }(d.inflight)
+	d.cur ^= 1
+	d.off += int64(d.n)
+	d.n = 0
+	return nil
+}
+
+// wait waits for the write in flight, if any.
+func (d *directWriter) wait() error {
+	if d.inflight != nil {
+		if err := <-d.inflight; err != nil && d.err == nil {
+			d.err = err
+		}
+		d.inflight = nil
+	}
+	return d.err
+}
+
+// writeAt writes an aligned buffer at an aligned offset (only one runs at a
+// time: flushFull waits for the previous one).
+func (d *directWriter) writeAt(b []byte, off int64) error {
+	if !d.fallback {
+		_, err := d.direct.WriteAt(b, off)
+		if err == nil {
+			d.wrote = true
+			return nil
+		}
+		if d.wrote || !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		d.fallback = true
+	}
+	_, err := d.plain.WriteAt(b, off)
+	return err
+}
+
+// finish writes what is left — the last block padded to the alignment,
+// then the file cut to its size — and closes the direct descriptor.
+func (d *directWriter) finish() error {
+	defer d.direct.Close()
+	if err := d.wait(); err != nil {
+		return err
+	}
+	size := d.pos()
+	if d.n > 0 {
+		padded := (d.n + directAlign - 1) / directAlign * directAlign
+		clear(d.bufs[d.cur][d.n:padded])
+		if err := d.writeAt(d.bufs[d.cur][:padded], d.off); err != nil {
+			return err
+		}
+	}
+	if err := d.plain.Truncate(size); err != nil {
+		return fmt.Errorf("truncating to %d bytes: %w", size, err)
+	}
+	return nil
+}
