@@ -356,14 +356,13 @@ func (b *tensorBuffers) masked(t *pruneTarget) (*sparse.Matrix, error) {
 
 // pruneDense loads t, plans it if planning was skipped, zeroes the pruned
 // weights in the raw bytes and counts what remains. It returns the bytes of
-// the dense pruned tensor. With a share link, the loaded bytes are lent to
-// the input scan, and zeroing waits until it has hashed them.
-func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *pruneTarget, share *shareLink) ([]byte, error) {
+// the dense pruned tensor.
+func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *pruneTarget) ([]byte, error) {
 	x, err := b.load(t)
 	if err != nil {
 		return nil, err
 	}
-	return b.pruneLoaded(sel, t, x, share.lend(t, b.raw))
+	return b.pruneLoaded(sel, t, x, func() {})
 }
 
 // pruneLoaded is pruneDense once t is loaded as x: wait returns when the
@@ -834,7 +833,7 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 					if pf.ready != nil {
 						return pf.write(w, t)
 					}
-					raw, err := buf.pruneDense(&sel, t, nil)
+					raw, err := buf.pruneDense(&sel, t)
 					if err != nil {
 						return err
 					}

@@ -53,12 +53,6 @@ func copyRange(dst, src *os.File, off, n int64) (done bool, err error) {
 	return true, nil
 }
 
-// startWriteback asks the kernel to begin writing [off, off+n) of f to disk
-// now, without waiting, so the final fsync finds little left to do.
-func startWriteback(f *os.File, off, n int64) {
-	unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
-}
-
 // openDirect opens path for writing with O_DIRECT, or returns nil.
 func openDirect(path string) *os.File {
 	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)

@@ -181,7 +181,7 @@ func writeFile(path string, metadata map[string]string, entries []Entry, minDire
 			w = d
 			pos = func() (int64, error) { return d.pos(), nil }
 		}
-		if err := writeTensors(w, pos, header, entries, order, d == nil); err != nil {
+		if err := writeTensors(w, pos, header, entries, order); err != nil {
 			if d != nil {
 				d.wait()
 				d.direct.Close()
@@ -196,9 +196,8 @@ func writeFile(path string, metadata map[string]string, entries []Entry, minDire
 }
 
 // writeTensors writes the length, the header and the entries in order to
-// w, checking each entry's size against pos; with hint, writeback of each
-// large tensor is started as soon as it is written (see startWriteback).
-func writeTensors(w io.Writer, pos func() (int64, error), header []byte, entries []Entry, order []int, hint bool) error {
+// w, checking each entry's size against pos.
+func writeTensors(w io.Writer, pos func() (int64, error), header []byte, entries []Entry, order []int) error {
 	var lenBuf [8]byte
 	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(header)))
 	if _, err := w.Write(lenBuf[:]); err != nil {
@@ -219,9 +218,6 @@ func writeTensors(w io.Writer, pos func() (int64, error), header []byte, entries
 		}
 		if got != at+e.Size {
 			return fmt.Errorf("tensor %q: wrote %d bytes, want %d", e.Name, got-at, e.Size)
-		}
-		if f, ok := w.(*os.File); ok && hint && e.Size >= 1<<20 {
-			startWriteback(f, at, e.Size)
 		}
 		at = got
 	}
