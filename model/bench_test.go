@@ -7,14 +7,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
 // gpt2SmallConfig is the shape of GPT-2 small (124M parameters).
-func gpt2SmallConfig() *loader.Config {
-	return &loader.Config{ModelType: "gpt2", HiddenSize: 768, NumLayers: 12, NumHeads: 12, NumKVHeads: 12,
+func gpt2SmallConfig() *checkpoint.Config {
+	return &checkpoint.Config{ModelType: "gpt2", HiddenSize: 768, NumLayers: 12, NumHeads: 12, NumKVHeads: 12,
 		HeadDim: 64, IntermediateSize: 3072, VocabSize: 50257, MaxPositions: 1024, NormEps: 1e-5,
 		TieWordEmbeddings: true, Activation: "gelu_new"}
 }
@@ -22,7 +22,7 @@ func gpt2SmallConfig() *loader.Config {
 // randomWeights returns weights for cfg with the tensor names and shapes
 // of a Hugging Face checkpoint: matrices uniform with standard deviation
 // 0.02, norm weights near 1, biases near 0.
-func randomWeights(cfg *loader.Config, seed uint64) map[string][]float32 {
+func randomWeights(cfg *checkpoint.Config, seed uint64) map[string][]float32 {
 	rng := rand.New(rand.NewPCG(seed, 0x6d6f64656c))
 	w := map[string][]float32{}
 	add := func(name string, center, spread float32, shape ...int) {
@@ -224,7 +224,7 @@ func BenchmarkScoreStream(b *testing.B) {
 	if err := gen.WriteCheckpoint(dir, gen.GPT2Small(tensor.F32)); err != nil {
 		b.Fatal(err)
 	}
-	lm, err := loader.Open(dir)
+	lm, err := checkpoint.Open(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

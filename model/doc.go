@@ -5,10 +5,10 @@
 //
 // # Architectures
 //
-// [Load] builds a [Model] from a checkpoint opened by the loader package;
+// [Load] builds a [Model] from a checkpoint opened by package checkpoint;
 // [New] builds one from in-memory float32 weights keyed by Hugging Face
 // tensor name. Every weight is decoded to float32 (F32, F16, BF16 and the
-// other float dtypes the loader decodes) — once, or, for a streaming model
+// other float dtypes package checkpoint decodes) — once, or, for a streaming model
 // (see Memory), the block projections on every pass.
 //
 // The llama family (model_type llama, mistral, qwen2), as Hugging Face's
@@ -30,7 +30,7 @@
 // to wte (or lm_head.weight when untied). Names carry the "transformer."
 // prefix or none.
 //
-// Not handled, and not detectable because [loader.Config] does not carry
+// Not handled, and not detectable because [checkpoint.Config] does not carry
 // them: rope_scaling of any kind (linear, dynamic, YaRN, llama3), partial
 // rotary factors, sliding-window attention (mistral's sliding_window,
 // qwen2's use_sliding_window: results are exact only while the window is
@@ -38,10 +38,10 @@
 // and reorder_and_upcast_attn, logit soft-capping and q/k norms. Checkpoints
 // using them load but score wrongly.
 //
-// A missing tensor is an error wrapping [loader.ErrFormat] that names it; a
+// A missing tensor is an error wrapping [checkpoint.ErrFormat] that names it; a
 // tensor of the wrong shape names it and both shapes; an unsupported
 // configuration (activation, odd head dimension, model type) wraps
-// [loader.ErrUnsupported].
+// [checkpoint.ErrUnsupported].
 //
 // # Forward pass
 //
@@ -104,7 +104,7 @@
 // of the F32 checkpoint. A streaming one ([Options].Stream) holds only the
 // token and position embeddings, the LM head, norms and biases; each
 // block's four projections are read from the checkpoint (pread through
-// the loader, never the file mapping) when the block runs, decoded into a
+// package checkpoint, never the file mapping) when the block runs, decoded into a
 // staging buffer and packed (or converted to CSR by the Sparse rule) into
 // one of two buffer sets, while a goroutine reads the next block into the
 // other. Its weight memory is thus the LM head plus two blocks'
@@ -124,7 +124,7 @@
 // residence costs no more than the bound streaming keeps, and is faster.
 // [New] builds resident models (Stream "on" streams from a private copy,
 // for tests). A streaming model reads through a checkpoint handle of its
-// own (loader.Model.Reopen), so the caller may close its loader model;
+// own (checkpoint.Model.Reopen), so the caller may close its checkpoint.Model;
 // [Model.Close] releases the handle (or the garbage collector does).
 //
 // Activations are reused from layer to layer: a few [rows, dim] buffers,

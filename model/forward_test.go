@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
@@ -19,7 +19,7 @@ import (
 // refForward is an independent, deliberately naive float64 forward pass
 // written straight from the Hugging Face modelling code, one token row at
 // a time. It returns logits [T][vocab].
-func refForward(cfg *loader.Config, w map[string][]float32, ids []int) [][]float64 {
+func refForward(cfg *checkpoint.Config, w map[string][]float32, ids []int) [][]float64 {
 	D, H, KV, hd, I, V := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.IntermediateSize, cfg.VocabSize
 	T := len(ids)
 	get := func(names ...string) []float32 {
@@ -218,7 +218,7 @@ func refForward(cfg *loader.Config, w map[string][]float32, ids []int) [][]float
 }
 
 // checkAgainstRef compares m's logits with refForward's on ids.
-func checkAgainstRef(t *testing.T, what string, m *Model, cfg *loader.Config, w map[string][]float32, ids []int, tol float64) {
+func checkAgainstRef(t *testing.T, what string, m *Model, cfg *checkpoint.Config, w map[string][]float32, ids []int, tol float64) {
 	t.Helper()
 	V := cfg.VocabSize
 	got := make([]float32, len(ids)*V)
@@ -254,25 +254,25 @@ func testIDs(n, vocab int) []int {
 // and without the transformer. prefix, exact GELU, on every kernel and
 // with windows that end inside an attention query block.
 func TestForwardVariants(t *testing.T) {
-	llama := func(mt string, tied bool) *loader.Config {
-		return &loader.Config{ModelType: mt, HiddenSize: 24, NumLayers: 2, NumHeads: 6, NumKVHeads: 2, HeadDim: 4,
+	llama := func(mt string, tied bool) *checkpoint.Config {
+		return &checkpoint.Config{ModelType: mt, HiddenSize: 24, NumLayers: 2, NumHeads: 6, NumKVHeads: 2, HeadDim: 4,
 			IntermediateSize: 40, VocabSize: 37, MaxPositions: 160, NormEps: 1e-5, RopeTheta: 10000,
 			TieWordEmbeddings: tied, Activation: "silu"}
 	}
-	gpt := func(act string) *loader.Config {
-		return &loader.Config{ModelType: "gpt2", HiddenSize: 24, NumLayers: 2, NumHeads: 3, NumKVHeads: 3, HeadDim: 8,
+	gpt := func(act string) *checkpoint.Config {
+		return &checkpoint.Config{ModelType: "gpt2", HiddenSize: 24, NumLayers: 2, NumHeads: 3, NumKVHeads: 3, HeadDim: 8,
 			IntermediateSize: 52, VocabSize: 41, MaxPositions: 150, NormEps: 1e-5, TieWordEmbeddings: true, Activation: act}
 	}
 	cases := []struct {
 		name string
-		cfg  *loader.Config
+		cfg  *checkpoint.Config
 		edit func(w map[string][]float32)
 	}{
 		{"llama tied", llama("llama", true), nil},
 		{"llama untied", llama("llama", false), nil},
 		{"mistral", llama("mistral", false), nil},
 		{"qwen2 biases", llama("qwen2", true), nil},
-		{"llama head dim 10", func() *loader.Config {
+		{"llama head dim 10", func() *checkpoint.Config {
 			c := llama("llama", false)
 			c.HeadDim, c.RopeTheta = 10, 500000
 			return c
@@ -296,7 +296,7 @@ func TestForwardVariants(t *testing.T) {
 				}
 			}
 		}},
-		{"gpt2 untied", func() *loader.Config { c := gpt("gelu_new"); c.TieWordEmbeddings = false; return c }(), nil},
+		{"gpt2 untied", func() *checkpoint.Config { c := gpt("gelu_new"); c.TieWordEmbeddings = false; return c }(), nil},
 	}
 	for ci, c := range cases {
 		seed := uint64(100 + ci)
@@ -332,7 +332,7 @@ func TestLoadGenerated(t *testing.T) {
 		if err := gen.WriteCheckpoint(dir, s); err != nil {
 			t.Fatal(err)
 		}
-		lm, err := loader.Open(dir)
+		lm, err := checkpoint.Open(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestLoadGenerated(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	cfg := &loader.Config{ModelType: "llama", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 1, HeadDim: 4,
+	cfg := &checkpoint.Config{ModelType: "llama", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 1, HeadDim: 4,
 		IntermediateSize: 12, VocabSize: 10, MaxPositions: 16, NormEps: 1e-5, RopeTheta: 10000, Activation: "silu"}
 	base := randomWeights(cfg, 1)
 	edit := func(f func(w map[string][]float32)) map[string][]float32 {
@@ -365,23 +365,23 @@ func TestLoadErrors(t *testing.T) {
 	}
 	cases := []struct {
 		name    string
-		cfg     func(c *loader.Config)
+		cfg     func(c *checkpoint.Config)
 		w       map[string][]float32
 		target  error
 		mention string
 	}{
 		{"missing tensor", nil, edit(func(w map[string][]float32) { delete(w, "model.layers.0.mlp.up_proj.weight") }),
-			loader.ErrFormat, "model.layers.0.mlp.up_proj.weight"},
+			checkpoint.ErrFormat, "model.layers.0.mlp.up_proj.weight"},
 		{"missing lm_head", nil, edit(func(w map[string][]float32) { delete(w, "lm_head.weight") }),
-			loader.ErrFormat, "lm_head.weight"},
+			checkpoint.ErrFormat, "lm_head.weight"},
 		{"wrong shape", nil, edit(func(w map[string][]float32) { w["model.layers.0.self_attn.k_proj.weight"] = make([]float32, 8*8) }),
-			loader.ErrFormat, "model.layers.0.self_attn.k_proj.weight"},
-		{"qwen2 without biases", func(c *loader.Config) { c.ModelType = "qwen2" }, base, loader.ErrFormat, "q_proj.bias"},
+			checkpoint.ErrFormat, "model.layers.0.self_attn.k_proj.weight"},
+		{"qwen2 without biases", func(c *checkpoint.Config) { c.ModelType = "qwen2" }, base, checkpoint.ErrFormat, "q_proj.bias"},
 		{"half a bias set", nil, edit(func(w map[string][]float32) { w["model.layers.0.self_attn.k_proj.bias"] = make([]float32, 4) }),
-			loader.ErrFormat, "model.layers.0.self_attn.q_proj.bias"},
-		{"activation", func(c *loader.Config) { c.Activation = "relu" }, base, loader.ErrUnsupported, "relu"},
-		{"odd head dim", func(c *loader.Config) { c.HeadDim = 3 }, base, loader.ErrUnsupported, "even"},
-		{"model type", func(c *loader.Config) { c.ModelType = "bert" }, base, loader.ErrUnsupported, "bert"},
+			checkpoint.ErrFormat, "model.layers.0.self_attn.q_proj.bias"},
+		{"activation", func(c *checkpoint.Config) { c.Activation = "relu" }, base, checkpoint.ErrUnsupported, "relu"},
+		{"odd head dim", func(c *checkpoint.Config) { c.HeadDim = 3 }, base, checkpoint.ErrUnsupported, "even"},
+		{"model type", func(c *checkpoint.Config) { c.ModelType = "bert" }, base, checkpoint.ErrUnsupported, "bert"},
 		{"kernel", nil, base, ErrInput, "no-such-kernel"},
 	}
 	for _, c := range cases {
@@ -422,30 +422,30 @@ func TestLoadWrongShape(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), gen.Pack(ts, nil).Encode(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lm, err := loader.Open(dir)
+	lm, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lm.Close()
 	_, err = Load(lm, Options{})
-	if err == nil || !errors.Is(err, loader.ErrFormat) || !strings.Contains(err.Error(), "model.layers.1.mlp.down_proj.weight") ||
+	if err == nil || !errors.Is(err, checkpoint.ErrFormat) || !strings.Contains(err.Error(), "model.layers.1.mlp.down_proj.weight") ||
 		!strings.Contains(err.Error(), "[24 16]") || !strings.Contains(err.Error(), "[16 24]") {
 		t.Fatalf("got %v, want an ErrFormat naming the tensor and both shapes", err)
 	}
 
-	lone, err := loader.Open(filepath.Join(dir, "model.safetensors"))
+	lone, err := checkpoint.Open(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lone.Close()
 	lone.Config = nil
-	if _, err := Load(lone, Options{}); !errors.Is(err, loader.ErrFormat) {
+	if _, err := Load(lone, Options{}); !errors.Is(err, checkpoint.ErrFormat) {
 		t.Fatalf("no config: got %v, want ErrFormat", err)
 	}
 }
 
 func TestForwardErrors(t *testing.T) {
-	cfg := &loader.Config{ModelType: "gpt2", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 2, HeadDim: 4,
+	cfg := &checkpoint.Config{ModelType: "gpt2", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 2, HeadDim: 4,
 		IntermediateSize: 12, VocabSize: 10, MaxPositions: 16, NormEps: 1e-5, TieWordEmbeddings: true, Activation: "gelu_new"}
 	m, err := New(cfg, randomWeights(cfg, 3), Options{Threads: 1})
 	if err != nil {

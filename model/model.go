@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync/atomic"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
@@ -74,7 +74,7 @@ const (
 // all but the block projections, which are read from the checkpoint for
 // every pass. A Model is immutable once built and safe for concurrent use.
 type Model struct {
-	cfg     loader.Config
+	cfg     checkpoint.Config
 	arch    arch
 	threads int
 	kern    *kernel
@@ -145,7 +145,7 @@ const (
 )
 
 // Config returns a copy of the model's configuration.
-func (m *Model) Config() loader.Config {
+func (m *Model) Config() checkpoint.Config {
 	c := m.cfg
 	c.Architectures = slices.Clone(c.Architectures)
 	return c
@@ -194,20 +194,20 @@ func get(src source, name string, want ...int) ([]float32, error) {
 	return v, nil
 }
 
-type loaderSource struct{ m *loader.Model }
+type loaderSource struct{ m *checkpoint.Model }
 
 func (s loaderSource) has(name string) bool { _, ok := s.m.Tensor(name); return ok }
 
 func (s loaderSource) check(name string, want ...int) error {
 	t, ok := s.m.Tensor(name)
 	if !ok {
-		return fmt.Errorf("%s: %w: tensor %q is missing", s.m.Path, loader.ErrFormat, name)
+		return fmt.Errorf("%s: %w: tensor %q is missing", s.m.Path, checkpoint.ErrFormat, name)
 	}
 	if !shapeIs(t.Shape, want) {
-		return fmt.Errorf("%s: %w: tensor %q has shape %v, want %v", s.m.Path, loader.ErrFormat, name, []int64(t.Shape), want)
+		return fmt.Errorf("%s: %w: tensor %q has shape %v, want %v", s.m.Path, checkpoint.ErrFormat, name, []int64(t.Shape), want)
 	}
 	if !t.DType.IsFloat() {
-		return fmt.Errorf("%s: %w: tensor %q has dtype %s, want a floating-point type", s.m.Path, loader.ErrUnsupported, name, t.DType)
+		return fmt.Errorf("%s: %w: tensor %q has dtype %s, want a floating-point type", s.m.Path, checkpoint.ErrUnsupported, name, t.DType)
 	}
 	return nil
 }
@@ -215,7 +215,7 @@ func (s loaderSource) check(name string, want ...int) error {
 func (s loaderSource) read(name string, off int, dst []float32, raw *[]byte) error {
 	t, ok := s.m.Tensor(name)
 	if !ok {
-		return fmt.Errorf("%s: %w: tensor %q is missing", s.m.Path, loader.ErrFormat, name)
+		return fmt.Errorf("%s: %w: tensor %q is missing", s.m.Path, checkpoint.ErrFormat, name)
 	}
 	es := t.DType.Size()
 	if t.DType == tensor.F32 && tensor.LittleEndianHost() {
@@ -259,14 +259,14 @@ func (s mapSource) has(name string) bool { _, ok := s[name]; return ok }
 func (s mapSource) check(name string, want ...int) error {
 	v, ok := s[name]
 	if !ok {
-		return fmt.Errorf("%w: tensor %q is missing", loader.ErrFormat, name)
+		return fmt.Errorf("%w: tensor %q is missing", checkpoint.ErrFormat, name)
 	}
 	n := 1
 	for _, d := range want {
 		n *= d
 	}
 	if len(v) != n {
-		return fmt.Errorf("%w: tensor %q has %d values, want shape %v (%d values)", loader.ErrFormat, name, len(v), want, n)
+		return fmt.Errorf("%w: tensor %q has %d values, want shape %v (%d values)", checkpoint.ErrFormat, name, len(v), want, n)
 	}
 	return nil
 }
@@ -274,7 +274,7 @@ func (s mapSource) check(name string, want ...int) error {
 func (s mapSource) read(name string, off int, dst []float32, _ *[]byte) error {
 	v, ok := s[name]
 	if !ok || off < 0 || off+len(dst) > len(v) {
-		return fmt.Errorf("%w: tensor %q: values [%d, %d) are missing", loader.ErrFormat, name, off, off+len(dst))
+		return fmt.Errorf("%w: tensor %q: values [%d, %d) are missing", checkpoint.ErrFormat, name, off, off+len(dst))
 	}
 	copy(dst, v[off:])
 	return nil
@@ -287,9 +287,9 @@ func (s mapSource) partial(string) bool { return true }
 // afterwards. A streaming one reads its block projections on every pass
 // through a handle of its own (lm.Reopen), so lm may be closed all the
 // same; [Model.Close] releases that handle.
-func Load(lm *loader.Model, opt Options) (*Model, error) {
+func Load(lm *checkpoint.Model, opt Options) (*Model, error) {
 	if lm.Config == nil {
-		return nil, fmt.Errorf("%s: %w: no config.json, which a forward pass needs", lm.Path, loader.ErrFormat)
+		return nil, fmt.Errorf("%s: %w: no config.json, which a forward pass needs", lm.Path, checkpoint.ErrFormat)
 	}
 	stream, err := streamMode(opt.Stream)
 	if err != nil {
@@ -323,7 +323,7 @@ func autoStreams(total, largest int64) bool { return total > 2*largest+StreamSla
 
 // weightBytes returns the bytes of lm's floating-point tensors as float32:
 // all of them, and the largest.
-func weightBytes(lm *loader.Model) (total, largest int64) {
+func weightBytes(lm *checkpoint.Model) (total, largest int64) {
 	for _, name := range lm.Names() {
 		t, ok := lm.Tensor(name)
 		if !ok || !t.DType.IsFloat() {
@@ -355,7 +355,7 @@ func streamMode(s string) (string, error) {
 // so the caller may modify or drop the map afterwards. The model is
 // resident unless Options.Stream is "on", which streams the projections
 // from a private copy of the weights (for tests: it saves no memory).
-func New(cfg *loader.Config, weights map[string][]float32, opt Options) (*Model, error) {
+func New(cfg *checkpoint.Config, weights map[string][]float32, opt Options) (*Model, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("%w: nil config", ErrInput)
 	}
@@ -374,19 +374,19 @@ func New(cfg *loader.Config, weights map[string][]float32, opt Options) (*Model,
 	return build(cfg, own, opt, st)
 }
 
-func checkConfig(c *loader.Config) error {
+func checkConfig(c *checkpoint.Config) error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: model_type %s: %s", loader.ErrUnsupported, c.ModelType, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: model_type %s: %s", checkpoint.ErrUnsupported, c.ModelType, fmt.Sprintf(format, args...))
 	}
 	if c.HiddenSize <= 0 || c.NumLayers <= 0 || c.NumHeads <= 0 || c.NumKVHeads <= 0 || c.HeadDim <= 0 ||
 		c.IntermediateSize <= 0 || c.VocabSize <= 0 || c.MaxPositions <= 0 {
-		return fmt.Errorf("%w: config has a non-positive size: %+v", loader.ErrFormat, *c)
+		return fmt.Errorf("%w: config has a non-positive size: %+v", checkpoint.ErrFormat, *c)
 	}
 	if c.NumHeads%c.NumKVHeads != 0 {
-		return fmt.Errorf("%w: %d attention heads are not a multiple of %d key/value heads", loader.ErrFormat, c.NumHeads, c.NumKVHeads)
+		return fmt.Errorf("%w: %d attention heads are not a multiple of %d key/value heads", checkpoint.ErrFormat, c.NumHeads, c.NumKVHeads)
 	}
 	if !(c.NormEps >= 0) || math.IsInf(c.NormEps, 0) {
-		return fmt.Errorf("%w: norm epsilon %g", loader.ErrFormat, c.NormEps)
+		return fmt.Errorf("%w: norm epsilon %g", checkpoint.ErrFormat, c.NormEps)
 	}
 	switch c.ModelType {
 	case "llama", "mistral", "qwen2":
@@ -409,14 +409,14 @@ func checkConfig(c *loader.Config) error {
 			return bad("%d heads of %d do not split hidden size %d", c.NumHeads, c.HeadDim, c.HiddenSize)
 		}
 	default:
-		return fmt.Errorf("%w: model_type %q (supported: llama, mistral, qwen2, gpt2)", loader.ErrUnsupported, c.ModelType)
+		return fmt.Errorf("%w: model_type %q (supported: llama, mistral, qwen2, gpt2)", checkpoint.ErrUnsupported, c.ModelType)
 	}
 	return nil
 }
 
 // build makes the model from src; with st set, the block projections
 // stream from st instead of being loaded.
-func build(cfg *loader.Config, src source, opt Options, st *streamer) (*Model, error) {
+func build(cfg *checkpoint.Config, src source, opt Options, st *streamer) (*Model, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
-	"github.com/lmsparse/lmsparse/loader"
 )
 
 // Reference assets in ../shared (see its README, "Reference numbers").
@@ -23,7 +23,7 @@ const (
 
 func loadShared(t testing.TB, rel string, opt Options) *Model {
 	t.Helper()
-	lm, err := loader.Open(sharedtest.Path(t, rel))
+	lm, err := checkpoint.Open(sharedtest.Path(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestThreadsIdentical(t *testing.T) {
 // TestKL scores stories260k against itself (KL 0, full agreement) and
 // against a copy with half of one weight matrix zeroed (KL > 0).
 func TestKL(t *testing.T) {
-	lm, err := loader.Open(sharedtest.Path(t, storiesPath))
+	lm, err := checkpoint.Open(sharedtest.Path(t, storiesPath))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 )
 
 // hfScored transcribes the loop of Hugging Face's "perplexity of
@@ -77,7 +77,7 @@ func TestWindowsMatchHF(t *testing.T) {
 
 func tinyModel(t *testing.T, vocab, maxPos int) *Model {
 	t.Helper()
-	cfg := &loader.Config{ModelType: "llama", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 1, HeadDim: 4,
+	cfg := &checkpoint.Config{ModelType: "llama", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 1, HeadDim: 4,
 		IntermediateSize: 12, VocabSize: vocab, MaxPositions: maxPos, NormEps: 1e-5, RopeTheta: 10000,
 		TieWordEmbeddings: true, Activation: "silu"}
 	m, err := New(cfg, randomWeights(cfg, 9), Options{Threads: 2})

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
@@ -62,18 +62,18 @@ func pruneProjections(w map[string][]float32, frac float64) {
 // kernel); CSR execution is also checked against the naive float64
 // reference.
 func TestSparseExecution(t *testing.T) {
-	llama := func(mt string, tied bool) *loader.Config {
-		return &loader.Config{ModelType: mt, HiddenSize: 48, NumLayers: 2, NumHeads: 6, NumKVHeads: 2, HeadDim: 8,
+	llama := func(mt string, tied bool) *checkpoint.Config {
+		return &checkpoint.Config{ModelType: mt, HiddenSize: 48, NumLayers: 2, NumHeads: 6, NumKVHeads: 2, HeadDim: 8,
 			IntermediateSize: 72, VocabSize: 37, MaxPositions: 160, NormEps: 1e-5, RopeTheta: 10000,
 			TieWordEmbeddings: tied, Activation: "silu"}
 	}
-	gpt := func(tied bool) *loader.Config {
-		return &loader.Config{ModelType: "gpt2", HiddenSize: 48, NumLayers: 2, NumHeads: 3, NumKVHeads: 3, HeadDim: 16,
+	gpt := func(tied bool) *checkpoint.Config {
+		return &checkpoint.Config{ModelType: "gpt2", HiddenSize: 48, NumLayers: 2, NumHeads: 3, NumKVHeads: 3, HeadDim: 16,
 			IntermediateSize: 100, VocabSize: 41, MaxPositions: 150, NormEps: 1e-5, TieWordEmbeddings: tied, Activation: "gelu_new"}
 	}
 	for ci, c := range []struct {
 		name string
-		cfg  *loader.Config
+		cfg  *checkpoint.Config
 	}{{"llama", llama("llama", true)}, {"qwen2", llama("qwen2", false)}, {"gpt2", gpt(true)}, {"gpt2 untied", gpt(false)}} {
 		w := randomWeights(c.cfg, uint64(300+ci))
 		for k, v := range w {
@@ -140,7 +140,7 @@ func TestSparseExecution(t *testing.T) {
 // TestSparseHead prunes the tied embedding / LM head as well: auto then
 // runs the head through CSR while token lookups still read the dense rows.
 func TestSparseHead(t *testing.T) {
-	cfg := &loader.Config{ModelType: "gpt2", HiddenSize: 48, NumLayers: 2, NumHeads: 3, NumKVHeads: 3, HeadDim: 16,
+	cfg := &checkpoint.Config{ModelType: "gpt2", HiddenSize: 48, NumLayers: 2, NumHeads: 3, NumKVHeads: 3, HeadDim: 16,
 		IntermediateSize: 100, VocabSize: 67, MaxPositions: 150, NormEps: 1e-5, TieWordEmbeddings: true, Activation: "gelu_new"}
 	w := randomWeights(cfg, 77)
 	for k, v := range w {
@@ -163,7 +163,7 @@ func TestSparseHead(t *testing.T) {
 }
 
 func TestSparseOption(t *testing.T) {
-	cfg := &loader.Config{ModelType: "gpt2", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 2, HeadDim: 4,
+	cfg := &checkpoint.Config{ModelType: "gpt2", HiddenSize: 8, NumLayers: 1, NumHeads: 2, NumKVHeads: 2, HeadDim: 4,
 		IntermediateSize: 16, VocabSize: 11, MaxPositions: 16, NormEps: 1e-5, TieWordEmbeddings: true, Activation: "gelu_new"}
 	_, err := New(cfg, randomWeights(cfg, 1), Options{Sparse: "maybe"})
 	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "maybe") {

@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 )
 
 // streamer reads the block projections of a streaming model (see
@@ -12,7 +12,7 @@ import (
 // layer and from pass to pass.
 type streamer struct {
 	src    source
-	handle *loader.Model // the model's own checkpoint handle; nil for New
+	handle *checkpoint.Model // the model's own checkpoint handle; nil for New
 	// embed names the token embedding when its rows are read on demand
 	// (untied, or tied to a CSR head), else "".
 	embed string
@@ -36,11 +36,11 @@ type stager struct {
 // pass running concurrently.
 const maxFree = 4
 
-func newStreamer(src source, handle *loader.Model) *streamer {
+func newStreamer(src source, handle *checkpoint.Model) *streamer {
 	st := &streamer{src: src, handle: handle}
 	if handle != nil {
 		// A model dropped without Close still releases its files.
-		runtime.AddCleanup(st, func(h *loader.Model) { h.Close() }, handle)
+		runtime.AddCleanup(st, func(h *checkpoint.Model) { h.Close() }, handle)
 	}
 	return st
 }

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tensor/blas"
 	"github.com/lmsparse/lmsparse/testdata/gen"
@@ -56,21 +56,21 @@ func sameResult(t *testing.T, what string, got, want *Result) {
 // streamCases are the architecture variants of TestForwardVariants.
 func streamCases() []struct {
 	name string
-	cfg  *loader.Config
+	cfg  *checkpoint.Config
 	edit func(w map[string][]float32)
 } {
-	llama := func(mt string, tied bool) *loader.Config {
-		return &loader.Config{ModelType: mt, HiddenSize: 24, NumLayers: 3, NumHeads: 6, NumKVHeads: 2, HeadDim: 4,
+	llama := func(mt string, tied bool) *checkpoint.Config {
+		return &checkpoint.Config{ModelType: mt, HiddenSize: 24, NumLayers: 3, NumHeads: 6, NumKVHeads: 2, HeadDim: 4,
 			IntermediateSize: 40, VocabSize: 37, MaxPositions: 160, NormEps: 1e-5, RopeTheta: 10000,
 			TieWordEmbeddings: tied, Activation: "silu"}
 	}
-	gpt := func(act string, tied bool) *loader.Config {
-		return &loader.Config{ModelType: "gpt2", HiddenSize: 24, NumLayers: 3, NumHeads: 3, NumKVHeads: 3, HeadDim: 8,
+	gpt := func(act string, tied bool) *checkpoint.Config {
+		return &checkpoint.Config{ModelType: "gpt2", HiddenSize: 24, NumLayers: 3, NumHeads: 3, NumKVHeads: 3, HeadDim: 8,
 			IntermediateSize: 52, VocabSize: 41, MaxPositions: 150, NormEps: 1e-5, TieWordEmbeddings: tied, Activation: act}
 	}
 	return []struct {
 		name string
-		cfg  *loader.Config
+		cfg  *checkpoint.Config
 		edit func(w map[string][]float32)
 	}{
 		{"llama tied", llama("llama", true), nil},
@@ -184,7 +184,7 @@ func TestStreamLoadGenerated(t *testing.T) {
 		if err := gen.WriteCheckpoint(dir, s); err != nil {
 			t.Fatal(err)
 		}
-		lm, err := loader.Open(dir)
+		lm, err := checkpoint.Open(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +428,7 @@ func TestStreamAuto(t *testing.T) {
 	if err := gen.WriteCheckpoint(dir, gen.GPT2(tensor.F32, 1)); err != nil {
 		t.Fatal(err)
 	}
-	lm, err := loader.Open(dir)
+	lm, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

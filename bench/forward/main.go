@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/model"
 )
 
@@ -18,7 +18,7 @@ func main() {
 	iters := flag.Int("iters", 5, "timed windows")
 	kernel := flag.String("kernel", "", "GEMM kernel (default: fastest)")
 	flag.Parse()
-	lm, err := loader.Open(*dir)
+	lm, err := checkpoint.Open(*dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -16,9 +16,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
@@ -318,12 +318,12 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	log := &stageLog{w: stderr, quiet: o.Quiet, tty: isTerminal(stderr)}
 	total := time.Now()
 	log.begin()
-	m, err := loader.Open(o.Model)
+	m, err := checkpoint.Open(o.Model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := loader.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
+	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
 	// Everything about the eval stage that can fail on bad input is
@@ -389,7 +389,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	}
 	rep := &report.Report{Schema: report.Schema, Tool: versionString(), Model: o.Model, Output: o.Out.Dir, Recipe: r, Passed: true}
 	var manifestBytes []byte
-	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
+	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: maxShard, Force: o.Out.Force, Metadata: meta, Config: config,
 		After: func(stage string) (map[string][]byte, error) {
 			var targets []*pruneTarget
@@ -469,7 +469,7 @@ func reportFiles(rep *report.Report, manifest []byte) (map[string][]byte, error)
 
 // fillReportTotals copies the size report into rep and measures the
 // weight files before (the input's) and after (in dir).
-func fillReportTotals(rep *report.Report, man *manifest, m *loader.Model, dir string) {
+func fillReportTotals(rep *report.Report, man *manifest, m *checkpoint.Model, dir string) {
 	for _, in := range man.Inputs {
 		rep.Inputs = append(rep.Inputs, report.Input{File: in.File, Bytes: in.Bytes, SHA256: in.SHA256})
 	}
@@ -623,7 +623,7 @@ func gates(g *recipeGates, pplRatio, kl, top1 float64) []report.Gate {
 // runSweep prunes the original at each sweep sparsity with the recipe's
 // method (dense, in a temporary directory beside OUT), evaluates it and
 // records the curve; with gates, the highest sparsity passing them all.
-func runSweep(ctx context.Context, o compressOptions, r *recipe, m *loader.Model, ev *evalSetup, method prune.Method, rep *report.Report, log *stageLog) error {
+func runSweep(ctx context.Context, o compressOptions, r *recipe, m *checkpoint.Model, ev *evalSetup, method prune.Method, rep *report.Report, log *stageLog) error {
 	parent := filepath.Dir(filepath.Clean(o.Out.Dir))
 	for _, s := range r.Sweep {
 		if err := ctx.Err(); err != nil {
@@ -656,7 +656,7 @@ func runSweep(ctx context.Context, o compressOptions, r *recipe, m *loader.Model
 	return nil
 }
 
-func sweepPoint(ctx context.Context, m *loader.Model, r *recipe, method prune.Method, s float64, dir string, ev *evalSetup) (report.Point, error) {
+func sweepPoint(ctx context.Context, m *checkpoint.Model, r *recipe, method prune.Method, s float64, dir string, ev *evalSetup) (report.Point, error) {
 	method.Sparsity = s
 	var overrides []sparsityOverride
 	j, err := newPruneJob(m, method, "dense", r.Prune.Include, r.Prune.Exclude, overrides)
@@ -672,7 +672,7 @@ func sweepPoint(ctx context.Context, m *loader.Model, r *recipe, method prune.Me
 	}
 	pf.start(ctx, entries, 0)
 	defer pf.stop()
-	if err := loader.WriteDir(dir, m.Dir, entries, loader.WriteOptions{Metadata: copyMeta(m.Metadata())}); err != nil {
+	if err := checkpoint.WriteDir(dir, m.Dir, entries, checkpoint.WriteOptions{Metadata: copyMeta(m.Metadata())}); err != nil {
 		return report.Point{}, err
 	}
 	res, err := ev.score(ctx, dir, nil)

@@ -3,16 +3,16 @@ package main
 import (
 	"context"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/report"
 )
 
 // applySAEStage trains the recipe's sparse autoencoder on its tensor (the
 // token embedding by default) and replaces that tensor's entry by the
 // autoencoder's codes, dictionary and bias, as "lmsparse sae" does.
-func applySAEStage(ctx context.Context, m *loader.Model, spec *recipeSAE, entries []safetensors.Entry, meta map[string]string, threads int, log *stageLog) ([]safetensors.Entry, *report.SAE, map[string]string, error) {
+func applySAEStage(ctx context.Context, m *checkpoint.Model, spec *recipeSAE, entries []safetensors.Entry, meta map[string]string, threads int, log *stageLog) ([]safetensors.Entry, *report.SAE, map[string]string, error) {
 	info, err := saeTarget(m, spec.Tensor)
 	if err != nil {
 		return nil, nil, nil, err

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/report"
 )
 
@@ -54,12 +54,12 @@ checkpoint does not use are removed.`,
 }
 
 func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error {
-	m, err := loader.Open(o.Model)
+	m, err := checkpoint.Open(o.Model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := loader.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
+	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
 	es, err := m.Entries()
@@ -75,10 +75,10 @@ func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error
 			return write(w)
 		}
 	}
-	if err := loader.WriteDir(o.Out.Dir, m.Dir, es, loader.WriteOptions{MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: m.Metadata()}); err != nil {
+	if err := checkpoint.WriteDir(o.Out.Dir, m.Dir, es, checkpoint.WriteOptions{MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: m.Metadata()}); err != nil {
 		return err
 	}
-	shards := loader.PlanShards(es, o.Out.MaxShardSize)
+	shards := checkpoint.PlanShards(es, o.Out.MaxShardSize)
 	var total int64
 	for _, s := range shards {
 		total += s.Bytes

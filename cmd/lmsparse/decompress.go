@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/report"
 )
 
@@ -61,12 +61,12 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 	if file, ok := onnxPath(o.Model); ok {
 		return decompressONNX(ctx, o, file, stdout)
 	}
-	m, err := loader.Open(o.Model)
+	m, err := checkpoint.Open(o.Model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := loader.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
+	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
 	cfg, err := readConfigBytes(m)
@@ -77,7 +77,7 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	byName := map[string]*loader.SparseTensor{}
+	byName := map[string]*checkpoint.SparseTensor{}
 	for i := range expanded {
 		byName[expanded[i].Name] = &expanded[i]
 	}
@@ -117,7 +117,7 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 	delete(meta, sparse.SAEMetadataKey)
 	var config []byte
 	if cfg != nil {
-		if config, err = loader.RemoveQuantizationConfig(cfg); err != nil {
+		if config, err = checkpoint.RemoveQuantizationConfig(cfg); err != nil {
 			return fmt.Errorf("%s: %w", m.Dir, err)
 		}
 	}
@@ -125,7 +125,7 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
+	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
 		Extra: map[string][]byte{manifestFile: append(man, '\n')},
 	})

@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/onnx"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/model"
 	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
 	"github.com/lmsparse/lmsparse/tokenizer"
@@ -161,13 +161,13 @@ func loadEvalModel(path string, threads int) (*model.Model, error) {
 
 // loadEvalModelStream is loadEvalModel with a model.Options.Stream mode.
 func loadEvalModelStream(path string, threads int, stream string) (*model.Model, error) {
-	lm, err := loader.Open(path)
+	lm, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer lm.Close()
 	if lm.Config == nil {
-		return nil, fmt.Errorf("%s: %w: eval needs config.json to know the architecture", path, loader.ErrFormat)
+		return nil, fmt.Errorf("%s: %w: eval needs config.json to know the architecture", path, checkpoint.ErrFormat)
 	}
 	// A pruned checkpoint stored as CSR or bitmask is evaluated directly.
 	if _, err := lm.ExpandSparse(); err != nil {

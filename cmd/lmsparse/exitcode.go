@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/model"
 	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
 	"github.com/lmsparse/lmsparse/prune"
@@ -43,9 +43,9 @@ var exitCodes = []struct {
 	{errGate, exitGate},
 	{errUsage, exitBadArgs},
 	{safetensors.ErrFormat, exitBadArgs},
-	{loader.ErrFormat, exitBadArgs},
-	{loader.ErrUnsupported, exitBadArgs},
-	{loader.ErrOutput, exitBadArgs},
+	{checkpoint.ErrFormat, exitBadArgs},
+	{checkpoint.ErrUnsupported, exitBadArgs},
+	{checkpoint.ErrOutput, exitBadArgs},
 	{tensor.ErrShape, exitBadArgs},
 	{prune.ErrInvalid, exitBadArgs},
 	{sae.ErrInvalid, exitBadArgs},

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -118,7 +118,7 @@ func runInspect(ctx context.Context, o inspectOptions, stdout, stderr io.Writer)
 	if file, ok := onnxPath(o.Model); ok {
 		return inspectONNX(ctx, file, o, stdout)
 	}
-	m, err := loader.Open(o.Model)
+	m, err := checkpoint.Open(o.Model)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func runInspect(ctx context.Context, o inspectOptions, stdout, stderr io.Writer)
 	return printInspect(stdout, rep)
 }
 
-func buildInspect(ctx context.Context, m *loader.Model) (*inspectReport, error) {
+func buildInspect(ctx context.Context, m *checkpoint.Model) (*inspectReport, error) {
 	rep := &inspectReport{Schema: "lmsparse.inspect/v1", Path: m.Path, Format: "safetensors", Metadata: m.Metadata()}
 	for _, f := range m.Files {
 		st, err := os.Stat(f)
@@ -199,7 +199,7 @@ func buildInspect(ctx context.Context, m *loader.Model) (*inspectReport, error) 
 
 // scanTensor counts zeros, NaNs and Infs, streaming the tensor through buf
 // so that memory stays bounded whatever the tensor's size.
-func scanTensor(m *loader.Model, name string, dt tensor.DType, buf []byte) (tensor.Stats, error) {
+func scanTensor(m *checkpoint.Model, name string, dt tensor.DType, buf []byte) (tensor.Stats, error) {
 	var st tensor.Stats
 	sec, err := m.Section(name)
 	if err != nil {

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
@@ -133,15 +133,15 @@ func TestBadInputs(t *testing.T) {
 		}, []string{"config.json", `model_type "t5"`, "supported"}},
 		bad{"index names a file outside the directory", func(d string) {
 			os.Remove(filepath.Join(d, "model.safetensors"))
-			os.WriteFile(filepath.Join(d, loader.IndexFile), []byte(`{"weight_map":{"a":"../x.safetensors"}}`), 0o644)
-		}, []string{loader.IndexFile, "outside the checkpoint directory"}},
+			os.WriteFile(filepath.Join(d, checkpoint.IndexFile), []byte(`{"weight_map":{"a":"../x.safetensors"}}`), 0o644)
+		}, []string{checkpoint.IndexFile, "outside the checkpoint directory"}},
 		bad{"index names an absolute path", func(d string) {
 			os.Remove(filepath.Join(d, "model.safetensors"))
-			os.WriteFile(filepath.Join(d, loader.IndexFile), []byte(`{"weight_map":{"a":"/tmp/x.safetensors"}}`), 0o644)
+			os.WriteFile(filepath.Join(d, checkpoint.IndexFile), []byte(`{"weight_map":{"a":"/tmp/x.safetensors"}}`), 0o644)
 		}, []string{"outside the checkpoint directory"}},
 		bad{"missing shard", func(d string) {
 			os.Remove(filepath.Join(d, "model.safetensors"))
-			os.WriteFile(filepath.Join(d, loader.IndexFile), []byte(`{"weight_map":{"a":"model-00001-of-00002.safetensors"}}`), 0o644)
+			os.WriteFile(filepath.Join(d, checkpoint.IndexFile), []byte(`{"weight_map":{"a":"model-00001-of-00002.safetensors"}}`), 0o644)
 		}, []string{"model-00001-of-00002.safetensors", "missing shard"}},
 		bad{"missing model", func(d string) { os.RemoveAll(d) }, []string{"no such file"}},
 	)
@@ -219,7 +219,7 @@ func TestExitCodeTable(t *testing.T) {
 		{errors.New("disk full"), 1},
 		{fmt.Errorf("wrap: %w", errGate), 3},
 		{usageErrorf("x"), 2},
-		{fmt.Errorf("f: %w", loader.ErrUnsupported), 2},
+		{fmt.Errorf("f: %w", checkpoint.ErrUnsupported), 2},
 		{fmt.Errorf("f: %w", fs.ErrNotExist), 2},
 		{context.Canceled, 1},
 	} {
@@ -243,8 +243,8 @@ func TestCopyReshards(t *testing.T) {
 	}
 	a, _ := os.ReadFile(filepath.Join(in, "model.safetensors"))
 	b, _ := os.ReadFile(filepath.Join(back, "model.safetensors"))
-	m1, _ := loader.Open(in)
-	m2, _ := loader.Open(back)
+	m1, _ := checkpoint.Open(in)
+	m2, _ := checkpoint.Open(back)
 	defer m1.Close()
 	defer m2.Close()
 	for _, n := range m1.Names() {
@@ -257,7 +257,7 @@ func TestCopyReshards(t *testing.T) {
 	if len(a) != len(b) {
 		t.Logf("generator layout %d bytes, lmsparse layout %d bytes", len(a), len(b))
 	}
-	ms, _ := loader.Open(sharded)
+	ms, _ := checkpoint.Open(sharded)
 	if len(ms.Files) < 3 {
 		t.Errorf("4kB shards gave %d files", len(ms.Files))
 	}

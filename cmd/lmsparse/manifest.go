@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 )
 
 // manifestFile is written into every output directory.
@@ -69,7 +69,7 @@ type manifestTotals struct {
 
 // hashInputs returns every input file (weights, config, tokenizer) with
 // its size and sha256, in a stable order.
-func hashInputs(m *loader.Model) ([]manifestInput, error) {
+func hashInputs(m *checkpoint.Model) ([]manifestInput, error) {
 	return hashFiles(m.Dir, m.Files)
 }
 
@@ -77,7 +77,7 @@ func hashInputs(m *loader.Model) ([]manifestInput, error) {
 // naming them relative to dir.
 func hashFiles(dir string, files []string) ([]manifestInput, error) {
 	files = append([]string(nil), files...)
-	for _, aux := range []string{loader.ConfigFile, "tokenizer.json", "tokenizer_config.json"} {
+	for _, aux := range []string{checkpoint.ConfigFile, "tokenizer.json", "tokenizer_config.json"} {
 		p := filepath.Join(dir, aux)
 		if _, err := os.Stat(p); err == nil {
 			files = append(files, p)
@@ -115,7 +115,7 @@ func readFileBounded(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(b) > max {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, loader.ErrFormat, max)
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, checkpoint.ErrFormat, max)
 	}
 	return b, nil
 }
@@ -129,7 +129,7 @@ type outputOptions struct {
 }
 
 func (o *outputOptions) register(fs *pflag.FlagSet) {
-	o.shard = byteSize(loader.DefaultMaxShardSize)
+	o.shard = byteSize(checkpoint.DefaultMaxShardSize)
 	fs.StringVarP(&o.Dir, "output", "o", "", "output checkpoint directory (required)")
 	fs.Var(&o.shard, "max-shard-size", "largest shard, e.g. 5GB, 500MB, 2GiB (decimal units are powers of 1000)")
 	fs.BoolVar(&o.Force, "force", false, "write into a non-empty output directory")

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -28,7 +28,7 @@ func onnxPath(model string) (string, bool) {
 	if !st.IsDir() {
 		return model, strings.HasSuffix(strings.ToLower(model), ".onnx")
 	}
-	for _, f := range []string{loader.SingleFile, loader.IndexFile} {
+	for _, f := range []string{checkpoint.SingleFile, checkpoint.IndexFile} {
 		if _, err := os.Stat(filepath.Join(model, f)); err == nil {
 			return "", false
 		}
@@ -155,7 +155,7 @@ func onnxTargets(m *onnx.Model, file string, include, exclude []string) ([]*prun
 			return nil, fmt.Errorf("%s: tensor %q: %w: cannot prune dtype %s (floating-point tensors only)", file, in.Name, tensor.ErrDType, in.DType)
 		}
 		n, _ := in.Shape.Elems()
-		t := &pruneTarget{name: in.Name, info: loader.Tensor{TensorInfo: safetensors.TensorInfo{Name: in.Name, DType: in.DType,
+		t := &pruneTarget{name: in.Name, info: checkpoint.Tensor{TensorInfo: safetensors.TensorInfo{Name: in.Name, DType: in.DType,
 			Shape: in.Shape.Clone(), Size: in.Bytes}, File: file}}
 		switch {
 		case isMatrix:
@@ -192,7 +192,7 @@ func pruneONNX(ctx context.Context, o pruneOptions, method prune.Method, file st
 		return err
 	}
 	inDir := filepath.Dir(file)
-	if err := loader.CheckOutput(o.Out.Dir, inDir, o.Out.Force); err != nil {
+	if err := checkpoint.CheckOutput(o.Out.Dir, inDir, o.Out.Force); err != nil {
 		return err
 	}
 	targets, err := onnxTargets(m, file, o.Include, o.Exclude)
@@ -278,12 +278,12 @@ func pruneONNX(ctx context.Context, o pruneOptions, method prune.Method, file st
 	rep := onnxManifest(m, targets, "prune")
 	rep.Method, rep.Flags = method.String(), pruneFlags(o)
 	rep.Flags["external_data"] = o.ExternalData
-	err = loader.Stage(o.Out.Dir, func(dir string) error {
+	err = checkpoint.Stage(o.Out.Dir, func(dir string) error {
 		out := filepath.Join(dir, filepath.Base(file))
 		if err := m.Write(out, onnx.WriteOptions{Replace: replace, Sparse: sparseNames, ExternalData: o.ExternalData}); err != nil {
 			return err
 		}
-		if err := loader.CopyAux(inDir, dir); err != nil {
+		if err := checkpoint.CopyAux(inDir, dir); err != nil {
 			return err
 		}
 		return writeONNXManifest(dir, out, rep, file)
@@ -381,7 +381,7 @@ func decompressONNX(ctx context.Context, o decompressOptions, file string, stdou
 		return err
 	}
 	inDir := filepath.Dir(file)
-	if err := loader.CheckOutput(o.Out.Dir, inDir, o.Out.Force); err != nil {
+	if err := checkpoint.CheckOutput(o.Out.Dir, inDir, o.Out.Force); err != nil {
 		return err
 	}
 	sparse := 0
@@ -392,12 +392,12 @@ func decompressONNX(ctx context.Context, o decompressOptions, file string, stdou
 	}
 	rep := onnxManifest(m, nil, "decompress")
 	rep.Flags = map[string]any{}
-	err = loader.Stage(o.Out.Dir, func(dir string) error {
+	err = checkpoint.Stage(o.Out.Dir, func(dir string) error {
 		out := filepath.Join(dir, filepath.Base(file))
 		if err := m.Write(out, onnx.WriteOptions{Dense: true}); err != nil {
 			return err
 		}
-		if err := loader.CopyAux(inDir, dir); err != nil {
+		if err := checkpoint.CopyAux(inDir, dir); err != nil {
 			return err
 		}
 		return writeONNXManifest(dir, out, rep, file)

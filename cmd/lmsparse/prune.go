@@ -15,9 +15,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -155,7 +155,7 @@ var conv1D = regexp.MustCompile(`(^|\.)(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\
 // pruneTarget is one tensor to prune and, after planning, what happens to it.
 type pruneTarget struct {
 	name         string
-	info         loader.Tensor
+	info         checkpoint.Tensor
 	rows, cols   int   // logical [out, in]
 	sRows, sCols int64 // stored 2-D view
 	transposed   bool
@@ -168,7 +168,7 @@ type pruneTarget struct {
 
 // selectTargets applies the default rule, --include and --exclude. Every
 // glob must match at least one tensor.
-func selectTargets(m *loader.Model, include, exclude []string) ([]*pruneTarget, error) {
+func selectTargets(m *checkpoint.Model, include, exclude []string) ([]*pruneTarget, error) {
 	names := m.Names()
 	for _, g := range append(append([]string(nil), include...), exclude...) {
 		if _, err := path.Match(g, ""); err != nil {
@@ -292,7 +292,7 @@ func editDistance(glob, name string) int {
 // memory in use is bounded by the largest target. For F32 the float32
 // values and the raw bytes are the same memory.
 type tensorBuffers struct {
-	m    *loader.Model
+	m    *checkpoint.Model
 	raw  []byte    // the loaded tensor's bytes: F32Bytes(vals) or own
 	own  []byte    // raw bytes of non-F32 tensors
 	vals []float32 // decoded values
@@ -421,7 +421,7 @@ func sameMemory(vals []float32, raw []byte) bool {
 
 // planTargets computes every target's plan and counts, reading each target
 // (three times for global scope) before anything is written.
-func planTargets(ctx context.Context, m *loader.Model, method prune.Method, targets []*pruneTarget, buf *tensorBuffers) error {
+func planTargets(ctx context.Context, m *checkpoint.Model, method prune.Method, targets []*pruneTarget, buf *tensorBuffers) error {
 	wrap := func(t *pruneTarget, err error) error {
 		return fmt.Errorf("%s: %w", t.info.File, err)
 	}
@@ -537,7 +537,7 @@ type sparsityOverride struct {
 // pruneJob is one pruning of a checkpoint: the targets, their plans and
 // encodings, and the output tensors. prune and compress share it.
 type pruneJob struct {
-	m         *loader.Model
+	m         *checkpoint.Model
 	method    prune.Method
 	format    string
 	targets   []*pruneTarget
@@ -548,7 +548,7 @@ type pruneJob struct {
 
 // newPruneJob selects the targets of m and checks everything that can be
 // checked without reading weights.
-func newPruneJob(m *loader.Model, method prune.Method, format string, include, exclude []string, overrides []sparsityOverride) (*pruneJob, error) {
+func newPruneJob(m *checkpoint.Model, method prune.Method, format string, include, exclude []string, overrides []sparsityOverride) (*pruneJob, error) {
 	targets, err := selectTargets(m, include, exclude)
 	if err != nil {
 		return nil, err
@@ -592,14 +592,14 @@ func newPruneJob(m *loader.Model, method prune.Method, format string, include, e
 	}
 	j := &pruneJob{m: m, method: method, format: format, targets: targets, buf: &tensorBuffers{m: m}, cfgBytes: cfgBytes, bitmaskOK: cfgBytes != nil}
 	if cfgBytes != nil {
-		if _, err := loader.AddQuantizationConfig(cfgBytes, struct{}{}); err != nil {
+		if _, err := checkpoint.AddQuantizationConfig(cfgBytes, struct{}{}); err != nil {
 			j.bitmaskOK = false
 			if format == "bitmask" {
 				return nil, fmt.Errorf("%s: --format bitmask: %w", m.Dir, err)
 			}
 		}
 	} else if format == "bitmask" {
-		return nil, fmt.Errorf("%s: --format bitmask: %w: no config.json to record the sparsity_config in", m.Path, loader.ErrFormat)
+		return nil, fmt.Errorf("%s: --format bitmask: %w: no config.json to record the sparsity_config in", m.Path, checkpoint.ErrFormat)
 	}
 	return j, nil
 }
@@ -654,7 +654,7 @@ func (j *pruneJob) metadataAndConfig() (map[string]string, []byte, error) {
 			"sparsity_structure": structure,
 		},
 	}
-	config, err := loader.AddQuantizationConfig(j.cfgBytes, qc)
+	config, err := checkpoint.AddQuantizationConfig(j.cfgBytes, qc)
 	return meta, config, err
 }
 
@@ -669,12 +669,12 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	if o.Format == "sparse" || o.ExternalData {
 		return usageErrorf("prune: --format sparse and --external-data are for ONNX models; a safetensors checkpoint takes dense, csr, bitmask or auto")
 	}
-	m, err := loader.Open(o.Model)
+	m, err := checkpoint.Open(o.Model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := loader.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
+	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
 	j, err := newPruneJob(m, method, o.Format, o.Include, o.Exclude, nil)
@@ -710,7 +710,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	defer pf.stop()
 	var rep *manifest
 	var man []byte
-	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
+	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
 		After: func(string) (map[string][]byte, error) {
 			res, err := bg.wait()
@@ -761,11 +761,11 @@ func chooseEncoding(f string, t *pruneTarget, bitmaskOK bool) sparse.Encoding {
 	return sparse.Dense
 }
 
-func readConfigBytes(m *loader.Model) ([]byte, error) {
+func readConfigBytes(m *checkpoint.Model) ([]byte, error) {
 	if m.Config == nil {
 		return nil, nil
 	}
-	return readFileBounded(filepath.Join(m.Dir, loader.ConfigFile))
+	return readFileBounded(filepath.Join(m.Dir, checkpoint.ConfigFile))
 }
 
 func copyMeta(in map[string]string) map[string]string {
@@ -805,7 +805,7 @@ func pruneFlags(o pruneOptions) map[string]any {
 // pruned and written in one go — by the returned prefetcher, one tensor
 // ahead of the writer on another goroutine, once the caller starts it with
 // the final list of entries; a sparse one is reloaded for each part.
-func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, *prefetcher, error) {
+func pruneEntries(ctx context.Context, m *checkpoint.Model, targets []*pruneTarget, buf *tensorBuffers) ([]safetensors.Entry, *prefetcher, error) {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t
@@ -868,7 +868,7 @@ func pruneEntries(ctx context.Context, m *loader.Model, targets []*pruneTarget, 
 // buffers rotate (see depth), so memory stays within twice the largest
 // tensor.
 type prefetcher struct {
-	m       *loader.Model
+	m       *checkpoint.Model
 	targets map[string]*pruneTarget
 	order   []*pruneTarget // set by plan
 	share   *shareLink     // set by startBackground, before run
@@ -892,11 +892,11 @@ func (p *prefetcher) start(ctx context.Context, entries []safetensors.Entry, max
 }
 
 // plan sets the order of the dense targets for entries, the final list
-// given to loader.WriteDir with maxShard: that of the files WriteDir writes
+// given to checkpoint.WriteDir with maxShard: that of the files WriteDir writes
 // and of safetensors.Layout within each.
 func (p *prefetcher) plan(entries []safetensors.Entry, maxShard int64) {
 	p.order = nil
-	for _, sh := range loader.PlanShards(entries, maxShard) {
+	for _, sh := range checkpoint.PlanShards(entries, maxShard) {
 		_, idx, err := safetensors.Layout(nil, sh.Entries)
 		if err != nil {
 			p.order = nil
@@ -1056,7 +1056,7 @@ func targetTotals(targets []*pruneTarget) (params int64, sparsity float64) {
 
 // pruneManifest builds the size report once every tensor is written;
 // nonzero gives the nonzero counts of the untouched tensors.
-func pruneManifest(m *loader.Model, targets []*pruneTarget, nonzero map[string]int64) *manifest {
+func pruneManifest(m *checkpoint.Model, targets []*pruneTarget, nonzero map[string]int64) *manifest {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t

@@ -10,7 +10,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/lmsparse/lmsparse/loader"
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
@@ -69,7 +69,7 @@ func (s *shareLink) lend(t *pruneTarget, raw []byte) (wait func()) {
 // every tensor not in targets. With a prefetcher that has planned its
 // order but not started (pf.plan), the scan takes the dense targets' bytes
 // from it when both go through them in the same order; pf may be nil.
-func startBackground(ctx context.Context, m *loader.Model, targets []*pruneTarget, pf *prefetcher) *background {
+func startBackground(ctx context.Context, m *checkpoint.Model, targets []*pruneTarget, pf *prefetcher) *background {
 	skip := map[string]bool{}
 	for _, t := range targets {
 		skip[t.name] = true
@@ -130,7 +130,7 @@ type region struct {
 }
 
 // scanRegions lists the tensors of each of m's files in file order.
-func scanRegions(m *loader.Model, skip map[string]bool) ([][]region, error) {
+func scanRegions(m *checkpoint.Model, skip map[string]bool) ([][]region, error) {
 	fileIndex := map[string]int{}
 	for i, f := range m.Files {
 		fileIndex[f] = i
@@ -155,7 +155,7 @@ func scanRegions(m *loader.Model, skip map[string]bool) ([][]region, error) {
 		slices.SortFunc(rs, func(a, b region) int { return cmp.Compare(a.off, b.off) })
 		for i := 1; i < len(rs); i++ {
 			if rs[i].off < rs[i-1].off+rs[i-1].size {
-				return nil, fmt.Errorf("%s: %w: tensors %q and %q overlap", m.Path, loader.ErrFormat, rs[i-1].name, rs[i].name)
+				return nil, fmt.Errorf("%s: %w: tensors %q and %q overlap", m.Path, checkpoint.ErrFormat, rs[i-1].name, rs[i].name)
 			}
 		}
 	}
@@ -190,7 +190,7 @@ func sameOrder(regions [][]region, order []*pruneTarget) bool {
 }
 
 // scan hashes every input file and counts the untouched tensors' nonzeros.
-func (b *background) scan(ctx context.Context, m *loader.Model, regions [][]region, link *shareLink) ([]manifestInput, error) {
+func (b *background) scan(ctx context.Context, m *checkpoint.Model, regions [][]region, link *shareLink) ([]manifestInput, error) {
 	if regions == nil {
 		// Tensors that are not plain file ranges: hash the files, then
 		// count tensor by tensor.
@@ -289,7 +289,7 @@ func (b *background) scanFile(ctx context.Context, path string, rs []region, lin
 
 // scanSlow is the scan for models with virtual tensors: files hashed
 // whole, then each untouched tensor read for its count.
-func (b *background) scanSlow(m *loader.Model) ([]manifestInput, error) {
+func (b *background) scanSlow(m *checkpoint.Model) ([]manifestInput, error) {
 	inputs, err := hashInputs(m)
 	if err != nil {
 		return nil, err

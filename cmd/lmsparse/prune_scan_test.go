@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
@@ -53,7 +53,7 @@ func TestPruneManifestScan(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			mustRun(t, append([]string{"prune", c.model, "-o", out, "--sparsity", "0.5"}, c.args...)...)
 			man := readManifest(t, out)
-			m, err := loader.Open(c.model)
+			m, err := checkpoint.Open(c.model)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestPruneScanShares(t *testing.T) {
 		dir      string
 		wantLent bool
 	}{{inOrder, true}, {reversed, false}} {
-		m, err := loader.Open(c.dir)
+		m, err := checkpoint.Open(c.dir)
 		if err != nil {
 			t.Fatal(err)
 		}

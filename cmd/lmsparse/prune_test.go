@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
@@ -87,7 +87,7 @@ func TestPruneStories260k(t *testing.T) {
 		outs[f] = filepath.Join(base, f)
 		mustRun(t, "prune", src, "-o", outs[f], "--sparsity", "0.5", "--format", f)
 	}
-	in, err := loader.Open(src)
+	in, err := checkpoint.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestPruneStories260k(t *testing.T) {
 	// untouched tensors are byte-identical.
 	var rep inspectReport
 	json.Unmarshal([]byte(mustRun(t, "inspect", "--json", outs["dense"])), &rep)
-	out, _ := loader.Open(outs["dense"])
+	out, _ := checkpoint.Open(outs["dense"])
 	defer out.Close()
 	targets := 0
 	for _, row := range rep.Tensors {
@@ -135,7 +135,7 @@ func TestPruneStories260k(t *testing.T) {
 	// Reported bytes after = tensor bytes actually written.
 	for f, dir := range outs {
 		man := readManifest(t, dir)
-		m, err := loader.Open(dir)
+		m, err := checkpoint.Open(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestPruneDeterministic(t *testing.T) {
 			t.Errorf("%s differs between two identical runs", n)
 		}
 	}
-	if _, ok := fa[loader.IndexFile]; !ok {
+	if _, ok := fa[checkpoint.IndexFile]; !ok {
 		t.Error("8kB shards: no index written")
 	}
 	// Global scope: the total pruned is round(S·N) over all targets, and
@@ -220,7 +220,7 @@ func TestPruneGPT2Conv1D(t *testing.T) {
 	gen.WriteCheckpoint(in, gen.GPT2(tensor.F32, 1))
 	out := filepath.Join(base, "out")
 	mustRun(t, "prune", in, "-o", out, "--pattern", "2:4")
-	m, _ := loader.Open(out)
+	m, _ := checkpoint.Open(out)
 	defer m.Close()
 	checked := 0
 	for _, n := range m.Names() {

@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/pflag"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/sae"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -142,7 +142,7 @@ tensor name exit 2 and write nothing.`,
 // saeTarget returns the tensor to compress: name, or the first of the
 // token-embedding names present. It must be a 2-D floating-point tensor of
 // a dtype lmsparse can write (F32, F64, F16, BF16).
-func saeTarget(m *loader.Model, name string) (loader.Tensor, error) {
+func saeTarget(m *checkpoint.Model, name string) (checkpoint.Tensor, error) {
 	if name == "" {
 		for _, n := range saeEmbeddingNames() {
 			if _, ok := m.Tensor(n); ok {
@@ -151,7 +151,7 @@ func saeTarget(m *loader.Model, name string) (loader.Tensor, error) {
 			}
 		}
 		if name == "" {
-			return loader.Tensor{}, usageErrorf("sae: %s has no token embedding (%s); name the tensor with --tensor", m.Path, strings.Join(saeEmbeddingNames(), ", "))
+			return checkpoint.Tensor{}, usageErrorf("sae: %s has no token embedding (%s); name the tensor with --tensor", m.Path, strings.Join(saeEmbeddingNames(), ", "))
 		}
 	}
 	info, ok := m.Tensor(name)
@@ -188,7 +188,7 @@ func (o *saeOptions) trainOptions(rows, d int) sae.Options {
 // saeCompressed is one tensor compressed by a sparse autoencoder: its
 // stored parts and what they measure against the original.
 type saeCompressed struct {
-	Info    loader.Tensor
+	Info    checkpoint.Tensor
 	Rows, D int
 	Options sae.Options
 	Result  *sae.Result
@@ -203,7 +203,7 @@ type saeCompressed struct {
 // compressSAE trains the autoencoder on tensor info of m and encodes the
 // result in the tensor's dtype. Bad options or data return errors wrapping
 // sae.ErrInvalid that name the tensor.
-func compressSAE(ctx context.Context, m *loader.Model, info loader.Tensor, opt sae.Options) (*saeCompressed, error) {
+func compressSAE(ctx context.Context, m *checkpoint.Model, info checkpoint.Tensor, opt sae.Options) (*saeCompressed, error) {
 	rows, d := int(info.Shape[0]), int(info.Shape[1])
 	if err := opt.Validate(rows, d); err != nil {
 		return nil, fmt.Errorf("sae: tensor %q %v: %w", info.Name, info.Shape, err)
@@ -466,7 +466,7 @@ type saeEval struct {
 	o       evalOptions
 	text    []byte
 	tok     *tokenizer.Tokenizer
-	cfg     *loader.Config
+	cfg     *checkpoint.Config
 	weights map[string][]float32
 	base    *model.Model
 	stderr  io.Writer
@@ -480,13 +480,13 @@ func newSAEEval(o saeOptions, stderr io.Writer) (*saeEval, error) {
 	if e.text, e.tok, err = loadEvalText(e.o); err != nil {
 		return nil, err
 	}
-	lm, err := loader.Open(o.Model)
+	lm, err := checkpoint.Open(o.Model)
 	if err != nil {
 		return nil, err
 	}
 	defer lm.Close()
 	if lm.Config == nil {
-		return nil, fmt.Errorf("%s: %w: --text needs config.json to run the model", o.Model, loader.ErrFormat)
+		return nil, fmt.Errorf("%s: %w: --text needs config.json to run the model", o.Model, checkpoint.ErrFormat)
 	}
 	if _, err := lm.ExpandSparse(); err != nil {
 		return nil, err
@@ -528,12 +528,12 @@ func setEval(row *saeRow, rep *evalReport) {
 }
 
 func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
-	m, err := loader.Open(o.Model)
+	m, err := checkpoint.Open(o.Model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := loader.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
+	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
 	info, err := saeTarget(m, o.Tensor)
@@ -642,7 +642,7 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	js = append(js, '\n')
-	err = loader.WriteDir(o.Out.Dir, m.Dir, entries, loader.WriteOptions{
+	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta,
 		Extra: map[string][]byte{manifestFile: js},
 	})

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
-	"github.com/lmsparse/lmsparse/loader"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
@@ -27,9 +27,9 @@ func readSAEManifest(t *testing.T, dir string) *saeManifest {
 
 // openFloat returns a tensor of a checkpoint as float32, its sparse tensors
 // left as stored.
-func openFloat(t *testing.T, dir, name string) ([]float32, loader.Tensor) {
+func openFloat(t *testing.T, dir, name string) ([]float32, checkpoint.Tensor) {
 	t.Helper()
-	m, err := loader.Open(dir)
+	m, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func openFloat(t *testing.T, dir, name string) ([]float32, loader.Tensor) {
 // Z·D + b directly from the stored bytes: float64 sums rounded to float32.
 func independentRebuild(t *testing.T, dir, name string, rows, d int) []float32 {
 	t.Helper()
-	m, err := loader.Open(dir)
+	m, err := checkpoint.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func independentRebuild(t *testing.T, dir, name string, rows, d int) []float32 {
 	if m.Metadata()[sparse.SAEMetadataKey] != sparse.SAEVersion {
 		t.Fatalf("%s: metadata %v lacks the sae marker", dir, m.Metadata())
 	}
-	raw := func(suffix string) ([]byte, loader.Tensor) {
+	raw := func(suffix string) ([]byte, checkpoint.Tensor) {
 		info, ok := m.Tensor(name + suffix)
 		if !ok {
 			t.Fatalf("%s: no part %s%s", dir, name, suffix)
@@ -242,7 +242,7 @@ func TestSAEVariants(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 	// BF16 parts: 40 rows · 2 codes.
-	m, err := loader.Open(out)
+	m, err := checkpoint.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}

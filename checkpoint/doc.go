@@ -1,4 +1,4 @@
-// Package loader opens Hugging Face checkpoints and writes them back.
+// Package checkpoint opens Hugging Face checkpoints and writes them back.
 //
 // # Opening
 //
@@ -25,4 +25,4 @@
 // directory unless forced ([CheckOutput] checks this before any work), and
 // writes each file atomically. Tensors stream one at a time, so memory stays
 // bounded by the largest tensor a caller materializes, not by the model.
-package loader
+package checkpoint
