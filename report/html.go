@@ -248,7 +248,7 @@ th:first-child, td:first-child { text-align: left; }
 <tr><th></th><th>before</th><th>after</th></tr>
 <tr><td>tensor bytes</td><td>{{commas .R.Totals.BytesBefore}}</td><td>{{commas .R.Totals.BytesAfter}} ({{printf "%.3f" .R.Totals.Ratio}}× smaller)</td></tr>
 {{if .R.Totals.FileBytesAfter}}<tr><td>weight files</td><td>{{commas .R.Totals.FileBytesBefore}}</td><td>{{commas .R.Totals.FileBytesAfter}}</td></tr>{{end}}
-<tr><td>parameters</td><td>{{commas .R.Totals.Parameters}}</td><td>{{commas .R.Totals.NNZ}} nonzero</td></tr>
+<tr><td>parameters</td><td>{{commas .R.Totals.Parameters}}</td><td>{{commas .R.Totals.Nonzeros}} nonzero</td></tr>
 <tr><td>sparsity</td><td></td><td>{{pct .R.Totals.Sparsity}} (pruned tensors {{pct .R.Totals.TargetSparsity}}, {{.R.Totals.PrunedTensors}} of {{.R.Totals.Tensors}} tensors)</td></tr>
 {{with .R.Fid}}<tr><td>perplexity</td><td>{{g .BasePPL}}</td><td>{{g .PPL}} (×{{printf "%.4f" .PPLRatio}})</td></tr>
 <tr><td>bits per byte</td><td>{{printf "%.4f" .BaseBitsPerByte}}</td><td>{{printf "%.4f" .BitsPerByte}}</td></tr>

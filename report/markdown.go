@@ -40,7 +40,7 @@ func (r *Report) Markdown() []byte {
 	if t.FileBytesAfter > 0 {
 		fmt.Fprintf(&b, "| weight files | %s | %s |\n", Commas(t.FileBytesBefore), Commas(t.FileBytesAfter))
 	}
-	fmt.Fprintf(&b, "| parameters | %s | %s nonzero |\n", Commas(t.Parameters), Commas(t.NNZ))
+	fmt.Fprintf(&b, "| parameters | %s | %s nonzero |\n", Commas(t.Parameters), Commas(t.Nonzeros))
 	fmt.Fprintf(&b, "| sparsity | | %.2f%% (pruned tensors %.2f%%, %d of %d tensors pruned) |\n", 100*t.Sparsity, 100*t.TargetSparsity, t.PrunedTensors, t.Tensors)
 	if f := r.Fid; f != nil {
 		fmt.Fprintf(&b, "| perplexity | %s | %s (×%.4f) |\n", num(f.BasePPL), num(f.PPL), f.PPLRatio)

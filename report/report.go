@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+
+	"github.com/lmsparse/lmsparse/manifest"
 )
 
 // Schema is the version of report.json this package writes and reads.
@@ -39,40 +41,18 @@ type Report struct {
 	Notes   []string  `json:"notes,omitempty"`
 }
 
-// Input is one input file.
-type Input struct {
-	File   string `json:"file"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-}
+// Input is one input file, as in lmsparse.json.
+type Input = manifest.Input
 
-// Tensor is one tensor before and after.
-type Tensor struct {
-	Name        string  `json:"name"`
-	Pruned      bool    `json:"pruned"`
-	Encoding    string  `json:"encoding"`
-	DType       string  `json:"dtype"`
-	Shape       []int64 `json:"shape"`
-	Parameters  int64   `json:"parameters"`
-	NNZ         *int64  `json:"nnz"`
-	Sparsity    float64 `json:"sparsity"`
-	BytesBefore int64   `json:"bytes_before"`
-	BytesAfter  int64   `json:"bytes_after"`
-}
+// Tensor is one tensor before and after, as in lmsparse.json.
+type Tensor = manifest.Tensor
 
-// Totals sum the tensors; file bytes are the weight files on disk.
+// Totals sum the tensors (the totals of lmsparse.json); file bytes are the
+// weight files on disk.
 type Totals struct {
-	Tensors         int     `json:"tensors"`
-	PrunedTensors   int     `json:"pruned_tensors"`
-	Parameters      int64   `json:"parameters"`
-	NNZ             int64   `json:"nnz"`
-	Sparsity        float64 `json:"sparsity"`
-	TargetSparsity  float64 `json:"pruned_tensors_sparsity"`
-	BytesBefore     int64   `json:"bytes_before"`
-	BytesAfter      int64   `json:"bytes_after"`
-	Ratio           float64 `json:"ratio"`
-	FileBytesBefore int64   `json:"file_bytes_before"`
-	FileBytesAfter  int64   `json:"file_bytes_after"`
+	manifest.Totals
+	FileBytesBefore int64 `json:"file_bytes_before"`
+	FileBytesAfter  int64 `json:"file_bytes_after"`
 }
 
 // SAE describes the sparse-autoencoder compression of one tensor.
@@ -214,8 +194,8 @@ func (r *Report) Layers() []Layer {
 			by[idx] = l
 		}
 		l.Parameters += t.Parameters
-		if t.NNZ != nil {
-			l.NNZ += *t.NNZ
+		if t.Nonzeros != nil {
+			l.NNZ += *t.Nonzeros
 		} else {
 			l.NNZ += t.Parameters
 		}

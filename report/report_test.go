@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lmsparse/lmsparse/manifest"
 )
 
 func sample() *Report {
@@ -16,12 +18,12 @@ func sample() *Report {
 	return &Report{
 		Schema: Schema, Tool: "lmsparse test", Model: "m", Output: "o",
 		Tensors: []Tensor{
-			{Name: "model.embed_tokens.weight", DType: "F32", Shape: []int64{4, 2}, Parameters: 8, NNZ: nz(8), BytesBefore: 32, BytesAfter: 32},
-			{Name: "model.layers.0.mlp.up_proj.weight", Pruned: true, Encoding: "csr", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, NNZ: nz(8), Sparsity: 0.5, BytesBefore: 64, BytesAfter: 60},
-			{Name: "model.layers.10.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, NNZ: nz(4), Sparsity: 0.75, BytesBefore: 64, BytesAfter: 64},
-			{Name: "model.layers.2.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, NNZ: nz(12), Sparsity: 0.25, BytesBefore: 64, BytesAfter: 64},
+			{Name: "model.embed_tokens.weight", DType: "F32", Shape: []int64{4, 2}, Parameters: 8, Nonzeros: nz(8), BytesBefore: 32, BytesAfter: 32},
+			{Name: "model.layers.0.mlp.up_proj.weight", Pruned: true, Encoding: "csr", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, Nonzeros: nz(8), Sparsity: 0.5, BytesBefore: 64, BytesAfter: 60},
+			{Name: "model.layers.10.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, Nonzeros: nz(4), Sparsity: 0.75, BytesBefore: 64, BytesAfter: 64},
+			{Name: "model.layers.2.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, Nonzeros: nz(12), Sparsity: 0.25, BytesBefore: 64, BytesAfter: 64},
 		},
-		Totals: Totals{Tensors: 4, PrunedTensors: 3, Parameters: 56, NNZ: 32, BytesBefore: 224, BytesAfter: 220, Ratio: 224.0 / 220},
+		Totals: Totals{Totals: manifest.Totals{Tensors: 4, PrunedTensors: 3, Parameters: 56, Nonzeros: 32, BytesBefore: 224, BytesAfter: 220, Ratio: 224.0 / 220}},
 		Fid:    &Fidelity{Text: "t.txt", PPL: 7, BasePPL: 6, PPLRatio: 7.0 / 6, KLMean: 0.1, Top1: 0.9},
 		Gates:  []Gate{{Name: "max_kl", Op: "<=", Threshold: 0.2, Value: 0.1, Passed: true}, {Name: "min_top1", Op: ">=", Threshold: 0.95, Value: 0.9, Passed: false}},
 		Sweep:  []Point{{Sparsity: 0.3, PPL: 6.5, KLMean: 0.05, Passed: &pass}, {Sparsity: 0.5, PPL: 7, KLMean: 0.1, Passed: &pass}, {Sparsity: 0.7, PPL: 20, KLMean: 1, Passed: &fail}},

@@ -19,6 +19,7 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
@@ -387,7 +388,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	if pf != nil {
 		pf.start(ctx, entries, maxShard) // after the SAE stage: the final entries
 	}
-	rep := &report.Report{Schema: report.Schema, Tool: versionString(), Model: o.Model, Output: o.Out.Dir, Recipe: r, Passed: true}
+	rep := &report.Report{Schema: report.Schema, Tool: manifest.Tool(), Model: o.Model, Output: o.Out.Dir, Recipe: r, Passed: true}
 	var manifestBytes []byte
 	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: maxShard, Force: o.Out.Force, Metadata: meta, Config: config,
@@ -450,7 +451,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 }
 
 // reportFiles renders report.json, report.md and report.html.
-func reportFiles(rep *report.Report, manifest []byte) (map[string][]byte, error) {
+func reportFiles(rep *report.Report, manifestJSON []byte) (map[string][]byte, error) {
 	js, err := rep.JSON()
 	if err != nil {
 		return nil, err
@@ -460,7 +461,7 @@ func reportFiles(rep *report.Report, manifest []byte) (map[string][]byte, error)
 		return nil, err
 	}
 	return map[string][]byte{
-		manifestFile:  manifest,
+		manifest.File: manifestJSON,
 		"report.json": js,
 		"report.md":   rep.Markdown(),
 		"report.html": html,
@@ -469,17 +470,10 @@ func reportFiles(rep *report.Report, manifest []byte) (map[string][]byte, error)
 
 // fillReportTotals copies the size report into rep and measures the
 // weight files before (the input's) and after (in dir).
-func fillReportTotals(rep *report.Report, man *manifest, m *checkpoint.Model, dir string) {
-	for _, in := range man.Inputs {
-		rep.Inputs = append(rep.Inputs, report.Input{File: in.File, Bytes: in.Bytes, SHA256: in.SHA256})
-	}
-	for _, t := range man.Tensors {
-		rep.Tensors = append(rep.Tensors, report.Tensor{Name: t.Name, Pruned: t.Pruned, Encoding: t.Encoding, DType: t.DType,
-			Shape: t.Shape, Parameters: t.Parameters, NNZ: t.Nonzeros, Sparsity: t.Sparsity, BytesBefore: t.BytesBefore, BytesAfter: t.BytesAfter})
-	}
-	tot := man.Totals
-	rep.Totals = report.Totals{Tensors: tot.Tensors, PrunedTensors: tot.PrunedTensors, Parameters: tot.Parameters, NNZ: tot.Nonzeros,
-		Sparsity: tot.Sparsity, TargetSparsity: tot.TargetSparsity, BytesBefore: tot.BytesBefore, BytesAfter: tot.BytesAfter, Ratio: tot.Ratio}
+func fillReportTotals(rep *report.Report, man *manifest.Manifest, m *checkpoint.Model, dir string) {
+	rep.Inputs = man.Inputs
+	rep.Tensors = man.Tensors
+	rep.Totals = report.Totals{Totals: man.Totals}
 	for _, f := range m.Files {
 		if st, err := os.Stat(f); err == nil {
 			rep.Totals.FileBytesBefore += st.Size()

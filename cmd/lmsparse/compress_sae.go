@@ -6,6 +6,7 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/report"
 )
 
@@ -43,7 +44,7 @@ func applySAEStage(ctx context.Context, m *checkpoint.Model, spec *recipeSAE, en
 
 // patchSAEManifest marks the SAE tensor in the size report: its encoding
 // and the bytes of its parts.
-func patchSAEManifest(man *manifest, s *report.SAE) {
+func patchSAEManifest(man *manifest.Manifest, s *report.SAE) {
 	for i := range man.Tensors {
 		t := &man.Tensors[i]
 		if t.Name != s.Tensor {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/report"
 )
 
@@ -69,10 +70,10 @@ gates:
 	rep := readReport(t, out)
 	// The same prune, then the same autoencoder, each on its own.
 	pruned := filepath.Join(base, "pruned")
-	var man manifest
+	var man manifest.Manifest
 	json.Unmarshal([]byte(mustRun(t, "prune", s260, "-o", pruned, "--sparsity", "0.5", "--format", "csr", "--json")), &man)
 	both := filepath.Join(base, "both")
-	var sm saeManifest
+	var sm manifest.Manifest
 	json.Unmarshal([]byte(mustRun(t, "sae", pruned, "-o", both, "--latents", "96", "--k", "4", "--epochs", "40", "--seed", "7", "--json")), &sm)
 	sameFiles(t, onlyCheckpoint(t, both), onlyCheckpoint(t, out))
 	const emb = "model.embed_tokens.weight"
@@ -88,12 +89,12 @@ gates:
 			continue
 		}
 		if rt.Name != mt.Name || rt.Encoding != mt.Encoding || rt.BytesAfter != mt.BytesAfter || rt.BytesBefore != mt.BytesBefore ||
-			*rt.NNZ != *mt.Nonzeros || rt.Sparsity != mt.Sparsity || rt.Pruned != mt.Pruned {
+			*rt.Nonzeros != *mt.Nonzeros || rt.Sparsity != mt.Sparsity || rt.Pruned != mt.Pruned {
 			t.Errorf("tensor %d: report %+v, prune %+v", i, rt, mt)
 		}
 	}
 	wantAfter := man.Totals.BytesAfter - sm.SAE.TensorSize.Before + sm.SAE.TensorSize.After
-	if rep.Totals.BytesAfter != wantAfter || rep.Totals.NNZ != man.Totals.Nonzeros || rep.Totals.TargetSparsity != man.Totals.TargetSparsity {
+	if rep.Totals.BytesAfter != wantAfter || rep.Totals.Nonzeros != man.Totals.Nonzeros || rep.Totals.TargetSparsity != man.Totals.TargetSparsity {
 		t.Errorf("totals: report %+v, prune %+v and sae %+v", rep.Totals, man.Totals, sm.SAE.TensorSize)
 	}
 	s, row := rep.SAE, sm.SAE.Rows[0]
@@ -145,7 +146,7 @@ func onlyCheckpoint(t *testing.T, dir string) string {
 	out := t.TempDir()
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "report.") || e.Name() == manifestFile {
+		if strings.HasPrefix(e.Name(), "report.") || e.Name() == manifest.File {
 			continue
 		}
 		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))

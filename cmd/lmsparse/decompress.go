@@ -10,6 +10,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/report"
 )
 
@@ -94,11 +95,11 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 			return write(w)
 		}
 	}
-	rep := &manifest{Schema: manifestSchema, Tool: versionString(), Command: "decompress", Flags: map[string]any{"max_shard_size": o.Out.MaxShardSize}}
+	rep := &manifest.Manifest{Schema: manifest.Schema, Tool: manifest.Tool(), Command: "decompress", Flags: map[string]any{"max_shard_size": o.Out.MaxShardSize}}
 	for _, name := range m.Names() {
 		info, _ := m.Tensor(name)
 		n, _ := info.Shape.Elems()
-		row := manifestTensor{Name: name, Encoding: string(sparse.Dense), DType: string(info.DType),
+		row := manifest.Tensor{Name: name, Encoding: string(sparse.Dense), DType: string(info.DType),
 			Shape: nonNilShape(info.Shape), Parameters: n, BytesBefore: info.Size, BytesAfter: info.Size}
 		if st := byName[name]; st != nil {
 			row.Encoding, row.BytesBefore = string(st.Encoding), st.PartBytes
@@ -109,7 +110,7 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 		rep.Totals.BytesBefore += row.BytesBefore
 		rep.Totals.BytesAfter += row.BytesAfter
 	}
-	if rep.Inputs, err = hashInputs(m); err != nil {
+	if rep.Inputs, err = manifest.HashFiles(m.Dir, m.Files); err != nil {
 		return err
 	}
 	meta := copyMeta(m.Metadata())
@@ -127,7 +128,7 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 	}
 	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
-		Extra: map[string][]byte{manifestFile: append(man, '\n')},
+		Extra: map[string][]byte{manifest.File: append(man, '\n')},
 	})
 	if err != nil {
 		return err

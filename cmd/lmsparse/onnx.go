@@ -14,6 +14,8 @@ import (
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
+	"github.com/lmsparse/lmsparse/internal/match"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -127,7 +129,7 @@ func onnxTargets(m *onnx.Model, file string, include, exclude []string) ([]*prun
 			return nil, usageErrorf("prune: bad glob %q: %v", g, err)
 		}
 		if !anyMatch(g, names) {
-			return nil, usageErrorf("prune: glob %q matches no initializer of %s; nearest names: %s", g, file, strings.Join(nearest(g, names, 3), ", "))
+			return nil, usageErrorf("prune: glob %q matches no initializer of %s; nearest names: %s", g, file, strings.Join(match.Nearest(g, names, 3), ", "))
 		}
 	}
 	matrices := map[string]onnx.Target{}
@@ -300,16 +302,16 @@ func pruneONNX(ctx context.Context, o pruneOptions, method prune.Method, file st
 }
 
 // onnxManifest is the size report of an ONNX run.
-func onnxManifest(m *onnx.Model, targets []*pruneTarget, command string) *manifest {
+func onnxManifest(m *onnx.Model, targets []*pruneTarget, command string) *manifest.Manifest {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t
 	}
-	rep := &manifest{Schema: manifestSchema, Tool: versionString(), Command: command}
+	rep := &manifest.Manifest{Schema: manifest.Schema, Tool: manifest.Tool(), Command: command}
 	var tParams, tNZ int64
 	for _, in := range m.Initializers() {
 		params, _ := in.Shape.Elems()
-		row := manifestTensor{Name: in.Name, DType: string(in.DType), Shape: nonNilShape(in.Shape), Parameters: params,
+		row := manifest.Tensor{Name: in.Name, DType: string(in.DType), Shape: nonNilShape(in.Shape), Parameters: params,
 			BytesBefore: max(in.Bytes, 0), BytesAfter: max(in.Bytes, 0), Encoding: "dense"}
 		if in.Storage == onnx.StorageSparse {
 			row.Encoding = "sparse"
@@ -358,8 +360,8 @@ func onnxManifest(m *onnx.Model, targets []*pruneTarget, command string) *manife
 
 // writeONNXManifest records the input with its sha256 and writes
 // lmsparse.json beside the written model.
-func writeONNXManifest(dir, written string, rep *manifest, input string) error {
-	in, err := hashFiles(filepath.Dir(input), []string{input})
+func writeONNXManifest(dir, written string, rep *manifest.Manifest, input string) error {
+	in, err := manifest.HashFiles(filepath.Dir(input), []string{input})
 	if err != nil {
 		return err
 	}
@@ -371,7 +373,7 @@ func writeONNXManifest(dir, written string, rep *manifest, input string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteBytes(filepath.Join(dir, manifestFile), append(b, '\n'))
+	return atomicfile.WriteBytes(filepath.Join(dir, manifest.File), append(b, '\n'))
 }
 
 // decompressONNX writes every sparse initializer of an ONNX model dense.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
+	"github.com/lmsparse/lmsparse/manifest"
 )
 
 // TestONNXEvalReference: the ONNX export of stories260k, run by the ONNX
@@ -39,7 +40,7 @@ func TestONNXPruneMatchesSafetensors(t *testing.T) {
 	sample := sharedtest.Path(t, "text/tinystories/tinystories_sample.txt")
 	base := t.TempDir()
 	po, ps, pss := filepath.Join(base, "onnx"), filepath.Join(base, "st"), filepath.Join(base, "onnx-sparse")
-	var man manifest
+	var man manifest.Manifest
 	json.Unmarshal([]byte(mustRun(t, "prune", onnxModel, "-o", po, "--sparsity", "0.5", "--json")), &man)
 	if man.Totals.PrunedTensors != 35 || man.Totals.TargetSparsity != 0.5 {
 		t.Errorf("ONNX prune: %d targets at %g sparsity, want the 35 projections at 0.5", man.Totals.PrunedTensors, man.Totals.TargetSparsity)

@@ -18,6 +18,8 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/internal/match"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -175,7 +177,7 @@ func selectTargets(m *checkpoint.Model, include, exclude []string) ([]*pruneTarg
 			return nil, usageErrorf("prune: bad glob %q: %v", g, err)
 		}
 		if !anyMatch(g, names) {
-			return nil, usageErrorf("prune: glob %q matches no tensor of %s; nearest names: %s", g, m.Path, strings.Join(nearest(g, names, 3), ", "))
+			return nil, usageErrorf("prune: glob %q matches no tensor of %s; nearest names: %s", g, m.Path, strings.Join(match.Nearest(g, names, 3), ", "))
 		}
 	}
 	gpt2 := m.Config != nil && m.Config.ModelType == "gpt2"
@@ -228,64 +230,6 @@ func anyMatch(glob string, names []string) bool {
 		}
 	}
 	return false
-}
-
-// nearest returns the k names closest to s by edit distance.
-func nearest(s string, names []string, k int) []string {
-	type scored struct {
-		name string
-		d    int
-	}
-	var best []scored
-	for _, n := range names {
-		d := editDistance(s, n)
-		i := len(best)
-		for i > 0 && best[i-1].d > d {
-			i--
-		}
-		if i < k {
-			best = append(best[:i], append([]scored{{n, d}}, best[i:]...)...)
-			if len(best) > k {
-				best = best[:k]
-			}
-		}
-	}
-	out := make([]string, len(best))
-	for i, b := range best {
-		out[i] = b.name
-	}
-	return out
-}
-
-// editDistance is the Levenshtein distance between a glob and a name, where
-// a * in the glob matches any run of characters at no cost.
-func editDistance(glob, name string) int {
-	prev := make([]int, len(name)+1)
-	cur := make([]int, len(name)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(glob); i++ {
-		star := glob[i-1] == '*'
-		cur[0] = prev[0]
-		if !star {
-			cur[0] = i
-		}
-		for j := 1; j <= len(name); j++ {
-			if star {
-				// match nothing, or one more character
-				cur[j] = min(prev[j], cur[j-1])
-				continue
-			}
-			cost := 1
-			if glob[i-1] == name[j-1] || glob[i-1] == '?' {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(name)]
 }
 
 // tensorBuffers reads targets one at a time into reused buffers, so the
@@ -583,7 +527,7 @@ func newPruneJob(m *checkpoint.Model, method prune.Method, format string, includ
 			for i, t := range targets {
 				names[i] = t.name
 			}
-			return nil, usageErrorf("prune: override %q matches no pruning target; nearest targets: %s", ov.Match, strings.Join(nearest(ov.Match, names, 3), ", "))
+			return nil, usageErrorf("prune: override %q matches no pruning target; nearest targets: %s", ov.Match, strings.Join(match.Nearest(ov.Match, names, 3), ", "))
 		}
 	}
 	cfgBytes, err := readConfigBytes(m)
@@ -708,7 +652,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	}
 	pf.run(ctx)
 	defer pf.stop()
-	var rep *manifest
+	var rep *manifest.Manifest
 	var man []byte
 	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
@@ -723,7 +667,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 				return nil, err
 			}
 			man = append(man, '\n')
-			return map[string][]byte{manifestFile: man}, nil
+			return map[string][]byte{manifest.File: man}, nil
 		},
 	})
 	if err != nil {
@@ -1056,16 +1000,16 @@ func targetTotals(targets []*pruneTarget) (params int64, sparsity float64) {
 
 // pruneManifest builds the size report once every tensor is written;
 // nonzero gives the nonzero counts of the untouched tensors.
-func pruneManifest(m *checkpoint.Model, targets []*pruneTarget, nonzero map[string]int64) *manifest {
+func pruneManifest(m *checkpoint.Model, targets []*pruneTarget, nonzero map[string]int64) *manifest.Manifest {
 	byName := map[string]*pruneTarget{}
 	for _, t := range targets {
 		byName[t.name] = t
 	}
-	rep := &manifest{Schema: manifestSchema, Tool: versionString(), Command: "prune"}
+	rep := &manifest.Manifest{Schema: manifest.Schema, Tool: manifest.Tool(), Command: "prune"}
 	for _, name := range m.Names() {
 		info, _ := m.Tensor(name)
 		params, _ := info.Shape.Elems()
-		row := manifestTensor{Name: name, DType: string(info.DType), Shape: nonNilShape(info.Shape),
+		row := manifest.Tensor{Name: name, DType: string(info.DType), Shape: nonNilShape(info.Shape),
 			Parameters: params, BytesBefore: info.Size, BytesAfter: info.Size, Encoding: string(sparse.Dense)}
 		if t := byName[name]; t != nil {
 			nz := t.nonzero
@@ -1115,7 +1059,7 @@ func nonNilShape(s tensor.Shape) []int64 {
 
 // printSizeReport prints a row per tensor, in the spirit of llama.cpp's
 // quantize output, and the totals.
-func printSizeReport(w io.Writer, rep *manifest) error {
+func printSizeReport(w io.Writer, rep *manifest.Manifest) error {
 	tab := &textTable{right: map[int]bool{3: true, 4: true, 6: true}}
 	tab.add("NAME", "SHAPE", "DTYPE", "SPARSITY", "BYTES", "", "AFTER", "ENCODING")
 	for _, t := range rep.Tensors {

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
@@ -22,7 +23,7 @@ import (
 // (see shareLink), so the targets are read from disk once, not twice.
 type background struct {
 	done    chan struct{}
-	inputs  []manifestInput
+	inputs  []manifest.Input
 	nonzero map[string]int64 // untouched tensors with a known dtype
 	skip    map[string]bool  // the targets: not counted
 	lent    int              // targets whose bytes came from the prefetcher
@@ -190,14 +191,14 @@ func sameOrder(regions [][]region, order []*pruneTarget) bool {
 }
 
 // scan hashes every input file and counts the untouched tensors' nonzeros.
-func (b *background) scan(ctx context.Context, m *checkpoint.Model, regions [][]region, link *shareLink) ([]manifestInput, error) {
+func (b *background) scan(ctx context.Context, m *checkpoint.Model, regions [][]region, link *shareLink) ([]manifest.Input, error) {
 	if regions == nil {
 		// Tensors that are not plain file ranges: hash the files, then
 		// count tensor by tensor.
 		return b.scanSlow(m)
 	}
 	buf := make([]byte, 1<<20)
-	var out []manifestInput
+	var out []manifest.Input
 	for fi, path := range m.Files {
 		in, err := b.scanFile(ctx, path, regions[fi], link, buf)
 		if err != nil {
@@ -206,22 +207,22 @@ func (b *background) scan(ctx context.Context, m *checkpoint.Model, regions [][]
 		in.File = rel(m.Dir, path)
 		out = append(out, in)
 	}
-	aux, err := hashFiles(m.Dir, nil)
+	aux, err := manifest.HashFiles(m.Dir, nil)
 	if err != nil {
 		return nil, err
 	}
 	return append(out, aux...), nil
 }
 
-func (b *background) scanFile(ctx context.Context, path string, rs []region, link *shareLink, buf []byte) (manifestInput, error) {
+func (b *background) scanFile(ctx context.Context, path string, rs []region, link *shareLink, buf []byte) (manifest.Input, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return manifestInput{}, err
+		return manifest.Input{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return manifestInput{}, fmt.Errorf("%s: %w", path, err)
+		return manifest.Input{}, fmt.Errorf("%s: %w", path, err)
 	}
 	h := sha256.New()
 	// read hashes [off, off+n) of the file and, with stats, adds its
@@ -253,7 +254,7 @@ func (b *background) scanFile(ctx context.Context, path string, rs []region, lin
 	pos := int64(0)
 	for _, r := range rs {
 		if err := read(pos, r.off-pos, "", nil); err != nil {
-			return manifestInput{}, err
+			return manifest.Input{}, err
 		}
 		pos = r.off + r.size
 		if r.shared {
@@ -261,7 +262,7 @@ func (b *background) scanFile(ctx context.Context, path string, rs []region, lin
 			if ok {
 				if l.t != r.target || int64(len(l.raw)) != r.size {
 					close(l.done)
-					return manifestInput{}, fmt.Errorf("%s: tensor %q: internal error: the prefetcher lent %q out of order", path, r.name, l.t.name)
+					return manifest.Input{}, fmt.Errorf("%s: tensor %q: internal error: the prefetcher lent %q out of order", path, r.name, l.t.name)
 				}
 				h.Write(l.raw)
 				close(l.done)
@@ -275,22 +276,22 @@ func (b *background) scanFile(ctx context.Context, path string, rs []region, lin
 			stats = &tensor.Stats{}
 		}
 		if err := read(r.off, r.size, r.dtype, stats); err != nil {
-			return manifestInput{}, fmt.Errorf("tensor %q: %w", r.name, err)
+			return manifest.Input{}, fmt.Errorf("tensor %q: %w", r.name, err)
 		}
 		if stats != nil {
 			b.nonzero[r.name] = r.params - stats.Zeros
 		}
 	}
 	if err := read(pos, st.Size()-pos, "", nil); err != nil {
-		return manifestInput{}, err
+		return manifest.Input{}, err
 	}
-	return manifestInput{Bytes: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return manifest.Input{Bytes: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // scanSlow is the scan for models with virtual tensors: files hashed
 // whole, then each untouched tensor read for its count.
-func (b *background) scanSlow(m *checkpoint.Model) ([]manifestInput, error) {
-	inputs, err := hashInputs(m)
+func (b *background) scanSlow(m *checkpoint.Model) ([]manifest.Input, error) {
+	inputs, err := manifest.HashFiles(m.Dir, m.Files)
 	if err != nil {
 		return nil, err
 	}

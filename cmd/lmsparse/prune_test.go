@@ -14,14 +14,15 @@ import (
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
-func readManifest(t *testing.T, dir string) *manifest {
+func readManifest(t *testing.T, dir string) *manifest.Manifest {
 	t.Helper()
-	return readJSONFile[manifest](t, filepath.Join(dir, manifestFile))
+	return readJSONFile[manifest.Manifest](t, filepath.Join(dir, manifest.File))
 }
 
 // readJSONFile decodes a JSON file into a new T.
@@ -60,7 +61,7 @@ func dirFilesExcept(t *testing.T, dir string) map[string][]byte {
 	}
 	out := map[string][]byte{}
 	for _, e := range ents {
-		if e.Name() == manifestFile {
+		if e.Name() == manifest.File {
 			continue
 		}
 		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -178,8 +179,8 @@ func TestPruneDeterministic(t *testing.T) {
 	mustRun(t, "prune", in, "-o", a, "--sparsity", "0.6", "--format", "csr", "--scope", "global", "--max-shard-size", "8kB")
 	mustRun(t, "prune", in, "-o", b, "--sparsity", "0.6", "--format", "csr", "--scope", "global", "--max-shard-size", "8kB")
 	fa, fb := dirFilesExcept(t, a), dirFilesExcept(t, b)
-	ma, _ := os.ReadFile(filepath.Join(a, manifestFile))
-	mb, _ := os.ReadFile(filepath.Join(b, manifestFile))
+	ma, _ := os.ReadFile(filepath.Join(a, manifest.File))
+	mb, _ := os.ReadFile(filepath.Join(b, manifest.File))
 	if !bytes.Equal(ma, mb) {
 		t.Error("lmsparse.json differs between two identical runs")
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/internal/match"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/sae"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -156,7 +158,7 @@ func saeTarget(m *checkpoint.Model, name string) (checkpoint.Tensor, error) {
 	}
 	info, ok := m.Tensor(name)
 	if !ok {
-		return info, usageErrorf("sae: %s has no tensor %q; nearest names: %s", m.Path, name, strings.Join(nearest(name, m.Names(), 3), ", "))
+		return info, usageErrorf("sae: %s has no tensor %q; nearest names: %s", m.Path, name, strings.Join(match.Nearest(name, m.Names(), 3), ", "))
 	}
 	if len(info.Shape) != 2 || info.Shape[0] < 1 || info.Shape[1] < 1 {
 		return info, usageErrorf("sae: tensor %q has shape %v: the autoencoder needs a non-empty 2-D matrix", name, info.Shape)
@@ -395,65 +397,6 @@ func fitSVD(x []float32, rows, d int, budget int64, dt tensor.DType) (*svdBaseli
 	return b, nil
 }
 
-// saeManifest is lmsparse.json for "lmsparse sae": the manifest of every
-// command plus the autoencoder's report.
-type saeManifest struct {
-	manifest
-	SAE *saeReport `json:"sae"`
-}
-
-type saeReport struct {
-	Tensor     string      `json:"tensor"`
-	DType      string      `json:"dtype"`
-	Shape      []int64     `json:"shape"`
-	TiedHead   bool        `json:"tied_lm_head"`
-	Variant    string      `json:"variant"` // "topk" or "l1"
-	Latents    int         `json:"latents"`
-	K          int         `json:"k,omitempty"`
-	L1         float64     `json:"l1,omitempty"`
-	Epochs     int         `json:"epochs"`
-	Batch      int         `json:"batch"`
-	LR         float64     `json:"lr"`
-	Seed       uint64      `json:"seed"`
-	Threads    int         `json:"threads"`
-	Refit      bool        `json:"refit"`
-	FinalLoss  float64     `json:"final_loss"`
-	TensorSize saeBytes    `json:"tensor_bytes"`
-	ModelSize  saeBytes    `json:"model_bytes"`
-	Eval       *saeEvalSet `json:"eval,omitempty"`
-	Rows       []saeRow    `json:"rows"` // sae, then svd with --compare svd
-}
-
-type saeBytes struct {
-	Before int64   `json:"before"`
-	After  int64   `json:"after"`
-	Ratio  float64 `json:"ratio"`
-}
-
-type saeEvalSet struct {
-	Text    string  `json:"text"`
-	Ctx     int     `json:"ctx"`
-	Tokens  int     `json:"tokens"`
-	Scored  int     `json:"scored"`
-	BasePPL float64 `json:"base_ppl"`
-}
-
-type saeRow struct {
-	Method     string   `json:"method"` // "sae" or "svd"
-	Rank       int      `json:"rank,omitempty"`
-	Bytes      int64    `json:"bytes"`
-	FVU        float64  `json:"fvu"`
-	Cosine     float64  `json:"mean_cosine"`
-	L0         *float64 `json:"l0,omitempty"`
-	Dead       *int     `json:"dead_latents,omitempty"`
-	EncoderFVU *float64 `json:"encoder_fvu,omitempty"`
-	PPL        *float64 `json:"ppl,omitempty"`
-	LnPPLRatio *float64 `json:"ln_ppl_ratio,omitempty"`
-	KLMean     *float64 `json:"kl_mean,omitempty"`
-	KLP99      *float64 `json:"kl_p99,omitempty"`
-	Top1       *float64 `json:"top1_agreement,omitempty"`
-}
-
 func ratioOf(before, after int64) float64 {
 	if after == 0 {
 		return 0
@@ -521,7 +464,7 @@ func (e *saeEval) score(ctx context.Context, label, name string, values []float3
 	return scoreText(ctx, o, m, e.base, e.text, e.tok, e.stderr)
 }
 
-func setEval(row *saeRow, rep *evalReport) {
+func setEval(row *manifest.SAERow, rep *evalReport) {
 	k := rep.KL
 	ppl, lr, mean, p99, top1 := rep.PPL, k.LogPPLRatio, k.Mean, k.P99, k.Top1
 	row.PPL, row.LnPPLRatio, row.KLMean, row.KLP99, row.Top1 = &ppl, &lr, &mean, &p99, &top1
@@ -567,7 +510,7 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	rep := &saeReport{Tensor: info.Name, DType: string(info.DType), Shape: nonNilShape(info.Shape),
+	rep := &manifest.SAE{Tensor: info.Name, DType: string(info.DType), Shape: nonNilShape(info.Shape),
 		Variant: "topk", Latents: opt.Latents, K: opt.K, L1: opt.L1, Epochs: opt.Epochs, Batch: opt.Batch, LR: opt.LR,
 		Seed: opt.Seed, Threads: opt.Threads, Refit: !opt.NoRefit}
 	if opt.L1 > 0 {
@@ -581,16 +524,16 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 			rep.TiedHead = rep.TiedHead || n == info.Name
 		}
 	}
-	rep.TensorSize = saeBytes{Before: info.Size, After: c.Bytes, Ratio: ratioOf(info.Size, c.Bytes)}
+	rep.TensorSize = manifest.Bytes{Before: info.Size, After: c.Bytes, Ratio: ratioOf(info.Size, c.Bytes)}
 	l0, dead, encFVU := c.Stats.L0, c.Stats.Dead, c.Stats.EncoderFVU
-	row := saeRow{Method: "sae", Bytes: c.Bytes, FVU: c.Stats.FVU, Cosine: c.Stats.Cosine, L0: &l0, Dead: &dead, EncoderFVU: &encFVU}
+	row := manifest.SAERow{Method: "sae", Bytes: c.Bytes, FVU: c.Stats.FVU, Cosine: c.Stats.Cosine, L0: &l0, Dead: &dead, EncoderFVU: &encFVU}
 	if ev != nil {
 		er, err := ev.score(ctx, "sae", info.Name, c.Rebuilt)
 		if err != nil {
 			return err
 		}
 		setEval(&row, er)
-		rep.Eval = &saeEvalSet{Text: o.Text, Ctx: er.Ctx, Tokens: er.Tokens, Scored: er.Scored, BasePPL: er.KL.BasePPL}
+		rep.Eval = &manifest.SAEEval{Text: o.Text, Ctx: er.Ctx, Tokens: er.Tokens, Scored: er.Scored, BasePPL: er.KL.BasePPL}
 	}
 	rep.Rows = append(rep.Rows, row)
 	if o.Compare == "svd" {
@@ -598,7 +541,7 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("tensor %q: %w", info.Name, err)
 		}
-		row := saeRow{Method: "svd", Rank: b.Rank, Bytes: b.Bytes, FVU: b.FVU, Cosine: b.Cosine}
+		row := manifest.SAERow{Method: "svd", Rank: b.Rank, Bytes: b.Bytes, FVU: b.FVU, Cosine: b.Cosine}
 		if ev != nil {
 			er, err := ev.score(ctx, fmt.Sprintf("svd rank %d", b.Rank), info.Name, b.Rebuilt)
 			if err != nil {
@@ -616,12 +559,12 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	entries = replaceEntry(entries, info.Name, c.entries())
 	meta := copyMeta(m.Metadata())
 	meta[sparse.SAEMetadataKey] = sparse.SAEVersion
-	man := &saeManifest{manifest: manifest{Schema: manifestSchema, Tool: versionString(), Command: "sae",
-		Method: saeMethod(opt), Flags: saeFlags(o, opt)}, SAE: rep}
+	man := &manifest.Manifest{Schema: manifest.Schema, Tool: manifest.Tool(), Command: "sae",
+		Method: saeMethod(opt), Flags: saeFlags(o, opt), SAE: rep}
 	for _, name := range m.Names() {
 		t, _ := m.Tensor(name)
 		n, _ := t.Shape.Elems()
-		mt := manifestTensor{Name: name, Encoding: string(sparse.Dense), DType: string(t.DType),
+		mt := manifest.Tensor{Name: name, Encoding: string(sparse.Dense), DType: string(t.DType),
 			Shape: nonNilShape(t.Shape), Parameters: n, BytesBefore: t.Size, BytesAfter: t.Size}
 		if name == info.Name {
 			mt.Encoding, mt.BytesAfter, mt.Stored = string(sparse.SAE), c.Bytes, int64(c.Result.Codes.NNZ())
@@ -633,8 +576,8 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		man.Totals.BytesAfter += mt.BytesAfter
 	}
 	man.Totals.Ratio = ratioOf(man.Totals.BytesBefore, man.Totals.BytesAfter)
-	rep.ModelSize = saeBytes{Before: man.Totals.BytesBefore, After: man.Totals.BytesAfter, Ratio: man.Totals.Ratio}
-	if man.Inputs, err = hashInputs(m); err != nil {
+	rep.ModelSize = manifest.Bytes{Before: man.Totals.BytesBefore, After: man.Totals.BytesAfter, Ratio: man.Totals.Ratio}
+	if man.Inputs, err = manifest.HashFiles(m.Dir, m.Files); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(man, "", "  ")
@@ -644,7 +587,7 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	js = append(js, '\n')
 	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
 		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta,
-		Extra: map[string][]byte{manifestFile: js},
+		Extra: map[string][]byte{manifest.File: js},
 	})
 	if err != nil {
 		return err
@@ -683,7 +626,7 @@ func saeFlags(o saeOptions, opt sae.Options) map[string]any {
 	return f
 }
 
-func printSAEReport(w io.Writer, o saeOptions, r *saeReport, secs float64) error {
+func printSAEReport(w io.Writer, o saeOptions, r *manifest.SAE, secs float64) error {
 	tab := &textTable{}
 	tab.add("model", o.Model)
 	tab.add("output", o.Out.Dir)

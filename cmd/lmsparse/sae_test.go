@@ -16,13 +16,14 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
-func readSAEManifest(t *testing.T, dir string) *saeManifest {
+func readSAEManifest(t *testing.T, dir string) *manifest.Manifest {
 	t.Helper()
-	return readJSONFile[saeManifest](t, filepath.Join(dir, manifestFile))
+	return readJSONFile[manifest.Manifest](t, filepath.Join(dir, manifest.File))
 }
 
 // openFloat returns a tensor of a checkpoint as float32, its sparse tensors
@@ -195,8 +196,8 @@ func TestSAEDeterministic(t *testing.T) {
 	runOnce(b, "2")
 	runOnce(c, "1")
 	fa, fb := dirFilesExcept(t, a), dirFilesExcept(t, b)
-	ma, _ := os.ReadFile(filepath.Join(a, manifestFile))
-	mb, _ := os.ReadFile(filepath.Join(b, manifestFile))
+	ma, _ := os.ReadFile(filepath.Join(a, manifest.File))
+	mb, _ := os.ReadFile(filepath.Join(b, manifest.File))
 	if !bytes.Equal(ma, mb) {
 		t.Errorf("lmsparse.json differs between two identical runs")
 	}
@@ -229,11 +230,11 @@ func TestSAEVariants(t *testing.T) {
 
 	out := filepath.Join(base, "gpt2-sae")
 	js := mustRun(t, "sae", gpt, "-o", out, "--latents", "32", "--k", "2", "--epochs", "20", "--seed", seed, "--compare", "svd", "--json")
-	var man saeManifest
+	var man manifest.Manifest
 	if err := json.Unmarshal([]byte(js), &man); err != nil {
 		t.Fatalf("--json: %v\n%s", err, js)
 	}
-	file, _ := os.ReadFile(filepath.Join(out, manifestFile))
+	file, _ := os.ReadFile(filepath.Join(out, manifest.File))
 	if js != string(file) {
 		t.Errorf("--json output differs from lmsparse.json")
 	}

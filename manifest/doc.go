@@ -1,0 +1,18 @@
+// Package manifest is the schema of lmsparse.json, the provenance record
+// every command that writes a checkpoint puts beside it: the tool version,
+// each input file with its size and sha256, the command and its settings,
+// and per tensor the encoding, dtype, shape, nonzeros, sparsity and bytes
+// before and after.
+//
+// # Schema
+//
+// [Manifest] is schema "lmsparse.manifest/v1" ([Schema]); fields are only
+// ever added within a version. "lmsparse prune --json" prints it, and
+// report.json (package report) embeds its tensor rows and totals. The SAE
+// field is present only for outputs of "lmsparse sae".
+//
+// # Inputs
+//
+// [HashFiles] hashes input files and the config and tokenizer files of
+// their directory, in a stable order, naming them relative to it.
+package manifest

@@ -1,0 +1,301 @@
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+)
+
+// File is the name of the manifest in an output directory.
+const File = "lmsparse.json"
+
+// Schema is the version of the manifest this package writes.
+const Schema = "lmsparse.manifest/v1"
+
+// ErrFormat reports a manifest that cannot be read.
+var ErrFormat = errors.New("invalid lmsparse.json")
+
+// Manifest is lmsparse.json: what produced an output directory, from what,
+// and how big each tensor is before and after.
+type Manifest struct {
+	Schema  string         `json:"schema"`
+	Tool    string         `json:"tool"`
+	Command string         `json:"command"`
+	Method  string         `json:"method,omitempty"`
+	Flags   map[string]any `json:"flags"`
+	Inputs  []Input        `json:"inputs"`
+	Tensors []Tensor       `json:"tensors"`
+	Totals  Totals         `json:"totals"`
+	// SAE is the sparse-autoencoder report of "lmsparse sae".
+	SAE *SAE `json:"sae,omitempty"`
+}
+
+// Input is one input file with its size and sha256.
+type Input struct {
+	File   string `json:"file"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Tensor is one tensor of the output, before and after.
+type Tensor struct {
+	Name       string  `json:"name"`
+	Pruned     bool    `json:"pruned"`
+	Encoding   string  `json:"encoding"`
+	DType      string  `json:"dtype"`
+	Shape      []int64 `json:"shape"`
+	Parameters int64   `json:"parameters"`
+	// Nonzeros counts values that are not zero after pruning (null for a
+	// dtype lmsparse does not decode); Stored counts the elements a sparse
+	// encoding keeps (nonzero bits, so -0.0 too).
+	Nonzeros    *int64  `json:"nnz"`
+	Stored      int64   `json:"stored,omitempty"`
+	Sparsity    float64 `json:"sparsity"`
+	BytesBefore int64   `json:"bytes_before"`
+	BytesAfter  int64   `json:"bytes_after"`
+}
+
+// Totals sum the tensors.
+type Totals struct {
+	Tensors        int     `json:"tensors"`
+	PrunedTensors  int     `json:"pruned_tensors"`
+	Parameters     int64   `json:"parameters"`
+	Nonzeros       int64   `json:"nnz"`
+	Sparsity       float64 `json:"sparsity"`
+	TargetSparsity float64 `json:"pruned_tensors_sparsity"`
+	BytesBefore    int64   `json:"bytes_before"`
+	BytesAfter     int64   `json:"bytes_after"`
+	Ratio          float64 `json:"ratio"`
+}
+
+// SAE is the report of "lmsparse sae": the autoencoder, its bytes and
+// fidelity, and optionally an SVD baseline of equal bytes.
+type SAE struct {
+	Tensor     string   `json:"tensor"`
+	DType      string   `json:"dtype"`
+	Shape      []int64  `json:"shape"`
+	TiedHead   bool     `json:"tied_lm_head"`
+	Variant    string   `json:"variant"` // "topk" or "l1"
+	Latents    int      `json:"latents"`
+	K          int      `json:"k,omitempty"`
+	L1         float64  `json:"l1,omitempty"`
+	Epochs     int      `json:"epochs"`
+	Batch      int      `json:"batch"`
+	LR         float64  `json:"lr"`
+	Seed       uint64   `json:"seed"`
+	Threads    int      `json:"threads"`
+	Refit      bool     `json:"refit"`
+	FinalLoss  float64  `json:"final_loss"`
+	TensorSize Bytes    `json:"tensor_bytes"`
+	ModelSize  Bytes    `json:"model_bytes"`
+	Eval       *SAEEval `json:"eval,omitempty"`
+	Rows       []SAERow `json:"rows"` // sae, then svd when compared
+}
+
+// Bytes is a size before and after, and their ratio.
+type Bytes struct {
+	Before int64   `json:"before"`
+	After  int64   `json:"after"`
+	Ratio  float64 `json:"ratio"`
+}
+
+// SAEEval describes the held-out text the SAE rows were scored on.
+type SAEEval struct {
+	Text    string  `json:"text"`
+	Ctx     int     `json:"ctx"`
+	Tokens  int     `json:"tokens"`
+	Scored  int     `json:"scored"`
+	BasePPL float64 `json:"base_ppl"`
+}
+
+// SAERow is one method of compressing the tensor: the SAE or the SVD
+// baseline.
+type SAERow struct {
+	Method     string   `json:"method"` // "sae" or "svd"
+	Rank       int      `json:"rank,omitempty"`
+	Bytes      int64    `json:"bytes"`
+	FVU        float64  `json:"fvu"`
+	Cosine     float64  `json:"mean_cosine"`
+	L0         *float64 `json:"l0,omitempty"`
+	Dead       *int     `json:"dead_latents,omitempty"`
+	EncoderFVU *float64 `json:"encoder_fvu,omitempty"`
+	PPL        *float64 `json:"ppl,omitempty"`
+	LnPPLRatio *float64 `json:"ln_ppl_ratio,omitempty"`
+	KLMean     *float64 `json:"kl_mean,omitempty"`
+	KLP99      *float64 `json:"kl_p99,omitempty"`
+	Top1       *float64 `json:"top1_agreement,omitempty"`
+}
+
+// New returns an empty manifest of command, stamped with the tool version.
+func New(command string) *Manifest {
+	return &Manifest{Schema: Schema, Tool: Tool(), Command: command}
+}
+
+// JSON returns the manifest as indented JSON with a final newline, the
+// bytes of lmsparse.json.
+func (m *Manifest) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Add appends a tensor row and adds it to the totals (tensors, parameters,
+// nonzeros, bytes); call Finish once every row is added.
+func (m *Manifest) Add(t Tensor) {
+	m.Tensors = append(m.Tensors, t)
+	tot := &m.Totals
+	tot.Tensors++
+	tot.Parameters += t.Parameters
+	if t.Nonzeros != nil {
+		tot.Nonzeros += *t.Nonzeros
+	}
+	tot.BytesBefore += t.BytesBefore
+	tot.BytesAfter += t.BytesAfter
+}
+
+// Finish computes the sparsity of the whole model (when withSparsity) and
+// the size ratio from the totals.
+func (m *Manifest) Finish(withSparsity bool) {
+	tot := &m.Totals
+	if withSparsity && tot.Parameters > 0 {
+		tot.Sparsity = 1 - float64(tot.Nonzeros)/float64(tot.Parameters)
+	}
+	tot.Ratio = Ratio(tot.BytesBefore, tot.BytesAfter)
+}
+
+// Ratio is before/after, 0 when after is 0.
+func Ratio(before, after int64) float64 {
+	if after == 0 {
+		return 0
+	}
+	return float64(before) / float64(after)
+}
+
+// Round rounds x to the given number of decimal digits.
+func Round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+// maxSize bounds the manifest Read accepts.
+const maxSize = 256 << 20
+
+// Read reads an lmsparse.json file.
+func Read(path string) (*Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxSize {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrFormat, maxSize)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrFormat, err)
+	}
+	if m.Schema != Schema {
+		return nil, fmt.Errorf("%s: %w: schema %q, want %q", path, ErrFormat, m.Schema, Schema)
+	}
+	return &m, nil
+}
+
+// AuxInputs are the files beside the weights that HashFiles adds.
+var auxInputs = []string{"config.json", "tokenizer.json", "tokenizer_config.json"}
+
+// HashFiles returns files and the config and tokenizer files of dir (those
+// present) with their sizes and sha256, named relative to dir.
+func HashFiles(dir string, files []string) ([]Input, error) {
+	files = append([]string(nil), files...)
+	for _, aux := range auxInputs {
+		p := filepath.Join(dir, aux)
+		if _, err := os.Stat(p); err == nil {
+			files = append(files, p)
+		}
+	}
+	var out []Input
+	buf := make([]byte, 1<<20)
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		// Hide File.WriteTo, which would copy through a 32 KiB buffer.
+		n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out = append(out, Input{File: Rel(dir, p), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+	}
+	return out, nil
+}
+
+// Rel names path relative to dir (as given when it cannot be).
+func Rel(dir, path string) string {
+	if r, err := filepath.Rel(dir, path); err == nil {
+		return r
+	}
+	return path
+}
+
+// module is lmsparse's module path, looked up in the build information.
+const module = "github.com/lmsparse/lmsparse"
+
+// Tool describes the build of lmsparse: module version, VCS revision and
+// time (with "+dirty" when built from a modified tree), and Go version.
+// Built into another program, the lmsparse module's version is given.
+func Tool() string {
+	version, rev, when, dirty := "(unknown)", "", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == module || bi.Main.Path == "" {
+			version = bi.Main.Version
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					rev = s.Value
+				case "vcs.time":
+					when = s.Value
+				case "vcs.modified":
+					dirty = s.Value == "true"
+				}
+			}
+		} else {
+			for _, d := range bi.Deps {
+				if d.Path == module {
+					version = d.Version
+				}
+			}
+		}
+	}
+	s := "lmsparse " + version
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		s += " (revision " + rev
+		if dirty {
+			s += "+dirty"
+		}
+		if when != "" {
+			s += ", " + when
+		}
+		s += ")"
+	}
+	return s + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
