@@ -2,28 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/lmsparse/lmsparse/compress"
+	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/spf13/pflag"
-
-	"github.com/lmsparse/lmsparse/checkpoint"
-	"github.com/lmsparse/lmsparse/formats/safetensors"
-	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/manifest"
-	"github.com/lmsparse/lmsparse/model"
-	"github.com/lmsparse/lmsparse/prune"
-	"github.com/lmsparse/lmsparse/report"
-	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
 // compressOptions are the inputs of "lmsparse compress".
@@ -133,11 +121,11 @@ interrupted run (Ctrl-C) leaves nothing under OUT's final name.
 }
 
 // effectiveRecipe loads the recipe file (if any) and applies the flags.
-func (o *compressOptions) effectiveRecipe() (*recipe, error) {
-	r := &recipe{Version: recipeVersion, lines: map[string]int{}}
+func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
+	r := &compress.Recipe{Version: compress.RecipeVersion}
 	if o.RecipeFile != "" {
 		var err error
-		if r, err = loadRecipe(o.RecipeFile); err != nil {
+		if r, err = compress.LoadRecipe(o.RecipeFile); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +133,7 @@ func (o *compressOptions) effectiveRecipe() (*recipe, error) {
 	ch := fs.Changed
 	if ch("sparsity") || ch("pattern") || ch("structured") || ch("scope") || ch("include") || ch("exclude") {
 		if r.Prune == nil {
-			r.Prune = &recipePrune{}
+			r.Prune = &compress.Prune{}
 		}
 		p := r.Prune
 		if ch("sparsity") {
@@ -173,7 +161,7 @@ func (o *compressOptions) effectiveRecipe() (*recipe, error) {
 	}
 	if f.sae || ch("latents") || ch("k") || ch("l1") || ch("epochs") || ch("batch") || ch("lr") || ch("seed") || ch("sae-tensor") {
 		if r.SAE == nil {
-			r.SAE = &recipeSAE{}
+			r.SAE = &compress.SAE{}
 		}
 		s := r.SAE
 		if ch("sae-tensor") {
@@ -209,10 +197,10 @@ func (o *compressOptions) effectiveRecipe() (*recipe, error) {
 	}
 	if ch("text") || ch("ctx") || ch("stride") || ch("max-tokens") {
 		if r.Eval == nil {
-			r.Eval = &recipeEval{}
+			r.Eval = &compress.Eval{}
 		}
 		if ch("text") {
-			r.Eval.Text = f.text
+			r.SetText(f.text) // relative to the working directory, not the recipe
 		}
 		if ch("ctx") {
 			r.Eval.Ctx = f.ctx
@@ -226,7 +214,7 @@ func (o *compressOptions) effectiveRecipe() (*recipe, error) {
 	}
 	if ch("max-ppl-ratio") || ch("max-kl") || ch("min-top1") {
 		if r.Gates == nil {
-			r.Gates = &recipeGates{}
+			r.Gates = &compress.Gates{}
 		}
 		if ch("max-ppl-ratio") {
 			v := f.maxPPL
@@ -251,442 +239,57 @@ func (o *compressOptions) effectiveRecipe() (*recipe, error) {
 			r.Sweep = append(r.Sweep, v)
 		}
 	}
-	if err := r.validate(); err != nil {
+	if err := r.Normalize(); err != nil {
+		if errors.Is(err, compress.ErrEmpty) {
+			return nil, fmt.Errorf("%w (give --sparsity, --pattern or --sae)", err)
+		}
 		return nil, err
 	}
-	r.fillDefaults()
 	return r, nil
-}
-
-// stageLog prints one line per stage on stderr (unless quiet), and draws
-// progress bars only when stderr is a terminal.
-type stageLog struct {
-	w     io.Writer
-	quiet bool
-	tty   bool
-	start time.Time
-	times []report.Timing
-}
-
-func (l *stageLog) begin() { l.start = time.Now() }
-
-func (l *stageLog) done(stage, format string, args ...any) {
-	secs := time.Since(l.start).Seconds()
-	l.times = append(l.times, report.Timing{Stage: stage, Seconds: roundTo(secs, 3)})
-	if !l.quiet {
-		fmt.Fprintf(l.w, "lmsparse: compress: %s: %s (%.2f s)\n", stage, fmt.Sprintf(format, args...), secs)
-	}
-	l.start = time.Now()
-}
-
-// bar returns a progress callback drawing a bar on a terminal, else nil.
-func (l *stageLog) bar(what string) func(done, total int) {
-	if l.quiet || !l.tty {
-		return nil
-	}
-	var b *progressbar.ProgressBar
-	return func(done, total int) {
-		if b == nil {
-			b = progressbar.NewOptions(total, progressbar.OptionSetWriter(l.w), progressbar.OptionSetDescription(what),
-				progressbar.OptionClearOnFinish(), progressbar.OptionShowCount())
-		}
-		b.Set(done)
-		if done == total {
-			b.Finish()
-		}
-	}
 }
 
 func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Writer) error {
 	r, err := o.effectiveRecipe()
 	if err != nil {
-		return err
+		return compressErr(err)
 	}
 	if o.PrintRecipe {
-		y, err := r.yaml()
+		y, err := r.YAML()
 		if err != nil {
 			return err
 		}
 		_, err = stdout.Write(y)
 		return err
 	}
-	maxShard := o.Out.MaxShardSize
-	if r.Store.MaxShardSize != "" {
-		if maxShard, err = parseByteSize(r.Store.MaxShardSize); err != nil {
-			return err
-		}
-	}
-	log := &stageLog{w: stderr, quiet: o.Quiet, tty: isTerminal(stderr)}
-	total := time.Now()
-	log.begin()
-	m, err := checkpoint.Open(o.Model)
+	show := newProgress(stderr, "compress", o.Quiet, true)
+	defer show.close()
+	plan, err := compress.NewPlan(ctx, o.Model, o.Out.Dir, r, compress.Options{Force: o.Out.Force, MaxShardSize: o.Out.MaxShardSize,
+		Threads: o.Threads, Progress: show.event})
 	if err != nil {
-		return err
+		return compressErr(err)
 	}
-	defer m.Close()
-	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
-		return err
-	}
-	// Everything about the eval stage that can fail on bad input is
-	// checked before any work.
-	var ev *evalSetup
-	if r.Eval != nil {
-		if ev, err = prepareEval(o.Model, r.Eval, o.Threads); err != nil {
-			return err
-		}
-		r.Eval.Ctx, r.Eval.Stride = ev.ctx, ev.stride // report what ran
-	}
-	var bg *background // started once the targets are known
-	defer func() { bg.stop() }()
-	log.done("load", "%s: %d tensors", o.Model, len(m.Names()))
-
-	var j *pruneJob
-	var pf *prefetcher
-	var method prune.Method
-	var entries []safetensors.Entry
-	meta, config := copyMeta(m.Metadata()), []byte(nil)
-	if r.Prune != nil {
-		if method, err = r.pruneMethod(); err != nil {
-			return err
-		}
-		if j, err = newPruneJob(m, method, r.Store.Format, r.Prune.Include, r.Prune.Exclude, r.Prune.Overrides); err != nil {
-			return err
-		}
-		bg = startBackground(ctx, m, j.targets, nil)
-		if err := j.prepare(ctx); err != nil {
-			return err
-		}
-		if entries, pf, err = pruneEntries(ctx, m, j.targets, j.buf); err != nil {
-			return err
-		}
-		defer pf.stop()
-	} else {
-		if entries, err = m.Entries(); err != nil {
-			return err
-		}
-	}
-	if bg == nil {
-		bg = startBackground(ctx, m, nil, nil)
-	}
-	var saeRep *report.SAE
-	if r.SAE != nil {
-		if entries, saeRep, meta, err = applySAEStage(ctx, m, r.SAE, entries, meta, o.Threads, log); err != nil {
-			return err
-		}
-	}
-	if j != nil {
-		jm, jc, err := j.metadataAndConfig()
-		if err != nil {
-			return err
-		}
-		for k, v := range jm {
-			meta[k] = v
-		}
-		config = jc
-	}
-
-	if pf != nil {
-		pf.start(ctx, entries, maxShard) // after the SAE stage: the final entries
-	}
-	rep := &report.Report{Schema: report.Schema, Tool: manifest.Tool(), Model: o.Model, Output: o.Out.Dir, Recipe: r, Passed: true}
-	var manifestBytes []byte
-	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
-		MaxShardSize: maxShard, Force: o.Out.Force, Metadata: meta, Config: config,
-		After: func(stage string) (map[string][]byte, error) {
-			var targets []*pruneTarget
-			if j != nil {
-				targets = j.targets
-			}
-			res, err := bg.wait()
-			if err != nil {
-				return nil, err
-			}
-			man := pruneManifest(m, targets, res.nonzero)
-			if saeRep != nil {
-				patchSAEManifest(man, saeRep)
-			}
-			man.Command, man.Flags = "compress", map[string]any{"recipe": r}
-			if j != nil {
-				man.Method = method.String()
-			}
-			man.Inputs = res.inputs
-			if manifestBytes, err = json.MarshalIndent(man, "", "  "); err != nil {
-				return nil, err
-			}
-			fillReportTotals(rep, man, m, stage)
-			summary := fmt.Sprintf("%s: %s → %s bytes of tensors (%.3f× smaller)", o.Out.Dir, report.Commas(rep.Totals.BytesBefore), report.Commas(rep.Totals.BytesAfter), rep.Totals.Ratio)
-			if j != nil {
-				summary = fmt.Sprintf("%s, %d tensors pruned (%s), %.2f%% of their weights zero", summary, len(targets), method, 100*rep.Totals.TargetSparsity)
-			}
-			log.done("write", "%s", summary)
-			if ev != nil {
-				if err := runEvalStage(ctx, ev, stage, rep, r, log); err != nil {
-					return nil, err
-				}
-				if len(r.Sweep) > 0 {
-					if err := runSweep(ctx, o, r, m, ev, method, rep, log); err != nil {
-						return nil, err
-					}
-				}
-			}
-			rep.SAE = saeRep
-			rep.Timings = append(log.times, report.Timing{Stage: "total", Seconds: roundTo(time.Since(total).Seconds(), 3)})
-			rep.PeakRSS = peakRSS()
-			return reportFiles(rep, append(manifestBytes, '\n'))
-		},
-	})
-	if err != nil {
-		return err
+	defer plan.Close()
+	rep, err := plan.Run(ctx)
+	show.close()
+	if rep == nil {
+		return compressErr(err)
 	}
 	fmt.Fprintln(stdout, rep.Headline())
-	if failed := rep.FailedGates(); len(failed) > 0 {
-		for _, g := range rep.Gates {
-			if !g.Passed {
-				fmt.Fprintf(stderr, "lmsparse: compress: gate %s failed: %.6g is not %s %.6g\n", g.Name, g.Value, g.Op, g.Threshold)
-			}
-		}
-		return fmt.Errorf("%w: %s (reports in %s)", errGate, strings.Join(failed, ", "), o.Out.Dir)
-	}
-	return nil
-}
-
-// reportFiles renders report.json, report.md and report.html.
-func reportFiles(rep *report.Report, manifestJSON []byte) (map[string][]byte, error) {
-	js, err := rep.JSON()
-	if err != nil {
-		return nil, err
-	}
-	html, err := rep.HTML()
-	if err != nil {
-		return nil, err
-	}
-	return map[string][]byte{
-		manifest.File: manifestJSON,
-		"report.json": js,
-		"report.md":   rep.Markdown(),
-		"report.html": html,
-	}, nil
-}
-
-// fillReportTotals copies the size report into rep and measures the
-// weight files before (the input's) and after (in dir).
-func fillReportTotals(rep *report.Report, man *manifest.Manifest, m *checkpoint.Model, dir string) {
-	rep.Inputs = man.Inputs
-	rep.Tensors = man.Tensors
-	rep.Totals = report.Totals{Totals: man.Totals}
-	for _, f := range m.Files {
-		if st, err := os.Stat(f); err == nil {
-			rep.Totals.FileBytesBefore += st.Size()
-		}
-	}
-	if ents, err := os.ReadDir(dir); err == nil {
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".safetensors") {
-				if st, err := e.Info(); err == nil {
-					rep.Totals.FileBytesAfter += st.Size()
-				}
-			}
-		}
-	}
-}
-
-// evalSetup is everything the eval stage needs, prepared before any work:
-// the text, its tokens and the original model.
-type evalSetup struct {
-	text     string
-	textSize int64
-	ids      []int
-	cut      bool
-	ctx      int
-	stride   int
-	threads  int
-	base     *model.Model
-	baseNLL  float64
-	baseBPB  float64
-}
-
-// prepareEval reads and tokenizes the text with the original model's
-// tokenizer and loads the original model, checking ctx and stride.
-func prepareEval(modelPath string, e *recipeEval, threads int) (*evalSetup, error) {
-	text, err := os.ReadFile(e.Text)
-	if err != nil {
-		return nil, err
-	}
-	if len(text) == 0 {
-		return nil, usageErrorf("compress: eval text %s is empty", e.Text)
-	}
-	tokDir := modelPath
-	if st, err := os.Stat(modelPath); err == nil && !st.IsDir() {
-		tokDir = filepath.Dir(modelPath)
-	}
-	if _, err := os.Stat(filepath.Join(tokDir, "tokenizer.json")); err != nil {
-		return nil, usageErrorf("compress: eval needs %s/tokenizer.json", tokDir)
-	}
-	tok, err := tokenizer.Load(tokDir)
-	if err != nil {
-		return nil, err
-	}
-	base, err := loadEvalModel(modelPath, threads)
-	if err != nil {
-		return nil, err
-	}
-	s := &evalSetup{text: e.Text, textSize: int64(len(text)), threads: threads, base: base, ctx: e.Ctx, stride: e.Stride}
-	if s.ctx == 0 {
-		s.ctx = min(base.MaxPositions(), 512)
-	}
-	if s.ctx > base.MaxPositions() || s.ctx < 2 {
-		return nil, usageErrorf("compress: eval ctx %d: must be within 2..%d (the model's positions)", s.ctx, base.MaxPositions())
-	}
-	if s.stride == 0 {
-		s.stride = s.ctx
-	}
-	if s.stride > s.ctx {
-		return nil, usageErrorf("compress: eval stride %d is larger than ctx %d", s.stride, s.ctx)
-	}
-	s.ids = tok.Encode(string(text))
-	if e.MaxTokens > 0 && e.MaxTokens < len(s.ids) {
-		s.ids, s.cut = s.ids[:e.MaxTokens], true
-	}
-	if len(s.ids) < 2 {
-		return nil, usageErrorf("compress: eval text %s gives %d token(s); scoring needs at least 2", e.Text, len(s.ids))
-	}
-	for i, id := range s.ids {
-		if id >= base.VocabSize() {
-			return nil, usageErrorf("compress: the tokenizer gives id %d at position %d, outside the model's vocabulary of %d", id, i, base.VocabSize())
-		}
-	}
-	return s, nil
-}
-
-// score evaluates the checkpoint at dir against the original.
-func (s *evalSetup) score(ctx context.Context, dir string, progress func(done, total int)) (*model.Result, error) {
-	m, err := loadEvalModel(dir, s.threads)
-	if err != nil {
-		return nil, err
-	}
-	if m.VocabSize() != s.base.VocabSize() {
-		return nil, fmt.Errorf("%s: vocabulary %d differs from the original's %d", dir, m.VocabSize(), s.base.VocabSize())
-	}
-	so := model.ScoreOptions{Ctx: s.ctx, Stride: s.stride, Base: s.base, Progress: progress}
-	if !s.cut {
-		so.TextBytes = s.textSize
-	}
-	return model.Score(ctx, m, s.ids, so)
-}
-
-// runEvalStage measures the written checkpoint and applies the gates.
-func runEvalStage(ctx context.Context, ev *evalSetup, dir string, rep *report.Report, r *recipe, log *stageLog) error {
-	res, err := ev.score(ctx, dir, log.bar("eval"))
-	if err != nil {
-		return err
-	}
-	k := res.KL
-	f := &report.Fidelity{Text: ev.text, TextBytes: ev.textSize, Ctx: ev.ctx, Stride: ev.stride, Tokens: res.Tokens, Scored: res.Scored,
-		PPL: res.PPL, BasePPL: k.BasePPL, PPLRatio: res.PPL / k.BasePPL, LogPPLRatio: k.LogPPLRatio, BitsPerByte: res.BitsPerByte,
-		KLMean: k.Mean, KLMax: k.Max, KLP99: k.P99, KLP90: k.P90, KLP50: k.P50, Top1: k.Top1}
-	if res.BitsPerByte != 0 {
-		f.BaseBitsPerByte = k.BaseNLLSum / math.Ln2 / float64(ev.textSize)
-	}
-	rep.Fid = f
-	rep.Gates = gates(r.Gates, f.PPLRatio, f.KLMean, f.Top1)
 	for _, g := range rep.Gates {
-		rep.Passed = rep.Passed && g.Passed
+		if !g.Passed {
+			fmt.Fprintf(stderr, "lmsparse: compress: gate %s failed: %.6g is not %s %.6g\n", g.Name, g.Value, g.Op, g.Threshold)
+		}
 	}
-	log.done("eval", "perplexity %.6g (original %.6g, ×%.4f), KL %.4g, top-1 %.2f%% on %d tokens", f.PPL, f.BasePPL, f.PPLRatio, f.KLMean, 100*f.Top1, f.Scored)
-	return nil
+	return err
 }
 
-// gates evaluates the recipe's gates for one measurement.
-func gates(g *recipeGates, pplRatio, kl, top1 float64) []report.Gate {
-	if g == nil {
-		return nil
+// compressErr adds the command's name to library errors about the request.
+func compressErr(err error) error {
+	switch {
+	case errors.Is(err, compress.ErrInvalid):
+		return fmt.Errorf("compress: %w", err)
+	case errors.Is(err, sparsify.ErrInvalid):
+		return pruneErr("prune", err)
 	}
-	var out []report.Gate
-	if g.MaxPPLRatio != nil {
-		out = append(out, report.Gate{Name: "max_ppl_ratio", Op: "<=", Threshold: *g.MaxPPLRatio, Value: pplRatio, Passed: pplRatio <= *g.MaxPPLRatio})
-	}
-	if g.MaxKL != nil {
-		out = append(out, report.Gate{Name: "max_kl", Op: "<=", Threshold: *g.MaxKL, Value: kl, Passed: kl <= *g.MaxKL})
-	}
-	if g.MinTop1 != nil {
-		out = append(out, report.Gate{Name: "min_top1", Op: ">=", Threshold: *g.MinTop1, Value: top1, Passed: top1 >= *g.MinTop1})
-	}
-	return out
-}
-
-// runSweep prunes the original at each sweep sparsity with the recipe's
-// method (dense, in a temporary directory beside OUT), evaluates it and
-// records the curve; with gates, the highest sparsity passing them all.
-func runSweep(ctx context.Context, o compressOptions, r *recipe, m *checkpoint.Model, ev *evalSetup, method prune.Method, rep *report.Report, log *stageLog) error {
-	parent := filepath.Dir(filepath.Clean(o.Out.Dir))
-	for _, s := range r.Sweep {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		tmp, err := os.MkdirTemp(parent, ".lmsparse-sweep-*")
-		if err != nil {
-			return err
-		}
-		dir := filepath.Join(tmp, "model")
-		point, err := sweepPoint(ctx, m, r, method, s, dir, ev)
-		os.RemoveAll(tmp)
-		if err != nil {
-			return fmt.Errorf("sweep at sparsity %g: %w", s, err)
-		}
-		if gs := gates(r.Gates, point.PPLRatio, point.KLMean, point.Top1); gs != nil {
-			ok := true
-			for _, g := range gs {
-				ok = ok && g.Passed
-			}
-			point.Passed = &ok
-			if ok && (rep.Best == nil || s > *rep.Best) {
-				best := s
-				rep.Best = &best
-			}
-		}
-		rep.Sweep = append(rep.Sweep, point)
-	}
-	log.done("sweep", "%d sparsities evaluated", len(r.Sweep))
-	return nil
-}
-
-func sweepPoint(ctx context.Context, m *checkpoint.Model, r *recipe, method prune.Method, s float64, dir string, ev *evalSetup) (report.Point, error) {
-	method.Sparsity = s
-	var overrides []sparsityOverride
-	j, err := newPruneJob(m, method, "dense", r.Prune.Include, r.Prune.Exclude, overrides)
-	if err != nil {
-		return report.Point{}, err
-	}
-	if err := j.prepare(ctx); err != nil {
-		return report.Point{}, err
-	}
-	entries, pf, err := pruneEntries(ctx, m, j.targets, j.buf)
-	if err != nil {
-		return report.Point{}, err
-	}
-	pf.start(ctx, entries, 0)
-	defer pf.stop()
-	if err := checkpoint.WriteDir(dir, m.Dir, entries, checkpoint.WriteOptions{Metadata: copyMeta(m.Metadata())}); err != nil {
-		return report.Point{}, err
-	}
-	res, err := ev.score(ctx, dir, nil)
-	if err != nil {
-		return report.Point{}, err
-	}
-	// Bytes at this sparsity in the recipe's store format.
-	var bytes int64
-	byName := map[string]*pruneTarget{}
-	for _, t := range j.targets {
-		byName[t.name] = t
-	}
-	for _, name := range m.Names() {
-		info, _ := m.Tensor(name)
-		t := byName[name]
-		if t == nil {
-			bytes += info.Size
-			continue
-		}
-		bytes += sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored)[chooseEncoding(r.Store.Format, t, j.bitmaskOK)]
-	}
-	return report.Point{Sparsity: s, PPL: res.PPL, PPLRatio: res.PPL / res.KL.BasePPL, KLMean: res.KL.Mean, Top1: res.KL.Top1, Bytes: bytes}, nil
+	return err
 }

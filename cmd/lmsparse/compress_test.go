@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lmsparse/lmsparse/compress"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/report"
@@ -254,7 +255,7 @@ func TestCompressPrintRecipe(t *testing.T) {
 	s260 := sharedtest.Path(t, "models/stories260k")
 	rec := writeRecipe(t, "version: 1\nprune:\n  sparsity: 0.5\n  overrides:\n    - match: 'model.layers.0.*'\n      sparsity: 0.2\nstore:\n  format: csr\n")
 	out := mustRun(t, "compress", s260, "--recipe", rec, "--print-recipe", "--sparsity", "0.6", "--format", "auto", "--max-kl", "0.3", "--text", "x.txt")
-	r, err := parseRecipe("printed", []byte(out))
+	r, err := compress.ParseRecipe("printed", []byte(out))
 	if err != nil {
 		t.Fatalf("printed recipe does not parse: %v\n%s", err, out)
 	}

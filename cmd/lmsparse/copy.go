@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/sparsify"
 )
 
 // copyOptions are the inputs of "lmsparse copy".
@@ -54,35 +57,22 @@ checkpoint does not use are removed.`,
 }
 
 func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error {
-	m, err := checkpoint.Open(o.Model)
+	inDir := o.Model
+	if st, err := os.Stat(o.Model); err == nil && !st.IsDir() {
+		inDir = filepath.Dir(o.Model)
+	}
+	shards, err := writeOutput(ctx, o.Out, inDir, func(out *checkpoint.Output) ([]checkpoint.Shard, error) {
+		return sparsify.Copy(ctx, o.Model, out, o.Out.MaxShardSize)
+	})
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
-		return err
-	}
-	es, err := m.Entries()
-	if err != nil {
-		return err
-	}
-	for i := range es {
-		write := es[i].Write
-		es[i].Write = func(w io.Writer) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return write(w)
-		}
-	}
-	if err := checkpoint.WriteDir(o.Out.Dir, m.Dir, es, checkpoint.WriteOptions{MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: m.Metadata()}); err != nil {
-		return err
-	}
-	shards := checkpoint.PlanShards(es, o.Out.MaxShardSize)
 	var total int64
+	tensors := 0
 	for _, s := range shards {
 		total += s.Bytes
+		tensors += len(s.Entries)
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d tensors, %s in %d file(s)\n", o.Out.Dir, len(es), report.HumanBytes(total), len(shards))
+	fmt.Fprintf(stdout, "wrote %s: %d tensors, %s in %d file(s)\n", o.Out.Dir, tensors, report.HumanBytes(total), len(shards))
 	return nil
 }

@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/sparsify"
 )
 
 // decompressOptions are the inputs of "lmsparse decompress".
@@ -59,85 +60,23 @@ validated; a corrupt sparse tensor exits 2 and writes nothing.`,
 }
 
 func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.Writer) error {
-	if file, ok := onnxPath(o.Model); ok {
-		return decompressONNX(ctx, o, file, stdout)
+	inDir := o.Model
+	if file, ok := checkpoint.ONNXPath(o.Model); ok {
+		inDir = filepath.Dir(file)
+	} else if st, err := os.Stat(o.Model); err == nil && !st.IsDir() {
+		inDir = filepath.Dir(o.Model)
 	}
-	m, err := checkpoint.Open(o.Model)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
-		return err
-	}
-	cfg, err := readConfigBytes(m)
-	if err != nil {
-		return err
-	}
-	expanded, err := m.ExpandSparse()
-	if err != nil {
-		return err
-	}
-	byName := map[string]*checkpoint.SparseTensor{}
-	for i := range expanded {
-		byName[expanded[i].Name] = &expanded[i]
-	}
-	entries, err := m.Entries()
-	if err != nil {
-		return err
-	}
-	for i := range entries {
-		write := entries[i].Write
-		entries[i].Write = func(w io.Writer) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return write(w)
-		}
-	}
-	rep := &manifest.Manifest{Schema: manifest.Schema, Tool: manifest.Tool(), Command: "decompress", Flags: map[string]any{"max_shard_size": o.Out.MaxShardSize}}
-	for _, name := range m.Names() {
-		info, _ := m.Tensor(name)
-		n, _ := info.Shape.Elems()
-		row := manifest.Tensor{Name: name, Encoding: string(sparse.Dense), DType: string(info.DType),
-			Shape: nonNilShape(info.Shape), Parameters: n, BytesBefore: info.Size, BytesAfter: info.Size}
-		if st := byName[name]; st != nil {
-			row.Encoding, row.BytesBefore = string(st.Encoding), st.PartBytes
-		}
-		rep.Tensors = append(rep.Tensors, row)
-		rep.Totals.Tensors++
-		rep.Totals.Parameters += n
-		rep.Totals.BytesBefore += row.BytesBefore
-		rep.Totals.BytesAfter += row.BytesAfter
-	}
-	if rep.Inputs, err = manifest.HashFiles(m.Dir, m.Files); err != nil {
-		return err
-	}
-	meta := copyMeta(m.Metadata())
-	delete(meta, sparse.MetadataKey)
-	delete(meta, sparse.SAEMetadataKey)
-	var config []byte
-	if cfg != nil {
-		if config, err = checkpoint.RemoveQuantizationConfig(cfg); err != nil {
-			return fmt.Errorf("%s: %w", m.Dir, err)
-		}
-	}
-	man, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
-		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta, Config: config,
-		Extra: map[string][]byte{manifest.File: append(man, '\n')},
+	d, err := writeOutput(ctx, o.Out, inDir, func(out *checkpoint.Output) (*sparsify.Decompressed, error) {
+		return sparsify.Decompress(ctx, o.Model, out, o.Out.MaxShardSize)
 	})
 	if err != nil {
 		return err
 	}
-	counts := map[sparse.Encoding]int{}
-	for _, st := range expanded {
-		counts[st.Encoding]++
+	if _, ok := checkpoint.ONNXPath(o.Model); ok {
+		fmt.Fprintf(stdout, "wrote %s: %d initializers (%d rebuilt from sparse_initializer)\n", o.Out.Dir, d.Tensors, d.Rebuilt["sparse"])
+		return nil
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d tensors (%d rebuilt from CSR, %d from bitmask, %d from a sparse autoencoder), %s\n",
-		o.Out.Dir, len(entries), counts[sparse.CSR], counts[sparse.Bitmask], counts[sparse.SAE], report.HumanBytes(rep.Totals.BytesAfter))
+		o.Out.Dir, d.Tensors, d.Rebuilt[sparse.CSR], d.Rebuilt[sparse.Bitmask], d.Rebuilt[sparse.SAE], report.HumanBytes(d.Manifest.Totals.BytesAfter))
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -56,76 +54,23 @@ documented in README.md).`,
 	}
 }
 
-// inspectReport is the --json output. Its schema is versioned: fields are
-// only ever added within a version.
-type inspectReport struct {
-	Schema       string            `json:"schema"`
-	Path         string            `json:"path"`
-	Format       string            `json:"format"`
-	Files        []inspectFile     `json:"files"`
-	Architecture *inspectArch      `json:"architecture"`
-	Metadata     map[string]string `json:"metadata"`
-	Tensors      []inspectTensor   `json:"tensors"`
-	Totals       inspectTotals     `json:"totals"`
-}
-
-type inspectFile struct {
-	Name  string `json:"name"`
-	Bytes int64  `json:"bytes"`
-}
-
-type inspectArch struct {
-	ModelType        string   `json:"model_type"`
-	Architectures    []string `json:"architectures"`
-	Layers           int      `json:"layers"`
-	HiddenSize       int      `json:"hidden_size"`
-	Heads            int      `json:"heads"`
-	KVHeads          int      `json:"kv_heads"`
-	HeadDim          int      `json:"head_dim"`
-	IntermediateSize int      `json:"intermediate_size"`
-	VocabSize        int      `json:"vocab_size"`
-	Context          int      `json:"context"`
-	TiedEmbeddings   bool     `json:"tied_embeddings"`
-	TorchDType       string   `json:"torch_dtype,omitempty"`
-}
-
-type inspectTensor struct {
-	Name       string   `json:"name"`
-	DType      string   `json:"dtype"`
-	Shape      []int64  `json:"shape"`
-	Parameters int64    `json:"parameters"`
-	Bytes      int64    `json:"bytes"`
-	Zeros      *int64   `json:"zeros"` // null for passthrough dtypes
-	ZeroFrac   *float64 `json:"zero_fraction"`
-	NaN        *int64   `json:"nan"`
-	Inf        *int64   `json:"inf"`
-	File       string   `json:"file"`
-}
-
-type inspectTotals struct {
-	Tensors    int     `json:"tensors"`
-	Parameters int64   `json:"parameters"`
-	Bytes      int64   `json:"bytes"`
-	FileBytes  int64   `json:"file_bytes"`
-	Zeros      int64   `json:"zeros"`
-	ZeroFrac   float64 `json:"zero_fraction"` // of scanned parameters
-	NaN        int64   `json:"nan"`
-	Inf        int64   `json:"inf"`
-	Unscanned  int     `json:"unscanned_tensors"` // passthrough dtypes
-}
-
 func runInspect(ctx context.Context, o inspectOptions, stdout, stderr io.Writer) error {
-	if file, ok := onnxPath(o.Model); ok {
-		return inspectONNX(ctx, file, o, stdout)
-	}
-	m, err := checkpoint.Open(o.Model)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	rep, err := buildInspect(ctx, m)
-	if err != nil {
-		return err
+	var rep *checkpoint.InspectReport
+	if file, ok := checkpoint.ONNXPath(o.Model); ok {
+		r, err := checkpoint.InspectONNX(ctx, file, o.Model)
+		if err != nil {
+			return err
+		}
+		rep = r
+	} else {
+		m, err := checkpoint.Open(o.Model)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if rep, err = checkpoint.Inspect(ctx, m); err != nil {
+			return err
+		}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(stdout)
@@ -135,100 +80,7 @@ func runInspect(ctx context.Context, o inspectOptions, stdout, stderr io.Writer)
 	return printInspect(stdout, rep)
 }
 
-func buildInspect(ctx context.Context, m *checkpoint.Model) (*inspectReport, error) {
-	rep := &inspectReport{Schema: "lmsparse.inspect/v1", Path: m.Path, Format: "safetensors", Metadata: m.Metadata()}
-	for _, f := range m.Files {
-		st, err := os.Stat(f)
-		if err != nil {
-			return nil, err
-		}
-		rep.Files = append(rep.Files, inspectFile{Name: rel(m.Dir, f), Bytes: st.Size()})
-		rep.Totals.FileBytes += st.Size()
-	}
-	if c := m.Config; c != nil {
-		rep.Architecture = &inspectArch{
-			ModelType: c.ModelType, Architectures: c.Architectures, Layers: c.NumLayers,
-			HiddenSize: c.HiddenSize, Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim,
-			IntermediateSize: c.IntermediateSize, VocabSize: c.VocabSize, Context: c.MaxPositions,
-			TiedEmbeddings: c.TieWordEmbeddings, TorchDType: c.TorchDType,
-		}
-	}
-	buf := make([]byte, 4<<20) // a multiple of every element size
-	var scanned int64
-	for _, name := range m.Names() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		info, _ := m.Tensor(name)
-		params, err := info.Shape.Elems()
-		if err != nil {
-			return nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
-		}
-		row := inspectTensor{Name: name, DType: string(info.DType), Shape: []int64(info.Shape),
-			Parameters: params, Bytes: info.Size, File: rel(m.Dir, info.File)}
-		if row.Shape == nil {
-			row.Shape = []int64{}
-		}
-		if info.DType.Known() {
-			st, err := scanTensor(m, name, info.DType, buf)
-			if err != nil {
-				return nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
-			}
-			frac := 0.0
-			if params > 0 {
-				frac = float64(st.Zeros) / float64(params)
-			}
-			row.Zeros, row.ZeroFrac, row.NaN, row.Inf = &st.Zeros, &frac, &st.NaN, &st.Inf
-			rep.Totals.Zeros += st.Zeros
-			rep.Totals.NaN += st.NaN
-			rep.Totals.Inf += st.Inf
-			scanned += params
-		} else {
-			rep.Totals.Unscanned++
-		}
-		rep.Tensors = append(rep.Tensors, row)
-		rep.Totals.Tensors++
-		rep.Totals.Parameters += params
-		rep.Totals.Bytes += info.Size
-	}
-	if scanned > 0 {
-		rep.Totals.ZeroFrac = float64(rep.Totals.Zeros) / float64(scanned)
-	}
-	return rep, nil
-}
-
-// scanTensor counts zeros, NaNs and Infs, streaming the tensor through buf
-// so that memory stays bounded whatever the tensor's size.
-func scanTensor(m *checkpoint.Model, name string, dt tensor.DType, buf []byte) (tensor.Stats, error) {
-	var st tensor.Stats
-	sec, err := m.Section(name)
-	if err != nil {
-		return st, err
-	}
-	for {
-		n, err := io.ReadFull(sec, buf)
-		if n > 0 {
-			if aerr := st.Add(dt, buf[:n]); aerr != nil {
-				return st, aerr
-			}
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return st, nil
-		}
-		if err != nil {
-			return st, err
-		}
-	}
-}
-
-func rel(dir, path string) string {
-	if r, err := filepath.Rel(dir, path); err == nil {
-		return r
-	}
-	return path
-}
-
-func printInspect(w io.Writer, rep *inspectReport) error {
+func printInspect(w io.Writer, rep *checkpoint.InspectReport) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s\n", rep.Path)
 	var files []string

@@ -275,13 +275,13 @@ func TestCopyReshards(t *testing.T) {
 
 func TestParseByteSize(t *testing.T) {
 	for in, want := range map[string]int64{"5GB": 5e9, "500MB": 5e8, "2GiB": 2 << 30, "1048576": 1 << 20, "1.5kb": 1500, "10 MiB": 10 << 20} {
-		if got, err := parseByteSize(in); err != nil || got != want {
-			t.Errorf("parseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := checkpoint.ParseSize(in); err != nil || got != want {
+			t.Errorf("checkpoint.ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "0", "-1GB", "GB", "1XB", "1e30TB", "NaN"} {
-		if _, err := parseByteSize(in); err == nil {
-			t.Errorf("parseByteSize(%q) accepted", in)
+		if _, err := checkpoint.ParseSize(in); err == nil {
+			t.Errorf("checkpoint.ParseSize(%q) accepted", in)
 		}
 	}
 }

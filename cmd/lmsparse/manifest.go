@@ -1,32 +1,12 @@
 package main
 
 import (
-	"fmt"
-	"io"
-	"os"
+	"context"
 
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 )
-
-// readFileBounded reads a small file (config.json), refusing huge ones.
-func readFileBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	const max = 16 << 20
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > max {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, checkpoint.ErrFormat, max)
-	}
-	return b, nil
-}
 
 // outputOptions are the flags of every command that writes a checkpoint.
 type outputOptions struct {
@@ -49,4 +29,24 @@ func (o *outputOptions) check(cmd string) error {
 	}
 	o.MaxShardSize = int64(o.shard)
 	return nil
+}
+
+// writeOutput creates the output directory (checked against the input
+// directory inDir), lets fill write into it and commits it; on any error
+// nothing is left under the output's name beyond what was there.
+func writeOutput[T any](ctx context.Context, o outputOptions, inDir string, fill func(out *checkpoint.Output) (T, error)) (T, error) {
+	var zero T
+	out, err := checkpoint.Create(o.Dir, checkpoint.OutputOptions{Force: o.Force, InputDir: inDir})
+	if err != nil {
+		return zero, err
+	}
+	v, err := fill(out)
+	if err != nil {
+		out.Abort()
+		return zero, err
+	}
+	if err := out.Commit(ctx); err != nil {
+		return zero, err
+	}
+	return v, nil
 }

@@ -5,11 +5,9 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
-	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
@@ -105,85 +103,11 @@ func TestPruneManifestScan(t *testing.T) {
 	}
 }
 
-// TestPruneScanShares runs prune's steps by hand to see which path the
-// scan took: with the file in name order every dense target's bytes come
-// from the prefetcher; in reverse order none do, and the output is the
-// same.
-func TestPruneScanShares(t *testing.T) {
-	base := t.TempDir()
-	inOrder := filepath.Join(base, "in-order")
-	gen.WriteCheckpoint(inOrder, gen.Llama(tensor.F32, 1))
-	reversed := filepath.Join(base, "reversed")
-	writeReversedLlama(t, reversed)
-	method, err := (&pruneOptions{Sparsity: 0.5, SparsitySet: true, Scope: "tensor", Format: "dense"}).method()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var outputs [][]byte
-	for _, c := range []struct {
-		dir      string
-		wantLent bool
-	}{{inOrder, true}, {reversed, false}} {
-		m, err := checkpoint.Open(c.dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := newPruneJob(m, method, "dense", nil, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := j.prepare(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		entries, pf, err := pruneEntries(t.Context(), m, j.targets, j.buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pf.plan(entries, 0)
-		bg := startBackground(t.Context(), m, j.targets, pf)
-		pf.run(t.Context())
-		out := filepath.Join(c.dir+"-out", "model.safetensors")
-		os.MkdirAll(filepath.Dir(out), 0o755)
-		if err := safetensors.WriteFile(out, nil, entries); err != nil {
-			t.Fatal(err)
-		}
-		res, err := bg.wait()
-		pf.stop()
-		m.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := 0
-		if c.wantLent {
-			want = len(j.targets)
-		}
-		if res.lent != want {
-			t.Errorf("%s: %d targets lent to the scan, want %d", c.dir, res.lent, want)
-		}
-		b, _ := os.ReadFile(out)
-		outputs = append(outputs, b)
-	}
-	if len(outputs[0]) == 0 || !slices.Equal(outputs[0], outputs[1]) {
-		t.Error("the pruned files differ between the two input orders")
-	}
-}
-
 // writeReversedLlama writes the generated F32 llama checkpoint to dir with
-// its tensors laid out in reverse name order, the first four values of
-// each tensor named in zeroed set to zero.
+// its tensors laid out in reverse name order (gen.WriteReversedLlama).
 func writeReversedLlama(t *testing.T, dir string, zeroed ...string) {
 	t.Helper()
-	if err := gen.WriteCheckpoint(dir, gen.Llama(tensor.F32, 1)); err != nil {
-		t.Fatal(err)
-	}
-	ws := gen.Weights(gen.Llama(tensor.F32, 1))
-	slices.Reverse(ws)
-	for i := range ws {
-		if slices.Contains(zeroed, ws[i].Name) {
-			clear(ws[i].Data[:16])
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), gen.Pack(ws, map[string]string{"format": "pt"}).Encode(), 0o644); err != nil {
+	if err := gen.WriteReversedLlama(dir, zeroed...); err != nil {
 		t.Fatal(err)
 	}
 }

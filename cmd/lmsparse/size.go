@@ -1,10 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"math"
 	"strconv"
-	"strings"
+
+	"github.com/lmsparse/lmsparse/checkpoint"
 )
 
 // byteSize is a pflag value for sizes written as "5GB", "500MB", "1GiB" or a
@@ -12,39 +11,10 @@ import (
 // Face's max_shard_size; binary units (KiB, MiB, GiB, TiB) powers of 1024.
 type byteSize int64
 
-var sizeUnits = []struct {
-	suffix string
-	mult   float64
-}{
-	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
-	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-	{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"B", 1},
-}
-
-func parseByteSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	mult := 1.0
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, fmt.Errorf("invalid size %q (want a positive size such as 5GB, 500MB, 2GiB or 1048576)", s)
-	}
-	b := v * mult
-	if b >= math.MaxInt64 || b < 1 {
-		return 0, fmt.Errorf("size %q out of range", s)
-	}
-	return int64(b), nil
-}
-
 func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
 func (b *byteSize) Type() string   { return "size" }
 func (b *byteSize) Set(s string) error {
-	v, err := parseByteSize(s)
+	v, err := checkpoint.ParseSize(s)
 	if err != nil {
 		return err
 	}

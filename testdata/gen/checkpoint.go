@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/lmsparse/lmsparse/tensor"
@@ -273,4 +274,21 @@ func WriteSynthetic(path string, total, tensorBytes int64) error {
 		}
 	}
 	return out.Close()
+}
+
+// WriteReversedLlama writes the generated F32 llama checkpoint (one layer)
+// to dir with its tensors laid out in reverse name order in the file, the
+// first four values of each tensor named in zeroed set to zero.
+func WriteReversedLlama(dir string, zeroed ...string) error {
+	if err := WriteCheckpoint(dir, Llama(tensor.F32, 1)); err != nil {
+		return err
+	}
+	ws := Weights(Llama(tensor.F32, 1))
+	slices.Reverse(ws)
+	for i := range ws {
+		if slices.Contains(zeroed, ws[i].Name) {
+			clear(ws[i].Data[:16])
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "model.safetensors"), Pack(ws, map[string]string{"format": "pt"}).Encode(), 0o644)
 }

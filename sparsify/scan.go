@@ -1,4 +1,4 @@
-package main
+package sparsify
 
 import (
 	"cmp"
@@ -40,7 +40,7 @@ type shareLink struct {
 }
 
 type lent struct {
-	t    *pruneTarget
+	t    *target
 	raw  []byte // t's bytes as stored in the input file
 	done chan struct{}
 }
@@ -48,7 +48,7 @@ type lent struct {
 // lend hands raw, target t's original bytes, to the scan and returns a
 // function that waits until the scan no longer needs them. It does nothing
 // on a nil link.
-func (s *shareLink) lend(t *pruneTarget, raw []byte) (wait func()) {
+func (s *shareLink) lend(t *target, raw []byte) (wait func()) {
 	if s == nil {
 		return func() {}
 	}
@@ -70,7 +70,7 @@ func (s *shareLink) lend(t *pruneTarget, raw []byte) (wait func()) {
 // every tensor not in targets. With a prefetcher that has planned its
 // order but not started (pf.plan), the scan takes the dense targets' bytes
 // from it when both go through them in the same order; pf may be nil.
-func startBackground(ctx context.Context, m *checkpoint.Model, targets []*pruneTarget, pf *prefetcher) *background {
+func startBackground(ctx context.Context, m *checkpoint.Model, targets []*target, pf *prefetcher) *background {
 	skip := map[string]bool{}
 	for _, t := range targets {
 		skip[t.name] = true
@@ -125,9 +125,9 @@ type region struct {
 	size   int64
 	params int64
 	dtype  tensor.DType
-	count  bool         // count its nonzeros (an untouched tensor of known dtype)
-	target *pruneTarget // set for pruning targets
-	shared bool         // its bytes come from the prefetcher
+	count  bool    // count its nonzeros (an untouched tensor of known dtype)
+	target *target // set for pruning targets
+	shared bool    // its bytes come from the prefetcher
 }
 
 // scanRegions lists the tensors of each of m's files in file order.
@@ -165,11 +165,11 @@ func scanRegions(m *checkpoint.Model, skip map[string]bool) ([][]region, error) 
 
 // sameOrder reports whether order, the prefetcher's targets, is exactly
 // the targets met walking regions, and marks them.
-func sameOrder(regions [][]region, order []*pruneTarget) bool {
+func sameOrder(regions [][]region, order []*target) bool {
 	if regions == nil || len(order) == 0 {
 		return false
 	}
-	byName := map[string]*pruneTarget{}
+	byName := map[string]*target{}
 	for _, t := range order {
 		byName[t.name] = t
 	}
@@ -204,7 +204,7 @@ func (b *background) scan(ctx context.Context, m *checkpoint.Model, regions [][]
 		if err != nil {
 			return nil, err
 		}
-		in.File = rel(m.Dir, path)
+		in.File = manifest.Rel(m.Dir, path)
 		out = append(out, in)
 	}
 	aux, err := manifest.HashFiles(m.Dir, nil)
@@ -304,7 +304,7 @@ func (b *background) scanSlow(m *checkpoint.Model) ([]manifest.Input, error) {
 		if b.skip[name] {
 			continue
 		}
-		st, err := scanTensor(m, name, info.DType, scan)
+		st, err := m.Stats(name, scan)
 		if err != nil {
 			return nil, err
 		}

@@ -1,5 +1,5 @@
 //go:build !unix
 
-package main
+package compress
 
 func peakRSS() int64 { return 0 }

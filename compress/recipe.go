@@ -1,4 +1,4 @@
-package main
+package compress
 
 import (
 	"bytes"
@@ -6,44 +6,53 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/sparsify"
 )
 
-// recipe is the YAML file of "lmsparse compress --recipe": the stages to run,
+// Recipe is the YAML file of "lmsparse compress --recipe": the stages to run,
 // always in the order prune → sae → store → eval → gates (a stage that is
 // absent is skipped), and an optional sweep. Flags override its fields.
-type recipe struct {
-	Version int          `yaml:"version" json:"version"`
-	Prune   *recipePrune `yaml:"prune,omitempty" json:"prune,omitempty"`
-	SAE     *recipeSAE   `yaml:"sae,omitempty" json:"sae,omitempty"`
-	Store   recipeStore  `yaml:"store" json:"store"`
-	Eval    *recipeEval  `yaml:"eval,omitempty" json:"eval,omitempty"`
-	Gates   *recipeGates `yaml:"gates,omitempty" json:"gates,omitempty"`
-	Sweep   []float64    `yaml:"sweep,omitempty" json:"sweep,omitempty"`
+type Recipe struct {
+	Version int       `yaml:"version" json:"version"`
+	Prune   *Prune    `yaml:"prune,omitempty" json:"prune,omitempty"`
+	SAE     *SAE      `yaml:"sae,omitempty" json:"sae,omitempty"`
+	Store   Store     `yaml:"store" json:"store"`
+	Eval    *Eval     `yaml:"eval,omitempty" json:"eval,omitempty"`
+	Gates   *Gates    `yaml:"gates,omitempty" json:"gates,omitempty"`
+	Sweep   []float64 `yaml:"sweep,omitempty" json:"sweep,omitempty"`
 
-	lines map[string]int // "prune.sparsity" → line in the recipe file
-	file  string
+	// Dir is the directory relative paths in the recipe (eval.text)
+	// resolve against: LoadRecipe sets it to the recipe file's directory;
+	// empty means the working directory.
+	Dir string `yaml:"-" json:"-"`
+
+	lines   map[string]int // "prune.sparsity" → line in the recipe file
+	file    string
+	textCWD bool // Eval.Text was set by SetText: relative to the working directory
 }
 
-type recipePrune struct {
+type Prune struct {
 	// Method is magnitude (unstructured, the default), nm or structured.
-	Method     string             `yaml:"method,omitempty" json:"method,omitempty"`
-	Sparsity   *float64           `yaml:"sparsity,omitempty" json:"sparsity,omitempty"`
-	Scope      string             `yaml:"scope,omitempty" json:"scope,omitempty"`
-	Pattern    string             `yaml:"pattern,omitempty" json:"pattern,omitempty"`
-	Structured string             `yaml:"structured,omitempty" json:"structured,omitempty"`
-	Include    []string           `yaml:"include,omitempty" json:"include,omitempty"`
-	Exclude    []string           `yaml:"exclude,omitempty" json:"exclude,omitempty"`
-	Overrides  []sparsityOverride `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+	Method     string              `yaml:"method,omitempty" json:"method,omitempty"`
+	Sparsity   *float64            `yaml:"sparsity,omitempty" json:"sparsity,omitempty"`
+	Scope      string              `yaml:"scope,omitempty" json:"scope,omitempty"`
+	Pattern    string              `yaml:"pattern,omitempty" json:"pattern,omitempty"`
+	Structured string              `yaml:"structured,omitempty" json:"structured,omitempty"`
+	Include    []string            `yaml:"include,omitempty" json:"include,omitempty"`
+	Exclude    []string            `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+	Overrides  []sparsify.Override `yaml:"overrides,omitempty" json:"overrides,omitempty"`
 }
 
-type recipeSAE struct {
+type SAE struct {
 	Tensor  string  `yaml:"tensor,omitempty" json:"tensor,omitempty"`
 	Latents int     `yaml:"latents,omitempty" json:"latents,omitempty"`
 	K       int     `yaml:"k,omitempty" json:"k,omitempty"`
@@ -54,33 +63,33 @@ type recipeSAE struct {
 	Seed    uint64  `yaml:"seed,omitempty" json:"seed,omitempty"`
 }
 
-type recipeStore struct {
+type Store struct {
 	Format       string `yaml:"format,omitempty" json:"format,omitempty"`
 	MaxShardSize string `yaml:"max_shard_size,omitempty" json:"max_shard_size,omitempty"`
 }
 
-type recipeEval struct {
+type Eval struct {
 	Text      string `yaml:"text,omitempty" json:"text,omitempty"`
 	Ctx       int    `yaml:"ctx,omitempty" json:"ctx,omitempty"`
 	Stride    int    `yaml:"stride,omitempty" json:"stride,omitempty"`
 	MaxTokens int    `yaml:"max_tokens,omitempty" json:"max_tokens,omitempty"`
 }
 
-type recipeGates struct {
+type Gates struct {
 	MaxPPLRatio *float64 `yaml:"max_ppl_ratio,omitempty" json:"max_ppl_ratio,omitempty"`
 	MaxKL       *float64 `yaml:"max_kl,omitempty" json:"max_kl,omitempty"`
 	MinTop1     *float64 `yaml:"min_top1,omitempty" json:"min_top1,omitempty"`
 }
 
-// recipeVersion is the only recipe version this lmsparse reads.
-const recipeVersion = 1
+// RecipeVersion is the only recipe version this lmsparse reads.
+const RecipeVersion = 1
 
 // maxRecipeSize bounds a recipe file.
 const maxRecipeSize = 1 << 20
 
-// loadRecipe reads a recipe strictly: unknown keys, wrong types and
+// LoadRecipe reads a recipe file strictly: unknown keys, wrong types and
 // trailing documents are errors naming the file and line.
-func loadRecipe(path string) (*recipe, error) {
+func LoadRecipe(path string) (*Recipe, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -91,31 +100,39 @@ func loadRecipe(path string) (*recipe, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(data) > maxRecipeSize {
-		return nil, usageErrorf("%s: recipe larger than %d bytes", path, maxRecipeSize)
+		return nil, invalidf("%s: recipe larger than %d bytes", path, maxRecipeSize)
 	}
-	return parseRecipe(path, data)
+	r, err := ParseRecipe(path, data)
+	if err != nil {
+		return nil, err
+	}
+	r.Dir = filepath.Dir(path)
+	return r, nil
 }
 
-func parseRecipe(path string, data []byte) (*recipe, error) {
-	r := &recipe{file: path, lines: map[string]int{}}
+// ParseRecipe parses a recipe strictly; name labels it in errors (a file
+// name). Relative paths in it resolve against the working directory unless
+// the caller sets Dir.
+func ParseRecipe(path string, data []byte) (*Recipe, error) {
+	r := &Recipe{file: path, lines: map[string]int{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(r); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, usageErrorf("%s: the recipe is empty", path)
+			return nil, invalidf("%s: the recipe is empty", path)
 		}
-		return nil, usageErrorf("compress: %s", yamlMessage(path, err))
+		return nil, invalidf("%s", yamlMessage(path, err))
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, usageErrorf("%s: a recipe is one YAML document", path)
+		return nil, invalidf("%s: a recipe is one YAML document", path)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err == nil {
 		collectLines(&root, "", r.lines)
 	}
-	if r.Version != recipeVersion {
-		return nil, r.errorf("version", "version %d: this lmsparse reads recipe version %d (add \"version: %d\")", r.Version, recipeVersion, recipeVersion)
+	if r.Version != RecipeVersion {
+		return nil, r.errorf("version", "version %d: this lmsparse reads recipe version %d (add \"version: %d\")", r.Version, RecipeVersion, RecipeVersion)
 	}
 	return r, nil
 }
@@ -125,7 +142,7 @@ var yamlLine = regexp.MustCompile(`^line ([0-9]+): (.*)$`)
 
 // yamlMessage turns yaml.v3's multi-line errors into one line in the
 // "file:line: message" form: "line 3: field foo not found in type
-// main.recipePrune" → "recipe.yaml:3: unknown key foo".
+// main.Prune" → "recipe.yaml:3: unknown key foo".
 func yamlMessage(path string, err error) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
@@ -135,7 +152,7 @@ func yamlMessage(path string, err error) string {
 		if i := strings.Index(line, " not found in type "); i >= 0 && strings.Contains(line, "field ") {
 			line = strings.Replace(line[:i], "field ", "unknown key ", 1)
 		}
-		line = strings.ReplaceAll(line, "main.recipe", "recipe ")
+		line = strings.ReplaceAll(line, "compress.", "recipe ")
 		if line == "" {
 			continue
 		}
@@ -174,16 +191,16 @@ func collectLines(n *yaml.Node, prefix string, lines map[string]int) {
 
 // errorf returns a usage error naming the recipe line of key (or the flag
 // when the value came from the command line).
-func (r *recipe) errorf(key, format string, args ...any) error {
+func (r *Recipe) errorf(key, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if line, ok := r.lines[key]; ok && r.file != "" {
-		return usageErrorf("compress: %s:%d: %s", r.file, line, msg)
+		return invalidf("%s:%d: %s", r.file, line, msg)
 	}
-	return usageErrorf("compress: %s", msg)
+	return invalidf("%s", msg)
 }
 
-// pruneMethod turns the prune stage into a prune.Method.
-func (r *recipe) pruneMethod() (prune.Method, error) {
+// PruneMethod turns the prune stage into a prune.Method.
+func (r *Recipe) PruneMethod() (prune.Method, error) {
 	p := r.Prune
 	var m prune.Method
 	method := p.Method
@@ -238,9 +255,8 @@ func (r *recipe) pruneMethod() (prune.Method, error) {
 	return m, nil
 }
 
-// fillDefaults writes the defaults into the recipe, so that
-// --print-recipe and report.json show what actually runs.
-func (r *recipe) fillDefaults() {
+// fillDefaults writes the defaults into the recipe.
+func (r *Recipe) fillDefaults() {
 	if p := r.Prune; p != nil && p.Method == "" {
 		switch {
 		case p.Pattern != "":
@@ -259,13 +275,45 @@ func (r *recipe) fillDefaults() {
 	}
 }
 
+// Normalize checks the recipe as a whole (after a caller changed fields,
+// e.g. from flags) and writes the defaults into it, so that it shows what
+// actually runs.
+func (r *Recipe) Normalize() error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	r.fillDefaults()
+	return nil
+}
+
+// TextPath returns the eval stage's text file resolved against Dir.
+func (r *Recipe) TextPath() string {
+	if r.Eval == nil || r.Eval.Text == "" {
+		return ""
+	}
+	if r.Dir == "" || r.textCWD || filepath.IsAbs(r.Eval.Text) {
+		return r.Eval.Text
+	}
+	return filepath.Join(r.Dir, r.Eval.Text)
+}
+
+// SetText sets the eval stage's text file (adding the stage), a path
+// relative to the working directory rather than to Dir (a command-line
+// override of the recipe).
+func (r *Recipe) SetText(path string) {
+	if r.Eval == nil {
+		r.Eval = &Eval{}
+	}
+	r.Eval.Text, r.textCWD = path, true
+}
+
 // validate checks the recipe as a whole, after flags were merged.
-func (r *recipe) validate() error {
+func (r *Recipe) validate() error {
 	if r.Prune == nil && r.SAE == nil {
-		return r.errorf("", "nothing to do: the recipe has neither a prune nor an sae stage (give --sparsity, --pattern or --sae)")
+		return &invalidError{msg: "nothing to do: the recipe has neither a prune nor an sae stage", cause: ErrEmpty}
 	}
 	if r.Prune != nil {
-		m, err := r.pruneMethod()
+		m, err := r.PruneMethod()
 		if err != nil {
 			return err
 		}
@@ -289,7 +337,7 @@ func (r *recipe) validate() error {
 		return r.errorf("store.format", "store.format %q: want dense, csr, bitmask or auto", r.Store.Format)
 	}
 	if r.Store.MaxShardSize != "" {
-		if _, err := parseByteSize(r.Store.MaxShardSize); err != nil {
+		if _, err := checkpoint.ParseSize(r.Store.MaxShardSize); err != nil {
 			return r.errorf("store.max_shard_size", "%v", err)
 		}
 	}
@@ -320,8 +368,8 @@ func (r *recipe) validate() error {
 	return nil
 }
 
-// yaml returns the recipe as YAML (for --print-recipe).
-func (r *recipe) yaml() ([]byte, error) {
+// YAML returns the recipe as YAML.
+func (r *Recipe) YAML() ([]byte, error) {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)

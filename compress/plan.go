@@ -1,0 +1,427 @@
+package compress
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/eval"
+	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/manifest"
+	"github.com/lmsparse/lmsparse/model"
+	"github.com/lmsparse/lmsparse/progress"
+	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/report/html"
+	"github.com/lmsparse/lmsparse/saestore"
+	"github.com/lmsparse/lmsparse/sparsify"
+)
+
+// Options control a compress run. The zero value works.
+type Options struct {
+	// Force allows replacing an output directory that is not empty (see
+	// checkpoint.Create).
+	Force bool
+	// MaxShardSize is the largest output shard in tensor bytes when the
+	// recipe's store.max_shard_size is empty; 0 means 5 GB.
+	MaxShardSize int64
+	// Threads of the forward pass and the autoencoder; 0 means all CPUs.
+	Threads int
+	// Progress receives every stage's progress; a stage's last event
+	// (Final) carries a one-line summary in Detail.
+	Progress progress.Func
+}
+
+func (o *Options) applyDefaults() {
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+}
+
+// Plan is a checked compress run: the model opened, the output location
+// accepted, the recipe's stages planned and — with an eval stage — the
+// text tokenized and the original model loaded. NewPlan writes nothing;
+// Run does the work. Close releases the models.
+type Plan struct {
+	model, out string
+	r          *Recipe
+	opts       Options
+	maxShard   int64
+
+	m       *checkpoint.Model
+	method  prune.Method
+	sae     *saestore.Job
+	base    model.LM
+	harness *eval.Harness
+	text    string // the text file read
+	textLen int64
+
+	started time.Time
+	timings []report.Timing
+}
+
+// NewPlan checks a run of recipe r on the model at modelPath into the
+// directory out: the recipe as a whole, the output location, the prune
+// targets and options, the autoencoder's tensor and options, and the eval
+// text, tokenizer, windows and the original model. Nothing is written.
+// The recipe is normalized (defaults filled in, eval ctx and stride as
+// they will run), so it reads as what runs.
+func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options) (*Plan, error) {
+	opts.applyDefaults()
+	p := &Plan{model: modelPath, out: out, r: r, opts: opts, maxShard: opts.MaxShardSize, started: time.Now()}
+	if err := r.Normalize(); err != nil {
+		return nil, err
+	}
+	if r.Store.MaxShardSize != "" {
+		n, err := checkpoint.ParseSize(r.Store.MaxShardSize)
+		if err != nil {
+			return nil, r.errorf("store.max_shard_size", "%v", err)
+		}
+		p.maxShard = n
+	}
+	st := opts.Progress.Start("load", 0, "")
+	m, err := checkpoint.Open(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	p.m = m
+	ok := false
+	defer func() {
+		if !ok {
+			p.Close()
+		}
+	}()
+	if err := checkpoint.CheckOutput(out, m.Dir, opts.Force); err != nil {
+		return nil, err
+	}
+	if r.Prune != nil {
+		if p.method, err = r.PruneMethod(); err != nil {
+			return nil, err
+		}
+		// Planning here checks the targets before any work; Run plans again
+		// (a sparsify job is used once).
+		j, err := sparsify.PlanCheckpoint(ctx, m, p.pruneOptions(nil))
+		if err != nil {
+			return nil, err
+		}
+		j.Close()
+	}
+	if s := r.SAE; s != nil {
+		so := saestore.Options{Tensor: s.Tensor, Latents: s.Latents, K: s.K, L1: s.L1, Epochs: s.Epochs, Batch: s.Batch,
+			LR: s.LR, Seed: s.Seed, Threads: opts.Threads, Progress: opts.Progress}
+		if p.sae, err = saestore.Plan(ctx, m, so); err != nil {
+			return nil, err
+		}
+	}
+	if r.Eval != nil {
+		if err := p.prepareEval(); err != nil {
+			return nil, err
+		}
+		r.Eval.Ctx, r.Eval.Stride = p.harness.Ctx(), p.harness.Stride() // report what runs
+	}
+	st.Finish(fmt.Sprintf("%s: %d tensors", modelPath, len(m.Names())))
+	p.timings = append(p.timings, report.Timing{Stage: "load", Seconds: manifest.Round(time.Since(p.started).Seconds(), 3)})
+	ok = true
+	return p, nil
+}
+
+// prepareEval reads and tokenizes the text with the original model's
+// tokenizer and loads the original model, checking ctx and stride.
+func (p *Plan) prepareEval() error {
+	e := p.r.Eval
+	p.text = p.r.TextPath()
+	text, err := eval.ReadText(p.text)
+	if err != nil {
+		return err
+	}
+	tok, err := eval.LoadTokenizer(p.model, "")
+	if err != nil {
+		return err
+	}
+	if p.base, err = eval.Open(p.model, model.Options{Threads: p.opts.Threads}); err != nil {
+		return err
+	}
+	p.textLen = int64(len(text.Data))
+	p.harness, err = eval.NewHarness(p.base, tok, text, eval.Options{Ctx: e.Ctx, Stride: e.Stride, MaxTokens: e.MaxTokens,
+		Threads: p.opts.Threads, Progress: p.opts.Progress})
+	return err
+}
+
+// Recipe returns the normalized recipe the plan runs.
+func (p *Plan) Recipe() *Recipe { return p.r }
+
+// Close releases the models the plan holds.
+func (p *Plan) Close() error {
+	if p.base != nil {
+		if c, ok := p.base.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		p.base = nil
+	}
+	if p.m != nil {
+		p.m.Close()
+		p.m = nil
+	}
+	return nil
+}
+
+// pruneOptions are the sparsify options of the prune stage at the recipe's
+// sparsity, or at sparsity s when it is not nil (sweep points: dense, no
+// overrides).
+func (p *Plan) pruneOptions(s *float64) sparsify.Options {
+	o := sparsify.Options{Method: p.method, Format: sparsify.Format(p.r.Store.Format), MaxShardSize: p.maxShard,
+		Command: "compress", Flags: map[string]any{"recipe": p.r}}
+	if p.r.Prune == nil {
+		o.CopyOnly = true
+		return o
+	}
+	o.Include, o.Exclude = p.r.Prune.Include, p.r.Prune.Exclude
+	if s != nil {
+		o.Method.Sparsity, o.Format, o.MaxShardSize = *s, sparsify.Dense, 0
+	} else {
+		o.Overrides, o.Progress = p.r.Prune.Overrides, p.opts.Progress
+	}
+	return o
+}
+
+// stage records a finished stage's time and reports its summary.
+func (p *Plan) stage(name string, begin time.Time, format string, args ...any) {
+	secs := time.Since(begin)
+	p.timings = append(p.timings, report.Timing{Stage: name, Seconds: manifest.Round(secs.Seconds(), 3)})
+	if p.opts.Progress != nil {
+		p.opts.Progress(progress.Event{Stage: name, Final: true, Elapsed: secs, Detail: fmt.Sprintf(format, args...)})
+	}
+}
+
+// Run compresses the model into the output directory: the checkpoint,
+// lmsparse.json, report.json, report.md and report.html appear together
+// when it succeeds (or when only a gate fails), and nothing changes under
+// the output's name when it fails. It returns the report; when a gate
+// fails, the error wraps ErrGateFailed and the report is complete.
+func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
+	r, m := p.r, p.m
+	out, err := checkpoint.Create(p.out, checkpoint.OutputOptions{Force: p.opts.Force, InputDir: m.Dir})
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			out.Abort()
+		}
+	}()
+	job, err := sparsify.PlanCheckpoint(ctx, m, p.pruneOptions(nil))
+	if err != nil {
+		return nil, err
+	}
+	rep := &report.Report{Schema: report.Schema, Tool: manifest.Tool(), Model: p.model, Output: p.out, Recipe: r, Passed: true}
+	if p.sae != nil {
+		begin := time.Now()
+		res, err := p.sae.Execute(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c, info := res.Compressed, p.sae.Tensor
+		if err := job.Replace(info.Name, c.Entries(), string(sparse.SAE), c.Bytes, map[string]string{sparse.SAEMetadataKey: sparse.SAEVersion}); err != nil {
+			return nil, err
+		}
+		opt := c.Options
+		rep.SAE = &report.SAE{Tensor: info.Name, Latents: opt.Latents, K: opt.K, L1: opt.L1, Epochs: opt.Epochs,
+			BytesBefore: info.Size, BytesAfter: c.Bytes, FVU: c.Stats.FVU, Cosine: c.Stats.Cosine, L0: c.Stats.L0, Dead: c.Stats.Dead}
+		p.stage("sae", begin, "%s %v: %d latents, %s; %s → %s bytes, FVU %.4f, %d dead latents", info.Name, info.Shape, opt.Latents,
+			c.Method(), report.Commas(info.Size), report.Commas(c.Bytes), c.Stats.FVU, c.Stats.Dead)
+	}
+	begin := time.Now()
+	man, err := job.Execute(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	p.fillTotals(rep, man, out.Staging())
+	summary := fmt.Sprintf("%s: %s → %s bytes of tensors (%.3f× smaller)", p.out, report.Commas(rep.Totals.BytesBefore), report.Commas(rep.Totals.BytesAfter), rep.Totals.Ratio)
+	if r.Prune != nil {
+		summary = fmt.Sprintf("%s, %d tensors pruned (%s), %.2f%% of their weights zero", summary, len(job.Targets()), p.method, 100*rep.Totals.TargetSparsity)
+	}
+	p.stage("write", begin, "%s", summary)
+	if p.harness != nil {
+		if err := p.evalStage(ctx, out.Staging(), rep); err != nil {
+			return nil, err
+		}
+		if len(r.Sweep) > 0 {
+			if err := p.sweep(ctx, rep); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rep.Timings = append(p.timings, report.Timing{Stage: "total", Seconds: manifest.Round(time.Since(p.started).Seconds(), 3)})
+	rep.PeakRSS = peakRSS()
+	if err := WriteReports(out, rep); err != nil {
+		return nil, err
+	}
+	if err := out.Commit(ctx); err != nil {
+		return nil, err
+	}
+	committed = true
+	if failed := rep.FailedGates(); len(failed) > 0 {
+		return rep, fmt.Errorf("%w: %s (reports in %s)", ErrGateFailed, strings.Join(failed, ", "), p.out)
+	}
+	return rep, nil
+}
+
+// WriteReports renders report.json, report.md and report.html into out.
+func WriteReports(out *checkpoint.Output, rep *report.Report) error {
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	page, err := html.Render(rep)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"report.json", js}, {"report.md", rep.Markdown()}, {"report.html", page}} {
+		if err := out.WriteFile(f.name, f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillTotals copies the manifest into rep and measures the weight files
+// before (the input's) and after (in dir).
+func (p *Plan) fillTotals(rep *report.Report, man *manifest.Manifest, dir string) {
+	rep.Inputs, rep.Tensors = man.Inputs, man.Tensors
+	rep.Totals = report.Totals{Totals: man.Totals}
+	for _, f := range p.m.Files {
+		if st, err := os.Stat(f); err == nil {
+			rep.Totals.FileBytesBefore += st.Size()
+		}
+	}
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".safetensors") {
+				if st, err := e.Info(); err == nil {
+					rep.Totals.FileBytesAfter += st.Size()
+				}
+			}
+		}
+	}
+}
+
+// score evaluates the checkpoint at dir against the original.
+func (p *Plan) score(ctx context.Context, dir string) (*eval.Report, error) {
+	lm, err := eval.Open(dir, model.Options{Threads: p.opts.Threads})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if c, ok := lm.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}()
+	return p.harness.Score(ctx, lm, dir)
+}
+
+// evalStage measures the written checkpoint and applies the gates.
+func (p *Plan) evalStage(ctx context.Context, dir string, rep *report.Report) error {
+	begin := time.Now()
+	res, err := p.score(ctx, dir)
+	if err != nil {
+		return err
+	}
+	k := res.KL
+	f := &report.Fidelity{Text: p.text, TextBytes: p.textLen, Ctx: res.Ctx, Stride: res.Stride, Tokens: res.Tokens, Scored: res.Scored,
+		PPL: res.PPL, BasePPL: k.BasePPL, PPLRatio: res.PPL / k.BasePPL, LogPPLRatio: k.LogPPLRatio,
+		KLMean: k.Mean, KLMax: k.Max, KLP99: k.P99, KLP90: k.P90, KLP50: k.P50, Top1: k.Top1}
+	if res.BitsPerByte != nil {
+		f.BitsPerByte = *res.BitsPerByte
+		f.BaseBitsPerByte = res.BaseNLLSum / math.Ln2 / float64(p.textLen)
+	}
+	rep.Fid = f
+	rep.Gates = gates(p.r.Gates, f.PPLRatio, f.KLMean, f.Top1)
+	for _, g := range rep.Gates {
+		rep.Passed = rep.Passed && g.Passed
+	}
+	p.stage("eval", begin, "perplexity %.6g (original %.6g, ×%.4f), KL %.4g, top-1 %.2f%% on %d tokens", f.PPL, f.BasePPL, f.PPLRatio, f.KLMean, 100*f.Top1, f.Scored)
+	return nil
+}
+
+// gates evaluates the recipe's gates for one measurement.
+func gates(g *Gates, pplRatio, kl, top1 float64) []report.Gate {
+	if g == nil {
+		return nil
+	}
+	var out []report.Gate
+	if g.MaxPPLRatio != nil {
+		out = append(out, report.Gate{Name: "max_ppl_ratio", Op: "<=", Threshold: *g.MaxPPLRatio, Value: pplRatio, Passed: pplRatio <= *g.MaxPPLRatio})
+	}
+	if g.MaxKL != nil {
+		out = append(out, report.Gate{Name: "max_kl", Op: "<=", Threshold: *g.MaxKL, Value: kl, Passed: kl <= *g.MaxKL})
+	}
+	if g.MinTop1 != nil {
+		out = append(out, report.Gate{Name: "min_top1", Op: ">=", Threshold: *g.MinTop1, Value: top1, Passed: top1 >= *g.MinTop1})
+	}
+	return out
+}
+
+// sweep prunes the original at each sweep sparsity with the recipe's
+// method (dense, in a staging directory beside the output that is never
+// committed), evaluates it and records the curve; with gates, the highest
+// sparsity passing them all.
+func (p *Plan) sweep(ctx context.Context, rep *report.Report) error {
+	begin := time.Now()
+	st := p.opts.Progress.Start("sweep", int64(len(p.r.Sweep)), "points")
+	for _, s := range p.r.Sweep {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		point, err := p.sweepPoint(ctx, s)
+		if err != nil {
+			return fmt.Errorf("sweep at sparsity %g: %w", s, err)
+		}
+		if gs := gates(p.r.Gates, point.PPLRatio, point.KLMean, point.Top1); gs != nil {
+			ok := true
+			for _, g := range gs {
+				ok = ok && g.Passed
+			}
+			point.Passed = &ok
+			if ok && (rep.Best == nil || s > *rep.Best) {
+				best := s
+				rep.Best = &best
+			}
+		}
+		rep.Sweep = append(rep.Sweep, point)
+		st.Add(1)
+	}
+	p.stage("sweep", begin, "%d sparsities evaluated", len(p.r.Sweep))
+	return nil
+}
+
+func (p *Plan) sweepPoint(ctx context.Context, s float64) (report.Point, error) {
+	job, err := sparsify.PlanCheckpoint(ctx, p.m, p.pruneOptions(&s))
+	if err != nil {
+		return report.Point{}, err
+	}
+	tmp, err := checkpoint.Create(filepath.Join(filepath.Dir(filepath.Clean(p.out)), ".lmsparse-sweep"), checkpoint.OutputOptions{})
+	if err != nil {
+		return report.Point{}, err
+	}
+	defer tmp.Abort()
+	if _, err := job.Execute(ctx, tmp); err != nil {
+		return report.Point{}, err
+	}
+	res, err := p.score(ctx, tmp.Staging())
+	if err != nil {
+		return report.Point{}, err
+	}
+	// Bytes at this sparsity in the recipe's store format.
+	bytes := job.Bytes(sparsify.Format(p.r.Store.Format))
+	return report.Point{Sparsity: s, PPL: res.PPL, PPLRatio: res.PPL / res.KL.BasePPL, KLMean: res.KL.Mean, Top1: res.KL.Top1, Bytes: bytes}, nil
+}

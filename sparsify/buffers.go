@@ -1,0 +1,534 @@
+package sparsify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+// tensorBuffers reads targets one at a time into reused buffers, so the
+// memory in use is bounded by the largest target. For F32 the float32
+// values and the raw bytes are the same memory.
+type tensorBuffers struct {
+	m    *checkpoint.Model
+	raw  []byte    // the loaded tensor's bytes: F32Bytes(vals) or own
+	own  []byte    // raw bytes of non-F32 tensors
+	vals []float32 // decoded values
+	mask []bool
+	keep []bool // elements a sparse encoding stores
+
+	// maskedT is the target whose masked matrix is maskedM, still valid
+	// in the buffers: its sparse parts are written one after another.
+	maskedT *target
+	maskedM *sparse.Matrix
+}
+
+func (b *tensorBuffers) load(t *target) (*prune.Matrix, error) {
+	b.maskedT, b.maskedM = nil, nil
+	n := t.sRows * t.sCols
+	if int64(cap(b.vals)) < n {
+		b.vals = make([]float32, n)
+		b.mask = make([]bool, n)
+	}
+	b.vals, b.mask = b.vals[:n], b.mask[:n]
+	x := &prune.Matrix{Name: t.name, Vals: b.vals, Rows: t.rows, Cols: t.cols, Transposed: t.transposed}
+	if t.info.DType == tensor.F32 && tensor.LittleEndianHost() {
+		raw, err := b.m.ReadInto(t.name, tensor.F32Bytes(b.vals))
+		if err != nil {
+			return nil, err
+		}
+		b.raw = raw
+		return x, nil
+	}
+	raw, err := b.m.ReadInto(t.name, b.own)
+	if err != nil {
+		return nil, err
+	}
+	b.own, b.raw = raw, raw
+	if err := tensor.DecodeF32(b.vals, raw, t.info.DType); err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", t.info.File, t.name, err)
+	}
+	return x, nil
+}
+
+// masked loads t and applies its plan: the raw bytes and the pruned mask.
+// Asked for the same target again, it returns the same matrix without
+// reading it again.
+func (b *tensorBuffers) masked(t *target) (*sparse.Matrix, error) {
+	if b.maskedT == t {
+		return b.maskedM, nil
+	}
+	x, err := b.load(t)
+	if err != nil {
+		return nil, err
+	}
+	t.plan.Mask(x.Vals, b.mask)
+	sm := &sparse.Matrix{DType: t.info.DType, Rows: t.sRows, Cols: t.sCols, Raw: b.raw, Pruned: b.mask}
+	if err := sm.ComputeKeep(b.keep); err != nil {
+		return nil, err
+	}
+	b.keep = sm.Keep
+	b.maskedT, b.maskedM = t, sm
+	return sm, nil
+}
+
+// pruneDense loads t, plans it if planning was skipped, zeroes the pruned
+// weights in the raw bytes and counts what remains. It returns the bytes of
+// the dense pruned tensor.
+func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *target) ([]byte, error) {
+	x, err := b.load(t)
+	if err != nil {
+		return nil, err
+	}
+	return b.pruneLoaded(sel, t, x, func() {})
+}
+
+// pruneLoaded is pruneDense once t is loaded as x: wait returns when the
+// input scan no longer reads the loaded bytes.
+func (b *tensorBuffers) pruneLoaded(sel *prune.Selector, t *target, x *prune.Matrix, wait func()) ([]byte, error) {
+	var err error
+	if t.plan == nil {
+		if t.plan, err = sel.NewPlan(t.method, x); err != nil {
+			wait()
+			return nil, fmt.Errorf("%s: %w", t.info.File, err)
+		}
+	}
+	wait()
+	zeroPruned(t, x.Vals, b.raw, b.mask)
+	return b.raw, nil
+}
+
+// zeroPruned applies t's plan to a loaded tensor: the pruned elements of
+// raw (its bytes, in its dtype) become all-zero bits, kept ones stay bit
+// for bit; vals are its decoded values (overwritten) and mask scratch of
+// the same length. It sets t.stored and t.nonzero.
+func zeroPruned(t *target, vals []float32, raw []byte, mask []bool) {
+	switch t.info.DType {
+	case tensor.F32, tensor.F16, tensor.BF16:
+		// Pruned elements become +0 in vals; decoding keeps every other
+		// value exactly (and the sign of zero), so a zero bit pattern in
+		// vals marks exactly the elements whose raw bytes must be zeroed.
+		_, t.stored, t.nonzero = t.plan.ApplyCount(vals)
+		if t.info.DType == tensor.F32 && !sameMemory(vals, raw) {
+			tensor.EncodeF32(raw, vals, tensor.F32) // exact: vals are raw's values
+		} else if t.info.DType != tensor.F32 {
+			es := t.info.DType.Size()
+			for i, v := range vals {
+				if math.Float32bits(v) == 0 {
+					clear(raw[i*es : (i+1)*es])
+				}
+			}
+		}
+	default:
+		t.plan.Mask(vals, mask)
+		es := t.info.DType.Size()
+		for i, p := range mask {
+			if p {
+				clear(raw[i*es : (i+1)*es])
+			}
+		}
+		countValues(t, vals, mask, raw)
+	}
+}
+
+// sameMemory reports whether raw is the byte view of vals (F32 loaded in
+// place by tensorBuffers).
+func sameMemory(vals []float32, raw []byte) bool {
+	return len(vals) > 0 && len(raw) > 0 && &tensor.F32Bytes(vals)[0] == &raw[0]
+}
+
+// planTargets computes every target's plan and counts, reading each target
+// (three times for global scope) before anything is written.
+func planTargets(ctx context.Context, m *checkpoint.Model, method prune.Method, targets []*target, buf *tensorBuffers) error {
+	wrap := func(t *target, err error) error {
+		return fmt.Errorf("%s: %w", t.info.File, err)
+	}
+	if method.Scope == prune.ScopeGlobal && !method.IsNM() && method.Structured == prune.StructNone {
+		var total int64
+		for _, t := range targets {
+			total += t.sRows * t.sCols
+		}
+		g, err := prune.NewGlobal(method, total)
+		if err != nil {
+			return err
+		}
+		for pass := 0; pass < 2; pass++ {
+			for _, t := range targets {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				x, err := buf.load(t)
+				if err != nil {
+					return err
+				}
+				if pass == 0 {
+					if err := g.Observe(x); err != nil {
+						return wrap(t, err)
+					}
+				} else {
+					g.Refine(x)
+				}
+			}
+		}
+		for _, t := range targets {
+			x, err := buf.load(t)
+			if err != nil {
+				return err
+			}
+			t.plan = g.Plan(x)
+			countAfter(t, x, buf)
+		}
+		return nil
+	}
+	var sel prune.Selector
+	for _, t := range targets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		x, err := buf.load(t)
+		if err != nil {
+			return err
+		}
+		if t.plan, err = sel.NewPlan(t.method, x); err != nil {
+			return wrap(t, err)
+		}
+		countAfter(t, x, buf)
+	}
+	return nil
+}
+
+// countAfter applies t's plan to the loaded x and counts what remains.
+func countAfter(t *target, x *prune.Matrix, buf *tensorBuffers) {
+	switch t.info.DType {
+	case tensor.F32, tensor.F16, tensor.BF16:
+		// Decoding is exact: a kept value that is not zero has bits set.
+		if t.plan.KeepsOnlyNonzero() {
+			t.stored = int64(len(x.Vals)) - t.plan.Pruned
+			t.nonzero = t.stored
+			return
+		}
+	}
+	t.plan.Mask(x.Vals, buf.mask)
+	countValues(t, x.Vals, buf.mask, buf.raw)
+}
+
+// countValues sets t.stored (elements with any bit set) and t.nonzero
+// (elements whose value is not zero) over the elements not in pruned
+// (nil: vals and raw are already pruned).
+func countValues(t *target, vals []float32, pruned []bool, raw []byte) {
+	t.stored, t.nonzero = 0, 0
+	switch dt := t.info.DType; {
+	case pruned == nil && (dt == tensor.F32 || dt == tensor.F16 || dt == tensor.BF16):
+		// Decoding these is exact and keeps the sign of zero, so the
+		// float32 bits tell both counts.
+		// Branch-free: (x | -x) >> 31 is 1 exactly when x != 0.
+		var stored, nonzero uint64
+		for _, v := range vals {
+			b := math.Float32bits(v)
+			a := b &^ (1 << 31)
+			stored += uint64((b | -b) >> 31)
+			nonzero += uint64((a | -a) >> 31)
+		}
+		t.stored, t.nonzero = int64(stored), int64(nonzero)
+	default:
+		es := dt.Size()
+		for i, v := range vals {
+			if pruned != nil && pruned[i] {
+				continue
+			}
+			if sparse.NonZeroBits(raw, es, int64(i)) {
+				t.stored++
+			}
+			if v != 0 {
+				t.nonzero++
+			}
+		}
+	}
+}
+
+// pruneEntries returns the output tensors in natural name order: copies of
+// untouched tensors and the parts of pruned ones. A dense target is loaded,
+// pruned and written in one go — by the returned prefetcher, one tensor
+// ahead of the writer on another goroutine, once the caller starts it with
+// the final list of entries; a sparse one is reloaded for each part.
+func pruneEntries(ctx context.Context, m *checkpoint.Model, targets []*target, buf *tensorBuffers) ([]safetensors.Entry, *prefetcher, error) {
+	byName := map[string]*target{}
+	for _, t := range targets {
+		byName[t.name] = t
+	}
+	var sel prune.Selector
+	pf := &prefetcher{m: m, targets: byName}
+	var entries []safetensors.Entry
+	for _, name := range m.Names() {
+		info, _ := m.Tensor(name)
+		t := byName[name]
+		if t == nil {
+			e, err := m.Entry(name)
+			if err != nil {
+				return nil, nil, err
+			}
+			entries = append(entries, e)
+			continue
+		}
+		if t.enc == sparse.Dense {
+			entries = append(entries, safetensors.Entry{Name: name, DType: info.DType, Shape: info.Shape.Clone(), Size: info.Size,
+				Write: func(w io.Writer) error {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					if pf.ready != nil {
+						return pf.write(w, t)
+					}
+					raw, err := buf.pruneDense(&sel, t)
+					if err != nil {
+						return err
+					}
+					_, err = w.Write(raw)
+					return err
+				}})
+			continue
+		}
+		parts, err := sparse.Parts(t.enc, info.DType, t.sRows, t.sCols, t.stored)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range parts {
+			entries = append(entries, safetensors.Entry{Name: name + p.Suffix, DType: p.DType, Shape: p.Shape, Size: p.Size,
+				Write: func(w io.Writer) error {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					sm, err := buf.masked(t)
+					if err != nil {
+						return err
+					}
+					return p.Write(w, sm)
+				}})
+		}
+	}
+	return entries, pf, nil
+}
+
+// prefetcher prunes the dense targets on its own goroutines, ahead of the
+// writer, in the order the writer will ask for them; two to four sets of
+// buffers rotate (see depth), so memory stays within twice the largest
+// tensor.
+type prefetcher struct {
+	m       *checkpoint.Model
+	targets map[string]*target
+	order   []*target     // set by plan
+	share   *shareLink    // set by startBackground, before run
+	exited  chan struct{} // closed when run's goroutine returns
+	ready   chan prefetched
+	free    chan *tensorBuffers
+	cancel  context.CancelFunc
+}
+
+type prefetched struct {
+	t   *target
+	raw []byte
+	buf *tensorBuffers
+	err error
+}
+
+// start plans and runs prefetching for entries (plan, then run).
+func (p *prefetcher) start(ctx context.Context, entries []safetensors.Entry, maxShard int64) {
+	p.plan(entries, maxShard)
+	p.run(ctx)
+}
+
+// plan sets the order of the dense targets for entries, the final list
+// given to checkpoint.WriteDir with maxShard: that of the files WriteDir writes
+// and of safetensors.Layout within each.
+func (p *prefetcher) plan(entries []safetensors.Entry, maxShard int64) {
+	p.order = nil
+	for _, sh := range checkpoint.PlanShards(entries, maxShard) {
+		_, idx, err := safetensors.Layout(nil, sh.Entries)
+		if err != nil {
+			p.order = nil
+			return // the writer reports it; prune without prefetching
+		}
+		for _, i := range idx {
+			if t := p.targets[sh.Entries[i].Name]; t != nil && t.enc == sparse.Dense {
+				p.order = append(p.order, t)
+			}
+		}
+	}
+}
+
+// run begins prefetching in the planned order; stop releases it.
+func (p *prefetcher) run(ctx context.Context) {
+	if p.order == nil {
+		return
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	depth := p.depth()
+	p.ready = make(chan prefetched, 1)
+	p.free = make(chan *tensorBuffers, depth)
+	for range depth {
+		p.free <- &tensorBuffers{m: p.m}
+	}
+	order, share := p.order, p.share
+	p.exited = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		wg.Wait()
+		close(p.exited)
+	}()
+	// Two stages: the reader loads targets (and lends them to the input
+	// scan) as far ahead as the free buffers allow, so the scan never
+	// waits for a read; the pruner selects, waits for the scan, zeroes and
+	// hands each to the writer.
+	type loaded struct {
+		t    *target
+		buf  *tensorBuffers
+		x    *prune.Matrix
+		wait func()
+		err  error
+	}
+	loadedCh := make(chan loaded, depth)
+	go func() {
+		defer wg.Done()
+		defer close(loadedCh)
+		if share != nil {
+			defer close(share.feed)
+		}
+		for _, t := range order {
+			var buf *tensorBuffers
+			select {
+			case buf = <-p.free:
+			case <-ctx.Done():
+				return
+			}
+			x, err := buf.load(t)
+			wait := func() {}
+			if err == nil {
+				wait = share.lend(t, buf.raw)
+			}
+			select {
+			case loadedCh <- loaded{t, buf, x, wait, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		defer close(p.ready)
+		var sel prune.Selector
+		for l := range loadedCh {
+			raw, err := l.buf.raw, l.err
+			if err == nil {
+				raw, err = l.buf.pruneLoaded(&sel, l.t, l.x, l.wait)
+			}
+			select {
+			case p.ready <- prefetched{l.t, raw, l.buf, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// depth returns how many targets may be loaded at once: at least two (one
+// being written, one being pruned), and more while their buffers together
+// stay within twice the model's largest tensor (so within the memory bound
+// prune keeps anyway), at most four.
+func (p *prefetcher) depth() int {
+	var largest, perTarget int64
+	for _, name := range p.m.Names() {
+		info, _ := p.m.Tensor(name)
+		largest = max(largest, info.Size)
+	}
+	for _, t := range p.order {
+		n := t.sRows * t.sCols
+		need := 5 * n // float32 values and the bool mask
+		if t.info.DType != tensor.F32 {
+			need += t.info.Size
+		}
+		perTarget = max(perTarget, need)
+	}
+	if perTarget == 0 {
+		return 2
+	}
+	return int(min(max(2*largest/perTarget, 2), 4))
+}
+
+// write writes target t, which must be the next one prefetched.
+func (p *prefetcher) write(w io.Writer, t *target) error {
+	r, ok := <-p.ready
+	switch {
+	case !ok:
+		return fmt.Errorf("tensor %q: pruning stopped early", t.name)
+	case r.err != nil:
+		return r.err
+	case r.t != t:
+		return fmt.Errorf("tensor %q: internal error: pruned %q out of order", t.name, r.t.name)
+	}
+	_, err := w.Write(r.raw)
+	p.free <- r.buf
+	return err
+}
+
+// stop ends prefetching and waits for its goroutine to return, so the
+// model can be closed after it (safe to call when it never started).
+func (p *prefetcher) stop() {
+	if p != nil && p.cancel != nil {
+		p.cancel()
+		<-p.exited
+	}
+}
+
+// targetTotals returns the parameters of all targets and their sparsity
+// after pruning (valid once every target is planned or written).
+func targetTotals(targets []*target) (params int64, sparsity float64) {
+	var nz int64
+	for _, t := range targets {
+		params += t.sRows * t.sCols
+		nz += t.nonzero
+	}
+	if params > 0 {
+		sparsity = 1 - float64(nz)/float64(params)
+	}
+	return params, sparsity
+}
+
+// chooseEncoding returns how target t is stored under --format f. Only 2-D
+// tensors can be sparse; auto picks the smallest encoding, avoiding bitmask
+// when config.json cannot take its sparsity_config.
+func chooseEncoding(f Format, t *target, bitmaskOK bool) sparse.Encoding {
+	if len(t.info.Shape) != 2 {
+		return sparse.Dense
+	}
+	switch f {
+	case CSR:
+		return sparse.CSR
+	case Bitmask:
+		return sparse.Bitmask
+	case Auto:
+		e := sparse.Choose(t.info.DType, t.sRows, t.sCols, t.stored)
+		if e == sparse.Bitmask && !bitmaskOK {
+			s := sparse.Sizes(t.info.DType, t.sRows, t.sCols, t.stored)
+			if e = sparse.Dense; s[sparse.CSR] < s[sparse.Dense] {
+				e = sparse.CSR
+			}
+		}
+		return e
+	}
+	return sparse.Dense
+}

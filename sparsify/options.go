@@ -1,0 +1,150 @@
+package sparsify
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/lmsparse/lmsparse/progress"
+	"github.com/lmsparse/lmsparse/prune"
+)
+
+// ErrInvalid reports options or a model that cannot be pruned as asked: a
+// glob that matches nothing, an unknown format, structured pruning of a
+// tensor that is not 2-D, nothing to prune. Its message says what is wrong
+// in library terms; the lmsparse command maps it to exit code 2.
+var ErrInvalid = errors.New("invalid pruning request")
+
+// ErrNoTargets reports a model with nothing to prune under the options
+// (it wraps ErrInvalid too).
+var ErrNoTargets = errors.New("nothing to prune")
+
+// invalidError is an ErrInvalid error that prints as its message alone.
+type invalidError struct {
+	msg    string
+	causes []error
+}
+
+func (e *invalidError) Error() string { return e.msg }
+func (e *invalidError) Is(target error) bool {
+	if target == ErrInvalid {
+		return true
+	}
+	for _, c := range e.causes {
+		if target == c {
+			return true
+		}
+	}
+	return false
+}
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
+// Format is how pruned tensors are stored.
+type Format string
+
+const (
+	// Dense writes pruned tensors in their dtype and layout: a drop-in
+	// checkpoint.
+	Dense Format = "dense"
+	// CSR writes each pruned 2-D tensor as lmsparse CSR parts.
+	CSR Format = "csr"
+	// Bitmask writes compressed-tensors' sparse-bitmask layout.
+	Bitmask Format = "bitmask"
+	// Auto picks the smallest encoding per tensor.
+	Auto Format = "auto"
+	// ONNXSparse writes ONNX sparse_initializers (ONNX models only).
+	ONNXSparse Format = "sparse"
+)
+
+// ParseFormat returns the Format named s.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case Dense, CSR, Bitmask, Auto, ONNXSparse:
+		return f, nil
+	}
+	return "", invalidf("format %q: want dense, csr, bitmask or auto (ONNX: dense, sparse or auto)", s)
+}
+
+// Override gives the targets matching a glob their own sparsity.
+type Override struct {
+	Match    string  `yaml:"match" json:"match"`
+	Sparsity float64 `yaml:"sparsity" json:"sparsity"`
+}
+
+// Options control a pruning job. The zero value is not a job: Method must
+// say what to prune (or CopyOnly be set).
+type Options struct {
+	// Method is the pruning method and its sparsity (package prune).
+	Method prune.Method
+	// CopyOnly prunes nothing: every tensor is copied (a later stage may
+	// replace some, see Job.Replace).
+	CopyOnly bool
+	// Include adds, and Exclude removes, targets by glob over whole tensor
+	// names (* matches any run of characters). Each glob must match a
+	// tensor.
+	Include, Exclude []string
+	// Overrides give targets matching a glob their own sparsity (tensor or
+	// row scope, or structured; the last match wins).
+	Overrides []Override
+	// Format is the storage of pruned tensors; "" means Dense.
+	Format Format
+	// MaxShardSize is the largest output shard in tensor bytes; 0 means
+	// Hugging Face's 5 GB.
+	MaxShardSize int64
+	// ExternalData moves an ONNX model's tensors of 1 KiB or more to one
+	// external .data file.
+	ExternalData bool
+	// Command and Flags are recorded in the manifest (lmsparse.json):
+	// Command defaults to "prune", Flags to the options themselves.
+	Command string
+	Flags   map[string]any
+	// Progress receives the "write" stage, one unit per tensor written.
+	Progress progress.Func
+}
+
+// global reports whether the method uses one threshold over all targets.
+func global(m prune.Method) bool {
+	return m.Scope == prune.ScopeGlobal && !m.IsNM() && m.Structured == prune.StructNone
+}
+
+// applyDefaults fills the zero fields.
+func (o *Options) applyDefaults() {
+	if o.Format == "" {
+		o.Format = Dense
+	}
+	if o.Command == "" {
+		o.Command = "prune"
+	}
+}
+
+// flags are the options as recorded in the manifest when Flags is nil.
+func (o *Options) flags(onnx bool) map[string]any {
+	if o.Flags != nil {
+		return o.Flags
+	}
+	f := map[string]any{"format": string(o.Format), "max_shard_size": o.MaxShardSize}
+	m := o.Method
+	switch {
+	case m.IsNM():
+		f["pattern"] = fmt.Sprintf("%d:%d", m.N, m.M)
+	default:
+		f["sparsity"] = m.Sparsity
+		if m.Structured != prune.StructNone {
+			f["structured"] = string(m.Structured)
+		} else {
+			f["scope"] = string(m.Scope)
+		}
+	}
+	if len(o.Include) > 0 {
+		f["include"] = o.Include
+	}
+	if len(o.Exclude) > 0 {
+		f["exclude"] = o.Exclude
+	}
+	if onnx {
+		f["external_data"] = o.ExternalData
+	}
+	return f
+}
