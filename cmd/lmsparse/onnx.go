@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
@@ -22,25 +23,7 @@ import (
 
 // onnxPath returns the .onnx file MODEL names: the file itself, or the one
 // .onnx file of a directory that holds no safetensors checkpoint.
-func onnxPath(model string) (string, bool) {
-	st, err := os.Stat(model)
-	if err != nil {
-		return "", false
-	}
-	if !st.IsDir() {
-		return model, strings.HasSuffix(strings.ToLower(model), ".onnx")
-	}
-	for _, f := range []string{checkpoint.SingleFile, checkpoint.IndexFile} {
-		if _, err := os.Stat(filepath.Join(model, f)); err == nil {
-			return "", false
-		}
-	}
-	found, _ := filepath.Glob(filepath.Join(model, "*.onnx"))
-	if len(found) == 1 {
-		return found[0], true
-	}
-	return "", false
-}
+func onnxPath(model string) (string, bool) { return eval.ONNXPath(model) }
 
 // inspectONNX lists the initializers of an ONNX model in inspect's schema.
 func inspectONNX(ctx context.Context, file string, o inspectOptions, stdout io.Writer) error {
