@@ -23,6 +23,7 @@ import (
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/report/html"
 	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
@@ -456,7 +457,7 @@ func reportFiles(rep *report.Report, manifestJSON []byte) (map[string][]byte, er
 	if err != nil {
 		return nil, err
 	}
-	html, err := rep.HTML()
+	page, err := html.Render(rep)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +465,7 @@ func reportFiles(rep *report.Report, manifestJSON []byte) (map[string][]byte, er
 		manifest.File: manifestJSON,
 		"report.json": js,
 		"report.md":   rep.Markdown(),
-		"report.html": html,
+		"report.html": page,
 	}, nil
 }
 
