@@ -149,7 +149,7 @@ func (p *Plan) prepareEval() error {
 	}
 	p.textLen = int64(len(text.Data))
 	p.harness, err = eval.NewHarness(p.base, tok, text, eval.Options{Ctx: e.Ctx, Stride: e.Stride, MaxTokens: e.MaxTokens,
-		Threads: p.opts.Threads, Progress: p.opts.Progress})
+		BaseLabel: p.model, Progress: p.opts.Progress})
 	return err
 }
 
@@ -342,7 +342,7 @@ func (p *Plan) evalStage(ctx context.Context, dir string, rep *report.Report) er
 		KLMean: k.Mean, KLMax: k.Max, KLP99: k.P99, KLP90: k.P90, KLP50: k.P50, Top1: k.Top1}
 	if res.BitsPerByte != nil {
 		f.BitsPerByte = *res.BitsPerByte
-		f.BaseBitsPerByte = res.BaseNLLSum / math.Ln2 / float64(p.textLen)
+		f.BaseBitsPerByte = k.BaseNLLSum / math.Ln2 / float64(p.textLen)
 	}
 	rep.Fid = f
 	rep.Gates = gates(p.r.Gates, f.PPLRatio, f.KLMean, f.Top1)

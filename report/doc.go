@@ -1,6 +1,8 @@
 // Package report holds the report of a compress run — report.json, whose
-// schema is versioned ([Schema]) — and renders it for people: Markdown
-// sized for a CI job summary and a self-contained HTML page with charts.
+// schema is versioned ([Schema]) — and renders it as Markdown sized for a
+// CI job summary. The self-contained HTML page with charts is package
+// report/html's, so that reading or writing report.json does not pull in
+// the plotting library.
 //
 // # report.json
 //
@@ -12,13 +14,11 @@
 // points, stage timings and peak RSS. Fields are only added within a
 // schema version; [Load] refuses another version.
 //
-// # Markdown and HTML
+// # Markdown
 //
 // [Report.Markdown] starts with a one-line headline ([Report.Headline]),
-// then a totals table, the gate verdicts, the sweep and a per-layer table.
-// [Report.HTML] is one page with inline CSS and inline SVG charts drawn
-// with gonum.org/v1/plot — sparsity per layer, bytes per layer, and with a
-// sweep the perplexity and KL curves against sparsity — no scripts and no
-// network. Both are pure functions of the Report, so "lmsparse report OUT"
-// re-renders them from report.json alone.
+// then a totals table, the gate verdicts, the sweep and a per-layer table
+// ([Report.Layers]). It is a pure function of the Report, as the HTML page
+// of package report/html is, so "lmsparse report OUT" re-renders both from
+// report.json alone.
 package report

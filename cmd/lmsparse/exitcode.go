@@ -6,6 +6,7 @@ import (
 	"io/fs"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
@@ -51,6 +52,7 @@ var exitCodes = []struct {
 	{sae.ErrInvalid, exitBadArgs},
 	{sparse.ErrFormat, exitBadArgs},
 	{model.ErrInput, exitBadArgs},
+	{eval.ErrInput, exitBadArgs},
 	{tokenizer.ErrFormat, exitBadArgs},
 	{tokenizer.ErrUnsupported, exitBadArgs},
 	{report.ErrFormat, exitBadArgs},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
 	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/report/html"
 )
 
 // reportOptions are the inputs of "lmsparse report".
@@ -49,18 +50,18 @@ func runReport(ctx context.Context, o reportOptions, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	html, err := rep.HTML()
+	page, err := html.Render(rep)
 	if err != nil {
 		return err
 	}
 	if err := atomicfile.WriteBytes(filepath.Join(o.Dir, "report.md"), rep.Markdown()); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(o.Dir, "report.html"), html); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(o.Dir, "report.html"), page); err != nil {
 		return err
 	}
 	if o.Charts != "" {
-		charts, err := rep.Charts()
+		charts, err := html.Charts(rep)
 		if err != nil {
 			return err
 		}

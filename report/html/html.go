@@ -1,4 +1,4 @@
-package report
+package html
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/lmsparse/lmsparse/report"
 )
 
 // SVG charts, drawn with gonum.org/v1/plot.
@@ -37,8 +39,8 @@ var (
 	colorKL     = color.RGBA{R: 214, G: 39, B: 40, A: 255}
 )
 
-// LayerSparsityChart draws the sparsity of every layer as bars.
-func (r *Report) LayerSparsityChart() (*plot.Plot, error) {
+// LayerSparsityChart draws the sparsity of every layer of r as bars.
+func LayerSparsityChart(r *report.Report) (*plot.Plot, error) {
 	layers := r.Layers()
 	vals := make(plotter.Values, len(layers))
 	names := make([]string, len(layers))
@@ -61,8 +63,9 @@ func (r *Report) LayerSparsityChart() (*plot.Plot, error) {
 	return p, nil
 }
 
-// LayerBytesChart draws bytes before and after per layer, side by side.
-func (r *Report) LayerBytesChart() (*plot.Plot, error) {
+// LayerBytesChart draws the bytes of every layer of r before and after,
+// side by side.
+func LayerBytesChart(r *report.Report) (*plot.Plot, error) {
 	layers := r.Layers()
 	before, after := make(plotter.Values, len(layers)), make(plotter.Values, len(layers))
 	names := make([]string, len(layers))
@@ -100,8 +103,8 @@ func (r *Report) LayerBytesChart() (*plot.Plot, error) {
 	return p, nil
 }
 
-// SweepChart draws one metric of the sweep against sparsity.
-func (r *Report) SweepChart(title, ylabel string, value func(Point) float64, c color.Color, logY bool) (*plot.Plot, error) {
+// SweepChart draws one metric of the sweep of r against sparsity.
+func SweepChart(r *report.Report, title, ylabel string, value func(report.Point) float64, c color.Color, logY bool) (*plot.Plot, error) {
 	pts := make(plotter.XYs, len(r.Sweep))
 	for i, s := range r.Sweep {
 		pts[i].X, pts[i].Y = 100*s.Sparsity, value(s)
@@ -123,7 +126,7 @@ func (r *Report) SweepChart(title, ylabel string, value func(Point) float64, c c
 	return p, nil
 }
 
-func shortLayer(l Layer) string {
+func shortLayer(l report.Layer) string {
 	if l.Index < 0 {
 		return "other"
 	}
@@ -136,8 +139,10 @@ type Chart struct {
 	SVG []byte
 }
 
-// Charts renders the report's charts as standalone SVG documents.
-func (r *Report) Charts() ([]Chart, error) {
+// Charts renders the charts of r as standalone SVG documents: the sparsity
+// and the bytes per layer, and with a sweep of more than one point the
+// perplexity and KL curves.
+func Charts(r *report.Report) ([]Chart, error) {
 	var out []Chart
 	width := vg.Length(max(6, 1.5+0.4*float64(len(r.Layers())))) * vg.Inch
 	add := func(id string, w vg.Length, p *plot.Plot, err error) error {
@@ -151,20 +156,20 @@ func (r *Report) Charts() ([]Chart, error) {
 		out = append(out, Chart{id, []byte(s)})
 		return nil
 	}
-	sp, err := r.LayerSparsityChart()
+	sp, err := LayerSparsityChart(r)
 	if err := add("layer-sparsity", width, sp, err); err != nil {
 		return nil, err
 	}
-	by, err := r.LayerBytesChart()
+	by, err := LayerBytesChart(r)
 	if err := add("layer-bytes", width, by, err); err != nil {
 		return nil, err
 	}
 	if len(r.Sweep) > 1 {
-		ppl, err := r.SweepChart("Perplexity vs sparsity", "perplexity (log scale)", func(p Point) float64 { return p.PPL }, colorAfter, true)
+		ppl, err := SweepChart(r, "Perplexity vs sparsity", "perplexity (log scale)", func(p report.Point) float64 { return p.PPL }, colorAfter, true)
 		if err := add("sweep-ppl", 5*vg.Inch, ppl, err); err != nil {
 			return nil, err
 		}
-		kl, err := r.SweepChart("KL(base‖model) vs sparsity", "mean KL (nats)", func(p Point) float64 { return p.KLMean }, colorKL, false)
+		kl, err := SweepChart(r, "KL(base‖model) vs sparsity", "mean KL (nats)", func(p report.Point) float64 { return p.KLMean }, colorKL, false)
 		if err := add("sweep-kl", 5*vg.Inch, kl, err); err != nil {
 			return nil, err
 		}
@@ -172,15 +177,15 @@ func (r *Report) Charts() ([]Chart, error) {
 	return out, nil
 }
 
-// HTML renders report.html: one self-contained page (inline CSS and SVG,
-// no scripts, nothing fetched) with the headline, totals, fidelity, gates,
-// per-layer sparsity and bytes, and the sweep curves.
-func (r *Report) HTML() ([]byte, error) {
+// Render renders report.html for r: one self-contained page (inline CSS
+// and SVG, no scripts, nothing fetched) with the headline, totals,
+// fidelity, gates, per-layer sparsity and bytes, and the sweep curves.
+func Render(r *report.Report) ([]byte, error) {
 	type chart struct {
 		ID  string
 		SVG template.HTML
 	}
-	cs, err := r.Charts()
+	cs, err := Charts(r)
 	if err != nil {
 		return nil, err
 	}
@@ -189,10 +194,10 @@ func (r *Report) HTML() ([]byte, error) {
 		charts = append(charts, chart{c.ID, template.HTML(c.SVG)})
 	}
 	data := struct {
-		R        *Report
+		R        *report.Report
 		Headline string
 		Charts   []chart
-		Layers   []Layer
+		Layers   []report.Layer
 	}{r, strings.TrimLeft(r.Headline(), "✅❌ "), charts, r.Layers()}
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, data); err != nil {
@@ -202,8 +207,8 @@ func (r *Report) HTML() ([]byte, error) {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"commas": Commas,
-	"int":    func(n int) string { return Commas(int64(n)) },
+	"commas": report.Commas,
+	"int":    func(n int) string { return report.Commas(int64(n)) },
 	"pct":    func(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) },
 	"g":      func(x float64) string { return fmt.Sprintf("%.6g", x) },
 	"deref":  func(p *float64) float64 { return *p },

@@ -1,0 +1,59 @@
+// Package eval measures what compression cost a language model: it scores
+// a model on held-out text — perplexity, bits per byte and, against the
+// original (base) model, KL divergence and top-1 agreement — and returns
+// the report "lmsparse eval" prints. It wraps package model's scoring
+// protocol with everything around it: opening safetensors and ONNX models,
+// reading the text, finding the tokenizer, tokenizing once for many
+// candidates, and the report.
+//
+// # Models
+//
+// [Open] opens a safetensors checkpoint (a directory or a .safetensors
+// file with its config.json) through package model — tensors stored as
+// CSR, bitmask or sparse-autoencoder parts are expanded as they are read,
+// and large checkpoints stream their block weights (model.Options.Stream)
+// — or an ONNX model (a .onnx file, or a directory holding exactly one
+// .onnx file and no safetensors checkpoint, see checkpoint.ONNXPath) through the
+// pure-Go executor of package onnx/run. Either way the result is a
+// model.LM that implements io.Closer.
+//
+// # Text and tokenizer
+//
+// [ReadText] reads a file as bytes, unmodified, at most [MaxTextBytes];
+// [NewText] wraps bytes already in memory. Invalid UTF-8 is counted
+// (Text.InvalidUTF8) and tokenized as U+FFFD, one per maximal invalid
+// sequence; bits per byte still counts every byte of the text.
+// [LoadTokenizer] loads the tokenizer.json beside a model, or another one.
+//
+// # Scoring
+//
+// A [Harness] holds one text, tokenized once (special tokens as the
+// tokenizer says), and an optional base model; [Harness.Score] scores one
+// candidate model and returns a [Report]. Build one Harness and score many
+// candidates against the same base. [Compare] is the one-shot form: open a
+// model and its base, score, close.
+//
+// The protocol is package model's (Hugging Face's "perplexity of
+// fixed-length models"): windows of Options.Ctx tokens every
+// Options.Stride tokens, each token scored once. Options.Ctx 0 takes the
+// positions of the base model, or without a base of the scored model, at
+// most [DefaultCtx] (512); Options.Stride 0 takes the context.
+// Options.MaxTokens cuts the tokens, and the report then has no bits per
+// byte.
+//
+// # Errors
+//
+// Inputs eval refuses — an empty text, fewer than 2 tokens, a window
+// longer than a model's positions or a stride longer than the window,
+// models of different vocabularies, a token id outside the model's
+// vocabulary, a missing tokenizer.json — return errors wrapping
+// [ErrInput]; [WindowError], [VocabError] and [TokenError] carry the
+// numbers so that a program can phrase them in its own terms (its flags).
+// Errors of the packages below (checkpoint, model, onnx, tokenizer) pass
+// through unchanged and name their file.
+//
+// # Progress
+//
+// Options.Progress receives each Score's windows as stage "eval" in unit
+// "windows"; the package never prints.
+package eval

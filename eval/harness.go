@@ -1,0 +1,321 @@
+package eval
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/lmsparse/lmsparse/model"
+	"github.com/lmsparse/lmsparse/progress"
+	"github.com/lmsparse/lmsparse/tokenizer"
+)
+
+// Schema is the schema of [Report] in JSON.
+const Schema = "lmsparse.eval/v1"
+
+// DefaultCtx is the longest default window: Options.Ctx 0 takes the
+// model's positions, at most DefaultCtx.
+const DefaultCtx = 512
+
+// Options configures a [Harness]. The zero value scores the whole text in
+// windows of min(positions, [DefaultCtx]) tokens, one after the other.
+type Options struct {
+	// Ctx is the window length in tokens, at least 2; 0 takes
+	// min(positions, DefaultCtx), the positions being the base model's, or
+	// without a base each scored model's own.
+	Ctx int
+	// Stride is the distance between window starts, 1..Ctx; 0 takes Ctx.
+	Stride int
+	// MaxTokens scores only the first MaxTokens tokens of the text; 0 scores
+	// them all. A text cut this way has no bits per byte.
+	MaxTokens int
+	// BaseLabel names the base model in reports and errors (its path).
+	BaseLabel string
+	// Progress, when set, receives the windows of each Score as they are
+	// done: stage "eval", unit "windows".
+	Progress progress.Func
+	// KeepNLL keeps every scored token's NLL and position in Report.NLL
+	// and Report.Pos (the first eight NLLs are always in Report.FirstNLL).
+	KeepNLL bool
+}
+
+// Report is what [Harness.Score] measured, and the JSON document of
+// schema lmsparse.eval/v1 ("lmsparse eval --json").
+type Report struct {
+	Schema    string  `json:"schema"` // Schema
+	Model     string  `json:"model"`  // the label given to Score
+	Base      string  `json:"base,omitempty"`
+	Text      string  `json:"text"`       // Text.Path
+	TextBytes int64   `json:"text_bytes"` // len(Text.Data)
+	Tokenizer string  `json:"tokenizer"`  // the tokenizer's kind
+	Tokens    int     `json:"tokens"`     // tokens scored over (after MaxTokens)
+	Ctx       int     `json:"ctx"`
+	Stride    int     `json:"stride"`
+	Windows   int     `json:"windows"` // forward passes
+	Scored    int     `json:"scored"`  // tokens scored
+	MeanNLL   float64 `json:"mean_nll"`
+	PPL       float64 `json:"ppl"`
+	// BitsPerByte is nil when Options.MaxTokens cut the text.
+	BitsPerByte *float64 `json:"bits_per_byte"`
+	KL          *KL      `json:"kl,omitempty"` // against the base model, or nil
+	InvalidUTF8 int      `json:"invalid_utf8_bytes"`
+	Threads     int      `json:"threads"` // of the model's forward pass (0: unknown)
+	Seconds     float64  `json:"seconds"`
+	TokensPerS  float64  `json:"tokens_per_second"` // token positions of all windows per second
+	Kernel      string   `json:"kernel"`
+	// Streamed reports that the model or the base read their block
+	// weights from the checkpoint per batch (model.Options.Stream).
+	Streamed bool      `json:"streamed"`
+	FirstNLL []float64 `json:"first_nll"` // NLL of the first (up to) 8 scored tokens
+	// NLL and Pos are every scored token's NLL and position, with
+	// Options.KeepNLL.
+	NLL []float64 `json:"-"`
+	Pos []int     `json:"-"`
+}
+
+// KL compares the model with the base model over the scored positions
+// (see model.KLStats).
+type KL struct {
+	Mean        float64 `json:"mean"` // KL(base‖model) per position, nats
+	Max         float64 `json:"max"`
+	P99         float64 `json:"p99"`
+	P90         float64 `json:"p90"`
+	P50         float64 `json:"p50"`
+	Top1        float64 `json:"top1_agreement"`
+	BasePPL     float64 `json:"base_ppl"`
+	LogPPLRatio float64 `json:"ln_ppl_ratio"` // ln(PPL/BasePPL)
+	// BaseNLLSum is the base model's NLL summed over the scored tokens
+	// (its bits per byte is BaseNLLSum / ln 2 / text bytes).
+	BaseNLLSum float64 `json:"-"`
+}
+
+// A Harness scores models on one text, tokenized once, against one base
+// model: build it once and call Score for every candidate. It is not safe
+// for concurrent use.
+type Harness struct {
+	base        model.LM
+	text        *Text
+	kind        string // tokenizer kind
+	ids         []int
+	cut         bool // MaxTokens cut the text
+	opts        Options
+	ctx, stride int // resolved; 0 when each scored model decides
+}
+
+// NewHarness tokenizes text with tok and prepares to score models against
+// base; base may be nil (no KL, no top-1). It checks the options, that
+// the text gives at least 2 tokens and, with a base, the window against the
+// base's positions. Invalid input returns errors wrapping [ErrInput].
+func NewHarness(base model.LM, tok *tokenizer.Tokenizer, text *Text, opts Options) (*Harness, error) {
+	if base != nil {
+		if mm, ok := base.(*model.Model); ok && mm == nil {
+			base = nil // a nil *Model in the interface is no base
+		}
+	}
+	switch {
+	case tok == nil:
+		return nil, inputErrorf("no tokenizer")
+	case text == nil:
+		return nil, inputErrorf("no text")
+	case len(text.Data) == 0:
+		return nil, inputErrorf("%s is empty: there is nothing to score", text.Path)
+	case opts.Ctx < 0 || opts.Ctx == 1:
+		return nil, inputErrorf("ctx %d: a window needs at least 2 tokens", opts.Ctx)
+	case opts.Stride < 0:
+		return nil, inputErrorf("stride %d: must be at least 1 (or 0 for ctx)", opts.Stride)
+	case opts.MaxTokens < 0:
+		return nil, inputErrorf("max tokens %d: must not be negative", opts.MaxTokens)
+	}
+	h := &Harness{base: base, text: text, kind: tok.Kind(), opts: opts}
+	if base != nil {
+		var err error
+		if h.ctx, h.stride, err = window(opts, base, opts.BaseLabel); err != nil {
+			return nil, err
+		}
+	} else if opts.Ctx > 0 && opts.Stride > opts.Ctx {
+		return nil, &WindowError{Ctx: opts.Ctx, Stride: opts.Stride}
+	}
+	h.ids = tok.Encode(string(text.Data))
+	if opts.MaxTokens > 0 && opts.MaxTokens < len(h.ids) {
+		h.ids, h.cut = h.ids[:opts.MaxTokens], true
+	}
+	if len(h.ids) < 2 {
+		return nil, inputErrorf("%s gives %d token(s); scoring needs at least 2", text.Path, len(h.ids))
+	}
+	return h, nil
+}
+
+// window resolves the window settings of o for model m (labelled label)
+// and checks them against its positions.
+func window(o Options, m model.LM, label string) (ctx, stride int, err error) {
+	ctx, stride = o.Ctx, o.Stride
+	if ctx == 0 {
+		ctx = min(m.MaxPositions(), DefaultCtx)
+	}
+	if ctx > m.MaxPositions() {
+		return 0, 0, &WindowError{Ctx: ctx, Stride: stride, Positions: m.MaxPositions(), Model: label}
+	}
+	if stride == 0 {
+		stride = ctx
+	}
+	if stride > ctx {
+		return 0, 0, &WindowError{Ctx: ctx, Stride: stride}
+	}
+	return ctx, stride, nil
+}
+
+// Ctx returns the window length, or 0 when Options.Ctx is 0 and there is
+// no base model: each scored model then takes its own default.
+func (h *Harness) Ctx() int { return h.ctx }
+
+// Stride returns the distance between window starts, or 0 as Ctx.
+func (h *Harness) Stride() int { return h.stride }
+
+// Tokens returns the token ids scored (after Options.MaxTokens); the
+// caller must not modify them.
+func (h *Harness) Tokens() []int { return h.ids }
+
+// Base returns the base model (nil without one).
+func (h *Harness) Base() model.LM { return h.base }
+
+// Score scores m on the text — against the base model when there is one —
+// with the sliding-window protocol of package model, and returns the
+// report; label names m in it (its path). A model whose vocabulary
+// differs from the base's returns a [VocabError], a window it rules out a
+// [WindowError], a token id outside its vocabulary a [TokenError]; the
+// forward pass's own errors pass through.
+func (h *Harness) Score(ctx context.Context, m model.LM, label string) (*Report, error) {
+	if mm, ok := m.(*model.Model); m == nil || ok && mm == nil {
+		return nil, inputErrorf("no model to score")
+	}
+	if h.base != nil && h.base.VocabSize() != m.VocabSize() {
+		return nil, &VocabError{Model: label, Vocab: m.VocabSize(), Base: h.opts.BaseLabel, BaseVocab: h.base.VocabSize()}
+	}
+	o := h.opts
+	if h.ctx > 0 { // resolved against the base
+		o.Ctx, o.Stride = h.ctx, h.stride
+	}
+	wctx, stride, err := window(o, m, label)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range h.ids {
+		if id >= m.VocabSize() {
+			return nil, &TokenError{ID: id, Pos: i, Vocab: m.VocabSize(), Model: label}
+		}
+	}
+	nwin, positions := windowStats(len(h.ids), wctx, stride)
+	so := model.ScoreOptions{Ctx: wctx, Stride: stride, Base: h.base, KeepNLL: true}
+	if !h.cut {
+		so.TextBytes = int64(len(h.text.Data))
+	}
+	st := h.opts.Progress.Start("eval", int64(nwin), "windows")
+	if st != nil {
+		so.Progress = func(done, _ int) { st.Set(int64(done), "") }
+	}
+	start := time.Now()
+	res, err := model.Score(ctx, m, h.ids, so)
+	if err != nil {
+		return nil, err
+	}
+	secs := time.Since(start).Seconds()
+	st.Finish("")
+	rep := &Report{Schema: Schema, Model: label, Text: h.text.Path, TextBytes: int64(len(h.text.Data)),
+		Tokenizer: h.kind, Tokens: res.Tokens, Ctx: wctx, Stride: stride, Windows: res.Windows, Scored: res.Scored,
+		MeanNLL: res.MeanNLL, PPL: res.PPL, InvalidUTF8: h.text.InvalidUTF8, Threads: threadsOf(m), Seconds: secs,
+		Kernel: kernelOf(m), Streamed: streamed(m) || streamed(h.base)}
+	if h.base != nil {
+		rep.Base = h.opts.BaseLabel
+	}
+	if secs > 0 {
+		rep.TokensPerS = float64(positions) / secs
+	}
+	if !h.cut {
+		b := res.BitsPerByte
+		rep.BitsPerByte = &b
+	}
+	rep.FirstNLL = res.NLL[:min(8, len(res.NLL))]
+	if h.opts.KeepNLL {
+		rep.NLL, rep.Pos = res.NLL, res.Pos
+	} else {
+		rep.FirstNLL = append([]float64(nil), rep.FirstNLL...) // let the rest go
+	}
+	if k := res.KL; k != nil {
+		rep.KL = &KL{Mean: k.Mean, Max: k.Max, P99: k.P99, P90: k.P90, P50: k.P50, Top1: k.Top1,
+			BasePPL: k.BasePPL, LogPPLRatio: k.LogPPLRatio, BaseNLLSum: k.BaseNLLSum}
+	}
+	return rep, nil
+}
+
+// Compare opens the model at modelPath and, unless basePath is empty, the
+// base model at basePath (both with [Open] and mopts), scores the model on
+// text tokenized by tok against the base, closes both and returns the
+// report, labelled with the paths (Options.BaseLabel, when empty, becomes
+// basePath).
+func Compare(ctx context.Context, modelPath, basePath string, text *Text, tok *tokenizer.Tokenizer, opts Options, mopts model.Options) (*Report, error) {
+	m, err := Open(modelPath, mopts)
+	if err != nil {
+		return nil, err
+	}
+	defer closeLM(m)
+	var base model.LM // stays a nil interface without basePath
+	if basePath != "" {
+		if base, err = Open(basePath, mopts); err != nil {
+			return nil, err
+		}
+		defer closeLM(base)
+		if opts.BaseLabel == "" {
+			opts.BaseLabel = basePath
+		}
+	}
+	h, err := NewHarness(base, tok, text, opts)
+	if err != nil {
+		return nil, err
+	}
+	return h.Score(ctx, m, modelPath)
+}
+
+// closeLM releases what a model holds open (a streaming model's
+// checkpoint handle).
+func closeLM(m model.LM) {
+	if c, ok := m.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// threadsOf returns the threads of m's forward pass (0 when it does not
+// say).
+func threadsOf(m model.LM) int {
+	if t, ok := m.(interface{ Threads() int }); ok {
+		return t.Threads()
+	}
+	return 0
+}
+
+// kernelOf names the compute kernel of m for the report.
+func kernelOf(m model.LM) string {
+	if k, ok := m.(interface{ Kernel() string }); ok {
+		return k.Kernel()
+	}
+	return "unknown"
+}
+
+// streamed reports whether m reads its weights from the checkpoint per
+// batch.
+func streamed(m model.LM) bool {
+	s, ok := m.(interface{ Streaming() bool })
+	return ok && s.Streaming()
+}
+
+// windowStats returns the number of windows of the protocol over n tokens
+// and the token positions they cover (the sum of their lengths).
+func windowStats(n, ctx, stride int) (windows, positions int) {
+	for begin := 0; ; begin += stride {
+		end := min(begin+ctx, n)
+		windows++
+		positions += end - begin
+		if end == n {
+			return windows, positions
+		}
+	}
+}

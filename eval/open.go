@@ -1,0 +1,94 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/formats/onnx"
+	"github.com/lmsparse/lmsparse/model"
+	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
+	"github.com/lmsparse/lmsparse/tensor/blas"
+)
+
+// Open opens a model for scoring. A safetensors checkpoint (a directory or
+// a .safetensors file, with its config.json) goes through package model
+// with opts; tensors stored as CSR, bitmask or sparse-autoencoder parts are
+// expanded on the fly. An ONNX model (a .onnx file, or a directory holding
+// exactly one, as checkpoint.ONNXPath says) runs on package onnx/run's executor,
+// which holds every weight in memory and uses opts.Threads only.
+//
+// The result implements io.Closer: closing it releases what a streaming
+// model holds open (a no-op for the others).
+func Open(path string, opts model.Options) (model.LM, error) {
+	if file, ok := checkpoint.ONNXPath(path); ok {
+		return openONNX(file, opts.Threads)
+	}
+	lm, err := checkpoint.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer lm.Close()
+	if lm.Config == nil {
+		return nil, fmt.Errorf("%s: %w: eval needs config.json to know the architecture", path, checkpoint.ErrFormat)
+	}
+	// A pruned checkpoint stored as CSR or bitmask is evaluated directly.
+	if _, err := lm.ExpandSparse(); err != nil {
+		return nil, err
+	}
+	return model.Load(lm, opts)
+}
+
+// openONNX loads an ONNX model into the executor.
+func openONNX(file string, threads int) (*onnxLM, error) {
+	om, err := onnx.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	threads = blas.Threads(threads)
+	s, err := onnxrun.Load(om, onnxrun.Options{Threads: threads})
+	if err != nil {
+		return nil, err // names the file
+	}
+	return &onnxLM{s: s, threads: threads}, nil
+}
+
+// onnxLM adapts an ONNX session to model.LM: each window's logits are
+// computed at once and handed out in rows.
+type onnxLM struct {
+	s       *onnxrun.Session
+	threads int
+	buf     []float32
+}
+
+func (a *onnxLM) VocabSize() int { return a.s.VocabSize() }
+func (a *onnxLM) Threads() int   { return a.threads }
+func (a *onnxLM) Kernel() string { return "onnx executor" }
+
+// Close releases nothing: the session holds only memory.
+func (a *onnxLM) Close() error { return nil }
+
+// MaxPositions is the export's context when the graph tells it (a position
+// table's length); otherwise no limit is known and Options.Ctx decides.
+func (a *onnxLM) MaxPositions() int {
+	if p := a.s.MaxPositions(); p > 0 {
+		return p
+	}
+	return 1 << 20
+}
+
+func (a *onnxLM) Window(ctx context.Context, ids []int, from int) (func(r0, rows int, out []float32), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v := a.s.VocabSize()
+	n := (len(ids) - from) * v
+	if cap(a.buf) < n {
+		a.buf = make([]float32, n)
+	}
+	a.buf = a.buf[:n]
+	if err := a.s.LogitsFrom(ids, from, a.buf); err != nil {
+		return nil, err
+	}
+	return func(r0, rows int, out []float32) { copy(out[:rows*v], a.buf[r0*v:(r0+rows)*v]) }, nil
+}

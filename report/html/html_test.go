@@ -1,0 +1,120 @@
+package html_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lmsparse/lmsparse/manifest"
+	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/report/html"
+)
+
+// sample is a small report with every section: pruned and untouched
+// tensors, fidelity, a passing and a failing gate, a three-point sweep.
+func sample() *report.Report {
+	nz := func(n int64) *int64 { return &n }
+	pass, fail := true, false
+	best := 0.5
+	return &report.Report{
+		Schema: report.Schema, Tool: "lmsparse test", Model: "m", Output: "o",
+		Tensors: []report.Tensor{
+			{Name: "model.embed_tokens.weight", DType: "F32", Shape: []int64{4, 2}, Parameters: 8, Nonzeros: nz(8), BytesBefore: 32, BytesAfter: 32},
+			{Name: "model.layers.0.mlp.up_proj.weight", Pruned: true, Encoding: "csr", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, Nonzeros: nz(8), Sparsity: 0.5, BytesBefore: 64, BytesAfter: 60},
+			{Name: "model.layers.10.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, Nonzeros: nz(4), Sparsity: 0.75, BytesBefore: 64, BytesAfter: 64},
+			{Name: "model.layers.2.mlp.up_proj.weight", Pruned: true, Encoding: "dense", DType: "F32", Shape: []int64{4, 4}, Parameters: 16, Nonzeros: nz(12), Sparsity: 0.25, BytesBefore: 64, BytesAfter: 64},
+		},
+		Totals: report.Totals{Totals: manifest.Totals{Tensors: 4, PrunedTensors: 3, Parameters: 56, Nonzeros: 32, BytesBefore: 224, BytesAfter: 220, Ratio: 224.0 / 220}},
+		Fid:    &report.Fidelity{Text: "t.txt", PPL: 7, BasePPL: 6, PPLRatio: 7.0 / 6, KLMean: 0.1, Top1: 0.9},
+		Gates:  []report.Gate{{Name: "max_kl", Op: "<=", Threshold: 0.2, Value: 0.1, Passed: true}, {Name: "min_top1", Op: ">=", Threshold: 0.95, Value: 0.9, Passed: false}},
+		Sweep:  []report.Point{{Sparsity: 0.3, PPL: 6.5, KLMean: 0.05, Passed: &pass}, {Sparsity: 0.5, PPL: 7, KLMean: 0.1, Passed: &pass}, {Sparsity: 0.7, PPL: 20, KLMean: 1, Passed: &fail}},
+		Best:   &best,
+	}
+}
+
+func TestHTMLSelfContained(t *testing.T) {
+	h, err := html.Render(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(h)
+	if n := strings.Count(s, "<svg"); n != 4 {
+		t.Errorf("%d inline SVG charts, want 4 (sparsity, bytes, ppl and KL curves)", n)
+	}
+	for _, bad := range []string{"<script", " src=", "<link", "url(http", "@import"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("page contains %q: it must be self-contained", bad)
+		}
+	}
+	for _, want := range []string{`id="headline"`, "Sparsity per layer", "Perplexity vs sparsity", `class="fail">FAIL`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	h2, _ := html.Render(sample())
+	if !bytes.Equal(h, h2) {
+		t.Error("rendering twice gives different pages")
+	}
+}
+
+// TestCharts: the standalone charts are the page's, with their ids; a
+// sweep of one point draws no curves.
+func TestCharts(t *testing.T) {
+	r := sample()
+	cs, err := html.Charts(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := html.Render(r)
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+		if !bytes.HasPrefix(c.SVG, []byte("<svg")) || !bytes.Contains(page, c.SVG) {
+			t.Errorf("chart %s is not the page's inline SVG", c.ID)
+		}
+	}
+	if got := strings.Join(ids, ","); got != "layer-sparsity,layer-bytes,sweep-ppl,sweep-kl" {
+		t.Errorf("charts %s", got)
+	}
+	r.Sweep = r.Sweep[:1]
+	if cs, _ := html.Charts(r); len(cs) != 2 {
+		t.Errorf("%d charts with a one-point sweep, want 2", len(cs))
+	}
+}
+
+// TestHTMLInChromium loads the page in headless Chromium (Debian's
+// chromium package; skipped when it is absent) and checks the rendered
+// DOM: the headline, the tables and the four charts.
+func TestHTMLInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("skipping: chromium not installed (apt-get install chromium)")
+	}
+	h, err := html.Render(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(page, h, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + t.TempDir()}
+	dom, err := exec.Command(chromium, append(flags, "--dump-dom", "file://"+page)...).Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	s := string(dom)
+	for _, want := range []string{"lmsparse: m is", "gates failed: min_top1", `id="layer-sparsity"`, `id="layer-bytes"`, `id="sweep-ppl"`, `id="sweep-kl"`,
+		`id="layers"`, `id="tensors"`, "Highest sparsity passing every gate"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	if n := strings.Count(s, "<svg"); n != 4 {
+		t.Errorf("rendered page has %d SVG charts, want 4", n)
+	}
+}
