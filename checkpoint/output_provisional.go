@@ -47,9 +47,9 @@ func Create(dir string, opts OutputOptions) (*Output, error) {
 	return &Output{dir: dir, stage: stage}, nil
 }
 
-func (o *Output) Dir() string              { return o.dir }
-func (o *Output) Staging() string          { return o.stage }
-func (o *Output) Path(name string) string  { return filepath.Join(o.stage, name) }
+func (o *Output) Dir() string             { return o.dir }
+func (o *Output) Staging() string         { return o.stage }
+func (o *Output) Path(name string) string { return filepath.Join(o.stage, name) }
 func (o *Output) WriteFile(name string, data []byte) error {
 	return atomicfile.WriteBytes(o.Path(name), data)
 }
