@@ -19,6 +19,14 @@
 // gains λ·Σ_j z_j. Both keep the decoder rows at unit norm, so neither the
 // L1 penalty nor the codes can be shrunk by growing the dictionary.
 //
+// # Defaults
+//
+// The zero [Options] is valid: a zero Latents, K, Epochs, Batch or LR
+// takes its default for the matrix's shape, [rows, d]: 3·d latents,
+// k = max(1, d/16) (TopK only), batch [DefaultBatch], step size
+// [DefaultLR], and enough epochs for about [DefaultSteps] Adam steps
+// ([Options.WithDefaults]).
+//
 // # Training
 //
 // The rows are first divided by s = √(mean_i ‖x_i − mean‖²), so the

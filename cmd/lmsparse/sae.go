@@ -126,6 +126,19 @@ tensor name exit 2 and write nothing.`,
 				if fs.Changed("l1") && !(o.L1 > 0) {
 					return usageErrorf("sae: --l1 %g: must be positive", o.L1)
 				}
+				// Package sae reads 0 as "the default": a 0 given on the
+				// command line is refused here.
+				for _, f := range []struct {
+					name string
+					zero bool
+				}{{"latents", o.Latents == 0}, {"k", o.K == 0}, {"epochs", o.Epochs == 0}, {"batch", o.Batch == 0}} {
+					if f.zero && fs.Changed(f.name) {
+						return usageErrorf("sae: --%s 0: must be at least 1", f.name)
+					}
+				}
+				if o.LR == 0 && fs.Changed("lr") {
+					return usageErrorf("sae: --lr 0: must be a positive number")
+				}
 				if o.Compare != "" && o.Compare != "svd" {
 					return usageErrorf("sae: --compare %q: the only baseline is svd", o.Compare)
 				}
