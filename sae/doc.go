@@ -3,7 +3,8 @@
 // becomes a few nonzero codes z over a learned dictionary D [m, d], so that
 // E ≈ Z·D + b with Z [vocab, m] sparse. It works on in-memory float32
 // matrices and imports only tensor/blas; package formats/sparse stores the
-// result and cmd/lmsparse ("lmsparse sae") reads and writes checkpoints.
+// result and package saestore applies it to a tensor of a checkpoint (as
+// "lmsparse sae" does).
 //
 // # Model
 //
