@@ -52,5 +52,7 @@ gates:
 		fmt.Printf("%s: %.4f %s %g: passed %v\n", g.Name, g.Value, g.Op, g.Threshold, g.Passed)
 	}
 	// Output:
-	// x
+	// ❌ lmsparse: ../../shared/models/stories260k is 1.14× smaller (1.04 MB → 911.89 kB); perplexity 6.12424 → 6.7004 (×1.094), KL 0.1013, top-1 84.7% — gates failed: min_top1
+	// max_ppl_ratio: 1.0941 <= 1.2: passed true
+	// min_top1: 0.8469 >= 0.9: passed false
 }

@@ -3,7 +3,8 @@
 // becomes a few nonzero codes z over a learned dictionary D [m, d], so that
 // E ≈ Z·D + b with Z [vocab, m] sparse. It works on in-memory float32
 // matrices and imports only tensor/blas; package formats/sparse stores the
-// result and cmd/lmsparse ("lmsparse sae") reads and writes checkpoints.
+// result and package saestore applies it to a tensor of a checkpoint (as
+// "lmsparse sae" does).
 //
 // # Model
 //
@@ -18,6 +19,14 @@
 // is an L1 SAE instead: z = ReLU(W_enc·(x − b_pre) + b_enc) and the loss
 // gains λ·Σ_j z_j. Both keep the decoder rows at unit norm, so neither the
 // L1 penalty nor the codes can be shrunk by growing the dictionary.
+//
+// # Defaults
+//
+// The zero [Options] is valid: a zero Latents, K, Epochs, Batch or LR
+// takes its default for the matrix's shape, [rows, d]: 3·d latents,
+// k = max(1, d/16) (TopK only), batch [DefaultBatch], step size
+// [DefaultLR], and enough epochs for about [DefaultSteps] Adam steps
+// ([Options.WithDefaults]).
 //
 // # Training
 //

@@ -15,21 +15,26 @@ import (
 // it, or a training run that diverged.
 var ErrInvalid = errors.New("invalid sparse-autoencoder input")
 
-// Options configures [Train].
+// Options configures [Train]. The zero value works: a zero Latents, K,
+// Epochs, Batch or LR takes its default for the matrix's shape (see
+// [Options.WithDefaults]); negative values are invalid.
 type Options struct {
-	// Latents is m, the number of dictionary rows (≥ 1).
+	// Latents is m, the number of dictionary rows (≥ 1); 0 means 3·d.
 	Latents int
 	// K is the number of nonzero codes per row of a TopK SAE, in
-	// [1, Latents). It must be 0 when L1 is set.
+	// [1, Latents); 0 means max(1, d/16). It must be 0 when L1 is set.
 	K int
 	// L1, when positive, trains an L1 SAE instead: ReLU codes and the loss
 	// MSE + L1·Σ|z|.
 	L1 float64
-	// Epochs is the number of passes over the rows (≥ 1).
+	// Epochs is the number of passes over the rows (≥ 1); 0 means enough
+	// for about DefaultSteps Adam steps: ceil(DefaultSteps·min(Batch,
+	// rows)/rows).
 	Epochs int
-	// Batch is the number of rows per Adam step (≥ 1; capped at the rows).
+	// Batch is the number of rows per Adam step (≥ 1; capped at the rows);
+	// 0 means DefaultBatch.
 	Batch int
-	// LR is Adam's step size (> 0).
+	// LR is Adam's step size (> 0); 0 means DefaultLR.
 	LR float64
 	// Seed seeds the dictionary initialisation and the shuffling.
 	Seed uint64
@@ -49,6 +54,40 @@ type Options struct {
 	NoRefit bool
 	// Progress, when set, is called after every epoch.
 	Progress func(Epoch)
+}
+
+// Defaults of [Options] that do not depend on the matrix's shape.
+const (
+	// DefaultBatch is the default number of rows per Adam step.
+	DefaultBatch = 64
+	// DefaultLR is the default Adam step size.
+	DefaultLR = 3e-3
+	// DefaultSteps is the number of Adam steps the default Epochs aims at.
+	DefaultSteps = 8000
+)
+
+// WithDefaults returns o with its zero fields set to their defaults for a
+// [rows, d] matrix: Latents 3·d; K max(1, d/16) unless L1 is set; Batch
+// [DefaultBatch]; LR [DefaultLR]; Epochs ceil(DefaultSteps·min(Batch,
+// rows)/rows), at least 1. Fields already set, valid or not, are kept;
+// Threads, AuxK, AuxCoef and DeadRows keep their own meaning of zero.
+func (o Options) WithDefaults(rows, d int) Options {
+	if o.Latents == 0 {
+		o.Latents = 3 * d
+	}
+	if o.K == 0 && o.L1 == 0 {
+		o.K = max(1, d/16)
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.LR == 0 {
+		o.LR = DefaultLR
+	}
+	if o.Epochs == 0 && o.Batch > 0 && rows > 0 {
+		o.Epochs = max(1, (DefaultSteps*min(o.Batch, rows)+rows-1)/rows)
+	}
+	return o
 }
 
 // Epoch summarises one training epoch: Loss is the mean reconstruction
@@ -107,30 +146,31 @@ type Result struct {
 	History       []Epoch
 }
 
-// Validate checks the options for a [rows, d] matrix, as Train does first:
-// errors wrap [ErrInvalid].
+// Validate checks the options for a [rows, d] matrix, with their defaults
+// applied, as Train does first: errors wrap [ErrInvalid].
 func (o *Options) Validate(rows, d int) error {
+	v := o.WithDefaults(rows, d)
 	switch {
 	case rows < 1 || d < 1:
 		return fmt.Errorf("%w: a [%d, %d] matrix has nothing to encode", ErrInvalid, rows, d)
-	case o.Latents < 1:
-		return fmt.Errorf("%w: latents %d: must be at least 1", ErrInvalid, o.Latents)
-	case math.IsNaN(o.L1) || o.L1 < 0 || math.IsInf(o.L1, 0):
-		return fmt.Errorf("%w: l1 %g: must be a positive number", ErrInvalid, o.L1)
-	case o.L1 > 0 && o.K != 0:
+	case v.Latents < 1:
+		return fmt.Errorf("%w: latents %d: must be at least 1", ErrInvalid, v.Latents)
+	case math.IsNaN(v.L1) || v.L1 < 0 || math.IsInf(v.L1, 0):
+		return fmt.Errorf("%w: l1 %g: must be a positive number", ErrInvalid, v.L1)
+	case v.L1 > 0 && v.K != 0:
 		return fmt.Errorf("%w: give either k (TopK SAE) or l1 (L1 SAE), not both", ErrInvalid)
-	case o.L1 == 0 && o.K < 1:
-		return fmt.Errorf("%w: k %d: must be at least 1", ErrInvalid, o.K)
-	case o.L1 == 0 && o.K >= o.Latents:
-		return fmt.Errorf("%w: k %d: must be less than the %d latents", ErrInvalid, o.K, o.Latents)
-	case o.Epochs < 1:
-		return fmt.Errorf("%w: epochs %d: must be at least 1", ErrInvalid, o.Epochs)
-	case o.Batch < 1:
-		return fmt.Errorf("%w: batch %d: must be at least 1", ErrInvalid, o.Batch)
-	case !(o.LR > 0) || math.IsInf(o.LR, 0):
-		return fmt.Errorf("%w: lr %g: must be a positive number", ErrInvalid, o.LR)
-	case o.AuxK < 0 || o.DeadRows < 0 || o.AuxCoef < 0 || math.IsNaN(o.AuxCoef):
-		return fmt.Errorf("%w: aux_k %d, dead_rows %d and aux_coef %g must not be negative", ErrInvalid, o.AuxK, o.DeadRows, o.AuxCoef)
+	case v.L1 == 0 && v.K < 1:
+		return fmt.Errorf("%w: k %d: must be at least 1", ErrInvalid, v.K)
+	case v.L1 == 0 && v.K >= v.Latents:
+		return fmt.Errorf("%w: k %d: must be less than the %d latents", ErrInvalid, v.K, v.Latents)
+	case v.Batch < 1:
+		return fmt.Errorf("%w: batch %d: must be at least 1", ErrInvalid, v.Batch)
+	case v.Epochs < 1:
+		return fmt.Errorf("%w: epochs %d: must be at least 1", ErrInvalid, v.Epochs)
+	case !(v.LR > 0) || math.IsInf(v.LR, 0):
+		return fmt.Errorf("%w: lr %g: must be a positive number", ErrInvalid, v.LR)
+	case v.AuxK < 0 || v.DeadRows < 0 || v.AuxCoef < 0 || math.IsNaN(v.AuxCoef):
+		return fmt.Errorf("%w: aux_k %d, dead_rows %d and aux_coef %g must not be negative", ErrInvalid, v.AuxK, v.DeadRows, v.AuxCoef)
 	}
 	return nil
 }
@@ -148,9 +188,11 @@ func CheckFinite(x []float32, d int) error {
 
 // Train fits a sparse autoencoder to the rows of x ([rows, d], row-major)
 // and encodes them; see the package documentation for the model, the loss
-// and the training procedure. It returns an error wrapping [ErrInvalid] for
-// bad options or data, and ctx's error when cancelled between steps.
+// and the training procedure, and [Options] for the defaults of its zero
+// fields. It returns an error wrapping [ErrInvalid] for bad options or
+// data, and ctx's error when cancelled between steps.
 func Train(ctx context.Context, x []float32, rows, d int, opt Options) (*Result, error) {
+	opt = opt.WithDefaults(rows, d)
 	if err := opt.Validate(rows, d); err != nil {
 		return nil, err
 	}

@@ -78,20 +78,19 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("good options: %v", err)
 	}
 	cases := map[string]func(o *Options){
-		"k = latents":   func(o *Options) { o.K = 8 },
-		"k > latents":   func(o *Options) { o.K = 9 },
-		"k = 0":         func(o *Options) { o.K = 0 },
-		"k < 0":         func(o *Options) { o.K = -1 },
-		"latents = 0":   func(o *Options) { o.Latents = 0 },
-		"latents < 0":   func(o *Options) { o.Latents = -3 },
-		"k and l1":      func(o *Options) { o.L1 = 0.1 },
-		"l1 < 0":        func(o *Options) { o.K, o.L1 = 0, -1 },
-		"l1 NaN":        func(o *Options) { o.K, o.L1 = 0, math.NaN() },
-		"epochs 0":      func(o *Options) { o.Epochs = 0 },
-		"batch 0":       func(o *Options) { o.Batch = 0 },
-		"lr 0":          func(o *Options) { o.LR = 0 },
-		"lr NaN":        func(o *Options) { o.LR = math.NaN() },
-		"negative auxk": func(o *Options) { o.AuxK = -1 },
+		"k = latents":         func(o *Options) { o.K = 8 },
+		"k > latents":         func(o *Options) { o.K = 9 },
+		"k < 0":               func(o *Options) { o.K = -1 },
+		"latents < 0":         func(o *Options) { o.Latents = -3 },
+		"default k = latents": func(o *Options) { o.Latents, o.K = 1, 0 },
+		"k and l1":            func(o *Options) { o.L1 = 0.1 },
+		"l1 < 0":              func(o *Options) { o.K, o.L1 = 0, -1 },
+		"l1 NaN":              func(o *Options) { o.K, o.L1 = 0, math.NaN() },
+		"epochs < 0":          func(o *Options) { o.Epochs = -1 },
+		"batch < 0":           func(o *Options) { o.Batch = -1 },
+		"lr < 0":              func(o *Options) { o.LR = -1e-3 },
+		"lr NaN":              func(o *Options) { o.LR = math.NaN() },
+		"negative auxk":       func(o *Options) { o.AuxK = -1 },
 	}
 	for name, edit := range cases {
 		o := good
@@ -116,6 +115,36 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := Train(context.Background(), nil, 0, 4, good); !errors.Is(err, ErrInvalid) {
 		t.Errorf("no rows: got %v, want ErrInvalid", err)
+	}
+}
+
+// TestDefaults: zero fields take the defaults of the shape; the zero
+// Options train.
+func TestDefaults(t *testing.T) {
+	got := Options{}.WithDefaults(512, 64)
+	if got.Latents != 192 || got.K != 4 || got.Epochs != 1000 || got.Batch != DefaultBatch || got.LR != DefaultLR || got.Threads != 0 || got.AuxK != 0 {
+		t.Errorf("defaults for [512, 64]: %+v", got)
+	}
+	// Few rows: the batch is capped at the rows, so one step per epoch.
+	if got := (Options{L1: 0.1}).WithDefaults(10, 4); got.K != 0 || got.Latents != 12 || got.Epochs != DefaultSteps {
+		t.Errorf("defaults for an L1 SAE on [10, 4]: %+v", got)
+	}
+	// Set fields are kept, and the epochs follow the batch.
+	if got := (Options{Latents: 7, K: 2, Batch: 8, LR: 0.5}).WithDefaults(100, 4); got.Latents != 7 || got.K != 2 || got.Epochs != 640 || got.LR != 0.5 {
+		t.Errorf("set fields: %+v", got)
+	}
+	x := planted(2, 10, 4, 6, 2, 0.01)
+	zero := Options{}
+	if err := zero.Validate(10, 4); err != nil {
+		t.Fatalf("zero options: %v", err)
+	}
+	zero.Epochs = 2 // the default is 8000
+	r, err := Train(context.Background(), x, 10, 4, zero)
+	if err != nil {
+		t.Fatalf("zero options: %v", err)
+	}
+	if r.Latents != 12 || r.Stats.L0 != 1 {
+		t.Errorf("zero options: %d latents, L0 %g; want 12 and 1", r.Latents, r.Stats.L0)
 	}
 }
 

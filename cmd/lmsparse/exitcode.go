@@ -6,6 +6,7 @@ import (
 	"io/fs"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/compress"
 	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
@@ -15,6 +16,7 @@ import (
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sae"
+	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tokenizer"
 )
@@ -31,8 +33,6 @@ var (
 	// errUsage marks a command line that cannot run: unknown flag,
 	// missing argument, invalid value.
 	errUsage = errors.New("usage")
-	// errGate marks a fidelity gate of compress that failed.
-	errGate = errors.New("fidelity gate failed")
 )
 
 // exitCodes is the one table from errors to exit codes; the first match
@@ -41,7 +41,9 @@ var exitCodes = []struct {
 	err  error
 	code int
 }{
-	{errGate, exitGate},
+	{compress.ErrGateFailed, exitGate},
+	{compress.ErrInvalid, exitBadArgs},
+	{sparsify.ErrInvalid, exitBadArgs},
 	{errUsage, exitBadArgs},
 	{safetensors.ErrFormat, exitBadArgs},
 	{checkpoint.ErrFormat, exitBadArgs},

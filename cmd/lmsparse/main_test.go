@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/compress"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
+	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
@@ -43,7 +45,7 @@ func TestInspectStories260k(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	var rep inspectReport
+	var rep checkpoint.InspectReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestInspectSharedFixtures(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep inspectReport
+	var rep checkpoint.InspectReport
 	json.Unmarshal([]byte(out), &rep)
 	if rep.Architecture.ModelType != "gpt2" || rep.Totals.Tensors != 28 {
 		t.Errorf("tiny-gpt2-bf16: %+v %+v", rep.Architecture, rep.Totals)
@@ -95,7 +97,7 @@ func TestInspectCounts(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep inspectReport
+	var rep checkpoint.InspectReport
 	json.Unmarshal([]byte(out), &rep)
 	w, x := rep.Tensors[0], rep.Tensors[1]
 	if *w.Zeros != 3 || *w.NaN != 1 || *w.Inf != 1 || *w.ZeroFrac != 3.0/8 {
@@ -217,7 +219,9 @@ func TestExitCodeTable(t *testing.T) {
 		code int
 	}{
 		{errors.New("disk full"), 1},
-		{fmt.Errorf("wrap: %w", errGate), 3},
+		{fmt.Errorf("wrap: %w", compress.ErrGateFailed), 3},
+		{fmt.Errorf("wrap: %w", compress.ErrInvalid), 2},
+		{fmt.Errorf("wrap: %w", sparsify.ErrInvalid), 2},
 		{usageErrorf("x"), 2},
 		{fmt.Errorf("f: %w", checkpoint.ErrUnsupported), 2},
 		{fmt.Errorf("f: %w", fs.ErrNotExist), 2},

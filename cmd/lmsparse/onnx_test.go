@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
 	"github.com/lmsparse/lmsparse/manifest"
 )
@@ -70,7 +71,7 @@ func TestONNXPruneMatchesSafetensors(t *testing.T) {
 // by inspect and comes back byte-identical when nothing is pruned.
 func TestONNXRoundTripPast(t *testing.T) {
 	past := sharedtest.Path(t, "fixtures/onnx-tiny-random-gpt2/past.onnx")
-	var rep inspectReport
+	var rep checkpoint.InspectReport
 	json.Unmarshal([]byte(mustRun(t, "inspect", "--json", past)), &rep)
 	if rep.Format != "onnx" || rep.Totals.Tensors != 27 || rep.Tensors[0].Name == "" {
 		t.Errorf("inspect past.onnx: format %s, %d tensors", rep.Format, rep.Totals.Tensors)

@@ -95,7 +95,7 @@ func TestPruneStories260k(t *testing.T) {
 	defer in.Close()
 	// inspect of the dense output: every target has exactly k zeros;
 	// untouched tensors are byte-identical.
-	var rep inspectReport
+	var rep checkpoint.InspectReport
 	json.Unmarshal([]byte(mustRun(t, "inspect", "--json", outs["dense"])), &rep)
 	out, _ := checkpoint.Open(outs["dense"])
 	defer out.Close()

@@ -2,29 +2,25 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
-	"github.com/lmsparse/lmsparse/formats/safetensors"
-	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/internal/match"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
+	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/sae"
-	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/saestore"
 	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
 // saeOptions are the inputs of "lmsparse sae". Latents, K and Epochs of 0
-// with the flag not given take their defaults (see saeCommand).
+// (flag not given) take the defaults of package saestore; an explicit 0 is
+// refused.
 type saeOptions struct {
 	Model   string
 	Out     outputOptions
@@ -41,24 +37,13 @@ type saeOptions struct {
 	Text    string
 	NoRefit bool
 	JSON    bool
-
-	latentsSet, kSet, epochsSet bool
 }
 
-// Defaults of the training flags (shared with compress's sae stage).
-const (
-	saeDefaultBatch = 64
-	saeDefaultLR    = 3e-3
-)
-
-// saeEmbeddingNames returns the token embeddings --tensor defaults to, in
-// order.
-func saeEmbeddingNames() []string {
-	return []string{"model.embed_tokens.weight", "transformer.wte.weight", "wte.weight", "embed_tokens.weight"}
+// store returns the library's options (without progress).
+func (o *saeOptions) store() saestore.Options {
+	return saestore.Options{Tensor: o.Tensor, Latents: o.Latents, K: o.K, L1: o.L1, Epochs: o.Epochs, Batch: o.Batch,
+		LR: o.LR, Seed: o.Seed, Threads: o.Threads, NoRefit: o.NoRefit}
 }
-
-// saeStepsTarget is the number of Adam steps the default --epochs aims at.
-const saeStepsTarget = 8000
 
 func saeCommand() *command {
 	return &command{
@@ -106,8 +91,8 @@ tensor name exit 2 and write nothing.`,
 			fs.IntVar(&o.K, "k", 0, "nonzero codes per row of the TopK SAE (default max(1, d/16))")
 			fs.Float64Var(&o.L1, "l1", 0, "train an L1 SAE with this penalty λ instead of TopK")
 			fs.IntVar(&o.Epochs, "epochs", 0, "passes over the rows (default ceil(8000·batch/rows))")
-			fs.IntVar(&o.Batch, "batch", saeDefaultBatch, "rows per Adam step")
-			fs.Float64Var(&o.LR, "lr", saeDefaultLR, "Adam step size")
+			fs.IntVar(&o.Batch, "batch", sae.DefaultBatch, "rows per Adam step")
+			fs.Float64Var(&o.LR, "lr", sae.DefaultLR, "Adam step size")
 			fs.Uint64Var(&o.Seed, "seed", 0, "random seed (initialisation and shuffling)")
 			fs.IntVar(&o.Threads, "threads", runtime.NumCPU(), "threads")
 			fs.StringVar(&o.Compare, "compare", "", "also fit a baseline of equal bytes: svd")
@@ -119,12 +104,24 @@ tensor name exit 2 and write nothing.`,
 					return usageErrorf("sae: want exactly one MODEL argument, got %d (see 'lmsparse sae --help')", len(args))
 				}
 				o.Model = args[0]
-				o.latentsSet, o.kSet, o.epochsSet = fs.Changed("latents"), fs.Changed("k"), fs.Changed("epochs")
-				if fs.Changed("l1") && o.kSet {
+				if fs.Changed("l1") && fs.Changed("k") {
 					return usageErrorf("sae: give either --k (TopK SAE) or --l1 (L1 SAE), not both")
 				}
 				if fs.Changed("l1") && !(o.L1 > 0) {
 					return usageErrorf("sae: --l1 %g: must be positive", o.L1)
+				}
+				// Package saestore reads 0 as "the default": a 0 given on the
+				// command line is refused here.
+				for _, f := range []struct {
+					name string
+					zero bool
+				}{{"latents", o.Latents == 0}, {"k", o.K == 0}, {"epochs", o.Epochs == 0}, {"batch", o.Batch == 0}} {
+					if f.zero && fs.Changed(f.name) {
+						return usageErrorf("sae: --%s 0: must be at least 1", f.name)
+					}
+				}
+				if o.LR == 0 && fs.Changed("lr") {
+					return usageErrorf("sae: --lr 0: must be a positive number")
 				}
 				if o.Compare != "" && o.Compare != "svd" {
 					return usageErrorf("sae: --compare %q: the only baseline is svd", o.Compare)
@@ -141,267 +138,31 @@ tensor name exit 2 and write nothing.`,
 	}
 }
 
-// saeTarget returns the tensor to compress: name, or the first of the
-// token-embedding names present. It must be a 2-D floating-point tensor of
-// a dtype lmsparse can write (F32, F64, F16, BF16).
-func saeTarget(m *checkpoint.Model, name string) (checkpoint.Tensor, error) {
-	if name == "" {
-		for _, n := range saeEmbeddingNames() {
-			if _, ok := m.Tensor(n); ok {
-				name = n
-				break
-			}
-		}
-		if name == "" {
-			return checkpoint.Tensor{}, usageErrorf("sae: %s has no token embedding (%s); name the tensor with --tensor", m.Path, strings.Join(saeEmbeddingNames(), ", "))
-		}
+// saeTargetError turns saestore's missing-tensor error into a usage error
+// that names the flag choosing the tensor; other errors pass unchanged.
+func saeTargetError(err error, flag string) error {
+	var nf *saestore.NotFoundError
+	if !errors.As(err, &nf) {
+		return err
 	}
-	info, ok := m.Tensor(name)
-	if !ok {
-		return info, usageErrorf("sae: %s has no tensor %q; nearest names: %s", m.Path, name, strings.Join(match.Nearest(name, m.Names(), 3), ", "))
+	if nf.Name == "" {
+		return usageErrorf("sae: %v; name the tensor with %s", nf, flag)
 	}
-	if len(info.Shape) != 2 || info.Shape[0] < 1 || info.Shape[1] < 1 {
-		return info, usageErrorf("sae: tensor %q has shape %v: the autoencoder needs a non-empty 2-D matrix", name, info.Shape)
-	}
-	switch info.DType {
-	case tensor.F32, tensor.F64, tensor.F16, tensor.BF16:
-	default:
-		return info, fmt.Errorf("%s: tensor %q: %w: the autoencoder stores F32, F64, F16 or BF16, not %s", info.File, name, tensor.ErrDType, info.DType)
-	}
-	return info, nil
+	return usageErrorf("sae: %v", nf)
 }
 
-// trainOptions resolves the defaults that depend on the shape.
-func (o *saeOptions) trainOptions(rows, d int) sae.Options {
-	opt := sae.Options{Latents: o.Latents, K: o.K, L1: o.L1, Epochs: o.Epochs, Batch: o.Batch, LR: o.LR,
-		Seed: o.Seed, Threads: o.Threads, NoRefit: o.NoRefit}
-	if !o.latentsSet {
-		opt.Latents = 3 * d
-	}
-	if !o.kSet && o.L1 == 0 {
-		opt.K = max(1, d/16)
-	}
-	if !o.epochsSet && o.Batch > 0 {
-		opt.Epochs = max(1, (saeStepsTarget*min(o.Batch, rows)+rows-1)/rows)
-	}
-	return opt
-}
-
-// saeCompressed is one tensor compressed by a sparse autoencoder: its
-// stored parts and what they measure against the original.
-type saeCompressed struct {
-	Info    checkpoint.Tensor
-	Rows, D int
-	Options sae.Options
-	Result  *sae.Result
-	Parts   []sparse.EncodedPart // suffixes relative to the tensor's name
-	Bytes   int64                // of all parts
-	Orig    []float32            // the original tensor
-	Rebuilt []float32            // Z·D + b decoded from the parts, as decompress and eval see it
-	Stats   sae.Stats            // of Rebuilt against Orig
-	Seconds float64              // training time
-}
-
-// compressSAE trains the autoencoder on tensor info of m and encodes the
-// result in the tensor's dtype. Bad options or data return errors wrapping
-// sae.ErrInvalid that name the tensor.
-func compressSAE(ctx context.Context, m *checkpoint.Model, info checkpoint.Tensor, opt sae.Options) (*saeCompressed, error) {
-	rows, d := int(info.Shape[0]), int(info.Shape[1])
-	if err := opt.Validate(rows, d); err != nil {
-		return nil, fmt.Errorf("sae: tensor %q %v: %w", info.Name, info.Shape, err)
-	}
-	x, err := m.Float32(info.Name)
-	if err != nil {
-		return nil, err
-	}
-	if err := sae.CheckFinite(x, d); err != nil {
-		return nil, fmt.Errorf("%s: tensor %q: %w", info.File, info.Name, err)
-	}
-	start := time.Now()
-	res, err := sae.Train(ctx, x, rows, d, opt)
-	if err != nil {
-		return nil, fmt.Errorf("%s: tensor %q: %w", info.File, info.Name, err)
-	}
-	c := &saeCompressed{Info: info, Rows: rows, D: d, Options: opt, Result: res, Orig: x, Seconds: time.Since(start).Seconds()}
-	dt := info.DType
-	enc := func(v []float32) ([]byte, error) {
-		b := make([]byte, len(v)*dt.Size())
-		if err := tensor.EncodeF32(b, v, dt); err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
-		}
-		return b, nil
-	}
-	z := res.Codes
-	vals, err := enc(z.Val)
-	if err != nil {
-		return nil, err
-	}
-	col := make([]int64, len(z.Col))
-	for i, j := range z.Col {
-		col[i] = int64(j)
-	}
-	codes, err := sparse.EncodeCSR(dt, int64(rows), int64(z.Cols), z.RowPtr, col, vals)
-	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
-	}
-	dict, err := enc(res.Dictionary)
-	if err != nil {
-		return nil, err
-	}
-	bias, err := enc(res.Bias)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range codes {
-		p.Suffix = sparse.SuffixSAECodes + p.Suffix
-		c.Parts = append(c.Parts, p)
-	}
-	c.Parts = append(c.Parts,
-		sparse.EncodedPart{Suffix: sparse.SuffixSAEDictionary, DType: dt, Shape: tensor.Shape{int64(z.Cols), int64(d)}, Data: dict},
-		sparse.EncodedPart{Suffix: sparse.SuffixSAEBias, DType: dt, Shape: tensor.Shape{int64(d)}, Data: bias})
-	pd := make([]sparse.PartData, len(c.Parts))
-	for i, p := range c.Parts {
-		c.Bytes += int64(len(p.Data))
-		pd[i] = sparse.PartData{DType: p.DType, Shape: p.Shape, Data: p.Data}
-	}
-	dec, err := sparse.DecodeSAE(pd[0], pd[1], pd[2], pd[3], pd[4], pd[5])
-	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
-	}
-	c.Rebuilt = make([]float32, rows*d)
-	if err := tensor.DecodeF32(c.Rebuilt, dec.Bytes(), dt); err != nil {
-		return nil, err
-	}
-	c.Stats = res.Stats
-	c.Stats.FVU, c.Stats.Cosine = sae.Metrics(x, c.Rebuilt, rows, d)
-	return c, nil
-}
-
-// entries returns the parts as tensors named after the compressed tensor.
-func (c *saeCompressed) entries() []safetensors.Entry {
-	var es []safetensors.Entry
-	for _, p := range c.Parts {
-		es = append(es, safetensors.BytesEntry(c.Info.Name+p.Suffix, p.DType, p.Shape, p.Data))
-	}
-	return es
-}
-
-// replaceEntry returns entries with the one called name replaced by with.
-func replaceEntry(entries []safetensors.Entry, name string, with []safetensors.Entry) []safetensors.Entry {
-	var out []safetensors.Entry
-	for _, e := range entries {
-		if e.Name == name {
-			out = append(out, with...)
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// svdBaseline is the best rank-r approximation of x around its mean row
-// (PCA), r the largest rank whose factors — scores [rows, r], components
-// [r, d] and the mean [d], in dt — take at most budget bytes.
-type svdBaseline struct {
-	Rank    int
-	Bytes   int64
-	Rebuilt []float32
-	FVU     float64
-	Cosine  float64
-}
-
-// fitSVD computes the baseline from the eigenvectors of the d×d scatter
-// matrix (float64, gonum); factors are rounded to dt before the product,
-// which is rounded to float32 and then to dt, as a checkpoint storing them
-// would be read.
-func fitSVD(x []float32, rows, d int, budget int64, dt tensor.DType) (*svdBaseline, error) {
-	es := int64(dt.Size())
-	r := int((budget/es - int64(d)) / int64(rows+d))
-	r = max(0, min(r, rows, d))
-	b := &svdBaseline{Rank: r, Bytes: (int64(rows*r) + int64(r*d) + int64(d)) * es}
-	mean := make([]float64, d)
-	for i := 0; i < rows; i++ {
-		for j := 0; j < d; j++ {
-			mean[j] += float64(x[i*d+j])
+// saeProgress draws the training's epochs on a terminal: one line,
+// rewritten about 20 times, ended by the last epoch.
+func saeProgress(w io.Writer) progress.Func {
+	return func(e progress.Event) {
+		every := max(1, e.Total/20)
+		switch {
+		case e.Final:
+			fmt.Fprintf(w, "\rlmsparse: sae: epoch %d/%d: %s\n", e.Done, e.Total, e.Detail)
+		case e.Done > 0 && e.Done < e.Total && e.Done%every == 0:
+			fmt.Fprintf(w, "\rlmsparse: sae: epoch %d/%d: %s", e.Done, e.Total, e.Detail)
 		}
 	}
-	for j := range mean {
-		mean[j] /= float64(rows)
-	}
-	c := mat.NewDense(rows, d, nil)
-	for i := 0; i < rows; i++ {
-		for j := 0; j < d; j++ {
-			c.Set(i, j, float64(x[i*d+j])-mean[j])
-		}
-	}
-	round := func(v []float64) ([]float64, error) {
-		f := make([]float32, len(v))
-		for i, x := range v {
-			f[i] = float32(x)
-		}
-		raw := make([]byte, len(f)*dt.Size())
-		if err := tensor.EncodeF32(raw, f, dt); err != nil {
-			return nil, err
-		}
-		if err := tensor.DecodeF32(f, raw, dt); err != nil {
-			return nil, err
-		}
-		out := make([]float64, len(f))
-		for i, x := range f {
-			out[i] = float64(x)
-		}
-		return out, nil
-	}
-	meanR, err := round(mean)
-	if err != nil {
-		return nil, err
-	}
-	xhat := mat.NewDense(rows, d, nil)
-	if r > 0 {
-		var scatter mat.SymDense
-		scatter.SymOuterK(1, c.T())
-		var eig mat.EigenSym
-		if !eig.Factorize(&scatter, true) {
-			return nil, fmt.Errorf("svd baseline: the eigendecomposition did not converge")
-		}
-		var vecs mat.Dense
-		eig.VectorsTo(&vecs)
-		// Eigenvalues ascend: the last r columns are the top components.
-		comp := mat.DenseCopyOf(vecs.Slice(0, d, d-r, d)) // [d, r]
-		var scores mat.Dense
-		scores.Mul(c, comp) // [rows, r]
-		sr, err := round(scores.RawMatrix().Data)
-		if err != nil {
-			return nil, err
-		}
-		cr, err := round(comp.RawMatrix().Data)
-		if err != nil {
-			return nil, err
-		}
-		xhat.Mul(mat.NewDense(rows, r, sr), mat.NewDense(d, r, cr).T())
-	}
-	b.Rebuilt = make([]float32, rows*d)
-	for i := 0; i < rows; i++ {
-		for j := 0; j < d; j++ {
-			b.Rebuilt[i*d+j] = float32(xhat.At(i, j) + meanR[j])
-		}
-	}
-	raw := make([]byte, len(b.Rebuilt)*dt.Size())
-	if err := tensor.EncodeF32(raw, b.Rebuilt, dt); err != nil {
-		return nil, err
-	}
-	if err := tensor.DecodeF32(b.Rebuilt, raw, dt); err != nil {
-		return nil, err
-	}
-	b.FVU, b.Cosine = sae.Metrics(x, b.Rebuilt, rows, d)
-	return b, nil
-}
-
-func ratioOf(before, after int64) float64 {
-	if after == 0 {
-		return 0
-	}
-	return float64(before) / float64(after)
 }
 
 // saeEval scores models with one tensor replaced against the original.
@@ -464,10 +225,10 @@ func (e *saeEval) score(ctx context.Context, label, name string, values []float3
 	return scoreText(ctx, o, m, e.base, e.text, e.tok, e.stderr)
 }
 
-func setEval(row *manifest.SAERow, rep *evalReport) {
+// saeFidelity is the part of an eval report the SAE report keeps.
+func saeFidelity(rep *evalReport) saestore.Fidelity {
 	k := rep.KL
-	ppl, lr, mean, p99, top1 := rep.PPL, k.LogPPLRatio, k.Mean, k.P99, k.Top1
-	row.PPL, row.LnPPLRatio, row.KLMean, row.KLP99, row.Top1 = &ppl, &lr, &mean, &p99, &top1
+	return saestore.Fidelity{PPL: rep.PPL, LnPPLRatio: k.LogPPLRatio, KLMean: k.Mean, KLP99: k.P99, Top1: k.Top1}
 }
 
 func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
@@ -479,14 +240,13 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	if err := checkpoint.CheckOutput(o.Out.Dir, m.Dir, o.Out.Force); err != nil {
 		return err
 	}
-	info, err := saeTarget(m, o.Tensor)
-	if err != nil {
-		return err
+	opts := o.store()
+	if isTerminal(stderr) {
+		opts.Progress = saeProgress(stderr)
 	}
-	rows, d := int(info.Shape[0]), int(info.Shape[1])
-	opt := o.trainOptions(rows, d)
-	if err := opt.Validate(rows, d); err != nil {
-		return fmt.Errorf("sae: tensor %q %v: %w", info.Name, info.Shape, err)
+	job, err := saestore.Plan(ctx, m, opts)
+	if err != nil {
+		return saeTargetError(err, "--tensor")
 	}
 	var ev *saeEval
 	if o.Text != "" {
@@ -494,99 +254,58 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if isTerminal(stderr) {
-		every := max(1, opt.Epochs/20)
-		opt.Progress = func(e sae.Epoch) {
-			if e.Epoch%every == 0 || e.Epoch == opt.Epochs {
-				fmt.Fprintf(stderr, "\rlmsparse: sae: epoch %d/%d: loss %.4f, L0 %.1f, %d dead latents", e.Epoch, opt.Epochs, e.Loss, e.L0, e.Dead)
-				if e.Epoch == opt.Epochs {
-					fmt.Fprintln(stderr)
-				}
-			}
-		}
-	}
-	c, err := compressSAE(ctx, m, info, opt)
+	res, err := job.Execute(ctx)
 	if err != nil {
 		return err
 	}
-
-	rep := &manifest.SAE{Tensor: info.Name, DType: string(info.DType), Shape: nonNilShape(info.Shape),
-		Variant: "topk", Latents: opt.Latents, K: opt.K, L1: opt.L1, Epochs: opt.Epochs, Batch: opt.Batch, LR: opt.LR,
-		Seed: opt.Seed, Threads: opt.Threads, Refit: !opt.NoRefit}
-	if opt.L1 > 0 {
-		rep.Variant = "l1"
-	}
-	if h := c.Result.History; len(h) > 0 {
-		rep.FinalLoss = h[len(h)-1].Loss
-	}
-	if m.Config != nil && m.Config.TieWordEmbeddings {
-		for _, n := range saeEmbeddingNames() {
-			rep.TiedHead = rep.TiedHead || n == info.Name
-		}
-	}
-	rep.TensorSize = manifest.Bytes{Before: info.Size, After: c.Bytes, Ratio: ratioOf(info.Size, c.Bytes)}
-	l0, dead, encFVU := c.Stats.L0, c.Stats.Dead, c.Stats.EncoderFVU
-	row := manifest.SAERow{Method: "sae", Bytes: c.Bytes, FVU: c.Stats.FVU, Cosine: c.Stats.Cosine, L0: &l0, Dead: &dead, EncoderFVU: &encFVU}
+	name := job.Tensor.Name
 	if ev != nil {
-		er, err := ev.score(ctx, "sae", info.Name, c.Rebuilt)
+		er, err := ev.score(ctx, "sae", name, res.Compressed.Rebuilt)
 		if err != nil {
 			return err
 		}
-		setEval(&row, er)
-		rep.Eval = &manifest.SAEEval{Text: o.Text, Ctx: er.Ctx, Tokens: er.Tokens, Scored: er.Scored, BasePPL: er.KL.BasePPL}
-	}
-	rep.Rows = append(rep.Rows, row)
-	if o.Compare == "svd" {
-		b, err := fitSVD(c.Orig, rows, d, c.Bytes, info.DType)
-		if err != nil {
-			return fmt.Errorf("tensor %q: %w", info.Name, err)
+		if err := res.SetFidelity(saestore.MethodSAE, saeFidelity(er)); err != nil {
+			return err
 		}
-		row := manifest.SAERow{Method: "svd", Rank: b.Rank, Bytes: b.Bytes, FVU: b.FVU, Cosine: b.Cosine}
+		res.Report.Eval = &manifest.SAEEval{Text: o.Text, Ctx: er.Ctx, Tokens: er.Tokens, Scored: er.Scored, BasePPL: er.KL.BasePPL}
+	}
+	if o.Compare == "svd" {
+		b, err := res.CompareSVD()
+		if err != nil {
+			return err
+		}
 		if ev != nil {
-			er, err := ev.score(ctx, fmt.Sprintf("svd rank %d", b.Rank), info.Name, b.Rebuilt)
+			er, err := ev.score(ctx, fmt.Sprintf("svd rank %d", b.Rank), name, b.Rebuilt)
 			if err != nil {
 				return err
 			}
-			setEval(&row, er)
+			if err := res.SetFidelity(saestore.MethodSVD, saeFidelity(er)); err != nil {
+				return err
+			}
 		}
-		rep.Rows = append(rep.Rows, row)
 	}
 
-	entries, err := m.Entries()
+	entries, err := res.Entries()
 	if err != nil {
 		return err
 	}
-	entries = replaceEntry(entries, info.Name, c.entries())
-	meta := copyMeta(m.Metadata())
-	meta[sparse.SAEMetadataKey] = sparse.SAEVersion
-	man := &manifest.Manifest{Schema: manifest.Schema, Tool: manifest.Tool(), Command: "sae",
-		Method: saeMethod(opt), Flags: saeFlags(o, opt), SAE: rep}
-	for _, name := range m.Names() {
-		t, _ := m.Tensor(name)
-		n, _ := t.Shape.Elems()
-		mt := manifest.Tensor{Name: name, Encoding: string(sparse.Dense), DType: string(t.DType),
-			Shape: nonNilShape(t.Shape), Parameters: n, BytesBefore: t.Size, BytesAfter: t.Size}
-		if name == info.Name {
-			mt.Encoding, mt.BytesAfter, mt.Stored = string(sparse.SAE), c.Bytes, int64(c.Result.Codes.NNZ())
-		}
-		man.Tensors = append(man.Tensors, mt)
-		man.Totals.Tensors++
-		man.Totals.Parameters += n
-		man.Totals.BytesBefore += mt.BytesBefore
-		man.Totals.BytesAfter += mt.BytesAfter
+	flags := map[string]any{"max_shard_size": o.Out.MaxShardSize}
+	if o.Compare != "" {
+		flags["compare"] = o.Compare
 	}
-	man.Totals.Ratio = ratioOf(man.Totals.BytesBefore, man.Totals.BytesAfter)
-	rep.ModelSize = manifest.Bytes{Before: man.Totals.BytesBefore, After: man.Totals.BytesAfter, Ratio: man.Totals.Ratio}
-	if man.Inputs, err = manifest.HashFiles(m.Dir, m.Files); err != nil {
-		return err
+	if o.Text != "" {
+		flags["text"] = o.Text
 	}
-	js, err := json.MarshalIndent(man, "", "  ")
+	man, err := res.Manifest(flags)
 	if err != nil {
 		return err
 	}
-	js = append(js, '\n')
+	js, err := man.JSON()
+	if err != nil {
+		return err
+	}
 	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
-		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: meta,
+		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: res.Metadata(),
 		Extra: map[string][]byte{manifest.File: js},
 	})
 	if err != nil {
@@ -596,34 +315,7 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(js)
 		return err
 	}
-	return printSAEReport(stdout, o, rep, c.Seconds)
-}
-
-func saeMethod(opt sae.Options) string {
-	if opt.L1 > 0 {
-		return fmt.Sprintf("sae-l1(latents=%d,l1=%g)", opt.Latents, opt.L1)
-	}
-	return fmt.Sprintf("sae-topk(latents=%d,k=%d)", opt.Latents, opt.K)
-}
-
-func saeFlags(o saeOptions, opt sae.Options) map[string]any {
-	f := map[string]any{"latents": opt.Latents, "epochs": opt.Epochs, "batch": opt.Batch, "lr": opt.LR,
-		"seed": opt.Seed, "threads": opt.Threads, "max_shard_size": o.Out.MaxShardSize, "refit": !opt.NoRefit}
-	if opt.L1 > 0 {
-		f["l1"] = opt.L1
-	} else {
-		f["k"] = opt.K
-	}
-	if o.Tensor != "" {
-		f["tensor"] = o.Tensor
-	}
-	if o.Compare != "" {
-		f["compare"] = o.Compare
-	}
-	if o.Text != "" {
-		f["text"] = o.Text
-	}
-	return f
+	return printSAEReport(stdout, o, res.Report, res.Compressed.Seconds)
 }
 
 func printSAEReport(w io.Writer, o saeOptions, r *manifest.SAE, secs float64) error {
