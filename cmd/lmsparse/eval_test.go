@@ -10,15 +10,16 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
-func evalJSON(t *testing.T, args ...string) evalReport {
+func evalJSON(t *testing.T, args ...string) eval.Report {
 	t.Helper()
 	out := mustRun(t, append(append([]string{"eval"}, args...), "--json")...)
-	var r evalReport
+	var r eval.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestEvalInvalidUTF8(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	_, out2, _ := run(t, "eval", s260, "--text", bad, "--json")
-	var r1, r2, rg evalReport
+	var r1, r2, rg eval.Report
 	json.Unmarshal([]byte(out1), &r1)
 	json.Unmarshal([]byte(out2), &r2)
 	json.Unmarshal([]byte(mustRun(t, "eval", s260, "--text", good, "--json")), &rg)
@@ -202,7 +203,7 @@ func TestEvalInvalidUTF8(t *testing.T) {
 func TestEvalStream(t *testing.T) {
 	s260 := sharedtest.Path(t, "models/stories260k")
 	sample := sharedtest.Path(t, "text/tinystories/tinystories_sample.txt")
-	same := func(name string, got, want evalReport) {
+	same := func(name string, got, want eval.Report) {
 		t.Helper()
 		if got.PPL != want.PPL || got.MeanNLL != want.MeanNLL || got.Scored != want.Scored || got.Windows != want.Windows ||
 			!slices.Equal(got.FirstNLL, want.FirstNLL) || (got.KL == nil) != (want.KL == nil) || (got.KL != nil && *got.KL != *want.KL) {

@@ -10,12 +10,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/manifest"
-	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/sae"
 	"github.com/lmsparse/lmsparse/saestore"
-	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
 // saeOptions are the inputs of "lmsparse sae". Latents, K and Epochs of 0
@@ -165,72 +164,6 @@ func saeProgress(w io.Writer) progress.Func {
 	}
 }
 
-// saeEval scores models with one tensor replaced against the original.
-type saeEval struct {
-	o       evalOptions
-	text    []byte
-	tok     *tokenizer.Tokenizer
-	cfg     *checkpoint.Config
-	weights map[string][]float32
-	base    *model.Model
-	stderr  io.Writer
-}
-
-// newSAEEval loads the text, the tokenizer and the original model (its
-// sparse tensors expanded) for evaluation.
-func newSAEEval(o saeOptions, stderr io.Writer) (*saeEval, error) {
-	e := &saeEval{o: evalOptions{Model: o.Model, Text: o.Text, Base: o.Model, Threads: o.Threads}, stderr: stderr}
-	var err error
-	if e.text, e.tok, err = loadEvalText(e.o); err != nil {
-		return nil, err
-	}
-	lm, err := checkpoint.Open(o.Model)
-	if err != nil {
-		return nil, err
-	}
-	defer lm.Close()
-	if lm.Config == nil {
-		return nil, fmt.Errorf("%s: %w: --text needs config.json to run the model", o.Model, checkpoint.ErrFormat)
-	}
-	if _, err := lm.ExpandSparse(); err != nil {
-		return nil, err
-	}
-	e.cfg = lm.Config
-	e.weights = map[string][]float32{}
-	for _, n := range lm.Names() {
-		if info, _ := lm.Tensor(n); !info.DType.IsFloat() {
-			continue
-		}
-		if e.weights[n], err = lm.Float32(n); err != nil {
-			return nil, err
-		}
-	}
-	if e.base, err = model.New(e.cfg, e.weights, model.Options{Threads: o.Threads}); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// score evaluates the model whose tensor name is replaced by values.
-func (e *saeEval) score(ctx context.Context, label, name string, values []float32) (*evalReport, error) {
-	orig := e.weights[name]
-	e.weights[name] = values
-	m, err := model.New(e.cfg, e.weights, model.Options{Threads: e.o.Threads})
-	e.weights[name] = orig
-	if err != nil {
-		return nil, err
-	}
-	o := e.o
-	o.Model = label
-	return scoreText(ctx, o, m, e.base, e.text, e.tok, e.stderr)
-}
-
-// saeFidelity is the part of an eval report the SAE report keeps.
-func saeFidelity(rep *evalReport) saestore.Fidelity {
-	k := rep.KL
-	return saestore.Fidelity{PPL: rep.PPL, LnPPLRatio: k.LogPPLRatio, KLMean: k.Mean, KLP99: k.P99, Top1: k.Top1}
-}
-
 func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	m, err := checkpoint.Open(o.Model)
 	if err != nil {
@@ -248,40 +181,35 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return saeTargetError(err, "--tensor")
 	}
-	var ev *saeEval
+	var ev *saestore.Evaluator
 	if o.Text != "" {
-		if ev, err = newSAEEval(o, stderr); err != nil {
-			return err
+		text, err := eval.ReadText(o.Text)
+		if err != nil {
+			return evalError(err)
+		}
+		tok, err := eval.LoadTokenizer(o.Model, "")
+		if err != nil {
+			return evalError(err)
+		}
+		warnInvalidUTF8(stderr, text)
+		opts := eval.Options{BaseLabel: o.Model, Progress: newProgress(stderr, "sae", false, false).event}
+		if ev, err = saestore.NewEvaluator(m, text, tok, o.Threads, opts); err != nil {
+			return evalError(err)
 		}
 	}
 	res, err := job.Execute(ctx)
 	if err != nil {
 		return err
 	}
-	name := job.Tensor.Name
-	if ev != nil {
-		er, err := ev.score(ctx, "sae", name, res.Compressed.Rebuilt)
-		if err != nil {
-			return err
-		}
-		if err := res.SetFidelity(saestore.MethodSAE, saeFidelity(er)); err != nil {
-			return err
-		}
-		res.Report.Eval = &manifest.SAEEval{Text: o.Text, Ctx: er.Ctx, Tokens: er.Tokens, Scored: er.Scored, BasePPL: er.KL.BasePPL}
-	}
+	var svd *saestore.SVDBaseline
 	if o.Compare == "svd" {
-		b, err := res.CompareSVD()
-		if err != nil {
+		if svd, err = res.CompareSVD(); err != nil {
 			return err
 		}
-		if ev != nil {
-			er, err := ev.score(ctx, fmt.Sprintf("svd rank %d", b.Rank), name, b.Rebuilt)
-			if err != nil {
-				return err
-			}
-			if err := res.SetFidelity(saestore.MethodSVD, saeFidelity(er)); err != nil {
-				return err
-			}
+	}
+	if ev != nil {
+		if err := res.Evaluate(ctx, ev, svd); err != nil {
+			return evalError(err)
 		}
 	}
 
@@ -304,9 +232,14 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	err = checkpoint.WriteDir(o.Out.Dir, m.Dir, entries, checkpoint.WriteOptions{
-		MaxShardSize: o.Out.MaxShardSize, Force: o.Out.Force, Metadata: res.Metadata(),
-		Extra: map[string][]byte{manifest.File: js},
+	_, err = writeOutput(ctx, o.Out, m.Dir, func(out *checkpoint.Output) (struct{}, error) {
+		if _, err := out.WriteTensors(entries, checkpoint.TensorOptions{MaxShardSize: o.Out.MaxShardSize, Metadata: res.Metadata()}); err != nil {
+			return struct{}{}, err
+		}
+		if err := out.CopyAux(m.Dir, nil); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, out.WriteFile(manifest.File, js)
 	})
 	if err != nil {
 		return err
