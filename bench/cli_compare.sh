@@ -68,6 +68,11 @@ T=$SHARED/text/tinystories/tinystories_sample.txt
 G=$SHARED/fixtures/tiny-gpt2-bf16
 PAST=$SHARED/fixtures/onnx-tiny-random-gpt2/past.onnx
 RECIPE=docs/recipe-example.yaml
+# CLI_COMPARE_OLD_RECIPE: the recipe the old binary runs, when the example
+# recipe changed between the two (e.g. paths that now resolve against the
+# recipe's directory).
+RECIPE_NEW=$RECIPE
+RECIPE_OLD=${CLI_COMPARE_OLD_RECIPE:-$RECIPE}
 THR=()
 [ -n "${CLI_COMPARE_THREADS:-}" ] && THR=(--threads "$CLI_COMPARE_THREADS")
 
@@ -290,10 +295,12 @@ START=$(date +%s)
 echo "# cli_compare: old $OLD_BIN"
 echo "#              new $NEW_BIN"
 echo "#              workdir $WORKDIR (commands run in $REPO)"
+RECIPE=$RECIPE_OLD
 run_all "$OLD_BIN"
 mv "$R" "$WORKDIR/old" || exit 2
 FIRST=0
 T_OLD=$(($(date +%s) - START))
+RECIPE=$RECIPE_NEW
 run_all "$NEW_BIN"
 mv "$R" "$WORKDIR/new" || exit 2
 T_NEW=$(($(date +%s) - START - T_OLD))

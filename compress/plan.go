@@ -62,6 +62,8 @@ type Plan struct {
 	text    string // the text file read
 	textLen int64
 
+	inner   progress.Func // opts.Progress for the packages a stage drives
+
 	started time.Time
 	timings []report.Timing
 }
@@ -75,6 +77,16 @@ type Plan struct {
 func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options) (*Plan, error) {
 	opts.applyDefaults()
 	p := &Plan{model: modelPath, out: out, r: r, opts: opts, maxShard: opts.MaxShardSize, started: time.Now()}
+	if f := opts.Progress; f != nil {
+		// The stages' own summaries come from Plan.stage; the packages it
+		// drives report progress only.
+		p.inner = func(e progress.Event) {
+			if e.Final {
+				e.Detail = ""
+			}
+			f(e)
+		}
+	}
 	if err := r.Normalize(); err != nil {
 		return nil, err
 	}
@@ -85,7 +97,6 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 		}
 		p.maxShard = n
 	}
-	st := opts.Progress.Start("load", 0, "")
 	m, err := checkpoint.Open(modelPath)
 	if err != nil {
 		return nil, err
@@ -114,7 +125,7 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 	}
 	if s := r.SAE; s != nil {
 		so := saestore.Options{Tensor: s.Tensor, Latents: s.Latents, K: s.K, L1: s.L1, Epochs: s.Epochs, Batch: s.Batch,
-			LR: s.LR, Seed: s.Seed, Threads: opts.Threads, Progress: opts.Progress}
+			LR: s.LR, Seed: s.Seed, Threads: opts.Threads, Progress: p.inner}
 		if p.sae, err = saestore.Plan(ctx, m, so); err != nil {
 			return nil, err
 		}
@@ -125,8 +136,7 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 		}
 		r.Eval.Ctx, r.Eval.Stride = p.harness.Ctx(), p.harness.Stride() // report what runs
 	}
-	st.Finish(fmt.Sprintf("%s: %d tensors", modelPath, len(m.Names())))
-	p.timings = append(p.timings, report.Timing{Stage: "load", Seconds: manifest.Round(time.Since(p.started).Seconds(), 3)})
+	p.stage("load", p.started, "%s: %d tensors", modelPath, len(m.Names()))
 	ok = true
 	return p, nil
 }
@@ -149,7 +159,7 @@ func (p *Plan) prepareEval() error {
 	}
 	p.textLen = int64(len(text.Data))
 	p.harness, err = eval.NewHarness(p.base, tok, text, eval.Options{Ctx: e.Ctx, Stride: e.Stride, MaxTokens: e.MaxTokens,
-		BaseLabel: p.model, Progress: p.opts.Progress})
+		BaseLabel: p.model, Progress: p.inner})
 	return err
 }
 
@@ -185,7 +195,7 @@ func (p *Plan) pruneOptions(s *float64) sparsify.Options {
 	if s != nil {
 		o.Method.Sparsity, o.Format, o.MaxShardSize = *s, sparsify.Dense, 0
 	} else {
-		o.Overrides, o.Progress = p.r.Prune.Overrides, p.opts.Progress
+		o.Overrides, o.Progress = p.r.Prune.Overrides, p.inner
 	}
 	return o
 }
@@ -377,7 +387,7 @@ func gates(g *Gates, pplRatio, kl, top1 float64) []report.Gate {
 // sparsity passing them all.
 func (p *Plan) sweep(ctx context.Context, rep *report.Report) error {
 	begin := time.Now()
-	st := p.opts.Progress.Start("sweep", int64(len(p.r.Sweep)), "points")
+	st := p.inner.Start("sweep", int64(len(p.r.Sweep)), "points")
 	for _, s := range p.r.Sweep {
 		if err := ctx.Err(); err != nil {
 			return err
