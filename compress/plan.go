@@ -62,7 +62,7 @@ type Plan struct {
 	text    string // the text file read
 	textLen int64
 
-	inner   progress.Func // opts.Progress for the packages a stage drives
+	inner progress.Func // opts.Progress for the packages a stage drives
 
 	started time.Time
 	timings []report.Timing
