@@ -216,16 +216,13 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 	}
 	switch method {
 	case "nm":
-		n, mm, ok := strings.Cut(p.Pattern, ":")
-		ni, err1 := strconv.Atoi(n)
-		mi, err2 := strconv.Atoi(mm)
-		if !ok || err1 != nil || err2 != nil {
-			return m, r.errorf("prune.pattern", "prune.pattern %q: want N:M, e.g. 2:4", p.Pattern)
+		var err error
+		if m, err = prune.ParsePattern(p.Pattern); err != nil {
+			return m, r.errorf("prune.pattern", "prune.pattern %q: %s", p.Pattern, prune.Reason(err))
 		}
 		if p.Sparsity != nil {
 			return m, r.errorf("prune.sparsity", "prune.sparsity cannot be combined with an N:M pattern (it sets the sparsity to 1-N/M)")
 		}
-		m = prune.Method{N: ni, M: mi}
 	case "magnitude", "structured":
 		if p.Sparsity == nil {
 			return m, r.errorf("prune", "the prune stage needs a sparsity")
@@ -250,7 +247,7 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 		if m.IsNM() {
 			key = "prune.pattern"
 		}
-		return m, r.errorf(key, "%s", strings.TrimPrefix(err.Error(), prune.ErrInvalid.Error()+": "))
+		return m, r.errorf(key, "%s", prune.Reason(err))
 	}
 	return m, nil
 }

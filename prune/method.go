@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // ErrInvalid reports a pruning method or input that cannot be pruned: a
@@ -90,4 +92,24 @@ func (m Method) String() string {
 		return fmt.Sprintf("structured %s %g%%", m.Structured, 100*m.Sparsity)
 	}
 	return fmt.Sprintf("magnitude %g%% per %s", 100*m.Sparsity, m.Scope)
+}
+
+// ParsePattern parses an N:M pattern such as "2:4" into a Method (not yet
+// validated: see Method.Validate). Errors wrap ErrInvalid.
+func ParsePattern(s string) (Method, error) {
+	n, m, ok := strings.Cut(s, ":")
+	ni, err1 := strconv.Atoi(n)
+	mi, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil {
+		return Method{}, fmt.Errorf("%w: want N:M, e.g. 2:4", ErrInvalid)
+	}
+	if mi == 0 {
+		return Method{}, fmt.Errorf("%w: M must be at least 1", ErrInvalid)
+	}
+	return Method{N: ni, M: mi}, nil
+}
+
+// Reason is err's message without the ErrInvalid prefix.
+func Reason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
 }

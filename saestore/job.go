@@ -196,3 +196,29 @@ func (r *Result) Manifest(flags map[string]any) (*manifest.Manifest, error) {
 	}
 	return man, nil
 }
+
+// Write writes the checkpoint with the tensor replaced into out — the
+// weights in shards of at most maxShard tensor bytes (0: 5 GB), the
+// configuration and tokenizer files, and lmsparse.json (Manifest with
+// flags) — and returns the manifest. It does not commit out.
+func (r *Result) Write(out *checkpoint.Output, maxShard int64, flags map[string]any) (*manifest.Manifest, error) {
+	entries, err := r.Entries()
+	if err != nil {
+		return nil, err
+	}
+	man, err := r.Manifest(flags)
+	if err != nil {
+		return nil, err
+	}
+	js, err := man.JSON()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := out.WriteTensors(entries, checkpoint.TensorOptions{MaxShardSize: maxShard, Metadata: r.Metadata()}); err != nil {
+		return nil, err
+	}
+	if err := out.CopyAux(r.Job.Model.Dir, nil); err != nil {
+		return nil, err
+	}
+	return man, out.WriteFile(manifest.File, js)
+}

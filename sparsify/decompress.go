@@ -20,6 +20,8 @@ type Decompressed struct {
 	// "sparse" for sparse_initializers).
 	Tensors int
 	Rebuilt map[sparse.Encoding]int
+	// ONNX is set for an ONNX model.
+	ONNX bool
 }
 
 // Decompress writes the model at path into out with every sparse tensor
@@ -140,7 +142,7 @@ func decompressONNX(file string, out *checkpoint.Output) (*Decompressed, error) 
 	if err != nil {
 		return nil, err
 	}
-	d := &Decompressed{Tensors: len(m.Initializers()), Rebuilt: map[sparse.Encoding]int{}}
+	d := &Decompressed{Tensors: len(m.Initializers()), Rebuilt: map[sparse.Encoding]int{}, ONNX: true}
 	for _, in := range m.Initializers() {
 		if in.Storage == onnx.StorageSparse {
 			d.Rebuilt["sparse"]++

@@ -194,7 +194,7 @@ func applyMethod(targets []*target, method prune.Method, overrides []Override) e
 		mm := method
 		mm.Sparsity = ov.Sparsity
 		if err := mm.Validate(); err != nil {
-			return invalidf("override %q: %v", ov.Match, strings.TrimPrefix(err.Error(), prune.ErrInvalid.Error()+": "))
+			return invalidf("override %q: %s", ov.Match, prune.Reason(err))
 		}
 		matched := false
 		for _, t := range targets {

@@ -130,115 +130,27 @@ func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
 		}
 	}
 	fs, f := o.fs, &o.flags
-	ch := fs.Changed
-	if ch("sparsity") || ch("pattern") || ch("structured") || ch("scope") || ch("include") || ch("exclude") {
-		if r.Prune == nil {
-			r.Prune = &compress.Prune{}
-		}
-		p := r.Prune
-		if ch("sparsity") {
-			s := f.sparsity
-			p.Sparsity = &s
-		}
-		if ch("pattern") {
-			p.Pattern, p.Method = f.pattern, "nm"
-			if !ch("sparsity") {
-				p.Sparsity = nil
-			}
-		}
-		if ch("structured") {
-			p.Structured, p.Method = f.structured, "structured"
-		}
-		if ch("scope") {
-			p.Scope = f.scope
-		}
-		if ch("include") {
-			p.Include = f.include
-		}
-		if ch("exclude") {
-			p.Exclude = f.exclude
-		}
-	}
-	if f.sae || ch("latents") || ch("k") || ch("l1") || ch("epochs") || ch("batch") || ch("lr") || ch("seed") || ch("sae-tensor") {
-		if r.SAE == nil {
-			r.SAE = &compress.SAE{}
-		}
-		s := r.SAE
-		if ch("sae-tensor") {
-			s.Tensor = f.saeTensor
-		}
-		if ch("latents") {
-			s.Latents = f.latents
-		}
-		if ch("k") {
-			s.K = f.k
-		}
-		if ch("l1") {
-			s.L1 = f.l1
-		}
-		if ch("epochs") {
-			s.Epochs = f.epochs
-		}
-		if ch("batch") {
-			s.Batch = f.batch
-		}
-		if ch("lr") {
-			s.LR = f.lr
-		}
-		if ch("seed") {
-			s.Seed = f.seed
-		}
-	}
-	if ch("format") {
-		r.Store.Format = f.format
-	}
-	if ch("max-shard-size") {
-		r.Store.MaxShardSize = strconv.FormatInt(o.Out.MaxShardSize, 10)
-	}
-	if ch("text") || ch("ctx") || ch("stride") || ch("max-tokens") {
-		if r.Eval == nil {
-			r.Eval = &compress.Eval{}
-		}
-		if ch("text") {
-			r.SetText(f.text) // relative to the working directory, not the recipe
-		}
-		if ch("ctx") {
-			r.Eval.Ctx = f.ctx
-		}
-		if ch("stride") {
-			r.Eval.Stride = f.stride
-		}
-		if ch("max-tokens") {
-			r.Eval.MaxTokens = f.maxTokens
-		}
-	}
-	if ch("max-ppl-ratio") || ch("max-kl") || ch("min-top1") {
-		if r.Gates == nil {
-			r.Gates = &compress.Gates{}
-		}
-		if ch("max-ppl-ratio") {
-			v := f.maxPPL
-			r.Gates.MaxPPLRatio = &v
-		}
-		if ch("max-kl") {
-			v := f.maxKL
-			r.Gates.MaxKL = &v
-		}
-		if ch("min-top1") {
-			v := f.minTop1
-			r.Gates.MinTop1 = &v
-		}
-	}
-	if ch("sweep") {
-		r.Sweep = nil
+	ov := compress.Override{SAE: f.sae,
+		Sparsity: changed(fs, "sparsity", f.sparsity), Pattern: changed(fs, "pattern", f.pattern), Structured: changed(fs, "structured", f.structured),
+		Scope: changed(fs, "scope", f.scope), Include: changed(fs, "include", f.include), Exclude: changed(fs, "exclude", f.exclude),
+		SAETensor: changed(fs, "sae-tensor", f.saeTensor), Latents: changed(fs, "latents", f.latents), K: changed(fs, "k", f.k),
+		L1: changed(fs, "l1", f.l1), Epochs: changed(fs, "epochs", f.epochs), Batch: changed(fs, "batch", f.batch), LR: changed(fs, "lr", f.lr),
+		Seed: changed(fs, "seed", f.seed), Format: changed(fs, "format", f.format),
+		MaxShardSize: changed(fs, "max-shard-size", strconv.FormatInt(o.Out.MaxShardSize, 10)),
+		Text:         changed(fs, "text", f.text), Ctx: changed(fs, "ctx", f.ctx), Stride: changed(fs, "stride", f.stride), MaxTokens: changed(fs, "max-tokens", f.maxTokens),
+		MaxPPLRatio: changed(fs, "max-ppl-ratio", f.maxPPL), MaxKL: changed(fs, "max-kl", f.maxKL), MinTop1: changed(fs, "min-top1", f.minTop1)}
+	if fs.Changed("sweep") {
+		var sweep []float64
 		for _, s := range strings.Split(f.sweep, ",") {
 			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 			if err != nil {
 				return nil, usageErrorf("compress: --sweep %q: want comma-separated sparsities such as 0.3,0.5,0.7", f.sweep)
 			}
-			r.Sweep = append(r.Sweep, v)
+			sweep = append(sweep, v)
 		}
+		ov.Sweep = &sweep
 	}
+	r.Apply(ov)
 	if err := r.Normalize(); err != nil {
 		if errors.Is(err, compress.ErrEmpty) {
 			return nil, fmt.Errorf("%w (give --sparsity, --pattern or --sae)", err)
@@ -292,4 +204,12 @@ func compressErr(err error) error {
 		return pruneErr("prune", err)
 	}
 	return err
+}
+
+// changed returns &v when flag name was given on the command line, else nil.
+func changed[T any](fs *pflag.FlagSet, name string, v T) *T {
+	if fs.Changed(name) {
+		return &v
+	}
+	return nil
 }

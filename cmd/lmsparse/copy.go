@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -57,11 +55,7 @@ checkpoint does not use are removed.`,
 }
 
 func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error {
-	inDir := o.Model
-	if st, err := os.Stat(o.Model); err == nil && !st.IsDir() {
-		inDir = filepath.Dir(o.Model)
-	}
-	shards, err := writeOutput(ctx, o.Out, inDir, func(out *checkpoint.Output) ([]checkpoint.Shard, error) {
+	shards, err := writeOutput(ctx, o.Out, checkpoint.InputDir(o.Model), func(out *checkpoint.Output) ([]checkpoint.Shard, error) {
 		return sparsify.Copy(ctx, o.Model, out, o.Out.MaxShardSize)
 	})
 	if err != nil {

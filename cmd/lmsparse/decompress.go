@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -60,19 +58,13 @@ validated; a corrupt sparse tensor exits 2 and writes nothing.`,
 }
 
 func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.Writer) error {
-	inDir := o.Model
-	if file, ok := checkpoint.ONNXPath(o.Model); ok {
-		inDir = filepath.Dir(file)
-	} else if st, err := os.Stat(o.Model); err == nil && !st.IsDir() {
-		inDir = filepath.Dir(o.Model)
-	}
-	d, err := writeOutput(ctx, o.Out, inDir, func(out *checkpoint.Output) (*sparsify.Decompressed, error) {
+	d, err := writeOutput(ctx, o.Out, checkpoint.InputDir(o.Model), func(out *checkpoint.Output) (*sparsify.Decompressed, error) {
 		return sparsify.Decompress(ctx, o.Model, out, o.Out.MaxShardSize)
 	})
 	if err != nil {
 		return err
 	}
-	if _, ok := checkpoint.ONNXPath(o.Model); ok {
+	if d.ONNX {
 		fmt.Fprintf(stdout, "wrote %s: %d initializers (%d rebuilt from sparse_initializer)\n", o.Out.Dir, d.Tensors, d.Rebuilt["sparse"])
 		return nil
 	}

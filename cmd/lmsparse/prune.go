@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -115,15 +113,9 @@ func (o *pruneOptions) method() (prune.Method, error) {
 		if o.SparsitySet {
 			return m, usageErrorf("prune: give either --sparsity or --pattern, not both (N:M sets the sparsity to 1-N/M)")
 		}
-		n, mm, ok := strings.Cut(o.Pattern, ":")
-		ni, err1 := strconv.Atoi(n)
-		mi, err2 := strconv.Atoi(mm)
-		if !ok || err1 != nil || err2 != nil {
-			return m, usageErrorf("prune: --pattern %q: want N:M, e.g. 2:4", o.Pattern)
-		}
-		m = prune.Method{N: ni, M: mi}
-		if mi == 0 {
-			return m, usageErrorf("prune: --pattern %q: M must be at least 1", o.Pattern)
+		var err error
+		if m, err = prune.ParsePattern(o.Pattern); err != nil {
+			return m, usageErrorf("prune: --pattern %q: %s", o.Pattern, prune.Reason(err))
 		}
 	} else {
 		if !o.SparsitySet {
@@ -135,7 +127,7 @@ func (o *pruneOptions) method() (prune.Method, error) {
 		}
 	}
 	if err := m.Validate(); err != nil {
-		return m, usageErrorf("prune: %v", strings.TrimPrefix(err.Error(), prune.ErrInvalid.Error()+": "))
+		return m, usageErrorf("prune: %s", prune.Reason(err))
 	}
 	return m, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/manifest"
-	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/sae"
 	"github.com/lmsparse/lmsparse/saestore"
 )
@@ -150,20 +149,6 @@ func saeTargetError(err error, flag string) error {
 	return usageErrorf("sae: %v", nf)
 }
 
-// saeProgress draws the training's epochs on a terminal: one line,
-// rewritten about 20 times, ended by the last epoch.
-func saeProgress(w io.Writer) progress.Func {
-	return func(e progress.Event) {
-		every := max(1, e.Total/20)
-		switch {
-		case e.Final:
-			fmt.Fprintf(w, "\rlmsparse: sae: epoch %d/%d: %s\n", e.Done, e.Total, e.Detail)
-		case e.Done > 0 && e.Done < e.Total && e.Done%every == 0:
-			fmt.Fprintf(w, "\rlmsparse: sae: epoch %d/%d: %s", e.Done, e.Total, e.Detail)
-		}
-	}
-}
-
 func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	m, err := checkpoint.Open(o.Model)
 	if err != nil {
@@ -174,9 +159,9 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := o.store()
-	if isTerminal(stderr) {
-		opts.Progress = saeProgress(stderr)
-	}
+	show := newProgress(stderr, "sae", false, false)
+	defer show.close()
+	opts.Progress = show.event
 	job, err := saestore.Plan(ctx, m, opts)
 	if err != nil {
 		return saeTargetError(err, "--tensor")
@@ -192,7 +177,7 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 			return evalError(err)
 		}
 		warnInvalidUTF8(stderr, text)
-		opts := eval.Options{BaseLabel: o.Model, Progress: newProgress(stderr, "sae", false, false).event}
+		opts := eval.Options{BaseLabel: o.Model, Progress: show.event}
 		if ev, err = saestore.NewEvaluator(m, text, tok, o.Threads, opts); err != nil {
 			return evalError(err)
 		}
@@ -213,10 +198,6 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		}
 	}
 
-	entries, err := res.Entries()
-	if err != nil {
-		return err
-	}
 	flags := map[string]any{"max_shard_size": o.Out.MaxShardSize}
 	if o.Compare != "" {
 		flags["compare"] = o.Compare
@@ -224,28 +205,18 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	if o.Text != "" {
 		flags["text"] = o.Text
 	}
-	man, err := res.Manifest(flags)
-	if err != nil {
-		return err
-	}
-	js, err := man.JSON()
-	if err != nil {
-		return err
-	}
-	_, err = writeOutput(ctx, o.Out, m.Dir, func(out *checkpoint.Output) (struct{}, error) {
-		if _, err := out.WriteTensors(entries, checkpoint.TensorOptions{MaxShardSize: o.Out.MaxShardSize, Metadata: res.Metadata()}); err != nil {
-			return struct{}{}, err
-		}
-		if err := out.CopyAux(m.Dir, nil); err != nil {
-			return struct{}{}, err
-		}
-		return struct{}{}, out.WriteFile(manifest.File, js)
+	man, err := writeOutput(ctx, o.Out, m.Dir, func(out *checkpoint.Output) (*manifest.Manifest, error) {
+		return res.Write(out, o.Out.MaxShardSize, flags)
 	})
 	if err != nil {
 		return err
 	}
 	if o.JSON {
-		_, err := stdout.Write(js)
+		js, err := man.JSON()
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(js)
 		return err
 	}
 	return printSAEReport(stdout, o, res.Report, res.Compressed.Seconds)

@@ -47,6 +47,5 @@ func (t *textTable) write(w io.Writer) error {
 	return err
 }
 
-// commas and humanBytes format numbers for tables, as the reports do.
-func commas(n int64) string     { return report.Commas(n) }
-func humanBytes(n int64) string { return report.HumanBytes(n) }
+// commas formats a count with thousands separators, as the reports do.
+func commas(n int64) string { return report.Commas(n) }

@@ -28,3 +28,15 @@ func ONNXPath(path string) (file string, ok bool) {
 	}
 	return "", false
 }
+
+// InputDir returns the directory holding a model's files: the directory
+// of an ONNX model or of a single .safetensors file, else path itself.
+func InputDir(path string) string {
+	if file, ok := ONNXPath(path); ok {
+		return filepath.Dir(file)
+	}
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		return filepath.Dir(path)
+	}
+	return path
+}

@@ -1,0 +1,106 @@
+package compress
+
+// Override changes fields of a recipe, as a command line's flags do; nil
+// fields leave the recipe alone. Setting a field of an absent stage adds
+// the stage.
+type Override struct {
+	// Prune stage. Pattern sets method nm (and drops the recipe's sparsity
+	// unless Sparsity is set too); Structured sets method structured.
+	Sparsity                   *float64
+	Pattern, Structured, Scope *string
+	Include, Exclude           *[]string
+	// SAE adds the sae stage; the other fields set its keys.
+	SAE                  bool
+	SAETensor            *string
+	Latents, K           *int
+	L1                   *float64
+	Epochs, Batch        *int
+	LR                   *float64
+	Seed                 *uint64
+	Format, MaxShardSize *string
+	// Text is relative to the working directory (see Recipe.SetText).
+	Text               *string
+	Ctx, Stride        *int
+	MaxTokens          *int
+	MaxPPLRatio, MaxKL *float64
+	MinTop1            *float64
+	Sweep              *[]float64
+}
+
+// Apply changes r as o says; call Normalize afterwards.
+func (r *Recipe) Apply(o Override) {
+	if o.Sparsity != nil || o.Pattern != nil || o.Structured != nil || o.Scope != nil || o.Include != nil || o.Exclude != nil {
+		if r.Prune == nil {
+			r.Prune = &Prune{}
+		}
+		p := r.Prune
+		if o.Sparsity != nil {
+			s := *o.Sparsity
+			p.Sparsity = &s
+		}
+		if o.Pattern != nil {
+			p.Pattern, p.Method = *o.Pattern, "nm"
+			if o.Sparsity == nil {
+				p.Sparsity = nil
+			}
+		}
+		if o.Structured != nil {
+			p.Structured, p.Method = *o.Structured, "structured"
+		}
+		set(&p.Scope, o.Scope)
+		set(&p.Include, o.Include)
+		set(&p.Exclude, o.Exclude)
+	}
+	if o.SAE || o.SAETensor != nil || o.Latents != nil || o.K != nil || o.L1 != nil || o.Epochs != nil || o.Batch != nil || o.LR != nil || o.Seed != nil {
+		if r.SAE == nil {
+			r.SAE = &SAE{}
+		}
+		s := r.SAE
+		set(&s.Tensor, o.SAETensor)
+		set(&s.Latents, o.Latents)
+		set(&s.K, o.K)
+		set(&s.L1, o.L1)
+		set(&s.Epochs, o.Epochs)
+		set(&s.Batch, o.Batch)
+		set(&s.LR, o.LR)
+		set(&s.Seed, o.Seed)
+	}
+	set(&r.Store.Format, o.Format)
+	set(&r.Store.MaxShardSize, o.MaxShardSize)
+	if o.Text != nil || o.Ctx != nil || o.Stride != nil || o.MaxTokens != nil {
+		if r.Eval == nil {
+			r.Eval = &Eval{}
+		}
+		if o.Text != nil {
+			r.SetText(*o.Text)
+		}
+		set(&r.Eval.Ctx, o.Ctx)
+		set(&r.Eval.Stride, o.Stride)
+		set(&r.Eval.MaxTokens, o.MaxTokens)
+	}
+	if o.MaxPPLRatio != nil || o.MaxKL != nil || o.MinTop1 != nil {
+		if r.Gates == nil {
+			r.Gates = &Gates{}
+		}
+		g := r.Gates
+		for _, f := range []struct {
+			dst **float64
+			v   *float64
+		}{{&g.MaxPPLRatio, o.MaxPPLRatio}, {&g.MaxKL, o.MaxKL}, {&g.MinTop1, o.MinTop1}} {
+			if f.v != nil {
+				v := *f.v
+				*f.dst = &v
+			}
+		}
+	}
+	if o.Sweep != nil {
+		r.Sweep = append([]float64(nil), (*o.Sweep)...)
+	}
+}
+
+// set copies *v into *dst when v is not nil.
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
