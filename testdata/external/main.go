@@ -66,8 +66,16 @@ func main() {
 	fmt.Printf("compress: passed %v, ppl ratio %.4f\n", rep.Passed, rep.Fid.PPLRatio)
 
 	// (3) Score the pruned model and the ONNX export against the original.
+	held, err := eval.ReadText(text)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := eval.LoadTokenizer(s260, "")
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, path := range []string{pruned, filepath.Join(shared, "models/stories260k-onnx/model.onnx")} {
-		res, err := eval.Compare(ctx, path, s260, text, eval.Options{Threads: 1}, model.Options{Threads: 1})
+		res, err := eval.Compare(ctx, path, s260, held, tok, eval.Options{}, model.Options{Threads: 1})
 		if err != nil {
 			log.Fatal(err)
 		}
