@@ -79,7 +79,8 @@
 // The lock is an flock on .OUT.lmsparse-lock beside OUT, held from Create
 // to Commit or Abort (the file is removed then): a second writer of the
 // same OUT does not wait, Create fails at once with an error wrapping
-// ErrOutput that names the holder's pid. Where flock does not exist
+// ErrOutput that names the holder's pid, and so does CheckOutput while
+// another process holds the lock (without taking it). Where flock does not exist
 // (Windows) there is no lock. Create also removes the .OUT.tmp-PID-N
 // directories of runs whose process no longer exists, and reports that,
 // and temporary directories it leaves (older versions', backups of the

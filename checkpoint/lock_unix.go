@@ -59,6 +59,29 @@ func lockOutput(path string) (*outputLock, error) {
 	return nil, fmt.Errorf("%s: cannot take the lock", path)
 }
 
+// probeLock reports errLocked when a process holds the lock at path,
+// without creating or keeping anything.
+func probeLock(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // no lock file: nobody holds it
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			pid := make([]byte, 20)
+			n, _ := f.ReadAt(pid, 0)
+			if p := strings.TrimSpace(string(pid[:n])); p != "" {
+				return fmt.Errorf("%w (pid %s)", errLocked, p)
+			}
+			return errLocked
+		}
+		return nil
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return nil
+}
+
 // release removes the lock file (while holding the lock, so no other
 // process holds a lock on it) and unlocks. Safe on nil and twice.
 func (l *outputLock) release() {

@@ -101,7 +101,7 @@ func Create(dir string, opts OutputOptions) (*Output, error) {
 		return nil, fmt.Errorf("%w: empty output path", ErrOutput)
 	}
 	dir = filepath.Clean(dir)
-	if err := CheckOutput(dir, opts.InputDir, opts.Force); err != nil {
+	if err := checkOutput(dir, opts.InputDir, opts.Force); err != nil {
 		return nil, err
 	}
 	target, err := outputTarget(dir)
@@ -123,7 +123,7 @@ func Create(dir string, opts OutputOptions) (*Output, error) {
 		return nil, fmt.Errorf("%s: locking the output: %w", dir, err)
 	}
 	// Checked again under the lock: another run may have committed since.
-	if err := CheckOutput(dir, opts.InputDir, opts.Force); err != nil {
+	if err := checkOutput(dir, opts.InputDir, opts.Force); err != nil {
 		o.lock.release()
 		return nil, err
 	}

@@ -329,8 +329,12 @@ func TestOutputAbort(t *testing.T) {
 		!strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Errorf("second writer: err = %v, want ErrOutput naming the lock holder", err)
 	}
+	if err := CheckOutput(out, f.in, true); !errors.Is(err, ErrOutput) || !strings.Contains(err.Error(), "another lmsparse run") {
+		t.Errorf("CheckOutput while another writes: err = %v", err)
+	}
 	must(t, o.Abort())
 	must(t, o.Abort())
+	must(t, CheckOutput(out, f.in, true))
 	if err := o.Commit(context.Background()); err == nil {
 		t.Error("Commit after Abort succeeded")
 	}

@@ -57,9 +57,24 @@ type WriteOptions struct {
 
 // CheckOutput verifies that out may receive a checkpoint read from inDir,
 // without writing anything: out must not be inDir or inside it ("" = no
-// input), must not be a file or a dangling symbolic link, and must be
-// absent or empty unless force is set.
+// input), must not be a file or a dangling symbolic link, must be absent
+// or empty unless force is set, and no other lmsparse run may be writing
+// it (holding its lock, see [Create]).
 func CheckOutput(out, inDir string, force bool) error {
+	if err := checkOutput(out, inDir, force); err != nil {
+		return err
+	}
+	if target, err := outputTarget(out); err == nil {
+		lock := filepath.Join(filepath.Dir(target), "."+filepath.Base(target)+lockSuffix)
+		if err := probeLock(lock); err != nil {
+			return fmt.Errorf("%s: %w: %v", out, ErrOutput, err)
+		}
+	}
+	return nil
+}
+
+// checkOutput is CheckOutput without the lock.
+func checkOutput(out, inDir string, force bool) error {
 	if inDir != "" {
 		if inside, err := within(out, inDir); err != nil {
 			return err
