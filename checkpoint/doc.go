@@ -72,6 +72,15 @@
 //     interruption between the two renames leaves no OUT and the complete
 //     old output under .OUT.old-PID-N; if the second rename fails, the old
 //     output is moved back, and the error names the backup when that fails.
+//   - OUT that cannot be replaced as a whole — a mount point (a volume of a
+//     container), or in a directory this process cannot write — is staged
+//     inside itself: the lock is OUT/.lmsparse-lock, the staging directory
+//     OUT/.lmsparse-tmp-PID-N, and Commit moves lmsparse's old files into
+//     OUT/.lmsparse-old-PID-N, then the new ones into OUT, then removes the
+//     backup; the other entries do not move. OUT never holds old and new
+//     files together, but an interruption between the moves leaves it
+//     incomplete, the rest being in those two directories (a failed move
+//     is undone).
 //
 // Replacing an output needs room for both the old and the new one until
 // the commit.

@@ -39,14 +39,13 @@ type TensorOptions struct {
 }
 
 // Output is an output directory being written: files go to a staging
-// directory beside it, and [Output.Commit] makes them appear at the final
-// path at once. See the package documentation ("Writing") for the
+// directory beside it (inside it for a mount point), and [Output.Commit]
+// makes them appear at the final path at once. See the package documentation ("Writing") for the
 // guarantees. An Output is used by one goroutine.
 type Output struct {
 	dir     string // as given to Create, cleaned
 	target  string // absolute, final symbolic link resolved
-	parent  string
-	base    string
+	lay     layout
 	staging string
 	force   bool
 	lock    *outputLock
@@ -55,15 +54,51 @@ type Output struct {
 	notes   []string
 }
 
-// Names of the temporary directories beside an output directory OUT:
-// .OUT.tmp-PID-N while assembling (and, after the exchange, while the old
-// content is removed), .OUT.old-PID-N for the old output in the fallback
-// without an atomic exchange, and the lock file .OUT.lmsparse-lock.
+// layout is where an output's lock, staging and backup directories go:
+// beside OUT (.OUT.lmsparse-lock, .OUT.tmp-PID-N, .OUT.old-PID-N), or,
+// when OUT cannot be replaced as a whole (a mount point, or in a directory
+// this process cannot write), inside it (.lmsparse-lock,
+// .lmsparse-tmp-PID-N, .lmsparse-old-PID-N).
+type layout struct {
+	inside   bool
+	dir      string // holds the three
+	tmp, old string // name prefixes, before PID-N
+	lock     string // path
+}
+
+// Bookkeeping names inside an output directory (the inside layout).
 const (
-	stagingInfix = ".tmp-"
-	backupInfix  = ".old-"
-	lockSuffix   = ".lmsparse-lock"
+	insideTmp  = ".lmsparse-tmp-"
+	insideOld  = ".lmsparse-old-"
+	insideLock = ".lmsparse-lock"
 )
+
+// layoutOf returns the layout for the output at target (absolute).
+func layoutOf(target string) layout {
+	if fi, err := os.Stat(target); err == nil && fi.IsDir() &&
+		(isMountPoint(target) || !writable(filepath.Dir(target))) {
+		return layout{inside: true, dir: target, tmp: insideTmp, old: insideOld, lock: filepath.Join(target, insideLock)}
+	}
+	parent, base := filepath.Dir(target), "."+filepath.Base(target)
+	return layout{dir: parent, tmp: base + ".tmp-", old: base + ".old-", lock: filepath.Join(parent, base+".lmsparse-lock")}
+}
+
+// bookkeeping reports whether name, in an output directory, is one of
+// lmsparse's lock, staging or backup entries of the inside layout, which
+// do not make the directory non-empty.
+func bookkeeping(name string) bool {
+	if name == insideLock {
+		return true
+	}
+	for _, p := range []string{insideTmp, insideOld} {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			if _, ok := parseTempSuffix(rest); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 var (
 	// errLocked: another process holds the output's lock.
@@ -77,8 +112,10 @@ var (
 var (
 	exchangeDirs = renameExchange
 	renameNew    = renameNoReplace
+	isMountPoint = mountPoint
 	// commitHook, when set, is called at the steps of a commit over an
-	// existing directory: "carried" (before the switch) and "switched".
+	// existing directory: "carried" (before the switch), "moved aside" (in
+	// the fallbacks, the old output moved away) and "switched".
 	commitHook func(step string)
 )
 
@@ -108,15 +145,14 @@ func Create(dir string, opts OutputOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	parent, base := filepath.Dir(target), filepath.Base(target)
-	if parent == target {
+	if filepath.Dir(target) == target {
 		return nil, fmt.Errorf("%s: %w: the root directory cannot be replaced", dir, ErrOutput)
 	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	o := &Output{dir: dir, target: target, lay: layoutOf(target), force: opts.Force}
+	if err := os.MkdirAll(o.lay.dir, 0o755); err != nil {
 		return nil, err
 	}
-	o := &Output{dir: dir, target: target, parent: parent, base: base, force: opts.Force}
-	if o.lock, err = lockOutput(filepath.Join(parent, "."+base+lockSuffix)); err != nil {
+	if o.lock, err = lockOutput(o.lay.lock); err != nil {
 		if errors.Is(err, errLocked) {
 			return nil, fmt.Errorf("%s: %w: %v", dir, ErrOutput, err)
 		}
@@ -128,7 +164,7 @@ func Create(dir string, opts OutputOptions) (*Output, error) {
 		return nil, err
 	}
 	o.sweep()
-	stage, err := os.MkdirTemp(parent, "."+base+stagingInfix+strconv.Itoa(os.Getpid())+"-*")
+	stage, err := os.MkdirTemp(o.lay.dir, o.lay.tmp+strconv.Itoa(os.Getpid())+"-*")
 	if err == nil {
 		if err = os.Chmod(stage, 0o755); err != nil {
 			os.Remove(stage)
@@ -156,12 +192,12 @@ func outputTarget(dir string) (string, error) {
 }
 
 // sweep removes the staging directories of earlier runs on this output
-// whose process no longer exists (named .OUT.tmp-PID-N; with the lock held
-// no live lmsparse writes them) and records a note for each, and for what
-// it leaves: temporary directories of older versions (no PID in the name)
-// and backups of the fallback commit.
+// whose process no longer exists (.OUT.tmp-PID-N; with the lock held no
+// live lmsparse writes them) and records a note for each, and for what it
+// leaves: temporary directories of older versions (no PID in the name) and
+// backups of the fallback commits.
 func (o *Output) sweep() {
-	ents, err := os.ReadDir(o.parent)
+	ents, err := os.ReadDir(o.lay.dir)
 	if err != nil {
 		return
 	}
@@ -171,13 +207,14 @@ func (o *Output) sweep() {
 		if !e.IsDir() {
 			continue
 		}
-		if rest, ok := strings.CutPrefix(name, "."+o.base+backupInfix); ok {
+		p := filepath.Join(o.lay.dir, name)
+		if rest, ok := strings.CutPrefix(name, o.lay.old); ok {
 			if _, ok := parseTempSuffix(rest); ok {
-				o.note("%s holds the output an interrupted run had moved aside; remove it when it is no longer needed", filepath.Join(o.parent, name))
+				o.note("%s holds the output an interrupted run had moved aside; remove it when it is no longer needed", p)
 			}
 			continue
 		}
-		rest, ok := strings.CutPrefix(name, "."+o.base+stagingInfix)
+		rest, ok := strings.CutPrefix(name, o.lay.tmp)
 		if !ok {
 			continue
 		}
@@ -185,10 +222,9 @@ func (o *Output) sweep() {
 		switch {
 		case !ok:
 			if allDigits(rest) {
-				o.note("left %s: a temporary directory of an older lmsparse; remove it if no lmsparse writes %s", filepath.Join(o.parent, name), o.dir)
+				o.note("left %s: a temporary directory of an older lmsparse; remove it if no lmsparse writes %s", p, o.dir)
 			}
 		case pid != self && !pidAlive(pid):
-			p := filepath.Join(o.parent, name)
 			if err := removeTree(p); err != nil {
 				o.note("could not remove %s, left by an interrupted run (pid %d): %v", p, pid, err)
 			} else {
@@ -375,6 +411,9 @@ func (o *Output) Commit(ctx context.Context) (err error) {
 		if !fi.IsDir() {
 			return fmt.Errorf("%s: %w: it is no longer a directory", o.dir, ErrOutput)
 		}
+		if o.lay.inside {
+			return o.replaceInside(ctx)
+		}
 		return o.replace(ctx, fi)
 	}
 	return fmt.Errorf("%s: the output directory keeps appearing and vanishing", o.dir)
@@ -386,7 +425,7 @@ func (o *Output) replace(ctx context.Context, fi fs.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	if len(ents) > 0 && !o.force {
+	if slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return !bookkeeping(e.Name()) }) && !o.force {
 		return fmt.Errorf("%s: %w: directory is not empty (use --force to overwrite)", o.dir, ErrOutput)
 	}
 	// Carry the files that are not lmsparse's into the staging directory
@@ -440,8 +479,7 @@ func (o *Output) replace(ctx context.Context, fi fs.FileInfo) error {
 // removed. An interruption between the two renames leaves no OUT and the
 // complete old output under the backup name.
 func (o *Output) replaceByRenames() error {
-	suffix := strings.TrimPrefix(filepath.Base(o.staging), "."+o.base+stagingInfix)
-	backup := filepath.Join(o.parent, "."+o.base+backupInfix+suffix)
+	backup := o.backupPath()
 	if err := os.Rename(o.target, backup); err != nil {
 		return err
 	}
@@ -452,7 +490,7 @@ func (o *Output) replaceByRenames() error {
 		}
 		return err
 	}
-	syncDir(o.parent)
+	syncDir(o.lay.dir)
 	hook("switched")
 	o.done = true
 	if err := removeTree(backup); err != nil {
@@ -462,11 +500,100 @@ func (o *Output) replaceByRenames() error {
 	return nil
 }
 
+// backupPath returns the name of the backup directory of this run:
+// .OUT.old-PID-N (or .lmsparse-old-PID-N inside OUT), N as the staging
+// directory's.
+func (o *Output) backupPath() string {
+	suffix := strings.TrimPrefix(filepath.Base(o.staging), o.lay.tmp)
+	return filepath.Join(o.lay.dir, o.lay.old+suffix)
+}
+
+// replaceInside commits into an output directory that cannot be replaced
+// as a whole (a mount point, or in a directory this process cannot
+// write), from a staging directory inside it: lmsparse's old files are
+// moved into .lmsparse-old-PID-N, the new ones moved in, then the backup
+// removed. OUT never holds old and new files together, but an
+// interruption between the moves leaves it incomplete, the rest being in
+// .lmsparse-old-PID-N (old) and .lmsparse-tmp-PID-N (new).
+func (o *Output) replaceInside(ctx context.Context) error {
+	ents, err := os.ReadDir(o.target)
+	if err != nil {
+		return err
+	}
+	ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return bookkeeping(e.Name()) })
+	if len(ents) > 0 && !o.force {
+		return fmt.Errorf("%s: %w: directory is not empty (use --force to overwrite)", o.dir, ErrOutput)
+	}
+	staged, err := os.ReadDir(o.staging)
+	if err != nil {
+		return err
+	}
+	for _, s := range staged {
+		if fi, err := os.Lstat(filepath.Join(o.target, s.Name())); err == nil && (fi.IsDir() || s.IsDir()) {
+			return fmt.Errorf("%s: %w: %s is a directory in the output directory or in the new output, and a file in the other", o.dir, ErrOutput, s.Name())
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	hook("carried")
+	backup := o.backupPath()
+	var moved []string
+	undo := func(err error) error {
+		for _, n := range moved {
+			if rerr := os.Rename(filepath.Join(backup, n), filepath.Join(o.target, n)); rerr != nil {
+				return fmt.Errorf("%s: %w; lmsparse's previous files are in %s (moving them back failed: %v)", o.dir, err, backup, rerr)
+			}
+		}
+		os.Remove(backup)
+		return err
+	}
+	for _, e := range ents {
+		if e.IsDir() || !ownFile(e.Name()) {
+			continue
+		}
+		if moved == nil {
+			if err := os.Mkdir(backup, 0o700); err != nil {
+				return err
+			}
+		}
+		if err := os.Rename(filepath.Join(o.target, e.Name()), filepath.Join(backup, e.Name())); err != nil {
+			return undo(err)
+		}
+		moved = append(moved, e.Name())
+	}
+	syncDir(o.target)
+	hook("moved aside")
+	var in []string
+	for _, s := range staged {
+		if err := os.Rename(filepath.Join(o.staging, s.Name()), filepath.Join(o.target, s.Name())); err != nil {
+			for _, n := range in {
+				os.Rename(filepath.Join(o.target, n), filepath.Join(o.staging, n))
+			}
+			return undo(err)
+		}
+		in = append(in, s.Name())
+	}
+	syncDir(o.target)
+	hook("switched")
+	o.done = true
+	if moved != nil {
+		if err := removeTree(backup); err != nil {
+			o.note("could not remove the previous output, moved to %s: %v", backup, err)
+		}
+	}
+	if err := removeTree(o.staging); err != nil {
+		o.note("could not remove %s: %v", o.staging, err)
+	}
+	o.lock.release()
+	return nil
+}
+
 // finish completes a successful commit: the parent directory is synced, the
 // old content (under the staging name after an exchange) removed and the
 // lock released.
 func (o *Output) finish(old bool) {
-	syncDir(o.parent)
+	syncDir(o.lay.dir)
 	o.done = true
 	if old {
 		if err := removeTree(o.staging); err != nil {

@@ -658,3 +658,118 @@ func TestStageReplaces(t *testing.T) {
 	}
 	onlyEntries(t, base, "out")
 }
+
+// TestOutputMountPoint: an output directory that is a mount point cannot
+// be replaced as a whole; it is staged and committed from inside (here a
+// mount point pretended; TestOutputRealMountPoint mounts one when it can).
+func TestOutputMountPoint(t *testing.T) {
+	f := newOutputFixture(t)
+	out := filepath.Join(f.base, "out")
+	must(t, os.Mkdir(out, 0o755))
+	isMountPoint = func(p string) bool { return p == out }
+	defer func() { isMountPoint = mountPoint }()
+	ref := filepath.Join(f.base, "ref")
+	opts := WriteOptions{Extra: map[string][]byte{"lmsparse.json": []byte(`{"new": true}`)}}
+	must(t, WriteDir(ref, f.in, f.entries, opts))
+	want := tree(t, ref)
+
+	// Empty.
+	must(t, WriteDir(out, f.in, f.entries, opts))
+	sameTree(t, "empty mount point", tree(t, out), want)
+	onlyEntries(t, f.base, "in", "out", "ref")
+
+	// Full, without and with --force; aborted.
+	must(t, os.RemoveAll(out))
+	must(t, os.Mkdir(out, 0o755))
+	isMountPoint = func(p string) bool { return false }
+	f.oldOutput(t, out)
+	isMountPoint = func(p string) bool { return p == out }
+	before := tree(t, out)
+	if err := WriteDir(out, f.in, f.entries, WriteOptions{}); !errors.Is(err, ErrOutput) {
+		t.Errorf("non-empty without force: %v", err)
+	}
+	o, err := Create(out, OutputOptions{Force: true, InputDir: f.in})
+	must(t, err)
+	if filepath.Dir(o.Staging()) != out {
+		t.Errorf("staging %s not inside the mount point", o.Staging())
+	}
+	if err := CheckOutput(out, f.in, true); !errors.Is(err, ErrOutput) || !strings.Contains(err.Error(), "another lmsparse run") {
+		t.Errorf("CheckOutput while another writes: %v", err)
+	}
+	must(t, o.WriteFile("lmsparse.json", nil))
+	must(t, o.Abort())
+	sameTree(t, "aborted", tree(t, out), before)
+
+	for k, v := range unrelated(before) {
+		want[k] = v
+	}
+	var steps []string
+	commitHook = func(step string) {
+		steps = append(steps, step)
+		got := tree(t, out)
+		for k := range got {
+			if top, _, _ := strings.Cut(k, string(filepath.Separator)); bookkeeping(top) {
+				delete(got, k)
+			}
+		}
+		switch step {
+		case "carried":
+			sameTree(t, step, got, before)
+		case "moved aside":
+			// No lmsparse file in OUT: old ones in the backup, new ones staged.
+			for k := range got {
+				if ownFile(k) {
+					t.Errorf("%s: %s in the output", step, k)
+				}
+			}
+		case "switched":
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("%s: %s is %q, want %q", step, k, got[k], v)
+				}
+			}
+		}
+	}
+	defer func() { commitHook = nil }()
+	readme, _ := os.Stat(filepath.Join(out, "README.md"))
+	opts.Force = true
+	must(t, WriteDir(out, f.in, f.entries, opts))
+	if strings.Join(steps, " ") != "carried moved aside switched" {
+		t.Errorf("steps %v", steps)
+	}
+	sameTree(t, "full mount point", tree(t, out), want)
+	if st, _ := os.Stat(filepath.Join(out, "README.md")); !os.SameFile(st, readme) {
+		t.Errorf("README.md is not the same file")
+	}
+	onlyEntries(t, f.base, "in", "out", "ref")
+}
+
+// TestOutputRealMountPoint writes into a tmpfs mounted on the output
+// directory, where renaming it fails (EBUSY); it needs root.
+func TestOutputRealMountPoint(t *testing.T) {
+	f := newOutputFixture(t)
+	out := filepath.Join(f.base, "out")
+	must(t, os.Mkdir(out, 0o755))
+	if b, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "lmsparse-test", out).CombinedOutput(); err != nil {
+		t.Skipf("skipping: cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(b)))
+	}
+	t.Cleanup(func() { exec.Command("umount", out).Run() })
+	if !mountPoint(out) {
+		t.Fatalf("mountPoint(%s) = false on a tmpfs", out)
+	}
+	if mountPoint(f.in) {
+		t.Errorf("mountPoint(%s) = true", f.in)
+	}
+	must(t, WriteDir(out, f.in, f.entries, WriteOptions{MaxShardSize: f.total() / 2}))
+	must(t, os.WriteFile(filepath.Join(out, "mine.txt"), []byte("mine"), 0o644))
+	must(t, WriteDir(out, f.in, f.entries, WriteOptions{Force: true}))
+	got := tree(t, out)
+	if keys(got) != "config.json generation_config.json mine.txt model.safetensors tokenizer_config.json" {
+		t.Errorf("mount point holds %s", keys(got))
+	}
+	m, err := Open(out)
+	must(t, err)
+	checkWeights(t, m, gen.Weights(gen.Llama(tensor.F32, 1)))
+	m.Close()
+	onlyEntries(t, f.base, "in", "out")
+}

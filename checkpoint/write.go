@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/lmsparse/lmsparse/formats/safetensors"
@@ -65,8 +67,7 @@ func CheckOutput(out, inDir string, force bool) error {
 		return err
 	}
 	if target, err := outputTarget(out); err == nil {
-		lock := filepath.Join(filepath.Dir(target), "."+filepath.Base(target)+lockSuffix)
-		if err := probeLock(lock); err != nil {
+		if err := probeLock(layoutOf(target).lock); err != nil {
 			return fmt.Errorf("%s: %w: %v", out, ErrOutput, err)
 		}
 	}
@@ -87,6 +88,20 @@ func checkOutput(out, inDir string, force bool) error {
 		if _, lerr := os.Lstat(out); lerr == nil {
 			return fmt.Errorf("%s: %w: it is a symbolic link to a missing directory", out, ErrOutput)
 		}
+		// It is created beside its nearest existing ancestor.
+		if abs, err := filepath.Abs(out); err == nil {
+			for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+				if st, err := os.Stat(d); err == nil {
+					if st.IsDir() && !writable(d) {
+						return fmt.Errorf("%s: %w: cannot create it: %s is not writable", out, ErrOutput, d)
+					}
+					break
+				}
+				if filepath.Dir(d) == d {
+					break
+				}
+			}
+		}
 		return nil
 	}
 	if err != nil {
@@ -99,6 +114,7 @@ func checkOutput(out, inDir string, force bool) error {
 	if err != nil {
 		return err
 	}
+	ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return bookkeeping(e.Name()) })
 	if len(ents) > 0 && !force {
 		return fmt.Errorf("%s: %w: directory is not empty (use --force to overwrite)", out, ErrOutput)
 	}

@@ -18,3 +18,7 @@ func probeLock(path string) error { return nil }
 func pidAlive(pid int) bool { return true }
 
 func copyOwner(path string, fi fs.FileInfo) {}
+
+func otherDevice(path string) bool { return false }
+
+func writable(dir string) bool { return true }

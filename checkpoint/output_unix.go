@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,4 +107,22 @@ func copyOwner(path string, fi fs.FileInfo) {
 		return
 	}
 	os.Lchown(path, int(st.Uid), int(st.Gid))
+}
+
+// otherDevice reports whether path (a directory) is on another device than
+// its parent: a mount point of another file system.
+func otherDevice(path string) bool {
+	a, err1 := os.Lstat(path)
+	b, err2 := os.Stat(filepath.Dir(path))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && sa.Dev != sb.Dev
+}
+
+// writable reports whether this process may create entries in dir.
+func writable(dir string) bool {
+	return unix.Access(dir, unix.W_OK) == nil
 }
