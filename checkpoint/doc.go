@@ -42,8 +42,8 @@
 //   - OUT exists (empty, or with Force): the entries of OUT that are not
 //     lmsparse's are carried into the staging directory as hard links
 //     (subdirectories are recreated, with their permissions and
-//     modification times, around links to their files; OUT itself is not
-//     changed), the staging directory gets OUT's permissions, the two
+//     modification times, around links to their files; a file that cannot
+//     be linked is copied; OUT itself is not changed), the staging directory gets OUT's permissions, the two
 //     directories are exchanged atomically (renameat2 RENAME_EXCHANGE),
 //     the parent directory is synced, and the old content, now under the
 //     staging name, is removed.

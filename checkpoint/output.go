@@ -113,6 +113,7 @@ var (
 	exchangeDirs = renameExchange
 	renameNew    = renameNoReplace
 	isMountPoint = mountPoint
+	linkFile     = os.Link
 	// commitHook, when set, is called at the steps of a commit over an
 	// existing directory: "carried" (before the switch), "moved aside" (in
 	// the fallbacks, the old output moved away) and "switched".
@@ -430,7 +431,8 @@ func (o *Output) replace(ctx context.Context, fi fs.FileInfo) error {
 	}
 	// Carry the files that are not lmsparse's into the staging directory
 	// as hard links (directories are recreated around links to their
-	// files): until the exchange, the output directory is untouched.
+	// files; see linkTree for file systems without links): until the
+	// exchange, the output directory is untouched.
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -632,14 +634,31 @@ func ownFile(name string) bool {
 
 // linkTree makes dst a hard link of src, or, for a directory, a new
 // directory (same permissions, owner when allowed, and modification time)
-// holding links to everything under src.
+// holding links to everything under src. Where a file cannot be linked
+// (a file system without hard links, another user's file under
+// fs.protected_hardlinks), a regular file is copied (content, permissions
+// and modification time) and a symbolic link recreated.
 func linkTree(src, dst string) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
 		return err
 	}
 	if !fi.IsDir() {
-		return os.Link(src, dst)
+		err := linkFile(src, dst)
+		if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			return copyFileMeta(src, dst, fi)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, rerr := os.Readlink(src)
+			if rerr != nil {
+				return rerr
+			}
+			return os.Symlink(target, dst)
+		}
+		return err
 	}
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return err
@@ -659,6 +678,35 @@ func linkTree(src, dst string) error {
 		return err
 	}
 	return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
+}
+
+// copyFileMeta copies the regular file src (fi) to the new file dst with
+// its permissions, owner (when allowed) and modification time, synced.
+func copyFileMeta(src, dst string, fi fs.FileInfo) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = out.ReadFrom(in)
+	if err == nil {
+		copyOwner(dst, fi)
+		err = out.Chmod(fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSetuid | fs.ModeSticky))
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(dst, fi.ModTime(), fi.ModTime())
+	}
+	return err
 }
 
 // removeTree removes path and everything under it, making directories

@@ -230,10 +230,14 @@ func TestOutputNonEmptyRefused(t *testing.T) {
 }
 
 func TestOutputForceKeepsUnrelated(t *testing.T) {
-	for _, mode := range []string{"exchange", "renames"} {
-		t.Run(mode, func(t *testing.T) {
-			if mode == "renames" {
+	for _, mode := range []string{"exchange", "renames", "no hard links"} {
+		t.Run(strings.ReplaceAll(mode, " ", "_"), func(t *testing.T) {
+			switch mode {
+			case "renames":
 				withoutRenameFlags(t)
+			case "no hard links":
+				linkFile = func(a, b string) error { return &os.LinkError{Op: "link", Old: a, New: b, Err: fs.ErrPermission} }
+				defer func() { linkFile = os.Link }()
 			}
 			f := newOutputFixture(t)
 			out := filepath.Join(f.base, "out")
@@ -282,8 +286,12 @@ func TestOutputForceKeepsUnrelated(t *testing.T) {
 				t.Errorf("steps %v, want %s", steps, wantSteps)
 			}
 			sameTree(t, "forced output", tree(t, out), want)
-			if st, _ := os.Stat(filepath.Join(out, "README.md")); !os.SameFile(st, readme) {
-				t.Errorf("README.md is not the same file")
+			st, _ := os.Stat(filepath.Join(out, "README.md"))
+			if os.SameFile(st, readme) == (mode == "no hard links") {
+				t.Errorf("README.md: same file %v", os.SameFile(st, readme))
+			}
+			if st.Mode().Perm() != 0o600 || !st.ModTime().Equal(readme.ModTime()) {
+				t.Errorf("README.md: mode %v, time %v, want 0600, %v", st.Mode(), st.ModTime(), readme.ModTime())
 			}
 			if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o750 {
 				t.Errorf("output mode %v, want 0750", fi.Mode().Perm())
