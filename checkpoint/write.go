@@ -1,13 +1,15 @@
 package checkpoint
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
-	"strings"
 
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
@@ -18,7 +20,8 @@ import (
 const DefaultMaxShardSize = 5_000_000_000
 
 // ErrOutput reports an output directory lmsparse refuses to write: the
-// input directory itself, a file, or a non-empty directory without Force.
+// input directory itself, a file, a non-empty directory without Force, or
+// one another lmsparse run is writing.
 var ErrOutput = errors.New("refusing to write output")
 
 // AuxFiles are the files copied unchanged from the input directory: the
@@ -35,8 +38,9 @@ type WriteOptions struct {
 	// split, so a larger tensor gets a shard of its own. 0 means
 	// DefaultMaxShardSize.
 	MaxShardSize int64
-	// Force allows writing into a non-empty directory. Weight files there
-	// that the new checkpoint does not use are removed.
+	// Force allows replacing a non-empty directory: its lmsparse files
+	// are replaced by the new output (those the new output does not write
+	// are dropped); its other files and directories are kept.
 	Force bool
 	// Metadata is written to every shard's __metadata__; nil means
 	// {"format": "pt"}.
@@ -47,23 +51,57 @@ type WriteOptions struct {
 	// lmsparse.json.
 	Extra map[string][]byte
 	// After, when set, is called once every tensor and auxiliary file is
-	// written, with the directory being assembled (which can be opened as a
+	// written, with the staging directory (which can be opened as a
 	// checkpoint); the files it returns are written like Extra (for reports
-	// of what was written).
+	// of what was written) and committed with the rest.
 	After func(dir string) (map[string][]byte, error)
 }
 
 // CheckOutput verifies that out may receive a checkpoint read from inDir,
-// without writing anything: out must not be inDir or inside it, must not
-// be a file, and must be absent or empty unless force is set.
+// without writing anything: out must not be inDir or inside it ("" = no
+// input), must not be a file or a dangling symbolic link, must be absent
+// or empty unless force is set, and no other lmsparse run may be writing
+// it (holding its lock, see [Create]).
 func CheckOutput(out, inDir string, force bool) error {
-	if inside, err := within(out, inDir); err != nil {
+	if err := checkOutput(out, inDir, force); err != nil {
 		return err
-	} else if inside {
-		return fmt.Errorf("%s: %w: it is the input directory %s or inside it", out, ErrOutput, inDir)
+	}
+	if target, err := outputTarget(out); err == nil {
+		if err := probeLock(layoutOf(target).lock); err != nil {
+			return fmt.Errorf("%s: %w: %v", out, ErrOutput, err)
+		}
+	}
+	return nil
+}
+
+// checkOutput is CheckOutput without the lock.
+func checkOutput(out, inDir string, force bool) error {
+	if inDir != "" {
+		if inside, err := within(out, inDir); err != nil {
+			return err
+		} else if inside {
+			return fmt.Errorf("%s: %w: it is the input directory %s or inside it", out, ErrOutput, inDir)
+		}
 	}
 	st, err := os.Stat(out)
 	if errors.Is(err, os.ErrNotExist) {
+		if _, lerr := os.Lstat(out); lerr == nil {
+			return fmt.Errorf("%s: %w: it is a symbolic link to a missing directory", out, ErrOutput)
+		}
+		// It is created beside its nearest existing ancestor.
+		if abs, err := filepath.Abs(out); err == nil {
+			for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+				if st, err := os.Stat(d); err == nil {
+					if st.IsDir() && !writable(d) {
+						return fmt.Errorf("%s: %w: cannot create it: %s is not writable", out, ErrOutput, d)
+					}
+					break
+				}
+				if filepath.Dir(d) == d {
+					break
+				}
+			}
+		}
 		return nil
 	}
 	if err != nil {
@@ -76,6 +114,7 @@ func CheckOutput(out, inDir string, force bool) error {
 	if err != nil {
 		return err
 	}
+	ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return bookkeeping(e.Name()) })
 	if len(ents) > 0 && !force {
 		return fmt.Errorf("%s: %w: directory is not empty (use --force to overwrite)", out, ErrOutput)
 	}
@@ -162,108 +201,25 @@ func PlanShards(entries []safetensors.Entry, maxSize int64) []Shard {
 // WriteDir writes a Hugging Face checkpoint directory at out: the entries
 // as safetensors (sharded per opts.MaxShardSize, with an index when there
 // is more than one shard), the auxiliary files of the input directory
-// inDir (config, tokenizer, generation) and opts.Extra. Tensors stream one
-// at a time. When out is absent or empty the checkpoint is assembled in a
-// temporary directory beside it and renamed into place, so a failure at
-// any point leaves nothing behind; with Force into a non-empty directory,
-// each file is replaced atomically and stale weight files are removed.
+// inDir (config, tokenizer, generation) and opts.Extra, then opts.After's
+// files. Tensors stream one at a time. Everything is assembled in a staging
+// directory beside out and committed at once (see [Output]): a failure at
+// any point, including in After, leaves out as it was.
 func WriteDir(out, inDir string, entries []safetensors.Entry, opts WriteOptions) error {
-	if err := CheckOutput(out, inDir, opts.Force); err != nil {
-		return err
-	}
-	seen := map[string]bool{}
-	for _, e := range entries {
-		if seen[e.Name] {
-			return fmt.Errorf("tensor %q: duplicate name", e.Name)
-		}
-		seen[e.Name] = true
-	}
-	return Stage(out, func(dir string) error { return writeFiles(dir, inDir, entries, opts) })
-}
-
-// Stage fills the output directory out through fill. When out is absent or
-// empty, fill writes into a new temporary directory beside it, which is
-// renamed to out only when fill succeeds — a failure or an interruption
-// leaves nothing under out's name; when out already holds files (callers
-// allow that only with --force), fill writes into out itself. Check the
-// output location with CheckOutput first.
-func Stage(out string, fill func(dir string) error) error {
-	if ents, _ := os.ReadDir(out); len(ents) > 0 {
-		return fill(out)
-	}
-	parent := filepath.Dir(filepath.Clean(out))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
-	}
-	stage, err := os.MkdirTemp(parent, "."+filepath.Base(filepath.Clean(out))+".tmp-*")
+	o, err := Create(out, OutputOptions{Force: opts.Force, InputDir: inDir})
 	if err != nil {
 		return err
 	}
-	if err := os.Chmod(stage, 0o755); err != nil {
-		os.RemoveAll(stage)
+	defer o.Abort()
+	if _, err := o.WriteTensors(entries, TensorOptions{MaxShardSize: opts.MaxShardSize, Metadata: opts.Metadata}); err != nil {
 		return err
 	}
-	if err := fill(stage); err != nil {
-		os.RemoveAll(stage)
+	if err := o.CopyAux(inDir, opts.Config); err != nil {
 		return err
-	}
-	// rename(2) replaces an empty directory.
-	if err := os.Rename(stage, out); err != nil {
-		os.RemoveAll(stage)
-		return err
-	}
-	if d, err := os.Open(parent); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// CopyAux copies the configuration, tokenizer, generation and licence files
-// of a checkpoint directory (those present) from inDir to outDir.
-func CopyAux(inDir, outDir string) error {
-	for _, name := range auxFiles {
-		if err := copyFile(filepath.Join(inDir, name), filepath.Join(outDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeFiles(out, inDir string, entries []safetensors.Entry, opts WriteOptions) error {
-	meta := opts.Metadata
-	if meta == nil {
-		meta = map[string]string{"format": "pt"}
-	}
-	shards := PlanShards(entries, opts.MaxShardSize)
-	keep := map[string]bool{}
-	for _, s := range shards {
-		keep[s.File] = true
-		if err := safetensors.WriteFile(filepath.Join(out, s.File), meta, s.Entries); err != nil {
-			return err
-		}
-	}
-	if len(shards) > 1 {
-		keep[IndexFile] = true
-		if err := writeIndex(filepath.Join(out, IndexFile), shards); err != nil {
-			return err
-		}
-	}
-	for _, name := range auxFiles {
-		dst := filepath.Join(out, name)
-		if name == ConfigFile && opts.Config != nil {
-			if err := atomicfile.WriteBytes(dst, opts.Config); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := copyFile(filepath.Join(inDir, name), dst); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
 	}
 	extra := opts.Extra
 	if opts.After != nil {
-		late, err := opts.After(out)
+		late, err := opts.After(o.Staging())
 		if err != nil {
 			return err
 		}
@@ -276,11 +232,40 @@ func writeFiles(out, inDir string, entries []safetensors.Entry, opts WriteOption
 		}
 	}
 	for _, name := range sortedNames(extra) {
-		if err := atomicfile.WriteBytes(filepath.Join(out, name), extra[name]); err != nil {
+		if err := o.WriteFile(name, extra[name]); err != nil {
 			return err
 		}
 	}
-	return removeStale(out, keep)
+	return o.Commit(context.Background())
+}
+
+// Stage fills the output directory out through fill, which writes into a
+// staging directory beside out; the result is committed (see [Output]) only
+// when fill succeeds, so a failure or an interruption leaves out as it was.
+// Stage does not refuse a non-empty out (its files that are not lmsparse's
+// are kept, as with Force): check the output location with CheckOutput
+// first.
+func Stage(out string, fill func(dir string) error) error {
+	o, err := Create(out, OutputOptions{Force: true})
+	if err != nil {
+		return err
+	}
+	defer o.Abort()
+	if err := fill(o.Staging()); err != nil {
+		return err
+	}
+	return o.Commit(context.Background())
+}
+
+// CopyAux copies the configuration, tokenizer, generation and licence files
+// of a checkpoint directory (those present) from inDir to outDir.
+func CopyAux(inDir, outDir string) error {
+	for _, name := range auxFiles {
+		if err := copyFile(filepath.Join(inDir, name), filepath.Join(outDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 func sortedNames(m map[string][]byte) []string {
@@ -326,28 +311,6 @@ func copyFile(src, dst string) error {
 		_, err := f.ReadFrom(in)
 		return err
 	})
-}
-
-// removeStale deletes weight files in dir left from an earlier checkpoint
-// (only with Force can dir have held one): *.safetensors and the index that
-// the new checkpoint did not write.
-func removeStale(dir string, keep map[string]bool) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if keep[n] || e.IsDir() {
-			continue
-		}
-		if strings.HasSuffix(n, ".safetensors") || n == IndexFile {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // Entries returns copy entries for every tensor of m, in natural name order.
