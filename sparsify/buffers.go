@@ -10,6 +10,7 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -147,7 +148,7 @@ func sameMemory(vals []float32, raw []byte) bool {
 
 // planTargets computes every target's plan and counts, reading each target
 // (three times for global scope) before anything is written.
-func planTargets(ctx context.Context, m *checkpoint.Model, method prune.Method, targets []*target, buf *tensorBuffers) error {
+func planTargets(ctx context.Context, m *checkpoint.Model, method prune.Method, targets []*target, buf *tensorBuffers, st *progress.Stage) error {
 	wrap := func(t *target, err error) error {
 		return fmt.Errorf("%s: %w", t.info.File, err)
 	}
@@ -185,6 +186,7 @@ func planTargets(ctx context.Context, m *checkpoint.Model, method prune.Method, 
 			}
 			t.plan = g.Plan(x)
 			countAfter(t, x, buf)
+			st.Add(1)
 		}
 		return nil
 	}
@@ -201,6 +203,7 @@ func planTargets(ctx context.Context, m *checkpoint.Model, method prune.Method, 
 			return wrap(t, err)
 		}
 		countAfter(t, x, buf)
+		st.Add(1)
 	}
 	return nil
 }
@@ -330,6 +333,7 @@ type prefetcher struct {
 	ready   chan prefetched
 	free    chan *tensorBuffers
 	cancel  context.CancelFunc
+	parent  context.Context // the context run was given
 }
 
 type prefetched struct {
@@ -369,6 +373,7 @@ func (p *prefetcher) run(ctx context.Context) {
 	if p.order == nil {
 		return
 	}
+	p.parent = ctx
 	ctx, p.cancel = context.WithCancel(ctx)
 	depth := p.depth()
 	p.ready = make(chan prefetched, 1)
@@ -473,6 +478,8 @@ func (p *prefetcher) depth() int {
 func (p *prefetcher) write(w io.Writer, t *target) error {
 	r, ok := <-p.ready
 	switch {
+	case !ok && p.parent.Err() != nil:
+		return p.parent.Err() // cancelled: the caller's error, as the writer would report it
 	case !ok:
 		return fmt.Errorf("tensor %q: pruning stopped early", t.name)
 	case r.err != nil:

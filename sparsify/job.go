@@ -292,9 +292,11 @@ func (j *Job) needsPlanning() bool {
 // (sparse sizes, global thresholds) and picks each target's encoding.
 func (j *Job) prepare(ctx context.Context) error {
 	if j.needsPlanning() {
-		if err := planTargets(ctx, j.m, j.opts.Method, j.targets, j.buf); err != nil {
+		st := j.opts.Progress.Start("plan", int64(len(j.targets)), "tensors")
+		if err := planTargets(ctx, j.m, j.opts.Method, j.targets, j.buf, st); err != nil {
 			return err
 		}
+		st.Finish("")
 	}
 	for _, t := range j.targets {
 		t.enc = chooseEncoding(j.opts.Format, t, j.bitmaskOK)

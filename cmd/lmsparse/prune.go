@@ -156,8 +156,10 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	if isONNX && o.Format != "dense" && o.Format != "sparse" && o.Format != "auto" {
 		return usageErrorf("prune: --format %s is for safetensors; an ONNX model is written dense, sparse (sparse_initializer) or auto", o.Format)
 	}
+	show := newProgress(stderr, "prune", false, false)
+	defer show.close()
 	job, err := sparsify.Plan(ctx, o.Model, sparsify.Options{Method: method, Include: o.Include, Exclude: o.Exclude,
-		Format: sparsify.Format(o.Format), MaxShardSize: o.Out.MaxShardSize, ExternalData: o.ExternalData})
+		Format: sparsify.Format(o.Format), MaxShardSize: o.Out.MaxShardSize, ExternalData: o.ExternalData, Progress: show.event})
 	if err != nil {
 		return pruneErr("prune", err)
 	}
