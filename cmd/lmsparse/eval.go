@@ -52,8 +52,8 @@ The default --ctx is min(max_position_embeddings, 512); --stride defaults
 to --ctx. Text is read as bytes, unmodified. Invalid UTF-8 is replaced by
 U+FFFD before tokenizing, one per maximal invalid sequence (as Python's
 errors="replace" and tokenizers.js do; a warning says how many bytes), and
-bits per byte counts the file's bytes. Progress goes to stderr only when it
-is a terminal.
+bits per byte counts the file's bytes. Progress goes to stderr: a live bar
+on a terminal, else a line every 10 s once scoring takes longer than that.
 
 Memory: a checkpoint whose weights (as float32) exceed twice its largest
 tensor plus 64 MiB is streamed (--stream auto): only the embeddings, the LM
