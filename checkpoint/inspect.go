@@ -105,27 +105,15 @@ func Inspect(ctx context.Context, m *Model) (*InspectReport, error) {
 		if row.Shape == nil {
 			row.Shape = []int64{}
 		}
+		var st *tensor.Stats
 		if info.DType.Known() {
-			st, err := m.Stats(name, buf)
+			s, err := m.Stats(name, buf)
 			if err != nil {
 				return nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
 			}
-			frac := 0.0
-			if params > 0 {
-				frac = float64(st.Zeros) / float64(params)
-			}
-			row.Zeros, row.ZeroFrac, row.NaN, row.Inf = &st.Zeros, &frac, &st.NaN, &st.Inf
-			rep.Totals.Zeros += st.Zeros
-			rep.Totals.NaN += st.NaN
-			rep.Totals.Inf += st.Inf
-			scanned += params
-		} else {
-			rep.Totals.Unscanned++
+			st = &s
 		}
-		rep.Tensors = append(rep.Tensors, row)
-		rep.Totals.Tensors++
-		rep.Totals.Parameters += params
-		rep.Totals.Bytes += info.Size
+		scanned += rep.add(row, st, info.Size)
 	}
 	if scanned > 0 {
 		rep.Totals.ZeroFrac = float64(rep.Totals.Zeros) / float64(scanned)
@@ -170,31 +158,18 @@ func InspectONNX(ctx context.Context, file, label string) (*InspectReport, error
 		case onnx.StorageSparse:
 			row.File += " (sparse)"
 		}
+		var st *tensor.Stats
 		if in.DType.Known() {
 			b, err := m.InitializerBytes(in.Name)
 			if err != nil {
 				return nil, err
 			}
-			var st tensor.Stats
+			st = &tensor.Stats{}
 			if err := st.Add(in.DType, b); err != nil {
 				return nil, fmt.Errorf("%s: tensor %q: %w", file, in.Name, err)
 			}
-			frac := 0.0
-			if params > 0 {
-				frac = float64(st.Zeros) / float64(params)
-			}
-			row.Zeros, row.ZeroFrac, row.NaN, row.Inf = &st.Zeros, &frac, &st.NaN, &st.Inf
-			rep.Totals.Zeros += st.Zeros
-			rep.Totals.NaN += st.NaN
-			rep.Totals.Inf += st.Inf
-			scanned += params
-		} else {
-			rep.Totals.Unscanned++
 		}
-		rep.Tensors = append(rep.Tensors, row)
-		rep.Totals.Tensors++
-		rep.Totals.Parameters += params
-		rep.Totals.Bytes += max(in.Bytes, 0)
+		scanned += rep.add(row, st, max(in.Bytes, 0))
 	}
 	if scanned > 0 {
 		rep.Totals.ZeroFrac = float64(rep.Totals.Zeros) / float64(scanned)
@@ -215,4 +190,28 @@ func nonNilShape(s []int64) []int64 {
 		return []int64{}
 	}
 	return s
+}
+
+// add appends a tensor's row with its value counts (nil: a dtype lmsparse
+// does not decode) to the report and its totals, and returns the
+// parameters it scanned.
+func (rep *InspectReport) add(row InspectTensor, st *tensor.Stats, bytes int64) (scanned int64) {
+	if st != nil {
+		frac := 0.0
+		if row.Parameters > 0 {
+			frac = float64(st.Zeros) / float64(row.Parameters)
+		}
+		row.Zeros, row.ZeroFrac, row.NaN, row.Inf = &st.Zeros, &frac, &st.NaN, &st.Inf
+		rep.Totals.Zeros += st.Zeros
+		rep.Totals.NaN += st.NaN
+		rep.Totals.Inf += st.Inf
+		scanned = row.Parameters
+	} else {
+		rep.Totals.Unscanned++
+	}
+	rep.Tensors = append(rep.Tensors, row)
+	rep.Totals.Tensors++
+	rep.Totals.Parameters += row.Parameters
+	rep.Totals.Bytes += bytes
+	return scanned
 }

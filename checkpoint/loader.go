@@ -122,7 +122,7 @@ func Open(path string) (m *Model, err error) {
 }
 
 func readConfig(path string) (*Config, error) {
-	data, err := readBounded(path, maxConfigSize)
+	data, err := ReadFileBounded(path, maxConfigSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w: missing %s", filepath.Dir(path), ErrFormat, ConfigFile)
@@ -136,26 +136,10 @@ func readConfig(path string) (*Config, error) {
 	return c, nil
 }
 
-func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrFormat, max)
-	}
-	return data, nil
-}
-
 // readIndex parses model.safetensors.index.json. It returns the shard file
 // names in sorted order and the weight map (tensor → shard file name).
 func readIndex(path string) ([]string, map[string]string, error) {
-	data, err := readBounded(path, maxIndexSize)
+	data, err := ReadFileBounded(path, maxIndexSize)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -60,7 +60,7 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 		encs = append(encs, sparse.CSR)
 	}
 	if m.Config != nil {
-		cfg, err := readBounded(filepath.Join(m.Dir, ConfigFile), maxConfigSize)
+		cfg, err := ReadFileBounded(filepath.Join(m.Dir, ConfigFile), maxConfigSize)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -90,17 +89,9 @@ const maxRecipeSize = 1 << 20
 // LoadRecipe reads a recipe file strictly: unknown keys, wrong types and
 // trailing documents are errors naming the file and line.
 func LoadRecipe(path string) (*Recipe, error) {
-	f, err := os.Open(path)
+	data, err := checkpoint.ReadFileBounded(path, maxRecipeSize)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRecipeSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxRecipeSize {
-		return nil, invalidf("%s: recipe larger than %d bytes", path, maxRecipeSize)
 	}
 	r, err := ParseRecipe(path, data)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -19,9 +18,6 @@ const File = "lmsparse.json"
 
 // Schema is the version of the manifest this package writes.
 const Schema = "lmsparse.manifest/v1"
-
-// ErrFormat reports a manifest that cannot be read.
-var ErrFormat = errors.New("invalid lmsparse.json")
 
 // Manifest is lmsparse.json: what produced an output directory, from what,
 // and how big each tensor is before and after.
@@ -185,33 +181,6 @@ func Ratio(before, after int64) float64 {
 func Round(x float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(x*p) / p
-}
-
-// maxSize bounds the manifest Read accepts.
-const maxSize = 256 << 20
-
-// Read reads an lmsparse.json file.
-func Read(path string) (*Manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > maxSize {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrFormat, maxSize)
-	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrFormat, err)
-	}
-	if m.Schema != Schema {
-		return nil, fmt.Errorf("%s: %w: schema %q, want %q", path, ErrFormat, m.Schema, Schema)
-	}
-	return &m, nil
 }
 
 // AuxInputs are the files beside the weights that HashFiles adds.

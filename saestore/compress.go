@@ -159,19 +159,6 @@ func (c *Compressed) Entries() []safetensors.Entry {
 	return es
 }
 
-// ReplaceEntry returns entries with the one called name replaced by with.
-func ReplaceEntry(entries []safetensors.Entry, name string, with []safetensors.Entry) []safetensors.Entry {
-	var out []safetensors.Entry
-	for _, e := range entries {
-		if e.Name == name {
-			out = append(out, with...)
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // MarkMetadata adds the marker of files holding sparse-autoencoder tensors
 // (sparse.SAEMetadataKey) to a file's metadata.
 func MarkMetadata(meta map[string]string) {

@@ -144,7 +144,7 @@ func (r *Result) Entries() ([]safetensors.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ReplaceEntry(es, r.Job.Tensor.Name, r.Compressed.Entries()), nil
+	return safetensors.Replace(es, r.Job.Tensor.Name, r.Compressed.Entries()), nil
 }
 
 // Metadata returns the safetensors metadata to write: a copy of the

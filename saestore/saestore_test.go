@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/progress"
@@ -210,7 +211,7 @@ func TestCompress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := ReplaceEntry(es, info.Name, c.Entries())
+		out := safetensors.Replace(es, info.Name, c.Entries())
 		var names []string
 		for _, e := range out {
 			names = append(names, e.Name)

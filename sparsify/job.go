@@ -209,7 +209,7 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 		return nil, err
 	}
 	for _, r := range j.replaced {
-		entries = ReplaceEntry(entries, r.name, r.parts)
+		entries = safetensors.Replace(entries, r.name, r.parts)
 		for k, v := range r.meta {
 			meta[k] = v
 		}
@@ -267,19 +267,6 @@ func (j *Job) reportWrites(entries []safetensors.Entry) []safetensors.Entry {
 		}
 	}
 	return entries
-}
-
-// ReplaceEntry returns entries with the one called name replaced by with.
-func ReplaceEntry(entries []safetensors.Entry, name string, with []safetensors.Entry) []safetensors.Entry {
-	var out []safetensors.Entry
-	for _, e := range entries {
-		if e.Name == name {
-			out = append(out, with...)
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 // needsPlanning reports whether prepare reads the targets: for sparse

@@ -223,3 +223,17 @@ func writeTensors(w io.Writer, pos func() (int64, error), header []byte, entries
 	}
 	return nil
 }
+
+// Replace returns entries with the one called name replaced by with (in
+// its place); entries is not modified.
+func Replace(entries []Entry, name string, with []Entry) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if e.Name == name {
+			out = append(out, with...)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
