@@ -44,7 +44,7 @@ func (o *Options) applyDefaults() {
 	}
 }
 
-// Plan is a checked compress run: the model opened, the output location
+// Plan is a checked compress run, to be run once: the model opened, the output location
 // accepted, the recipe's stages planned and — with an eval stage — the
 // text tokenized and the original model loaded. NewPlan writes nothing;
 // Run does the work. Close releases the models.
@@ -66,6 +66,7 @@ type Plan struct {
 
 	started time.Time
 	timings []report.Timing
+	ran     bool
 }
 
 // NewPlan checks a run of recipe r on the model at modelPath into the
@@ -215,6 +216,10 @@ func (p *Plan) stage(name string, begin time.Time, format string, args ...any) {
 // the output's name when it fails. It returns the report; when a gate
 // fails, the error wraps ErrGateFailed and the report is complete.
 func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
+	if p.ran {
+		return nil, fmt.Errorf("compress: the plan was already run")
+	}
+	p.ran = true
 	r, m := p.r, p.m
 	out, err := checkpoint.Create(p.out, checkpoint.OutputOptions{Force: p.opts.Force, InputDir: m.Dir})
 	if err != nil {
