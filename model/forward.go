@@ -139,111 +139,18 @@ func (m *Model) passBytes(rows int) int64 {
 // window alone, bit for bit: every row's arithmetic does not depend on the
 // others.
 func (m *Model) hidden(ctx context.Context, p *pass, wins [][]int, froms []int) ([][]float32, error) {
-	c := &m.cfg
-	D := c.HiddenSize
-	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
-	qkvDim := (H + 2*KV) * hd
-	upDim := c.IntermediateSize
-	if m.arch == archLlama {
-		upDim *= 2
-	}
-	th := m.threads
-
-	p.off = p.off[:0]
-	rows, maxT := 0, 0
-	for _, w := range wins {
-		p.off = append(p.off, rows)
-		rows += len(w)
-		maxT = max(maxT, len(w))
-	}
-	p.off = append(p.off, rows)
-	if cap(p.tok) < rows {
-		p.tok, p.pos = make([]int, rows), make([]int32, rows)
-	}
-	p.tok, p.pos = p.tok[:rows], p.pos[:rows]
-	for w, ids := range wins {
-		for t, id := range ids {
-			p.tok[p.off[w]+t] = id
-			p.pos[p.off[w]+t] = int32(t)
-		}
-	}
-	p.x = growF32(p.x, rows*D) // residual stream [rows, dim]
-	p.h = growF32(p.h, rows*D) // normed input / projection output [rows, dim]
-	p.qkv = growF32(p.qkv, rows*qkvDim)
-	p.att = growF32(p.att, rows*H*hd)
-	p.mlp = growF32(p.mlp, min(rows, mlpChunk)*upDim)
-	x, h, qkv, att, mlp := p.x, p.h, p.qkv, p.att, p.mlp
+	D := m.cfg.HiddenSize
+	maxT := m.setup(p, wins)
+	x, h := p.x, p.h
 
 	// The reader of a streaming model starts on layer 0 now.
 	f := m.startFeed()
 	defer f.close()
 
-	// Embeddings.
-	onDemand := m.stream != nil && m.stream.embed != ""
-	if onDemand {
-		for r, id := range p.tok {
-			if err := m.stream.src.read(m.stream.embed, id*D, x[r*D:(r+1)*D], &p.raw); err != nil {
-				return nil, err
-			}
-		}
+	if err := m.embedRows(p); err != nil {
+		return nil, err
 	}
-	blas.ParallelRows(th, rows, 16, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := x[r*D : (r+1)*D]
-			switch {
-			case onDemand:
-			case m.embed != nil:
-				copy(row, m.embed[p.tok[r]*D:])
-			default:
-				m.head.dense.Row(row, p.tok[r])
-			}
-			if m.wpe != nil {
-				t := int(p.pos[r])
-				pos := m.wpe[t*D : (t+1)*D]
-				for i := range row {
-					row[i] += pos[i]
-				}
-			}
-		}
-	})
-	var cos, sin []float32
-	if m.arch == archLlama {
-		if p.ropeT < maxT {
-			p.cos, p.sin = m.rope(maxT)
-			p.ropeT = maxT
-		}
-		cos, sin = p.cos, p.sin
-	}
-	// norm normalizes rows [lo, hi) of in into out.
-	norm := func(out, in, w, b []float32, lo, hi int) {
-		blas.ParallelRows(th, hi-lo, 16, func(r0, r1 int) {
-			for t := lo + r0; t < lo+r1; t++ {
-				if m.arch == archGPT2 {
-					layerNorm(out[t*D:(t+1)*D], in[t*D:(t+1)*D], w, b, c.NormEps)
-				} else {
-					rmsNorm(out[t*D:(t+1)*D], in[t*D:(t+1)*D], w, c.NormEps)
-				}
-			}
-		})
-	}
-	// addRes adds proj (+ bias) into the residual stream: x += proj + b.
-	addRes := func(proj, b []float32) {
-		blas.ParallelRows(th, rows, 16, func(lo, hi int) {
-			for t := lo; t < hi; t++ {
-				xr, pr := x[t*D:(t+1)*D], proj[t*D:(t+1)*D]
-				if b != nil {
-					for i := range xr {
-						xr[i] += pr[i] + b[i]
-					}
-				} else {
-					for i := range xr {
-						xr[i] += pr[i]
-					}
-				}
-			}
-		})
-	}
-
+	m.ropeFor(p, maxT)
 	for li := range m.layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -252,66 +159,7 @@ func (m *Model) hidden(ctx context.Context, p *pass, wins [][]int, froms []int) 
 		if err != nil {
 			return nil, err
 		}
-		L := &m.layers[li]
-		// Attention.
-		norm(h, x, L.norm1W, L.norm1B, 0, rows)
-		p.s.linear(m, qkv, qkvDim, h, rows, D, D, w[pQKV], qkvDim)
-		blas.ParallelRows(th, rows, 16, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row := qkv[r*qkvDim : (r+1)*qkvDim]
-				if L.qkvB != nil {
-					for i, b := range L.qkvB {
-						row[i] += b
-					}
-				}
-				if cos != nil {
-					t := int(p.pos[r])
-					cs, sn := cos[t*hd/2:(t+1)*hd/2], sin[t*hd/2:(t+1)*hd/2]
-					for hh := 0; hh < H+KV; hh++ {
-						applyRope(row[hh*hd:(hh+1)*hd], cs, sn)
-					}
-				}
-			}
-		})
-		for wi := range wins {
-			o := p.off[wi]
-			m.attention(&p.at, qkv[o*qkvDim:], att[o*H*hd:], p.off[wi+1]-o)
-		}
-		p.s.linear(m, h, D, att, rows, H*hd, H*hd, w[pO], D)
-		addRes(h, L.oB)
-		// MLP, mlpChunk rows at a time, so that the hidden activations take
-		// mlpChunk·upDim floats whatever the batch (each row's result does
-		// not depend on the chunking).
-		norm(h, x, L.norm2W, L.norm2B, 0, rows)
-		I := c.IntermediateSize
-		for r0 := 0; r0 < rows; r0 += mlpChunk {
-			n := min(mlpChunk, rows-r0)
-			p.s.linear(m, mlp, upDim, h[r0*D:], n, D, D, w[pUp], upDim)
-			blas.ParallelRows(th, n, 8, func(lo, hi int) {
-				for t := lo; t < hi; t++ {
-					row := mlp[t*upDim : (t+1)*upDim]
-					if L.upB != nil {
-						for i, b := range L.upB {
-							row[i] += b
-						}
-					}
-					switch {
-					case m.arch == archLlama:
-						m.kern.vec.siluMul(row[:I], row[I:2*I])
-					case m.act == nil:
-						m.kern.vec.gelu(row)
-					default:
-						for i, v := range row {
-							row[i] = m.act(v)
-						}
-					}
-				}
-			})
-			// The chunk's normed rows of h have been read: the output
-			// replaces them.
-			p.s.linear(m, h[r0*D:], D, mlp, n, I, upDim, w[pDown], D)
-		}
-		addRes(h, L.downB)
+		m.block(p, &m.layers[li], w, nil)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -319,7 +167,7 @@ func (m *Model) hidden(ctx context.Context, p *pass, wins [][]int, froms []int) 
 	out := make([][]float32, len(wins))
 	for wi := range wins {
 		lo, hi := p.off[wi]+froms[wi], p.off[wi+1]
-		norm(h, x, m.normW, m.normB, lo, hi)
+		m.norm(h, x, m.normW, m.normB, lo, hi)
 		out[wi] = h[lo*D : hi*D]
 	}
 	return out, nil
@@ -470,4 +318,223 @@ type attWork struct {
 	s   []float32    // [T, nr] scores, then exp(score − column max)
 	o   []float32    // [hd, nr] Oᵀ tile
 	sum []float64    // [nr] column sums
+}
+
+// ropeFor makes sure p holds the rotary tables for windows of up to maxT
+// tokens (llama family).
+func (m *Model) ropeFor(p *pass, maxT int) {
+	if m.arch == archLlama && p.ropeT < maxT {
+		p.cos, p.sin = m.rope(maxT)
+		p.ropeT = maxT
+	}
+}
+
+// norm normalizes rows [lo, hi) of in into out (RMSNorm, or LayerNorm
+// with bias b for gpt2).
+func (m *Model) norm(out, in, w, b []float32, lo, hi int) {
+	c, D := &m.cfg, m.cfg.HiddenSize
+	blas.ParallelRows(m.threads, hi-lo, 16, func(r0, r1 int) {
+		for t := lo + r0; t < lo+r1; t++ {
+			if m.arch == archGPT2 {
+				layerNorm(out[t*D:(t+1)*D], in[t*D:(t+1)*D], w, b, c.NormEps)
+			} else {
+				rmsNorm(out[t*D:(t+1)*D], in[t*D:(t+1)*D], w, c.NormEps)
+			}
+		}
+	})
+}
+
+// addRes adds proj (+ bias b) into the residual stream x, both [rows, dim].
+func (m *Model) addRes(x, proj, b []float32, rows int) {
+	D := m.cfg.HiddenSize
+	blas.ParallelRows(m.threads, rows, 16, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			xr, pr := x[t*D:(t+1)*D], proj[t*D:(t+1)*D]
+			if b != nil {
+				for i := range xr {
+					xr[i] += pr[i] + b[i]
+				}
+			} else {
+				for i := range xr {
+					xr[i] += pr[i]
+				}
+			}
+		}
+	})
+}
+
+// Probe receives the input of each projection group of a block as the
+// block runs: group 0 is the q|k|v (c_attn) input [rows, dim], 1 the
+// o_proj (attn.c_proj) input [rows, heads·headDim], 2 the gate|up (c_fc)
+// input and 3 the down_proj (mlp.c_proj) input [rows, inter]. Groups 2
+// and 3 arrive in chunks of rows. Row r of in starts at in[r*ld] and
+// holds k values. A probe must not keep or change in.
+type Probe func(group int, in []float32, rows, k, ld int)
+
+// block runs one transformer block L with projections w over the rows
+// stacked in p (residual stream p.x, updated in place); probe, when not
+// nil, sees each projection's input.
+func (m *Model) block(p *pass, L *layer, w projs, probe Probe) {
+	c := &m.cfg
+	D := c.HiddenSize
+	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
+	qkvDim := (H + 2*KV) * hd
+	upDim := c.IntermediateSize
+	if m.arch == archLlama {
+		upDim *= 2
+	}
+	th := m.threads
+	rows := p.off[len(p.off)-1]
+	x, h, qkv, att, mlp := p.x, p.h, p.qkv, p.att, p.mlp
+	cos, sin := p.cos, p.sin
+	if m.arch != archLlama {
+		cos, sin = nil, nil
+	}
+	norm := m.norm
+	addRes := func(proj, b []float32) { m.addRes(x, proj, b, rows) }
+	wins := p.off[:len(p.off)-1]
+	// Attention.
+	norm(h, x, L.norm1W, L.norm1B, 0, rows)
+	if probe != nil {
+		probe(0, h, rows, D, D)
+	}
+	p.s.linear(m, qkv, qkvDim, h, rows, D, D, w[pQKV], qkvDim)
+	blas.ParallelRows(th, rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := qkv[r*qkvDim : (r+1)*qkvDim]
+			if L.qkvB != nil {
+				for i, b := range L.qkvB {
+					row[i] += b
+				}
+			}
+			if cos != nil {
+				t := int(p.pos[r])
+				cs, sn := cos[t*hd/2:(t+1)*hd/2], sin[t*hd/2:(t+1)*hd/2]
+				for hh := 0; hh < H+KV; hh++ {
+					applyRope(row[hh*hd:(hh+1)*hd], cs, sn)
+				}
+			}
+		}
+	})
+	for wi := range wins {
+		o := p.off[wi]
+		m.attention(&p.at, qkv[o*qkvDim:], att[o*H*hd:], p.off[wi+1]-o)
+	}
+	if probe != nil {
+		probe(1, att, rows, H*hd, H*hd)
+	}
+	p.s.linear(m, h, D, att, rows, H*hd, H*hd, w[pO], D)
+	addRes(h, L.oB)
+	// MLP, mlpChunk rows at a time, so that the hidden activations take
+	// mlpChunk·upDim floats whatever the batch (each row's result does
+	// not depend on the chunking).
+	norm(h, x, L.norm2W, L.norm2B, 0, rows)
+	I := c.IntermediateSize
+	for r0 := 0; r0 < rows; r0 += mlpChunk {
+		n := min(mlpChunk, rows-r0)
+		if probe != nil {
+			probe(2, h[r0*D:], n, D, D)
+		}
+		p.s.linear(m, mlp, upDim, h[r0*D:], n, D, D, w[pUp], upDim)
+		blas.ParallelRows(th, n, 8, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				row := mlp[t*upDim : (t+1)*upDim]
+				if L.upB != nil {
+					for i, b := range L.upB {
+						row[i] += b
+					}
+				}
+				switch {
+				case m.arch == archLlama:
+					m.kern.vec.siluMul(row[:I], row[I:2*I])
+				case m.act == nil:
+					m.kern.vec.gelu(row)
+				default:
+					for i, v := range row {
+						row[i] = m.act(v)
+					}
+				}
+			}
+		})
+		if probe != nil {
+			probe(3, mlp, n, I, upDim)
+		}
+		// The chunk's normed rows of h have been read: the output
+		// replaces them.
+		p.s.linear(m, h[r0*D:], D, mlp, n, I, upDim, w[pDown], D)
+	}
+	addRes(h, L.downB)
+}
+
+// setup stacks the windows' rows in p and sizes its activations; it
+// returns the longest window's length.
+func (m *Model) setup(p *pass, wins [][]int) (maxT int) {
+	c := &m.cfg
+	D := c.HiddenSize
+	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
+	qkvDim := (H + 2*KV) * hd
+	upDim := c.IntermediateSize
+	if m.arch == archLlama {
+		upDim *= 2
+	}
+	p.off = p.off[:0]
+	rows := 0
+	for _, w := range wins {
+		p.off = append(p.off, rows)
+		rows += len(w)
+		maxT = max(maxT, len(w))
+	}
+	p.off = append(p.off, rows)
+	if cap(p.tok) < rows {
+		p.tok, p.pos = make([]int, rows), make([]int32, rows)
+	}
+	p.tok, p.pos = p.tok[:rows], p.pos[:rows]
+	for w, ids := range wins {
+		for t, id := range ids {
+			p.tok[p.off[w]+t] = id
+			p.pos[p.off[w]+t] = int32(t)
+		}
+	}
+	p.x = growF32(p.x, rows*D) // residual stream [rows, dim]
+	p.h = growF32(p.h, rows*D) // normed input / projection output [rows, dim]
+	p.qkv = growF32(p.qkv, rows*qkvDim)
+	p.att = growF32(p.att, rows*H*hd)
+	p.mlp = growF32(p.mlp, min(rows, mlpChunk)*upDim)
+	return maxT
+}
+
+// embedRows writes the token (and gpt2 position) embeddings of p's rows
+// into the residual stream p.x.
+func (m *Model) embedRows(p *pass) error {
+	D := m.cfg.HiddenSize
+	th, x := m.threads, p.x
+	rows := len(p.tok)
+	onDemand := m.stream != nil && m.stream.embed != ""
+	if onDemand {
+		for r, id := range p.tok {
+			if err := m.stream.src.read(m.stream.embed, id*D, x[r*D:(r+1)*D], &p.raw); err != nil {
+				return err
+			}
+		}
+	}
+	blas.ParallelRows(th, rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := x[r*D : (r+1)*D]
+			switch {
+			case onDemand:
+			case m.embed != nil:
+				copy(row, m.embed[p.tok[r]*D:])
+			default:
+				m.head.dense.Row(row, p.tok[r])
+			}
+			if m.wpe != nil {
+				t := int(p.pos[r])
+				pos := m.wpe[t*D : (t+1)*D]
+				for i := range row {
+					row[i] += pos[i]
+				}
+			}
+		}
+	})
+	return nil
 }
