@@ -32,6 +32,31 @@ type Manifest struct {
 	Totals  Totals         `json:"totals"`
 	// SAE is the sparse-autoencoder report of "lmsparse sae".
 	SAE *SAE `json:"sae,omitempty"`
+	// Calibration describes the data a calibrated method (wanda,
+	// sparsegpt) pruned with.
+	Calibration *Calibration `json:"calibration,omitempty"`
+}
+
+// Calibration is the calibration data and settings of a method that looks
+// at activations.
+type Calibration struct {
+	Method string `json:"method"` // "wanda" or "sparsegpt"
+	// Source is "self" (sequences sampled from the model) or the text
+	// file the windows were cut from.
+	Source  string `json:"source"`
+	Samples int    `json:"samples"` // windows used
+	Len     int    `json:"len"`     // tokens per window
+	Seed    uint64 `json:"seed"`
+	// TokensSHA256 is the sha256 of the windows' token ids, each as 4
+	// bytes little-endian, window after window.
+	TokensSHA256 string  `json:"tokens_sha256"`
+	Damp         float64 `json:"damp,omitempty"`       // sparsegpt
+	BlockSize    int     `json:"block_size,omitempty"` // sparsegpt
+	// DampRaised lists tensors whose Hessian needed more damping than
+	// asked (the Cholesky factorization failed), with the damping used.
+	DampRaised map[string]float64 `json:"damp_raised,omitempty"`
+	// LayerSparsity is the sparsity each block got (OWL varies it).
+	LayerSparsity []float64 `json:"layer_sparsity,omitempty"`
 }
 
 // Input is one input file with its size and sha256.
@@ -57,6 +82,9 @@ type Tensor struct {
 	Sparsity    float64 `json:"sparsity"`
 	BytesBefore int64   `json:"bytes_before"`
 	BytesAfter  int64   `json:"bytes_after"`
+	// ReconError is ‖WX − ŴX‖²/‖WX‖² on the calibration inputs X, for a
+	// tensor pruned by a calibrated method.
+	ReconError *float64 `json:"recon_error,omitempty"`
 }
 
 // Totals sum the tensors.

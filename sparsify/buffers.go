@@ -41,15 +41,19 @@ func (b *tensorBuffers) load(t *target) (*prune.Matrix, error) {
 	}
 	b.vals, b.mask = b.vals[:n], b.mask[:n]
 	x := &prune.Matrix{Name: t.name, Vals: b.vals, Rows: t.rows, Cols: t.cols, Transposed: t.transposed}
+	read := b.m.ReadInto
+	if t.spill != nil {
+		read = func(_ string, buf []byte) ([]byte, error) { return t.spill.read(t, buf) }
+	}
 	if t.info.DType == tensor.F32 && tensor.LittleEndianHost() {
-		raw, err := b.m.ReadInto(t.name, tensor.F32Bytes(b.vals))
+		raw, err := read(t.name, tensor.F32Bytes(b.vals))
 		if err != nil {
 			return nil, err
 		}
 		b.raw = raw
 		return x, nil
 	}
-	raw, err := b.m.ReadInto(t.name, b.own)
+	raw, err := read(t.name, b.own)
 	if err != nil {
 		return nil, err
 	}

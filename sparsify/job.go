@@ -32,6 +32,10 @@ type Job struct {
 	bitmaskOK bool   // config.json can take a sparsity_config
 	replaced  []replacement
 	executed  bool
+
+	notes []string              // warnings for the user
+	calib *manifest.Calibration // what a calibrated method used
+	spill *spillFile            // a calibrated method's pruned tensors
 }
 
 // replacement is a tensor a later stage stores in its own parts.
@@ -92,6 +96,13 @@ func PlanCheckpoint(ctx context.Context, m *checkpoint.Model, opts Options) (*Jo
 			return nil, err
 		}
 		j.targets = targets
+		if j.calibrated() {
+			if err := j.checkCalibrated(); err != nil {
+				return nil, err
+			}
+		}
+	} else if j.calibrated() {
+		return nil, invalidf("%s needs targets: a copy-only job prunes nothing", opts.Algorithm)
 	}
 	if m.Config != nil {
 		b, err := checkpoint.ReadConfigBytes(m)
@@ -122,8 +133,14 @@ func validMethod(m prune.Method) error {
 	return nil
 }
 
+// Notes returns warnings about the job's input (a calibration text
+// shorter than asked), for the user.
+func (j *Job) Notes() []string { return append([]string(nil), j.notes...) }
+
 // Close releases the model when Plan opened it.
 func (j *Job) Close() error {
+	j.spill.close()
+	j.spill = nil
 	if j.own && j.m != nil {
 		return j.m.Close()
 	}
@@ -188,12 +205,18 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 		return j.executeONNX(ctx, out)
 	}
 	m := j.m
+	if j.calibrated() {
+		if err := j.calibrate(ctx, filepath.Dir(out.Staging())); err != nil {
+			return nil, err
+		}
+	}
 	// Without planning (dense, not global) nothing reads the weights before
 	// writing, so the input scan can wait for the prefetcher's order and
 	// take the targets' bytes from it; otherwise it starts now, beside
-	// planning, and reads everything itself.
+	// planning, and reads everything itself. A calibrated method's targets
+	// come from its spill file, not the input: the scan reads them itself.
 	var bg *background
-	if j.needsPlanning() {
+	if j.needsPlanning() || j.calibrated() {
 		bg = startBackground(ctx, m, j.targets, nil)
 		defer bg.stop()
 	}
@@ -368,8 +391,9 @@ func (j *Job) manifest(nonzero map[string]int64) *manifest.Manifest {
 	rep := manifest.New(j.opts.Command)
 	rep.Flags = j.opts.flags(false)
 	if !j.opts.CopyOnly {
-		rep.Method = j.opts.Method.String()
+		rep.Method = j.opts.methodString()
 	}
+	rep.Calibration = j.calib
 	for _, name := range m.Names() {
 		info, _ := m.Tensor(name)
 		params, _ := info.Shape.Elems()
@@ -377,7 +401,7 @@ func (j *Job) manifest(nonzero map[string]int64) *manifest.Manifest {
 			Parameters: params, BytesBefore: info.Size, BytesAfter: info.Size, Encoding: string(sparse.Dense)}
 		if t := byName[name]; t != nil {
 			nz := t.nonzero
-			row.Pruned, row.Encoding, row.Nonzeros, row.Stored = true, string(t.enc), &nz, t.stored
+			row.Pruned, row.Encoding, row.Nonzeros, row.Stored, row.ReconError = true, string(t.enc), &nz, t.stored, t.recon
 			sizes := sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored)
 			row.BytesAfter = sizes[t.enc]
 		} else if nz, ok := nonzero[name]; ok {

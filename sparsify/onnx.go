@@ -28,6 +28,9 @@ func planONNX(file string, opts Options) (*Job, error) {
 	if opts.CopyOnly {
 		return nil, invalidf("an ONNX model is pruned, not copied")
 	}
+	if opts.Algorithm != Magnitude {
+		return nil, invalidf("%s runs the model on calibration data: ONNX models are pruned by magnitude", opts.Algorithm)
+	}
 	if err := validMethod(opts.Method); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sparsify
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/prune"
@@ -100,7 +101,22 @@ type Options struct {
 	// Command defaults to "prune", Flags to the options themselves.
 	Command string
 	Flags   map[string]any
-	// Progress receives the "write" stage, one unit per tensor written.
+	// Algorithm chooses the weights to prune; "" means Magnitude. Wanda
+	// and SparseGPT run the model on calibration windows (Calib), so they
+	// need a llama-family or gpt2 checkpoint with config.json and
+	// tokenizer.json; Method gives their sparsity (its scope is not used:
+	// Wanda compares within rows, SparseGPT within column blocks) or N:M.
+	Algorithm Algorithm
+	Calib     Calibration
+	// Damp (0: 0.01) and BlockSize (0: 128) tune SparseGPT.
+	Damp      float64
+	BlockSize int
+	// OWL, when set, varies the sparsity of blocks by their outliers.
+	OWL *OWL
+	// Threads of the forward pass of calibrated methods; 0 means all CPUs.
+	Threads int
+	// Progress receives the stages "sample", "owl", "calibrate" (one unit
+	// per block), "plan" and "write" (one unit per tensor).
 	Progress progress.Func
 }
 
@@ -117,6 +133,44 @@ func (o *Options) applyDefaults() {
 	if o.Command == "" {
 		o.Command = "prune"
 	}
+	if o.Algorithm == "" {
+		o.Algorithm = Magnitude
+	}
+	if o.Algorithm != Magnitude {
+		if o.Calib.Samples == 0 {
+			o.Calib.Samples = DefaultCalibSamples
+		}
+		if o.Calib.Len == 0 {
+			o.Calib.Len = DefaultCalibLen
+		}
+		if o.Threads <= 0 {
+			o.Threads = runtime.NumCPU()
+		}
+	}
+	if o.Algorithm == SparseGPT {
+		if o.Damp == 0 {
+			o.Damp = 0.01
+		}
+		if o.BlockSize == 0 {
+			o.BlockSize = 128
+		}
+	}
+}
+
+// methodString names the method in the manifest: prune.Method's name for
+// magnitude, else the algorithm and the sparsity or pattern.
+func (o *Options) methodString() string {
+	if o.Algorithm == Magnitude {
+		return o.Method.String()
+	}
+	if o.Method.IsNM() {
+		return fmt.Sprintf("%s %d:%d", o.Algorithm, o.Method.N, o.Method.M)
+	}
+	s := fmt.Sprintf("%s %g%%", o.Algorithm, 100*o.Method.Sparsity)
+	if o.OWL != nil {
+		s += " (OWL)"
+	}
+	return s
 }
 
 // flags are the options as recorded in the manifest when Flags is nil.
@@ -145,6 +199,23 @@ func (o *Options) flags(onnx bool) map[string]any {
 	}
 	if onnx {
 		f["external_data"] = o.ExternalData
+	}
+	if o.Algorithm != Magnitude {
+		f["method"] = string(o.Algorithm)
+		src := "self"
+		if o.Calib.Text != "" {
+			src = o.Calib.Text
+		}
+		f["calib"], f["calib_samples"], f["calib_len"] = src, o.Calib.Samples, o.Calib.Len
+		if o.Calib.Text == "" {
+			f["seed"] = o.Calib.Seed
+		}
+		if o.Algorithm == SparseGPT {
+			f["damp"], f["block_size"] = o.Damp, o.BlockSize
+		}
+		if o.OWL != nil {
+			f["owl_m"], f["owl_lambda"] = o.OWL.M, o.OWL.Lambda
+		}
 	}
 	return f
 }

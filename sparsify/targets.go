@@ -48,6 +48,11 @@ type target struct {
 	stored       int64 // elements with any bit set after pruning
 	nonzero      int64 // elements whose value is not zero after pruning
 	enc          sparse.Encoding
+	// A calibrated method's result: the pruned tensor's bytes are in
+	// spill at spillOff; recon is its reconstruction error.
+	spill    *spillFile
+	spillOff int64
+	recon    *float64
 }
 
 func (t *target) public() Target {

@@ -175,3 +175,14 @@ func (t *Tokenizer) resetCaches() {
 		m.cache.mu.Unlock()
 	}
 }
+
+// TokenID returns the id of a token as the vocabulary spells it (see
+// TokenString) and whether it is one.
+func (t *Tokenizer) TokenID(s string) (int, bool) {
+	id, ok := t.tokID[s]
+	return int(id), ok
+}
+
+// Prefix returns the special tokens the tokenizer adds before a sequence
+// (Llama's BOS), empty for tokenizers that add none (GPT-2).
+func (t *Tokenizer) Prefix() []int { return append([]int(nil), t.prefix...) }

@@ -30,6 +30,8 @@ type pruneOptions struct {
 	Format       string
 	ExternalData bool
 	JSON         bool
+	calib        calibFlags
+	fs           *pflag.FlagSet
 }
 
 func pruneCommand() *command {
@@ -83,6 +85,8 @@ tensor encoding, dtype, shape, nnz, sparsity and bytes before and after.
 			fs.StringVar(&o.Format, "format", "dense", "storage of pruned tensors: dense, csr, bitmask or auto")
 			fs.BoolVar(&o.ExternalData, "external-data", false, "ONNX: write tensors of 1 KiB or more to one external .data file")
 			fs.BoolVar(&o.JSON, "json", false, "print the report as JSON (the content of lmsparse.json)")
+			o.calib.register(fs)
+			o.fs = fs
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if len(args) != 1 {
 					return usageErrorf("prune: want exactly one MODEL argument, got %d (see 'lmsparse prune --help')", len(args))
@@ -158,8 +162,12 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	}
 	show := newProgress(stderr, "prune", false, false)
 	defer show.close()
-	job, err := sparsify.Plan(ctx, o.Model, sparsify.Options{Method: method, Include: o.Include, Exclude: o.Exclude,
-		Format: sparsify.Format(o.Format), MaxShardSize: o.Out.MaxShardSize, ExternalData: o.ExternalData, Progress: show.event})
+	so := sparsify.Options{Method: method, Include: o.Include, Exclude: o.Exclude,
+		Format: sparsify.Format(o.Format), MaxShardSize: o.Out.MaxShardSize, ExternalData: o.ExternalData, Progress: show.event}
+	if err := o.calib.apply(o.fs, "prune", &so); err != nil {
+		return err
+	}
+	job, err := sparsify.Plan(ctx, o.Model, so)
 	if err != nil {
 		return pruneErr("prune", err)
 	}
@@ -169,6 +177,9 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	})
 	if err != nil {
 		return pruneErr("prune", err)
+	}
+	for _, n := range job.Notes() {
+		fmt.Fprintf(stderr, "lmsparse: warning: %s\n", n)
 	}
 	if o.JSON {
 		js, err := man.JSON()
