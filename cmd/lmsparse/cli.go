@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -144,3 +145,15 @@ func oneLine(s string) string {
 }
 
 func printVersion(w io.Writer) { fmt.Fprintln(w, manifest.Tool()) }
+
+//go:embed help/*.txt
+var helpFiles embed.FS
+
+// help returns a command's long help text, help/NAME.txt.
+func help(name string) string {
+	b, err := helpFiles.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic("lmsparse: no help text for " + name) // the files are embedded at build time
+	}
+	return strings.TrimSuffix(string(b), "\n")
+}

@@ -43,27 +43,7 @@ func compressCommand() *command {
 		name:    "compress",
 		summary: "Prune, compress the embedding, write, evaluate against the original and report, with CI gates",
 		usage:   "compress MODEL -o OUT [--recipe FILE.yaml] [--text FILE] [prune and sae flags] [--max-ppl-ratio R] [--max-kl K] [--min-top1 A] [--sweep S1,S2,...] [--print-recipe] [--quiet]",
-		details: `Runs a recipe's stages in order — prune → sae → store → eval → gates — and
-writes OUT: the compressed checkpoint, lmsparse.json, and the reports
-report.json (schema lmsparse.report/v1), report.md (for a CI job summary)
-and report.html (self-contained, with charts). The recipe is YAML (schema
-in README.md); flags override its fields, and --print-recipe prints the
-effective recipe without running it.
-
-Fidelity is measured on the written checkpoint against the original MODEL
-(perplexity, bits per byte, KL, top-1 agreement; the protocol of "lmsparse
-eval"). Gates compare it with thresholds: --max-ppl-ratio (ppl / original
-ppl), --max-kl (mean KL, nats) and --min-top1 (top-1 agreement in [0, 1]).
-When a gate fails, every file is still written, the failing gate is named on
-stderr and in the reports, and the exit code is 3.
-
---sweep 0.3,0.5,0.7 also prunes and evaluates each sparsity with the same
-method, draws perplexity and KL against sparsity, and with gates reports the
-highest sparsity that passes them all.
-
-OUT is assembled beside its final place and renamed when complete: an
-interrupted run (Ctrl-C) leaves nothing under OUT's final name.
-"lmsparse report OUT" re-renders report.md and report.html from report.json.`,
+		details: help("compress"),
 		examples: []string{
 			"lmsparse compress ./llama -o ./llama-small --sparsity 0.5 --format auto --text held-out.txt --max-ppl-ratio 1.2",
 			"lmsparse compress ./llama -o ./out --recipe recipe.yaml --sweep 0.3,0.5,0.7",

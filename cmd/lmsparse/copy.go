@@ -23,16 +23,7 @@ func copyCommand() *command {
 		name:    "copy",
 		summary: "Copy a checkpoint unchanged, re-sharding it (validates every file on the way)",
 		usage:   "copy MODEL -o OUT [--max-shard-size SIZE] [--force]",
-		details: `Reads MODEL (a checkpoint directory or a .safetensors file) and writes a
-Hugging Face checkpoint directory OUT with the same tensors, bit for bit:
-model.safetensors, or shards of at most --max-shard-size with
-model.safetensors.index.json, plus config.json and the tokenizer and
-generation files. Tensors stream one at a time (in-kernel copies where the
-file system allows), so memory does not grow with the model.
-
-OUT must not be the input directory and must be empty or absent unless
---force is given; with --force, weight files already in OUT that the new
-checkpoint does not use are removed.`,
+		details: help("copy"),
 		examples: []string{
 			"lmsparse copy ./llama -o ./llama-sharded --max-shard-size 2GB",
 			"lmsparse copy ./llama-sharded -o ./llama-one-file --max-shard-size 100GB",

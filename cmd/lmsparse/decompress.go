@@ -24,19 +24,7 @@ func decompressCommand() *command {
 		name:    "decompress",
 		summary: "Rebuild a dense checkpoint from one with CSR or bitmask tensors",
 		usage:   "decompress MODEL -o OUT [--max-shard-size SIZE] [--force]",
-		details: `Rebuilds every sparse tensor of MODEL as a dense tensor with its original
-name, dtype and shape: lmsparse CSR tensors (NAME.values, NAME.col_indices,
-NAME.crow_indices, NAME.shape; files marked "lmsparse.format": "csr-v1") and
-compressed-tensors sparse-bitmask tensors (NAME.compressed, NAME.bitmask,
-NAME.row_offsets, NAME.shape; config.json quantization_config.sparsity_config
-format "sparse-bitmask"). Other tensors are copied unchanged; the CSR marker
-and the quantization_config that lmsparse added are removed.
-
-For every format X, the checkpoint files of "decompress" of "prune --format X"
-are byte-identical to those of "prune --format dense" with the same flags
-(for an ONNX model: sparse_initializers are written back dense, in place)
-(only lmsparse.json, which records provenance, differs). Every index is
-validated; a corrupt sparse tensor exits 2 and writes nothing.`,
+		details: help("decompress"),
 		examples: []string{
 			"lmsparse decompress ./llama-50-csr -o ./llama-50-dense",
 		},

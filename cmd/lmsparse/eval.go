@@ -35,34 +35,7 @@ func evalCommand() *command {
 		name:    "eval",
 		summary: "Measure perplexity, bits per byte and, against a base model, KL and top-1 agreement on held-out text",
 		usage:   "eval MODEL --text FILE [--ctx N] [--stride N] [--base MODEL] [--max-tokens N] [--threads N] [--tokenizer PATH] [--stream auto|on|off] [--json]",
-		details: `Tokenizes FILE with the model's tokenizer.json (special tokens added as its
-post-processor and tokenizer_config.json say), runs lmsparse's own float32
-forward pass over windows of --ctx tokens starting every --stride tokens, and
-scores each token once, in the first window whose end passes it, when it has
-at least one token of context in that window (the Hugging Face "perplexity of
-fixed-length models" protocol; details in README.md). Prints tokens scored,
-mean NLL, perplexity and bits per byte.
-
-With --base (the uncompressed model, same vocabulary) it also prints
-KL(base‖model) per scored position — mean, max and the 99/90/50th
-percentiles — top-1 agreement, and ln(ppl/ppl_base), as llama.cpp's
-perplexity tool does in its KL mode.
-
-The default --ctx is min(max_position_embeddings, 512); --stride defaults
-to --ctx. Text is read as bytes, unmodified. Invalid UTF-8 is replaced by
-U+FFFD before tokenizing, one per maximal invalid sequence (as Python's
-errors="replace" and tokenizers.js do; a warning says how many bytes), and
-bits per byte counts the file's bytes. Progress goes to stderr: a live bar
-on a terminal, else a line every 10 s once scoring takes longer than that.
-
-Memory: a checkpoint whose weights (as float32) exceed twice its largest
-tensor plus 64 MiB is streamed (--stream auto): only the embeddings, the LM
-head, norms and biases stay in memory, each block's projections are read
-from the checkpoint when the block runs, and several windows go through the
-model together so the weights are read once per batch. Peak memory then
-follows the largest tensor, not the file. --stream on forces this, --stream
-off keeps every weight in memory (faster for a single short window). The
-numbers do not depend on it. ONNX models are always held in memory.`,
+		details: help("eval"),
 		examples: []string{
 			"lmsparse eval ../shared/models/stories260k --text ../shared/text/tinystories/tinystories_sample.txt",
 			"lmsparse eval ./pruned --base ./original --text wiki.test.raw --ctx 512 --stride 256 --json",

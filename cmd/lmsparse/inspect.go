@@ -26,16 +26,7 @@ func inspectCommand() *command {
 		name:    "inspect",
 		summary: "Show a checkpoint's architecture and every tensor's dtype, shape, size, zeros and NaN/Inf counts",
 		usage:   "inspect MODEL [--json]",
-		details: `MODEL is a Hugging Face checkpoint directory (config.json with model.safetensors
-or model.safetensors.index.json and its shards), a single .safetensors file, or
-an ONNX model (.onnx, initializers listed, external data included).
-
-The table lists, per tensor: dtype, shape, parameters, bytes, the fraction of
-exact zeros (+0 and -0), and the number of NaN and Inf values. Every file is
-validated before anything is printed; a bad file exits with code 2.
-
---json prints the same facts as one JSON object (schema "lmsparse.inspect/v1",
-documented in README.md).`,
+		details: help("inspect"),
 		examples: []string{
 			"lmsparse inspect ../shared/models/stories260k",
 			"lmsparse inspect ./my-model/model.safetensors --json | jq .totals",

@@ -39,34 +39,7 @@ func pruneCommand() *command {
 		name:    "prune",
 		summary: "Prune weights by magnitude (per tensor, per row, global, N:M or structured) and store them dense or sparse",
 		usage:   "prune MODEL -o OUT (--sparsity S [--scope tensor|row|global] | --pattern N:M | --sparsity S --structured rows|cols) [--include GLOB]... [--exclude GLOB]... [--format dense|csr|bitmask|auto] [--json]",
-		details: `Targets are, by default, every 2-D weight inside the transformer blocks: the
-attention and MLP projections (names like model.layers.N.* or transformer.h.N.*
-ending in .weight). Embeddings, the LM head, norms and biases stay untouched
-unless --include selects them; --exclude removes targets. Globs match whole
-tensor names; * matches any run of characters (model.layers.*.mlp.*).
-
---sparsity S prunes k = round-half-even(S·n) weights with the smallest |w| in
-each tensor (--scope tensor, the default), in each output row (--scope row),
-or over all targets at once (--scope global: tensors end with different
-sparsities, reported per tensor). Ties go to the lower flat index first, so
-results are deterministic. --pattern N:M keeps the N largest |w| of every M
-consecutive input columns in each row (a last partial group of g < M columns
-keeps min(N, g)). --structured rows|cols removes the round-half-even(S·rows)
-output rows (or S·cols input columns) with the smallest L1 norm. Weights
-that are already zero count as pruned; kept weights are bit-identical; a NaN
-in a target is an error. GPT-2 Conv1D weights ([in, out]) are handled by
-their output rows and input columns.
-
---format dense writes a drop-in checkpoint; csr and bitmask store each pruned
-2-D tensor sparse (docs/FORMAT.md); auto picks the smallest per tensor.
-MODEL may also be an ONNX model (a .onnx file, or a directory holding one):
-targets are the MatMul/Gemm weight initializers (not a tied embedding), OUT
-gets the pruned .onnx with the tokenizer files, --format is dense, sparse
-(ONNX sparse_initializer) or auto, and --external-data moves large tensors
-to one .data file.
-OUT also gets lmsparse.json: version, input files with sha256, flags, and per
-tensor encoding, dtype, shape, nnz, sparsity and bytes before and after.
-"lmsparse decompress OUT -o DENSE" gives back a dense checkpoint.`,
+		details: help("prune"),
 		examples: []string{
 			"lmsparse prune ./llama -o ./llama-50 --sparsity 0.5",
 			"lmsparse prune ./llama -o ./llama-24 --pattern 2:4 --format bitmask",

@@ -25,11 +25,7 @@ func reportCommand() *command {
 		name:    "report",
 		summary: "Re-render report.md and report.html of a compress output from its report.json",
 		usage:   "report OUT [--charts DIR]",
-		details: `Reads OUT/report.json (schema lmsparse.report/v1, written by "lmsparse
-compress") and writes OUT/report.md and OUT/report.html again, for instance
-after upgrading lmsparse. Nothing is measured again. --charts DIR also writes
-each chart as a standalone SVG file (layer-sparsity.svg, layer-bytes.svg, and
-with a sweep sweep-ppl.svg and sweep-kl.svg).`,
+		details: help("report"),
 		examples: []string{"lmsparse report ./llama-small"},
 		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
 			var o reportOptions

@@ -48,34 +48,7 @@ func saeCommand() *command {
 		name:    "sae",
 		summary: "Replace the token embedding by sparse codes over a learned dictionary (sparse autoencoder)",
 		usage:   "sae MODEL -o OUT [--tensor NAME] [--latents M] [--k K | --l1 λ] [--epochs N] [--batch B] [--lr η] [--seed S] [--threads T] [--compare svd] [--text FILE] [--json]",
-		details: `Trains a sparse autoencoder on the rows of one 2-D tensor E [rows, d] — by
-default the token embedding (model.embed_tokens.weight, transformer.wte.weight
-or wte.weight) — and stores it as sparse codes Z [rows, M] with K nonzeros per
-row (CSR), a dictionary D [M, d] with unit-norm rows and a bias b [d], in the
-tensor's dtype: E ≈ Z·D + b (docs/FORMAT.md, "Sparse-autoencoder tensors").
-Every other tensor is copied unchanged. "lmsparse decompress" rebuilds a dense
-E and "lmsparse eval" runs on OUT directly. For a model with tied embeddings
-the LM head is the same tensor, so it uses the rebuilt E too.
-
-The default is a TopK SAE (exactly K codes per row); --l1 λ trains an L1 SAE
-(ReLU codes, loss MSE + λ·Σ|z| on the data scaled to unit variance, codes
-kept where they are positive). Both use Adam (β1 0.9, β2 0.999), keep the
-decoder rows at unit norm, start from b = the mean row and W_enc = W_decᵀ,
-and the TopK SAE revives dead latents with an auxiliary-k loss. The stored
-code values are refit by least squares on the encoder's support
-(--no-refit keeps the encoder's). Results are deterministic for a --seed on
-one machine, whatever --threads.
-
-Defaults: --latents 3·d, --k max(1, d/16), --batch 64, --lr 0.003, --epochs
-enough for about 8000 steps (ceil(8000·B/rows)). The report gives bytes
-before and after (the tensor and the whole model), FVU (fraction of variance
-unexplained), mean row cosine, L0 (codes per row) and dead latents; with
---text FILE also perplexity, KL and top-1 agreement against the original (the
-protocol of "lmsparse eval", ctx min(max positions, 512)). --compare svd adds
-a truncated SVD (PCA around the mean row) of the largest rank whose factors
-fit in the SAE's bytes. OUT gets lmsparse.json with the same report.
-K ≥ M, K ≤ 0, M ≤ 0, a tensor that is not 2-D, a NaN in it or an unknown
-tensor name exit 2 and write nothing.`,
+		details: help("sae"),
 		examples: []string{
 			"lmsparse sae ../shared/models/stories260k -o /tmp/s260k-sae --latents 192 --k 4 --compare svd --text ../shared/text/tinystories/tinystories_sample.txt",
 			"lmsparse sae ./gpt2 -o ./gpt2-sae --latents 4096 --k 32 --epochs 10 --batch 1024 --json",
