@@ -22,10 +22,10 @@ type reportOptions struct {
 
 func reportCommand() *command {
 	return &command{
-		name:    "report",
-		summary: "Re-render report.md and report.html of a compress output from its report.json",
-		usage:   "report OUT [--charts DIR]",
-		details: help("report"),
+		name:     "report",
+		summary:  "Re-render report.md and report.html of a compress output from its report.json",
+		usage:    "report OUT [--charts DIR]",
+		details:  help("report"),
 		examples: []string{"lmsparse report ./llama-small"},
 		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
 			var o reportOptions
