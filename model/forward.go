@@ -538,3 +538,7 @@ func (m *Model) embedRows(p *pass) error {
 	})
 	return nil
 }
+
+// CheckIDs verifies that ids can be one window of the model: at least one
+// token, at most its positions, every id in its vocabulary.
+func (m *Model) CheckIDs(ids []int) error { return m.checkIDs(ids) }

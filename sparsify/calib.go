@@ -64,6 +64,9 @@ const (
 // from math/rand/v2's PCG seeded (Seed, i); the tokens depend only on the
 // seed, the model and the thread count.
 type Calibration struct {
+	// Windows, when set, are the calibration windows themselves (token
+	// ids); Text, Samples, Len and Seed are then not used.
+	Windows [][]int
 	Text    string
 	Samples int    // 0: DefaultCalibSamples
 	Len     int    // 0: DefaultCalibLen
@@ -80,6 +83,33 @@ type Calibration struct {
 type OWL struct {
 	M      float64 // 0: 5
 	Lambda float64 // 0: 0.08
+}
+
+// SampleWindows samples calibration windows from the model at path as
+// Calibration "self" does (c.Text and c.Windows are not used), for
+// callers that prune several times with the same data (Windows).
+func SampleWindows(ctx context.Context, path string, c Calibration, threads int) ([][]int, error) {
+	m, err := checkpoint.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	c.Text, c.Windows = "", nil
+	j, err := PlanCheckpoint(ctx, m, Options{Method: prune.Method{Scope: prune.ScopeTensor}, Algorithm: Wanda, Calib: c, Threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(m.Dir)
+	if err != nil {
+		return nil, err
+	}
+	lm, err := model.Load(m, model.Options{Threads: j.opts.Threads, Stream: "on"})
+	if err != nil {
+		return nil, err
+	}
+	defer lm.Close()
+	wins, _, err := j.calibWindows(ctx, lm, tok)
+	return wins, err
 }
 
 // calibrated reports whether the job prunes with activations.
@@ -142,7 +172,16 @@ func (j *Job) calibWindows(ctx context.Context, lm *model.Model, tok *tokenizer.
 	c := j.opts.Calib
 	info := &manifest.Calibration{Method: string(j.opts.Algorithm), Source: "self", Samples: c.Samples, Len: c.Len, Seed: c.Seed}
 	var wins [][]int
-	if c.Text != "" {
+	switch {
+	case len(c.Windows) > 0:
+		info.Source, info.Seed, info.Len = "windows", 0, len(c.Windows[0])
+		wins = c.Windows
+		for _, w := range wins {
+			if err := lm.CheckIDs(w); err != nil {
+				return nil, nil, invalidf("calibration windows: %v", err)
+			}
+		}
+	case c.Text != "":
 		info.Source, info.Seed = c.Text, 0
 		data, err := checkpoint.ReadFileBounded(c.Text, maxCalibText)
 		if err != nil {
@@ -165,7 +204,7 @@ func (j *Job) calibWindows(ctx context.Context, lm *model.Model, tok *tokenizer.
 				}
 			}
 		}
-	} else {
+	default:
 		start := tok.Prefix()
 		if len(start) == 0 {
 			id, ok := tok.TokenID("<|endoftext|>")
@@ -174,14 +213,14 @@ func (j *Job) calibWindows(ctx context.Context, lm *model.Model, tok *tokenizer.
 			}
 			start = []int{id}
 		}
-		st := j.opts.Progress.Start("sample", int64(c.Samples), "sequences")
-		for i := 0; i < c.Samples; i++ {
-			seq, err := model.Sample(ctx, lm, start, c.Len, rand.New(rand.NewPCG(c.Seed, uint64(i))))
-			if err != nil {
-				return nil, nil, err
-			}
-			wins = append(wins, seq)
-			st.Add(1)
+		prompts, rngs := make([][]int, c.Samples), make([]*rand.Rand, c.Samples)
+		for i := range prompts {
+			prompts[i], rngs[i] = start, rand.New(rand.NewPCG(c.Seed, uint64(i)))
+		}
+		st := j.opts.Progress.Start("sample", 0, "")
+		var err error
+		if wins, err = model.Sample(ctx, lm, prompts, c.Len, rngs); err != nil {
+			return nil, nil, err
 		}
 		st.Finish("")
 	}

@@ -353,3 +353,50 @@ func TestDecompressCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneCalibratedBadInput: the calibrated methods' bad inputs exit 2
+// with one line naming the problem, and write nothing.
+func TestPruneCalibratedBadInput(t *testing.T) {
+	s260 := sharedtest.Path(t, "models/stories260k")
+	onnxModel := sharedtest.Path(t, "models/stories260k-onnx/model.onnx")
+	base := t.TempDir()
+	empty := filepath.Join(base, "empty.txt")
+	os.WriteFile(empty, nil, 0o644)
+	short := filepath.Join(base, "short.txt")
+	os.WriteFile(short, []byte("Once upon a time."), 0o644)
+	noTok := filepath.Join(base, "notok")
+	gen.WriteCheckpoint(noTok, gen.Llama(tensor.F32, 1))
+	os.Remove(filepath.Join(noTok, "tokenizer.json"))
+	out := filepath.Join(base, "out")
+	sgpt := func(model string, extra ...string) []string {
+		return append([]string{"prune", model, "-o", out, "--sparsity", "0.5", "--method", "sparsegpt"}, extra...)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{sgpt(s260, "--calib", filepath.Join(base, "missing.txt")), "missing.txt: no such file"},
+		{sgpt(s260, "--calib", empty), "is empty"},
+		{sgpt(s260, "--calib", short), "fewer than one window of 128"},
+		{sgpt(s260, "--calib-len", "1024"), "exceed the model's 512 positions"},
+		{sgpt(s260, "--calib-samples", "0"), "--calib-samples 0: must be at least 1"},
+		{sgpt(s260, "--damp", "0"), "--damp 0: must be positive"},
+		{sgpt(s260, "--damp", "-1"), "--damp -1: must be positive"},
+		{sgpt(onnxModel), "ONNX models are pruned by magnitude"},
+		{sgpt(noTok, "--calib-len", "16"), "needs the model's tokenizer.json"},
+		{sgpt(s260, "--scope", "global"), "global scope does not apply"},
+		{[]string{"prune", s260, "-o", out, "--sparsity", "0.5", "--method", "obs"}, `method "obs"`},
+		{[]string{"prune", s260, "-o", out, "--sparsity", "0.5", "--damp", "0.1"}, "--damp applies to --method wanda or sparsegpt"},
+	} {
+		code, stdout, stderr := run(t, tt.args...)
+		if code != exitBadArgs || !strings.Contains(stderr, tt.want) || stdout != "" || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tt.args[2:], code, stderr, tt.want)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v: created %s", tt.args[2:], out)
+		}
+	}
+	if ents, _ := os.ReadDir(base); len(ents) != 3 {
+		t.Errorf("%s holds %d entries after the bad runs, want 3", base, len(ents))
+	}
+}
