@@ -1,5 +1,7 @@
 package compress
 
+import "path/filepath"
+
 // Override changes fields of a recipe, as a command line's flags do; nil
 // fields leave the recipe alone. Setting a field of an absent stage adds
 // the stage.
@@ -9,6 +11,13 @@ type Override struct {
 	Sparsity                   *float64
 	Pattern, Structured, Scope *string
 	Include, Exclude           *[]string
+	// Method sets prune.method; Calib (a file, or "self"), CalibSamples,
+	// CalibLen, Damp, BlockSize and OWL tune wanda and sparsegpt.
+	Method, Calib          *string
+	CalibSamples, CalibLen *int
+	Damp                   *float64
+	BlockSize              *int
+	OWL                    bool
 	// SAE adds the sae stage; the other fields set its keys.
 	SAE                  bool
 	SAETensor            *string
@@ -29,7 +38,8 @@ type Override struct {
 
 // Apply changes r as o says; call Normalize afterwards.
 func (r *Recipe) Apply(o Override) {
-	if o.Sparsity != nil || o.Pattern != nil || o.Structured != nil || o.Scope != nil || o.Include != nil || o.Exclude != nil {
+	if o.Sparsity != nil || o.Pattern != nil || o.Structured != nil || o.Scope != nil || o.Include != nil || o.Exclude != nil ||
+		o.Method != nil || o.Calib != nil || o.CalibSamples != nil || o.CalibLen != nil || o.Damp != nil || o.BlockSize != nil || o.OWL {
 		if r.Prune == nil {
 			r.Prune = &Prune{}
 		}
@@ -39,7 +49,10 @@ func (r *Recipe) Apply(o Override) {
 			p.Sparsity = &s
 		}
 		if o.Pattern != nil {
-			p.Pattern, p.Method = *o.Pattern, "nm"
+			p.Pattern = *o.Pattern
+			if p.Method != "wanda" && p.Method != "sparsegpt" {
+				p.Method = "nm"
+			}
 			if o.Sparsity == nil {
 				p.Sparsity = nil
 			}
@@ -50,6 +63,25 @@ func (r *Recipe) Apply(o Override) {
 		set(&p.Scope, o.Scope)
 		set(&p.Include, o.Include)
 		set(&p.Exclude, o.Exclude)
+		set(&p.Method, o.Method)
+		if o.Calib != nil || o.CalibSamples != nil || o.CalibLen != nil {
+			if p.Calib == nil {
+				p.Calib = &Calib{}
+			}
+			set(&p.Calib.Source, o.Calib) // a file: relative to the working directory
+			if o.Calib != nil && *o.Calib != "self" && r.Dir != "" && !filepath.IsAbs(*o.Calib) {
+				if abs, err := filepath.Abs(*o.Calib); err == nil {
+					p.Calib.Source = abs
+				}
+			}
+			set(&p.Calib.Samples, o.CalibSamples)
+			set(&p.Calib.Len, o.CalibLen)
+		}
+		set(&p.Damp, o.Damp)
+		set(&p.BlockSize, o.BlockSize)
+		if o.OWL && p.OWL == nil {
+			p.OWL = &OWL{}
+		}
 	}
 	if o.SAE || o.SAETensor != nil || o.Latents != nil || o.K != nil || o.L1 != nil || o.Epochs != nil || o.Batch != nil || o.LR != nil || o.Seed != nil {
 		if r.SAE == nil {

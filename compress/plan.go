@@ -1,12 +1,14 @@
 package compress
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +38,10 @@ type Options struct {
 	// Progress receives every stage's progress; a stage's last event
 	// (Final) carries a one-line summary in Detail.
 	Progress progress.Func
+	// FindSparsity bisects, before the run, to the highest sparsity (to
+	// 0.01) of the recipe's method that passes every gate, and runs the
+	// recipe at it; the points tried go to the report's sweep.
+	FindSparsity bool
 }
 
 func (o *Options) applyDefaults() {
@@ -62,7 +68,8 @@ type Plan struct {
 	text    string // the text file read
 	textLen int64
 
-	inner progress.Func // opts.Progress for the packages a stage drives
+	inner   progress.Func // opts.Progress for the packages a stage drives
+	windows [][]int       // calibration windows, shared by the prune stage, the sweep and find-sparsity
 
 	started time.Time
 	timings []report.Timing
@@ -78,6 +85,19 @@ type Plan struct {
 func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options) (*Plan, error) {
 	opts.applyDefaults()
 	p := &Plan{model: modelPath, out: out, r: r, opts: opts, maxShard: opts.MaxShardSize, started: time.Now()}
+	if opts.FindSparsity {
+		switch {
+		case r.Prune == nil || r.Prune.Pattern != "" || r.Prune.Structured != "":
+			return nil, invalidf("find-sparsity searches the sparsity of an unstructured prune stage")
+		case r.Gates == nil || r.Eval == nil:
+			return nil, invalidf("find-sparsity needs gates and an eval stage to pass")
+		case len(r.Sweep) > 0:
+			return nil, invalidf("give either a sweep or find-sparsity, not both")
+		case r.Prune.Sparsity == nil:
+			zero := 0.0
+			r.Prune.Sparsity = &zero // found by the search
+		}
+	}
 	if f := opts.Progress; f != nil {
 		// The stages' own summaries come from Plan.stage; the packages it
 		// drives report progress only.
@@ -192,7 +212,17 @@ func (p *Plan) pruneOptions(s *float64) sparsify.Options {
 		o.CopyOnly = true
 		return o
 	}
-	o.Include, o.Exclude = p.r.Prune.Include, p.r.Prune.Exclude
+	pr := p.r.Prune
+	o.Include, o.Exclude = pr.Include, pr.Exclude
+	if o.Algorithm = p.r.Algorithm(); o.Algorithm != sparsify.Magnitude {
+		c := pr.Calib
+		o.Calib = sparsify.Calibration{Text: p.r.calibPath(), Samples: c.Samples, Len: c.Len, Seed: c.Seed,
+			Windows: p.windows, Source: c.Source}
+		o.Damp, o.BlockSize, o.Threads = pr.Damp, pr.BlockSize, p.opts.Threads
+		if pr.OWL != nil {
+			o.OWL = &sparsify.OWL{M: pr.OWL.M, Lambda: pr.OWL.Lambda}
+		}
+	}
 	if s != nil {
 		o.Method.Sparsity, o.Format, o.MaxShardSize = *s, sparsify.Dense, 0
 	} else {
@@ -231,11 +261,24 @@ func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 			out.Abort()
 		}
 	}()
+	if r.Prune != nil && r.Algorithm() != sparsify.Magnitude && (len(r.Sweep) > 0 || p.opts.FindSparsity) {
+		// One set of calibration windows for every pruning of the run.
+		c := r.Prune.Calib
+		if p.windows, err = sparsify.CalibrationWindows(ctx, p.model, sparsify.Calibration{Text: r.calibPath(), Samples: c.Samples,
+			Len: c.Len, Seed: c.Seed}, p.opts.Threads); err != nil {
+			return nil, err
+		}
+	}
+	rep := &report.Report{Schema: report.Schema, Tool: manifest.Tool(), Model: p.model, Output: p.out, Recipe: r, Passed: true}
+	if p.opts.FindSparsity {
+		if err := p.findSparsity(ctx, rep); err != nil {
+			return nil, err
+		}
+	}
 	job, err := sparsify.PlanCheckpoint(ctx, m, p.pruneOptions(nil))
 	if err != nil {
 		return nil, err
 	}
-	rep := &report.Report{Schema: report.Schema, Tool: manifest.Tool(), Model: p.model, Output: p.out, Recipe: r, Passed: true}
 	if p.sae != nil {
 		begin := time.Now()
 		res, err := p.sae.Execute(ctx)
@@ -260,7 +303,7 @@ func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 	p.fillTotals(rep, man, out.Staging())
 	summary := fmt.Sprintf("%s: %s → %s bytes of tensors (%.3f× smaller)", p.out, report.Commas(rep.Totals.BytesBefore), report.Commas(rep.Totals.BytesAfter), rep.Totals.Ratio)
 	if r.Prune != nil {
-		summary = fmt.Sprintf("%s, %d tensors pruned (%s), %.2f%% of their weights zero", summary, len(job.Targets()), p.method, 100*rep.Totals.TargetSparsity)
+		summary = fmt.Sprintf("%s, %d tensors pruned (%s), %.2f%% of their weights zero", summary, len(job.Targets()), job.Describe(), 100*rep.Totals.TargetSparsity)
 	}
 	p.stage("write", begin, "%s", summary)
 	if p.harness != nil {
@@ -416,6 +459,53 @@ func (p *Plan) sweep(ctx context.Context, rep *report.Report) error {
 		st.Add(1)
 	}
 	p.stage("sweep", begin, "%d sparsities evaluated", len(p.r.Sweep))
+	return nil
+}
+
+// findSparsity bisects over sparsities in [0, 0.99] for the highest one
+// whose prune (dense, the recipe's method) passes every gate, assuming
+// quality falls as sparsity grows; it sets the recipe's sparsity to it.
+func (p *Plan) findSparsity(ctx context.Context, rep *report.Report) error {
+	begin := time.Now()
+	st := p.inner.Start("find-sparsity", 0, "points")
+	try := func(s float64) (bool, error) {
+		point, err := p.sweepPoint(ctx, s)
+		if err != nil {
+			return false, fmt.Errorf("find-sparsity at %g: %w", s, err)
+		}
+		ok := true
+		for _, g := range gates(p.r.Gates, point.PPLRatio, point.KLMean, point.Top1) {
+			ok = ok && g.Passed
+		}
+		point.Passed = &ok
+		rep.Sweep = append(rep.Sweep, point)
+		st.Add(1)
+		return ok, nil
+	}
+	lo, hi := 0, 99 // hundredths: lo passes (0% prunes nothing), hi is the bound
+	if ok, err := try(0.99); err != nil {
+		return err
+	} else if ok {
+		lo = 99
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		ok, err := try(float64(mid) / 100)
+		if err != nil {
+			return err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	best := float64(lo) / 100
+	rep.Best = &best
+	p.r.Prune.Sparsity = &best
+	p.method.Sparsity = best
+	slices.SortFunc(rep.Sweep, func(a, b report.Point) int { return cmp.Compare(a.Sparsity, b.Sparsity) })
+	p.stage("find-sparsity", begin, "highest sparsity passing every gate: %g (%d points)", best, len(rep.Sweep))
 	return nil
 }
 

@@ -40,7 +40,9 @@ type Recipe struct {
 }
 
 type Prune struct {
-	// Method is magnitude (unstructured, the default), nm or structured.
+	// Method is magnitude (unstructured, the default), nm or structured,
+	// or one of the calibrated methods wanda and sparsegpt (with sparsity
+	// or pattern).
 	Method     string              `yaml:"method,omitempty" json:"method,omitempty"`
 	Sparsity   *float64            `yaml:"sparsity,omitempty" json:"sparsity,omitempty"`
 	Scope      string              `yaml:"scope,omitempty" json:"scope,omitempty"`
@@ -49,6 +51,28 @@ type Prune struct {
 	Include    []string            `yaml:"include,omitempty" json:"include,omitempty"`
 	Exclude    []string            `yaml:"exclude,omitempty" json:"exclude,omitempty"`
 	Overrides  []sparsify.Override `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+	// Calib, OWL, Damp and BlockSize tune wanda and sparsegpt.
+	Calib     *Calib  `yaml:"calib,omitempty" json:"calib,omitempty"`
+	OWL       *OWL    `yaml:"owl,omitempty" json:"owl,omitempty"`
+	Damp      float64 `yaml:"damp,omitempty" json:"damp,omitempty"`
+	BlockSize int     `yaml:"block_size,omitempty" json:"block_size,omitempty"`
+}
+
+// Calib is the calibration data of wanda and sparsegpt: source "self"
+// (sampled from the model) or a text file (relative to the recipe's
+// directory), samples windows of len tokens, seed for self.
+type Calib struct {
+	Source  string `yaml:"source,omitempty" json:"source,omitempty"`
+	Samples int    `yaml:"samples,omitempty" json:"samples,omitempty"`
+	Len     int    `yaml:"len,omitempty" json:"len,omitempty"`
+	Seed    uint64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+}
+
+// OWL enables outlier-weighted block sparsities (m and lambda 0 take 5
+// and 0.08).
+type OWL struct {
+	M      float64 `yaml:"m,omitempty" json:"m,omitempty"`
+	Lambda float64 `yaml:"lambda,omitempty" json:"lambda,omitempty"`
 }
 
 type SAE struct {
@@ -205,6 +229,20 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 			method = "magnitude"
 		}
 	}
+	calibrated := method == "wanda" || method == "sparsegpt"
+	if !calibrated && (p.Calib != nil || p.OWL != nil || p.Damp != 0 || p.BlockSize != 0) {
+		return m, r.errorf("prune.method", "calib, owl, damp and block_size tune method wanda or sparsegpt, not %s", method)
+	}
+	if calibrated {
+		switch {
+		case p.Structured != "":
+			return m, r.errorf("prune.structured", "method %s prunes unstructured or N:M, not structured", method)
+		case p.Pattern != "":
+			method = "nm"
+		default:
+			method = "magnitude"
+		}
+	}
 	switch method {
 	case "nm":
 		var err error
@@ -231,7 +269,7 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 			return m, r.errorf("prune.structured", "structured: %s needs method structured", p.Structured)
 		}
 	default:
-		return m, r.errorf("prune.method", "prune.method %q: want magnitude, nm or structured", p.Method)
+		return m, r.errorf("prune.method", "prune.method %q: want magnitude, nm, structured, wanda or sparsegpt", p.Method)
 	}
 	if err := m.Validate(); err != nil {
 		key := "prune.sparsity"
@@ -241,6 +279,27 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 		return m, r.errorf(key, "%s", prune.Reason(err))
 	}
 	return m, nil
+}
+
+// Algorithm returns the prune stage's algorithm (magnitude for nm and
+// structured).
+func (r *Recipe) Algorithm() sparsify.Algorithm {
+	if r.Prune != nil && (r.Prune.Method == "wanda" || r.Prune.Method == "sparsegpt") {
+		return sparsify.Algorithm(r.Prune.Method)
+	}
+	return sparsify.Magnitude
+}
+
+// calibPath is the calibration text resolved against Dir ("" for self).
+func (r *Recipe) calibPath() string {
+	c := r.Prune.Calib
+	if c == nil || c.Source == "" || c.Source == "self" {
+		return ""
+	}
+	if r.Dir == "" || filepath.IsAbs(c.Source) {
+		return c.Source
+	}
+	return filepath.Join(r.Dir, c.Source)
 }
 
 // fillDefaults writes the defaults into the recipe.
@@ -257,6 +316,33 @@ func (r *Recipe) fillDefaults() {
 	}
 	if p := r.Prune; p != nil && p.Method == "magnitude" && p.Scope == "" {
 		p.Scope = string(prune.ScopeTensor)
+	}
+	if p := r.Prune; p != nil && (p.Method == "wanda" || p.Method == "sparsegpt") {
+		if p.Calib == nil {
+			p.Calib = &Calib{}
+		}
+		c := p.Calib
+		if c.Source == "" {
+			c.Source = "self"
+		}
+		if c.Samples == 0 {
+			c.Samples = sparsify.DefaultCalibSamples
+		}
+		if c.Len == 0 {
+			c.Len = sparsify.DefaultCalibLen
+		}
+		if p.Method == "sparsegpt" && p.Damp == 0 {
+			p.Damp = 0.01
+		}
+		if p.Method == "sparsegpt" && p.BlockSize == 0 {
+			p.BlockSize = 128
+		}
+		if p.OWL != nil && p.OWL.M == 0 {
+			p.OWL.M = 5
+		}
+		if p.OWL != nil && p.OWL.Lambda == 0 {
+			p.OWL.Lambda = 0.08
+		}
 	}
 	if r.Store.Format == "" {
 		r.Store.Format = "dense"
@@ -312,6 +398,12 @@ func (r *Recipe) validate() error {
 			if ov.Sparsity < 0 || ov.Sparsity >= 1 {
 				return r.errorf(fmt.Sprintf("prune.overrides[%d].sparsity", i), "override sparsity %g is outside [0, 1)", ov.Sparsity)
 			}
+		}
+		if c := r.Prune.Calib; c != nil && (c.Samples < 0 || c.Len < 0) {
+			return r.errorf("prune.calib", "calib samples and len must not be negative")
+		}
+		if r.Prune.Damp < 0 || r.Prune.BlockSize < 0 {
+			return r.errorf("prune", "damp and block_size must not be negative")
 		}
 		if len(r.Sweep) > 0 && m.IsNM() {
 			return r.errorf("sweep", "a sweep varies the sparsity, which an N:M pattern fixes")

@@ -65,8 +65,11 @@ const (
 // seed, the model and the thread count.
 type Calibration struct {
 	// Windows, when set, are the calibration windows themselves (token
-	// ids); Text, Samples, Len and Seed are then not used.
+	// ids, all of one length); Text and Samples are then not used, and
+	// Source (default "windows") and Seed only describe them in the
+	// manifest.
 	Windows [][]int
+	Source  string
 	Text    string
 	Samples int    // 0: DefaultCalibSamples
 	Len     int    // 0: DefaultCalibLen
@@ -85,16 +88,16 @@ type OWL struct {
 	Lambda float64 // 0: 0.08
 }
 
-// SampleWindows samples calibration windows from the model at path as
-// Calibration "self" does (c.Text and c.Windows are not used), for
-// callers that prune several times with the same data (Windows).
-func SampleWindows(ctx context.Context, path string, c Calibration, threads int) ([][]int, error) {
+// CalibrationWindows returns the windows Calibration c gives for the model
+// at path (cut from c.Text, or sampled from the model), for callers that
+// prune several times with the same data (Calibration.Windows).
+func CalibrationWindows(ctx context.Context, path string, c Calibration, threads int) ([][]int, error) {
 	m, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	c.Text, c.Windows = "", nil
+	c.Windows = nil
 	j, err := PlanCheckpoint(ctx, m, Options{Method: prune.Method{Scope: prune.ScopeTensor}, Algorithm: Wanda, Calib: c, Threads: threads})
 	if err != nil {
 		return nil, err
@@ -174,7 +177,10 @@ func (j *Job) calibWindows(ctx context.Context, lm *model.Model, tok *tokenizer.
 	var wins [][]int
 	switch {
 	case len(c.Windows) > 0:
-		info.Source, info.Seed, info.Len = "windows", 0, len(c.Windows[0])
+		info.Source, info.Len = c.Source, len(c.Windows[0])
+		if info.Source == "" {
+			info.Source = "windows"
+		}
 		wins = c.Windows
 		for _, w := range wins {
 			if err := lm.CheckIDs(w); err != nil {

@@ -66,7 +66,7 @@ func TestCalibratedQuality(t *testing.T) {
 		t.Skip("runs the model")
 	}
 	// The default calibration, sampled once for the four runs.
-	wins, err := sparsify.SampleWindows(context.Background(), sharedtest.Path(t, "models/stories260k"), sparsify.Calibration{}, 2)
+	wins, err := sparsify.CalibrationWindows(context.Background(), sharedtest.Path(t, "models/stories260k"), sparsify.Calibration{}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

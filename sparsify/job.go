@@ -161,6 +161,10 @@ func (j *Job) InputDir() string {
 // Method is the job's pruning method.
 func (j *Job) Method() prune.Method { return j.opts.Method }
 
+// Describe names the job's method as the manifest does ("magnitude 50%
+// per tensor", "sparsegpt 50%", "wanda 2:4").
+func (j *Job) Describe() string { return j.opts.methodString() }
+
 // Targets lists the tensors the job prunes, in name order; after Execute
 // they carry their encodings and counts.
 func (j *Job) Targets() []Target {

@@ -33,9 +33,11 @@ type compressFlags struct {
 	saeTensor, sweep                           string
 	include, exclude                           []string
 	ctx, stride, maxTokens, latents, k, epochs int
-	batch                                      int
+	batch, calibSamples, calibLen, blockSize   int
 	seed                                       uint64
-	sae                                        bool
+	sae, owl, find                             bool
+	method, calib                              string
+	damp                                       float64
 }
 
 func compressCommand() *command {
@@ -63,6 +65,14 @@ func compressCommand() *command {
 			fs.StringVar(&f.structured, "structured", "", "prune: rows or cols")
 			fs.StringArrayVar(&f.include, "include", nil, "prune: also prune tensors matching this glob (repeatable)")
 			fs.StringArrayVar(&f.exclude, "exclude", nil, "prune: do not prune tensors matching this glob (repeatable)")
+			fs.StringVar(&f.method, "method", "magnitude", "prune: magnitude, wanda or sparsegpt (calibrated on --calib)")
+			fs.StringVar(&f.calib, "calib", "self", "prune: calibration text file, or self (sampled from the model)")
+			fs.IntVar(&f.calibSamples, "calib-samples", 0, "prune: calibration windows (default 64)")
+			fs.IntVar(&f.calibLen, "calib-len", 0, "prune: tokens per calibration window (default 128)")
+			fs.Float64Var(&f.damp, "damp", 0, "prune: sparsegpt Hessian damping (default 0.01)")
+			fs.IntVar(&f.blockSize, "block-size", 0, "prune: sparsegpt columns per block (default 128)")
+			fs.BoolVar(&f.owl, "owl", false, "prune: outlier-weighted block sparsities (OWL)")
+			fs.BoolVar(&f.find, "find-sparsity", false, "search the highest sparsity passing every gate (to 0.01) and write it")
 			fs.StringVar(&f.format, "format", "dense", "store: dense, csr, bitmask or auto")
 			fs.BoolVar(&f.sae, "sae", false, "compress the token embedding with a sparse autoencoder")
 			fs.StringVar(&f.saeTensor, "sae-tensor", "", "sae: tensor to compress (default: the token embedding)")
@@ -113,6 +123,8 @@ func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
 	ov := compress.Override{SAE: f.sae,
 		Sparsity: changed(fs, "sparsity", f.sparsity), Pattern: changed(fs, "pattern", f.pattern), Structured: changed(fs, "structured", f.structured),
 		Scope: changed(fs, "scope", f.scope), Include: changed(fs, "include", f.include), Exclude: changed(fs, "exclude", f.exclude),
+		Method: changed(fs, "method", f.method), Calib: changed(fs, "calib", f.calib), CalibSamples: changed(fs, "calib-samples", f.calibSamples),
+		CalibLen: changed(fs, "calib-len", f.calibLen), Damp: changed(fs, "damp", f.damp), BlockSize: changed(fs, "block-size", f.blockSize), OWL: f.owl,
 		SAETensor: changed(fs, "sae-tensor", f.saeTensor), Latents: changed(fs, "latents", f.latents), K: changed(fs, "k", f.k),
 		L1: changed(fs, "l1", f.l1), Epochs: changed(fs, "epochs", f.epochs), Batch: changed(fs, "batch", f.batch), LR: changed(fs, "lr", f.lr),
 		Seed: changed(fs, "seed", f.seed), Format: changed(fs, "format", f.format),
@@ -129,6 +141,10 @@ func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
 			sweep = append(sweep, v)
 		}
 		ov.Sweep = &sweep
+	}
+	if f.find && ov.Sparsity == nil && (r.Prune == nil || r.Prune.Sparsity == nil) {
+		zero := 0.0 // a placeholder: the search sets it
+		ov.Sparsity = &zero
 	}
 	r.Apply(ov)
 	if err := r.Normalize(); err != nil {
@@ -156,7 +172,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	show := newProgress(stderr, "compress", o.Quiet, true)
 	defer show.close()
 	plan, err := compress.NewPlan(ctx, o.Model, o.Out.Dir, r, compress.Options{Force: o.Out.Force, MaxShardSize: o.Out.MaxShardSize,
-		Threads: o.Threads, Progress: show.event})
+		Threads: o.Threads, Progress: show.event, FindSparsity: o.flags.find})
 	if err != nil {
 		return compressErr(err)
 	}
