@@ -355,7 +355,7 @@ func WriteReports(out *checkpoint.Output, rep *report.Report) error {
 // fillTotals copies the manifest into rep and measures the weight files
 // before (the input's) and after (in dir).
 func (p *Plan) fillTotals(rep *report.Report, man *manifest.Manifest, dir string) {
-	rep.Inputs, rep.Tensors = man.Inputs, man.Tensors
+	rep.Inputs, rep.Tensors, rep.Calibration = man.Inputs, man.Tensors, man.Calibration
 	rep.Totals = report.Totals{Totals: man.Totals}
 	for _, f := range p.m.Files {
 		if st, err := os.Stat(f); err == nil {

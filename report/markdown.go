@@ -49,6 +49,17 @@ func (r *Report) Markdown() []byte {
 		fmt.Fprintf(&b, "| top-1 agreement | | %.2f%% |\n", 100*f.Top1)
 		fmt.Fprintf(&b, "\nFidelity on `%s`: %s tokens, %s scored, ctx %d, stride %d.\n", f.Text, Commas(int64(f.Tokens)), Commas(int64(f.Scored)), f.Ctx, f.Stride)
 	}
+	if c := r.Calibration; c != nil {
+		fmt.Fprintf(&b, "\nPruned by %s, calibrated on %d windows of %d tokens from %s", c.Method, c.Samples, c.Len, c.Source)
+		if len(c.LayerSparsity) > 0 {
+			b.WriteString(" (OWL block sparsities:")
+			for _, s := range c.LayerSparsity {
+				fmt.Fprintf(&b, " %.3f", s)
+			}
+			b.WriteString(")")
+		}
+		b.WriteString(".\n")
+	}
 	if s := r.SAE; s != nil {
 		fmt.Fprintf(&b, "\nSparse autoencoder on `%s`: %d latents, ", s.Tensor, s.Latents)
 		if s.K > 0 {

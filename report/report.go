@@ -39,6 +39,9 @@ type Report struct {
 	Timings []Timing  `json:"timings"`
 	PeakRSS int64     `json:"peak_rss_bytes"`
 	Notes   []string  `json:"notes,omitempty"`
+	// Calibration is the data a calibrated prune method (wanda,
+	// sparsegpt) used, as in lmsparse.json.
+	Calibration *manifest.Calibration `json:"calibration,omitempty"`
 }
 
 // Input is one input file, as in lmsparse.json.
@@ -164,6 +167,10 @@ type Layer struct {
 	NNZ         int64
 	BytesBefore int64
 	BytesAfter  int64
+	// ReconError is the mean reconstruction error of the layer's tensors
+	// that have one (calibrated methods), ReconTensors how many.
+	ReconError   float64
+	ReconTensors int
 }
 
 // Sparsity is the fraction of zero parameters.
@@ -201,9 +208,16 @@ func (r *Report) Layers() []Layer {
 		}
 		l.BytesBefore += t.BytesBefore
 		l.BytesAfter += t.BytesAfter
+		if t.ReconError != nil {
+			l.ReconError += *t.ReconError
+			l.ReconTensors++
+		}
 	}
 	var out []Layer
 	for _, l := range by {
+		if l.ReconTensors > 0 {
+			l.ReconError /= float64(l.ReconTensors)
+		}
 		out = append(out, *l)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -63,6 +63,36 @@ func LayerSparsityChart(r *report.Report) (*plot.Plot, error) {
 	return p, nil
 }
 
+// LayerReconChart draws the mean reconstruction error ‖WX − ŴX‖²/‖WX‖²
+// of each layer's pruned projections (calibrated methods), or returns nil
+// when no tensor has one.
+func LayerReconChart(r *report.Report) *plot.Plot {
+	var vals plotter.Values
+	var names []string
+	for _, l := range r.Layers() {
+		if l.ReconTensors > 0 {
+			vals = append(vals, l.ReconError)
+			names = append(names, shortLayer(l))
+		}
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = "Reconstruction error per layer"
+	p.Y.Label.Text = "mean ‖WX − ŴX‖² / ‖WX‖²"
+	p.Y.Min = 0
+	bars, err := plotter.NewBarChart(vals, vg.Points(14))
+	if err != nil {
+		return nil
+	}
+	bars.Color = colorKL
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	p.NominalX(names...)
+	return p
+}
+
 // LayerBytesChart draws the bytes of every layer of r before and after,
 // side by side.
 func LayerBytesChart(r *report.Report) (*plot.Plot, error) {
@@ -163,6 +193,11 @@ func Charts(r *report.Report) ([]Chart, error) {
 	by, err := LayerBytesChart(r)
 	if err := add("layer-bytes", width, by, err); err != nil {
 		return nil, err
+	}
+	if recon := LayerReconChart(r); recon != nil {
+		if err := add("layer-recon", width, recon, nil); err != nil {
+			return nil, err
+		}
 	}
 	if len(r.Sweep) > 1 {
 		ppl, err := SweepChart(r, "Perplexity vs sparsity", "perplexity (log scale)", func(p report.Point) float64 { return p.PPL }, colorAfter, true)
