@@ -5,8 +5,7 @@ import (
 	"math"
 	"slices"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	tblas "github.com/lmsparse/lmsparse/tensor/blas"
 )
 
 // Activation statistics and the two pruning methods that use them: Wanda
@@ -18,16 +17,20 @@ import (
 // values to out values); Matrix.Transposed says it is stored [in, out].
 
 // Stats accumulates, for the inputs X [n, k] of a projection, Wanda's
-// squared column norms Σ_t x_tj² and, when Hessian is set, SparseGPT's
-// XᵀX, both in float64.
+// squared column norms Σ_t x_tj² (float64) and, when Hessian is set,
+// SparseGPT's XᵀX: the products of each chunk of up to 512 rows are
+// summed in float32 by the GEMM kernels (package tensor/blas, as a float32
+// reference implementation sums them all), and the chunks accumulated in
+// float64.
 type Stats struct {
 	K     int
 	N     int64     // rows seen
 	SumSq []float64 // [k] Σ x_tj²
-	// XtX is [k, k] row-major, only its upper triangle kept current
-	// (nil without Hessian).
+	// XtX is [k, k] row-major (nil without Hessian).
 	XtX []float64
-	buf []float64
+	// Threads of the GEMM; 0 means GOMAXPROCS.
+	Threads int
+	c       []float32
 }
 
 // NewStats returns empty statistics for inputs of k values; hessian
@@ -55,22 +58,21 @@ func (s *Stats) Add(in []float32, rows, k, ld int) {
 	if s.XtX == nil {
 		return
 	}
-	// XᵀX += Aᵀ·A over chunks of rows converted to float64 (Dsyrk, upper).
-	const chunk = 256
+	// XᵀX += Aᵀ·A, chunk by chunk: Aᵀ [k, n] is both GEMM operands.
+	kr := tblas.Best()
+	const chunk = 512
+	if s.c == nil {
+		s.c = make([]float32, k*k)
+	}
 	for r0 := 0; r0 < rows; r0 += chunk {
 		n := min(chunk, rows-r0)
-		if cap(s.buf) < n*k {
-			s.buf = make([]float64, chunk*k)
+		src := in[r0*ld:]
+		a := kr.PackA(src, k, n, 1, ld, s.Threads)
+		b := kr.PackB(src, k, n, 1, ld, s.Threads)
+		kr.Gemm(s.c, k, a, b, k, k, n, s.Threads)
+		for i, v := range s.c {
+			s.XtX[i] += float64(v)
 		}
-		a := s.buf[:n*k]
-		for r := 0; r < n; r++ {
-			row := in[(r0+r)*ld : (r0+r)*ld+k]
-			for j, v := range row {
-				a[r*k+j] = float64(v)
-			}
-		}
-		blas64.Syrk(blas.Trans, 1, blas64.General{Rows: n, Cols: k, Stride: k, Data: a}, 1,
-			blas64.Symmetric{Uplo: blas.Upper, N: k, Stride: k, Data: s.XtX})
 	}
 }
 
@@ -93,7 +95,7 @@ func (s *Stats) Hessian() []float64 {
 	f := 2 / float64(s.N)
 	for i := 0; i < k; i++ {
 		for j := i; j < k; j++ {
-			v := s.XtX[i*k+j] * f
+			v := (s.XtX[i*k+j] + s.XtX[j*k+i]) / 2 * f // exactly symmetric
 			h[i*k+j], h[j*k+i] = v, v
 		}
 	}

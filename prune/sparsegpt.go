@@ -147,29 +147,35 @@ func SparseGPT(m Method, x *Matrix, h []float64, opt SparseGPTOptions) (*SparseG
 
 // dampedInverseFactor returns the upper Cholesky factor U of
 // (H + damp·mean·I)⁻¹ (so that H⁻¹ = UᵀU), raising the damping ×10 up to
-// three times when a factorization fails.
+// three times when a factorization fails. With P the order-reversing
+// permutation and P·H·P = L·Lᵀ (Cholesky), H⁻¹ = (P·L⁻¹·P)ᵀ·(P·L⁻¹·P) and
+// P·L⁻¹·P is upper triangular: one factorization and one triangular
+// inverse give U.
 func dampedInverseFactor(h []float64, k int, mean float64, res *SparseGPTResult) ([]float64, error) {
 	for try := 0; try <= 3; try++ {
-		a := mat.NewSymDense(k, append([]float64(nil), h...))
-		for j := 0; j < k; j++ {
-			a.SetSym(j, j, a.At(j, j)+res.Damp*mean)
+		a := mat.NewSymDense(k, nil)
+		for i := 0; i < k; i++ {
+			for j := i; j < k; j++ {
+				v := h[(k-1-i)*k+(k-1-j)]
+				if i == j {
+					v += res.Damp * mean
+				}
+				a.SetSym(i, j, v)
+			}
 		}
 		var c mat.Cholesky
 		if c.Factorize(a) {
-			var inv mat.SymDense
-			if err := c.InverseTo(&inv); err == nil {
-				var c2 mat.Cholesky
-				if c2.Factorize(&inv) {
-					var t mat.TriDense
-					c2.UTo(&t)
-					u := make([]float64, k*k)
-					for i := 0; i < k; i++ {
-						for j := i; j < k; j++ {
-							u[i*k+j] = t.At(i, j)
-						}
+			var l mat.TriDense
+			c.LTo(&l)
+			if err := l.InverseTri(&l); err == nil {
+				u := make([]float64, k*k)
+				raw := l.RawTriangular()
+				for i := 0; i < k; i++ {
+					for j := 0; j <= i; j++ {
+						u[(k-1-i)*k+(k-1-j)] = raw.Data[i*raw.Stride+j]
 					}
-					return u, nil
 				}
+				return u, nil
 			}
 		}
 		if try < 3 {
@@ -183,19 +189,69 @@ func dampedInverseFactor(h []float64, k int, mean float64, res *SparseGPTResult)
 // blockMask marks, among columns [i1, i2) of all rows, the count weights
 // of lowest w²/U_jj² (ties to the lower row-major index within the block).
 func blockMask(w, u []float64, mask []bool, rows, k, i1, i2 int, count int64) {
+	if count == 0 {
+		return
+	}
 	n := i2 - i1
-	idx := make([]int, rows*n)
-	for i := range idx {
-		idx[i] = i
+	type scored struct {
+		s float64
+		i int
 	}
-	score := func(i int) float64 {
-		r, c := i/n, i1+i%n
-		d := u[c*k+c]
-		return w[r*k+c] * w[r*k+c] / (d * d)
+	all := make([]scored, rows*n)
+	for r := 0; r < rows; r++ {
+		for c := i1; c < i2; c++ {
+			d := u[c*k+c]
+			all[r*n+c-i1] = scored{w[r*k+c] * w[r*k+c] / (d * d), r*n + c - i1}
+		}
 	}
-	pruneOrder(idx, score)
-	for _, i := range idx[:count] {
-		mask[(i/n)*k+i1+i%n] = true
+	less := func(a, b scored) int {
+		switch {
+		case a.s < b.s:
+			return -1
+		case a.s > b.s:
+			return 1
+		}
+		return a.i - b.i
+	}
+	// The count lowest: select, then mark (their order does not matter).
+	selectLowest(all, int(count), less)
+	for _, e := range all[:count] {
+		mask[(e.i/n)*k+i1+e.i%n] = true
+	}
+}
+
+// selectLowest reorders v so that its first k elements are the k lowest
+// under cmp (a total order), by quickselect with a median-of-three pivot.
+func selectLowest[T any](v []T, k int, cmp func(a, b T) int) {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three to v[hi].
+		if cmp(v[mid], v[lo]) < 0 {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if cmp(v[hi], v[lo]) < 0 {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if cmp(v[mid], v[hi]) < 0 {
+			v[mid], v[hi] = v[hi], v[mid]
+		}
+		p := lo
+		for i := lo; i < hi; i++ {
+			if cmp(v[i], v[hi]) < 0 {
+				v[i], v[p] = v[p], v[i]
+				p++
+			}
+		}
+		v[p], v[hi] = v[hi], v[p]
+		switch {
+		case p == k-1 || p == k:
+			return
+		case p < k:
+			lo = p + 1
+		default:
+			hi = p - 1
+		}
 	}
 }
 

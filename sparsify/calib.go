@@ -313,6 +313,7 @@ func (j *Job) calibrate(ctx context.Context, dir string) error {
 		err = blocks.Run(ctx, weights, func(g int, in []float32, rows, k, ld int) {
 			if stats[g] == nil {
 				stats[g] = prune.NewStats(k, true)
+				stats[g].Threads = o.Threads
 			}
 			stats[g].Add(in, rows, k, ld)
 		})
