@@ -16,6 +16,7 @@ import (
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/tensor/blas"
 	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
@@ -363,7 +364,7 @@ func (j *Job) calibrate(ctx context.Context, dir string) error {
 				return err
 			}
 			t.spill = sp
-			r := reconError(weights[p.Name], x.Vals, p, hess[p.Group])
+			r := reconError(weights[p.Name], x.Vals, p, hess[p.Group], o.Threads)
 			t.recon = &r
 			pruned[p.Name] = x.Vals
 		}
@@ -397,41 +398,40 @@ func readProjections(m *checkpoint.Model, projs []model.Projection) (map[string]
 }
 
 // reconError is ‖(W−Ŵ)X‖²/‖WX‖² = tr(ΔW·H·ΔWᵀ)/tr(W·H·Wᵀ) for H ∝ XᵀX,
-// over the logical [out, in] matrices stored as p says.
-func reconError(w, pruned []float32, p model.Projection, h []float64) float64 {
-	k := p.Cols
-	at := func(v []float32, i, j int) float64 {
-		if p.Transposed {
-			return float64(v[j*p.Rows+i])
-		}
-		return float64(v[i*k+j])
-	}
-	var num, den float64
-	d := make([]float64, k)
-	o := make([]float64, k)
-	for i := 0; i < p.Rows; i++ {
+// over the logical [out, in] matrices stored as p says: the products by H
+// run on the float32 GEMM kernels, the traces are summed in float64.
+func reconError(w, pruned []float32, p model.Projection, h []float64, threads int) float64 {
+	rows, k := p.Rows, p.Cols
+	d := make([]float32, rows*k)
+	o := make([]float32, rows*k)
+	for i := 0; i < rows; i++ {
 		for j := 0; j < k; j++ {
-			o[j] = at(w, i, j)
-			d[j] = o[j] - at(pruned, i, j)
-		}
-		for a := 0; a < k; a++ {
-			if d[a] == 0 && o[a] == 0 {
-				continue
+			idx := i*k + j
+			if p.Transposed {
+				idx = j*rows + i
 			}
-			hr := h[a*k : (a+1)*k]
-			var sd, so float64
-			for b, hv := range hr {
-				sd += hv * d[b]
-				so += hv * o[b]
-			}
-			num += d[a] * sd
-			den += o[a] * so
+			o[i*k+j] = w[idx]
+			d[i*k+j] = w[idx] - pruned[idx]
 		}
 	}
+	hf := make([]float32, k*k)
+	for i, v := range h {
+		hf[i] = float32(v)
+	}
+	quad := func(a []float32) float64 { // tr(A·H·Aᵀ)
+		c := make([]float32, rows*k)
+		blas.MatMulT(c, a, hf, rows, k, k, threads) // A·Hᵀ = A·H
+		var t float64
+		for i, v := range c {
+			t += float64(v) * float64(a[i])
+		}
+		return t
+	}
+	den := quad(o)
 	if den == 0 {
 		return 0
 	}
-	return num / den
+	return quad(d) / den
 }
 
 // owl returns each block's sparsity (see OWL), from a pass of the windows
