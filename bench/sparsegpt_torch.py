@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Reference timing for `lmsparse prune --method sparsegpt`: the SparseGPT
 algorithm of Frantar & Alistarh (2023) as their reference code runs it —
 float32 PyTorch, sequential over blocks, Hessian H = 2XXᵀ/n accumulated per
@@ -6,7 +6,7 @@ projection, damping 0.01·mean(diag H), blocks of 128 columns, lazy updates —
 on a GPT-2 checkpoint in Hugging Face layout (safetensors read with numpy),
 calibrated on N random windows of T tokens.
 
-Usage: python3 bench/sparsegpt_torch.py MODEL_DIR [--samples 64] [--len 512]
+Usage: /usr/bin/python3 bench/sparsegpt_torch.py MODEL_DIR [--samples 64] [--len 512]
        [--sparsity 0.5] [--threads 2]
 Prints the wall time of the pruning (after loading) and peak RSS.
 Debian's python3-torch is enough; this is a benchmark, never a test."""

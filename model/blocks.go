@@ -35,39 +35,71 @@ func (m *Model) Projections(layer int) []Projection {
 // Layers returns the number of transformer blocks.
 func (m *Model) Layers() int { return len(m.layers) }
 
-// Blocks runs a fixed batch of windows through the model one block at a
+// Blocks runs a fixed set of windows through the model one block at a
 // time, each block with projection weights the caller gives (the rest of
 // the model — embeddings, norms, biases — is the model's): the forward
 // pass of pruning methods that look at activations, which prune block i
 // on the outputs of the blocks before it, already pruned. The results
-// equal those of the model's own forward pass with the same weights.
+// equal those of the model's own forward pass with the same weights. The
+// residual stream of every row is kept (twice: before and after the
+// block); the other activations take one batch of windows at a time.
 type Blocks struct {
-	m    *Model
-	p    pass
-	x    []float32 // residual stream before the next block [rows, dim]
-	next int       // the block Run runs next
+	m       *Model
+	p       pass
+	wins    [][]int
+	batches [][2]int  // windows [lo, hi) run together
+	rowOff  []int     // first row of each window
+	x, out  []float32 // residual stream before the next block, and after the last Run [rows, dim]
+	next    int       // the block Run runs next
 }
 
+// DefaultBlockBatchRows is the number of rows Blocks runs together when
+// NewBlocks is given 0.
+const DefaultBlockBatchRows = 4096
+
 // NewBlocks embeds the windows (token ids, validated) and readies them
-// for block 0.
-func (m *Model) NewBlocks(wins [][]int) (*Blocks, error) {
-	for _, w := range wins {
+// for block 0. Windows run in batches of about batchRows rows (whole
+// windows; 0 means DefaultBlockBatchRows): the results do not depend on
+// it, the memory does.
+func (m *Model) NewBlocks(wins [][]int, batchRows int) (*Blocks, error) {
+	if batchRows <= 0 {
+		batchRows = DefaultBlockBatchRows
+	}
+	b := &Blocks{m: m, wins: wins}
+	rows := 0
+	lo := 0
+	for i, w := range wins {
 		if err := m.checkIDs(w); err != nil {
 			return nil, err
 		}
+		b.rowOff = append(b.rowOff, rows)
+		rows += len(w)
+		if rows-b.rowOff[lo] >= batchRows || i == len(wins)-1 {
+			b.batches = append(b.batches, [2]int{lo, i + 1})
+			lo = i + 1
+		}
 	}
-	b := &Blocks{m: m}
-	maxT := m.setup(&b.p, wins)
-	if err := m.embedRows(&b.p); err != nil {
-		return nil, err
+	b.rowOff = append(b.rowOff, rows)
+	D := m.cfg.HiddenSize
+	b.x, b.out = make([]float32, rows*D), make([]float32, rows*D)
+	for _, bt := range b.batches {
+		b.setup(bt)
+		if err := m.embedRows(&b.p); err != nil {
+			return nil, err
+		}
+		copy(b.x[b.rowOff[bt[0]]*D:], b.p.x)
 	}
-	m.ropeFor(&b.p, maxT)
-	b.x = append([]float32(nil), b.p.x...)
 	return b, nil
 }
 
-// Rows returns the number of token rows of the batch.
-func (b *Blocks) Rows() int { return len(b.p.tok) }
+// setup readies the pass for a batch of windows.
+func (b *Blocks) setup(bt [2]int) {
+	maxT := b.m.setup(&b.p, b.wins[bt[0]:bt[1]])
+	b.m.ropeFor(&b.p, maxT)
+}
+
+// Rows returns the number of token rows of the windows.
+func (b *Blocks) Rows() int { return b.rowOff[len(b.rowOff)-1] }
 
 // Next returns the block Run runs.
 func (b *Blocks) Next() int { return b.next }
@@ -75,13 +107,10 @@ func (b *Blocks) Next() int { return b.next }
 // Run runs the next block on the current residual stream with the given
 // projection tensors (every tensor of Projections(layer), by name, as
 // stored in the checkpoint), calling probe, when not nil, with each
-// projection group's input. The result is kept apart: Advance makes it
-// the input of the following block; another Run of the same block
-// replaces it.
+// projection group's input (batch by batch). The result is kept apart:
+// Advance makes it the input of the following block; another Run of the
+// same block replaces it.
 func (b *Blocks) Run(ctx context.Context, weights map[string][]float32, probe Probe) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	m := b.m
 	if b.next >= len(m.layers) {
 		return fmt.Errorf("%w: all %d blocks have run", ErrInput, len(m.layers))
@@ -100,14 +129,23 @@ func (b *Blocks) Run(ctx context.Context, weights map[string][]float32, probe Pr
 		}
 		w[g] = m.proj(new(weightBuf), stage, s, m.threads, false)
 	}
-	copy(b.p.x, b.x)
-	m.block(&b.p, L, w, probe)
+	D := m.cfg.HiddenSize
+	for _, bt := range b.batches {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.setup(bt)
+		lo, hi := b.rowOff[bt[0]]*D, b.rowOff[bt[1]]*D
+		copy(b.p.x, b.x[lo:hi])
+		m.block(&b.p, L, w, probe)
+		copy(b.out[lo:hi], b.p.x)
+	}
 	return nil
 }
 
 // Advance makes the last Run's output the next block's input.
 func (b *Blocks) Advance() {
-	b.x, b.p.x = b.p.x, b.x
+	b.x, b.out = b.out, b.x
 	b.next++
 }
 
@@ -125,6 +163,6 @@ func (b *Blocks) Logits(out []float32) error {
 	}
 	h := growF32(nil, len(b.x))
 	b.m.norm(h, b.x, b.m.normW, b.m.normB, 0, rows)
-	b.m.logits(&b.p.s, h, rows, out)
+	b.m.logits(&b.p.s, h, rows, out) // the head over every row at once
 	return nil
 }

@@ -36,14 +36,14 @@ func TestBlocksMatchForward(t *testing.T) {
 			seed := uint64(7)
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, 1))
-			wins := make([][]int, 2)
+			wins := make([][]int, 3)
 			for i := range wins {
 				wins[i] = make([]int, 9+i)
 				for j := range wins[i] {
 					wins[i][j] = rng.IntN(m.VocabSize())
 				}
 			}
-			b, err := m.NewBlocks(wins)
+			b, err := m.NewBlocks(wins, 12) // batches: windows 0–1, then 2
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -294,7 +294,7 @@ func (j *Job) calibrate(ctx context.Context, dir string) error {
 		}
 		info.LayerSparsity = layerS
 	}
-	blocks, err := lm.NewBlocks(wins)
+	blocks, err := lm.NewBlocks(wins, 0)
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,7 @@ func (j *Job) owl(ctx context.Context, lm *model.Model, wins [][]int, byName map
 	if !(o.M > 0) || !(o.Lambda >= 0) {
 		return nil, invalidf("OWL M %g and lambda %g must be positive", o.M, o.Lambda)
 	}
-	blocks, err := lm.NewBlocks(wins)
+	blocks, err := lm.NewBlocks(wins, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/pflag"
 
@@ -139,6 +141,9 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 		Format: sparsify.Format(o.Format), MaxShardSize: o.Out.MaxShardSize, ExternalData: o.ExternalData, Progress: show.event}
 	if err := o.calib.apply(o.fs, "prune", &so); err != nil {
 		return err
+	}
+	if so.Algorithm != sparsify.Magnitude && os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(evalGCPercent)) // as eval: the peak stays near the live heap
 	}
 	job, err := sparsify.Plan(ctx, o.Model, so)
 	if err != nil {
