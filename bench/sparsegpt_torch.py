@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--len", type=int, default=512)
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--layers", type=int, default=0, help="prune only the first N blocks (0: all)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = json.load(open(a.model + "/config.json"))
@@ -121,7 +122,8 @@ def main():
     start = time.time()
     with torch.no_grad():
         x = w[pre + "wte.weight"][ids] + w[pre + "wpe.weight"][: a.len]
-        for l in range(L):
+        for l in range(a.layers or L):
+            t0 = time.time()
             blk = Block(w, f"{pre}h.{l}.", heads, eps)
             H, n = {}, {}
             def hook(name, inp):
@@ -136,9 +138,10 @@ def main():
                 Wt = w[key].t().contiguous()  # [out, in]
                 w[key] = fasterprune(Wt, H[name] / n[name], a.sparsity).t().contiguous()
             x = torch.cat([blk(x[s:s + 8]) for s in range(0, a.samples, 8)])
+            print(f"block {l}: {time.time() - t0:.1f} s", flush=True)
     secs = time.time() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"torch {torch.__version__} sparsegpt {a.sparsity} on {L} blocks, {a.samples}x{a.len} tokens, {a.threads} threads: {secs:.1f} s, peak RSS {rss} KB")
+    print(f"torch {torch.__version__} sparsegpt {a.sparsity} on {a.layers or L} blocks, {a.samples}x{a.len} tokens, {a.threads} threads: {secs:.1f} s, peak RSS {rss} KB")
 
 
 if __name__ == "__main__":
