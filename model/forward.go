@@ -378,11 +378,7 @@ func (m *Model) block(p *pass, L *layer, w projs, probe Probe) {
 	c := &m.cfg
 	D := c.HiddenSize
 	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
-	qkvDim := (H + 2*KV) * hd
-	upDim := c.IntermediateSize
-	if m.arch == archLlama {
-		upDim *= 2
-	}
+	qkvDim, upDim := m.widths()
 	th := m.threads
 	rows := p.off[len(p.off)-1]
 	x, h, qkv, att, mlp := p.x, p.h, p.qkv, p.att, p.mlp
@@ -471,12 +467,8 @@ func (m *Model) block(p *pass, L *layer, w projs, probe Probe) {
 func (m *Model) setup(p *pass, wins [][]int) (maxT int) {
 	c := &m.cfg
 	D := c.HiddenSize
-	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
-	qkvDim := (H + 2*KV) * hd
-	upDim := c.IntermediateSize
-	if m.arch == archLlama {
-		upDim *= 2
-	}
+	H, hd := c.NumHeads, c.HeadDim
+	qkvDim, upDim := m.widths()
 	p.off = p.off[:0]
 	rows := 0
 	for _, w := range wins {
@@ -542,3 +534,15 @@ func (m *Model) embedRows(p *pass) error {
 // CheckIDs verifies that ids can be one window of the model: at least one
 // token, at most its positions, every id in its vocabulary.
 func (m *Model) CheckIDs(ids []int) error { return m.checkIDs(ids) }
+
+// widths returns the width of the fused q|k|v projection's output and of
+// the MLP's first projection (gate|up for the llama family).
+func (m *Model) widths() (qkvDim, upDim int) {
+	c := &m.cfg
+	qkvDim = (c.NumHeads + 2*c.NumKVHeads) * c.HeadDim
+	upDim = c.IntermediateSize
+	if m.arch == archLlama {
+		upDim *= 2
+	}
+	return qkvDim, upDim
+}
