@@ -75,6 +75,8 @@ type OWL struct {
 	Lambda float64 `yaml:"lambda,omitempty" json:"lambda,omitempty"`
 }
 
+// SAE is the sae stage: the autoencoder of "lmsparse sae" (zero fields
+// take its defaults).
 type SAE struct {
 	Tensor  string  `yaml:"tensor,omitempty" json:"tensor,omitempty"`
 	Latents int     `yaml:"latents,omitempty" json:"latents,omitempty"`
@@ -86,11 +88,13 @@ type SAE struct {
 	Seed    uint64  `yaml:"seed,omitempty" json:"seed,omitempty"`
 }
 
+// Store is the store stage: the format of pruned tensors and the shard size.
 type Store struct {
 	Format       string `yaml:"format,omitempty" json:"format,omitempty"`
 	MaxShardSize string `yaml:"max_shard_size,omitempty" json:"max_shard_size,omitempty"`
 }
 
+// Eval is the eval stage: held-out text (relative to the recipe) and windows.
 type Eval struct {
 	Text      string `yaml:"text,omitempty" json:"text,omitempty"`
 	Ctx       int    `yaml:"ctx,omitempty" json:"ctx,omitempty"`
@@ -98,6 +102,7 @@ type Eval struct {
 	MaxTokens int    `yaml:"max_tokens,omitempty" json:"max_tokens,omitempty"`
 }
 
+// Gates are the fidelity thresholds a run must pass (nil: not checked).
 type Gates struct {
 	MaxPPLRatio *float64 `yaml:"max_ppl_ratio,omitempty" json:"max_ppl_ratio,omitempty"`
 	MaxKL       *float64 `yaml:"max_kl,omitempty" json:"max_kl,omitempty"`
