@@ -35,6 +35,77 @@ type Manifest struct {
 	// Calibration describes the data a calibrated method (wanda,
 	// sparsegpt) pruned with.
 	Calibration *Calibration `json:"calibration,omitempty"`
+	// Training describes the fine-tuning of "lmsparse finetune" (or a
+	// recipe's recover stage): the setup, the data and the loss curve.
+	Training *Training `json:"training,omitempty"`
+}
+
+// Training is the record of a fine-tuning run.
+type Training struct {
+	Optimizer   string    `json:"optimizer"` // "sgd" or "adamw"
+	LR          float64   `json:"lr"`
+	MinLR       float64   `json:"min_lr,omitempty"`
+	Schedule    string    `json:"schedule"` // "constant" or "cosine"
+	Warmup      int       `json:"warmup,omitempty"`
+	Betas       []float64 `json:"betas,omitempty"` // adamw
+	Eps         float64   `json:"eps,omitempty"`   // adamw
+	WeightDecay float64   `json:"weight_decay"`
+	ClipNorm    float64   `json:"clip_norm,omitempty"`
+	Steps       int       `json:"steps"`
+	Batch       int       `json:"batch"`
+	Accum       int       `json:"accum"`
+	Ctx         int       `json:"ctx"`
+	// Distill is α of the loss (1−α)·CE + α·KL(teacher‖model); Teacher the
+	// dense original's path.
+	Distill        float64      `json:"distill,omitempty"`
+	Teacher        string       `json:"teacher,omitempty"`
+	L1             float64      `json:"l1,omitempty"`
+	KeepMask       bool         `json:"keep_mask"`
+	TargetSparsity float64      `json:"target_sparsity,omitempty"`
+	RecoverSteps   int          `json:"recover_steps,omitempty"`
+	Data           TrainingData `json:"data"`
+	Tokens         int64        `json:"tokens"`
+	Seconds        float64      `json:"seconds"`
+	TokensPerS     float64      `json:"tokens_per_s"`
+	// Loss is each step's loss, computed before its update; RecoverLoss
+	// that of the steps after TargetSparsity.
+	Loss        []float64    `json:"loss"`
+	RecoverLoss []float64    `json:"recover_loss,omitempty"`
+	Before      *EvalSummary `json:"before,omitempty"`
+	After       *EvalSummary `json:"after,omitempty"`
+}
+
+// String summarizes the evaluation on one line.
+func (e *EvalSummary) String() string {
+	s := fmt.Sprintf("ppl %.4f on %s (ctx %d)", e.PPL, e.Text, e.Ctx)
+	if e.Top1 > 0 {
+		s += fmt.Sprintf(", KL %.4f, top-1 %.2f%% vs the original", e.KLMean, 100*e.Top1)
+	}
+	return s
+}
+
+// TrainingData is the text a run trained on.
+type TrainingData struct {
+	// Source is "self" (sequences sampled from the teacher), "windows" or
+	// the text file.
+	Source  string `json:"source"`
+	Windows int    `json:"windows"`
+	Len     int    `json:"len"`
+	Seed    uint64 `json:"seed"`
+	Shuffle bool   `json:"shuffle,omitempty"`
+	// TokensSHA256 is the sha256 of the windows' token ids, each as 4
+	// bytes little-endian, window after window.
+	TokensSHA256 string `json:"tokens_sha256"`
+}
+
+// EvalSummary is a held-out evaluation before or after training.
+type EvalSummary struct {
+	Text    string  `json:"text"`
+	Ctx     int     `json:"ctx"`
+	PPL     float64 `json:"ppl"`
+	MeanNLL float64 `json:"mean_nll"`
+	KLMean  float64 `json:"kl_mean,omitempty"` // KL(original‖model)
+	Top1    float64 `json:"top1,omitempty"`
 }
 
 // Calibration is the calibration data and settings of a method that looks

@@ -14,6 +14,7 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
+	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tensor/blas"
@@ -116,6 +117,33 @@ func CalibrationWindows(ctx context.Context, path string, c Calibration, threads
 	return wins, err
 }
 
+// SampleWindows samples n sequences of length tokens from lm at
+// temperature 1, each starting with the tokens tok puts before a sequence
+// (Llama's BOS) or, for a tokenizer that adds none (GPT-2), with
+// "<|endoftext|>"; sequence i draws from math/rand/v2's PCG seeded
+// (seed, i) (see model.Sample). It reports the stage "sample".
+func SampleWindows(ctx context.Context, lm model.LM, tok *tokenizer.Tokenizer, n, length int, seed uint64, pf progress.Func) ([][]int, error) {
+	start := tok.Prefix()
+	if len(start) == 0 {
+		id, ok := tok.TokenID("<|endoftext|>")
+		if !ok {
+			return nil, invalidf("the tokenizer adds no start token and has no <|endoftext|>: sampling has nothing to start from")
+		}
+		start = []int{id}
+	}
+	prompts, rngs := make([][]int, n), make([]*rand.Rand, n)
+	for i := range prompts {
+		prompts[i], rngs[i] = start, rand.New(rand.NewPCG(seed, uint64(i)))
+	}
+	st := pf.Start("sample", 0, "")
+	wins, err := model.Sample(ctx, lm, prompts, length, rngs)
+	if err != nil {
+		return nil, err
+	}
+	st.Finish("")
+	return wins, nil
+}
+
 // calibrated reports whether the job prunes with activations.
 func (j *Job) calibrated() bool {
 	return j.opts.Algorithm == Wanda || j.opts.Algorithm == SparseGPT
@@ -212,24 +240,10 @@ func (j *Job) calibWindows(ctx context.Context, lm *model.Model, tok *tokenizer.
 			}
 		}
 	default:
-		start := tok.Prefix()
-		if len(start) == 0 {
-			id, ok := tok.TokenID("<|endoftext|>")
-			if !ok {
-				return nil, nil, invalidf("the tokenizer adds no start token and has no <|endoftext|>: sampling has nothing to start from")
-			}
-			start = []int{id}
-		}
-		prompts, rngs := make([][]int, c.Samples), make([]*rand.Rand, c.Samples)
-		for i := range prompts {
-			prompts[i], rngs[i] = start, rand.New(rand.NewPCG(c.Seed, uint64(i)))
-		}
-		st := j.opts.Progress.Start("sample", 0, "")
 		var err error
-		if wins, err = model.Sample(ctx, lm, prompts, c.Len, rngs); err != nil {
+		if wins, err = SampleWindows(ctx, lm, tok, c.Samples, c.Len, c.Seed, j.opts.Progress); err != nil {
 			return nil, nil, err
 		}
-		st.Finish("")
 	}
 	info.Samples = len(wins)
 	h := sha256.New()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/onnx"
@@ -13,6 +14,7 @@ import (
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/tensor"
 )
 
 // Job is one planned pruning of a model: its targets, their methods and,
@@ -219,8 +221,13 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 	// take the targets' bytes from it; otherwise it starts now, beside
 	// planning, and reads everything itself. A calibrated method's targets
 	// come from its spill file, not the input: the scan reads them itself.
+	if j.opts.Values != nil {
+		if err := j.applyValues(filepath.Dir(out.Staging())); err != nil {
+			return nil, err
+		}
+	}
 	var bg *background
-	if j.needsPlanning() || j.calibrated() {
+	if j.needsPlanning() || j.calibrated() || j.opts.Values != nil {
 		bg = startBackground(ctx, m, j.targets, nil)
 		defer bg.stop()
 	}
@@ -269,6 +276,54 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 		return nil, err
 	}
 	return man, nil
+}
+
+// applyValues stores Options.Values: targets go to a spill file (read as
+// the calibrated methods' are) with a selection that keeps them as they
+// are, other tensors replace the input's as dense entries.
+func (j *Job) applyValues(dir string) error {
+	byName := map[string]*target{}
+	for _, t := range j.targets {
+		byName[t.name] = t
+	}
+	names := make([]string, 0, len(j.opts.Values))
+	for name := range j.opts.Values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		vals := j.opts.Values[name]
+		info, ok := j.m.Tensor(name)
+		if !ok {
+			return invalidf("tensor %q: no such tensor in %s", name, j.m.Path)
+		}
+		n, err := info.Shape.Elems()
+		if err != nil || n != int64(len(vals)) {
+			return invalidf("tensor %q: %d new values for shape %v", name, len(vals), info.Shape)
+		}
+		raw := make([]byte, len(vals)*info.DType.Size())
+		if err := tensor.EncodeF32(raw, vals, info.DType); err != nil {
+			return fmt.Errorf("tensor %q: %w", name, err)
+		}
+		t := byName[name]
+		if t == nil {
+			if err := j.Replace(name, []safetensors.Entry{safetensors.BytesEntry(name, info.DType, info.Shape, raw)}, "dense", int64(len(raw)), nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if j.spill == nil {
+			if j.spill, err = newSpill(dir); err != nil {
+				return err
+			}
+		}
+		if t.spillOff, err = j.spill.write(raw); err != nil {
+			return err
+		}
+		t.spill = j.spill
+		t.method = prune.Method{Scope: prune.ScopeTensor}
+	}
+	return nil
 }
 
 // reportWrites wraps the entries' writers to report progress, one unit

@@ -115,6 +115,11 @@ type Options struct {
 	OWL *OWL
 	// Threads of the forward pass of calibrated methods; 0 means all CPUs.
 	Threads int
+	// Values, when set, holds new float32 values of tensors by name
+	// (trained weights), each stored in its tensor's dtype in place of the
+	// input's values. A target among them is written as given: Method's
+	// selection is not applied to it and its zeros count as pruned.
+	Values map[string][]float32
 	// Progress receives the stages "sample", "owl", "calibrate" (one unit
 	// per block), "plan" and "write" (one unit per tensor).
 	Progress progress.Func

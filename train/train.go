@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/lmsparse/lmsparse/model"
@@ -34,6 +35,12 @@ type Options struct {
 	// instead of in order.
 	Shuffle bool
 	Seed    uint64
+	// Frozen names tensors that are not updated (their gradients are
+	// still computed).
+	Frozen []string
+	// FirstBatch is the batch index of the first step (a run that
+	// continues another starts where it stopped).
+	FirstBatch int
 	// Threads of the passes (below 1: all CPUs); Kernel names the blas
 	// kernel ("" the fastest). Results do not depend on Threads.
 	Threads int
@@ -91,6 +98,10 @@ func (o *Options) validate(n *Net, wins [][]int) error {
 		return invalidf("steps %d: want at least 1", o.Steps)
 	case o.Batch < 1:
 		return invalidf("batch %d: want at least 1 window", o.Batch)
+	case slices.ContainsFunc(o.Frozen, func(s string) bool { return n.byName[s] == nil }):
+		return invalidf("frozen tensors %v: not all are parameters of the model", o.Frozen)
+	case o.FirstBatch < 0:
+		return invalidf("first batch %d: want 0 or more", o.FirstBatch)
 	case o.Accum < 1:
 		return invalidf("gradient accumulation %d: want at least 1", o.Accum)
 	case math.IsNaN(o.Distill) || o.Distill < 0 || o.Distill > 1:
@@ -160,10 +171,18 @@ func Train(ctx context.Context, n *Net, wins [][]int, opts Options) (*Result, er
 	if opts.Shuffle {
 		order = rand.New(rand.NewPCG(opts.Seed, 0x6c6d7370)).Perm(len(wins))
 	}
-	if opts.KeepMask {
-		for _, p := range n.params {
-			if p.Target {
-				p.setMask()
+	for _, p := range n.params {
+		p.mask = nil
+		if opts.KeepMask && p.Target {
+			p.setMask()
+		}
+	}
+	trainable := n.params
+	if len(opts.Frozen) > 0 {
+		trainable = nil
+		for _, q := range n.params {
+			if !slices.Contains(opts.Frozen, q.Name) {
+				trainable = append(trainable, q)
 			}
 		}
 	}
@@ -176,7 +195,7 @@ func Train(ctx context.Context, n *Net, wins [][]int, opts Options) (*Result, er
 		n.ZeroGrad()
 		var loss Loss
 		for a := range opts.Accum {
-			ids := Batch(wins, s*opts.Accum+a, B, order)
+			ids := Batch(wins, opts.FirstBatch+s*opts.Accum+a, B, order)
 			l, err := n.lossGrad(ctx, p, w, ids, opts.Teacher, opts.Distill, true)
 			if err != nil {
 				return nil, err
@@ -210,7 +229,7 @@ func Train(ctx context.Context, n *Net, wins [][]int, opts Options) (*Result, er
 			}
 		}
 		lr := opts.Optim.rate(s, opts.Steps)
-		opts.Optim.update(n.params, s+1, lr, opts.L1, threads)
+		opts.Optim.update(trainable, s+1, lr, opts.L1, threads)
 		el := time.Since(start).Seconds()
 		rec := Step{Step: s, Loss: loss, LR: lr, GradNorm: norm, Tokens: res.Tokens, TokensSec: float64(res.Tokens) / el}
 		res.Steps = append(res.Steps, rec)

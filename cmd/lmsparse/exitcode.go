@@ -19,6 +19,7 @@ import (
 	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tokenizer"
+	"github.com/lmsparse/lmsparse/train"
 )
 
 // Process exit codes.
@@ -44,6 +45,7 @@ var exitCodes = []struct {
 	{compress.ErrGateFailed, exitGate},
 	{compress.ErrInvalid, exitBadArgs},
 	{sparsify.ErrInvalid, exitBadArgs},
+	{train.ErrInvalid, exitBadArgs},
 	{errUsage, exitBadArgs},
 	{safetensors.ErrFormat, exitBadArgs},
 	{checkpoint.ErrFormat, exitBadArgs},
