@@ -19,7 +19,7 @@ type Loss struct {
 }
 
 // headChunkBytes bounds the logits of one chunk of rows.
-const headChunkBytes = 32 << 20
+const headChunkBytes = 64 << 20
 
 // head computes the logits of every predicting row of the windows from
 // w.hf, the loss against the next tokens (and the teacher's logits when

@@ -121,10 +121,15 @@ func gradNorm(params []*Param) float64 {
 
 // update applies one optimizer step t (1-based) with learning rate lr to
 // every parameter, then the L1 proximal step on targets (soft-thresholding
-// by lr·l1) and the masks.
+// by lr·l1) and the masks. It computes in float32, as torch.optim does.
 func (o *Optim) update(params []*Param, t int, lr, l1 float64, threads int) {
 	b1t := 1 - math.Pow(o.Beta1, float64(t))
 	b2t := 1 - math.Pow(o.Beta2, float64(t))
+	step := float32(lr / b1t)              // AdamW: η/(1−β1ᵗ)
+	rb2 := float32(1 / math.Sqrt(b2t))     // 1/√(1−β2ᵗ)
+	decay := float32(1 - lr*o.WeightDecay) // decoupled weight decay
+	b1, b2 := float32(o.Beta1), float32(o.Beta2)
+	eps, sgd := float32(o.Eps), float32(lr)
 	for _, p := range params {
 		if o.Name == AdamW && p.m == nil {
 			p.m, p.v = make([]float32, len(p.W)), make([]float32, len(p.W))
@@ -133,35 +138,41 @@ func (o *Optim) update(params []*Param, t int, lr, l1 float64, threads int) {
 		if p.Target && l1 > 0 {
 			thr = float32(lr * l1)
 		}
-		blas.ParallelRows(threads, (len(p.W)+4095)/4096, 1, func(lo, hi int) {
-			for i := lo * 4096; i < min(hi*4096, len(p.W)); i++ {
-				w, g := float64(p.W[i]), float64(p.G[i])
-				if o.Name == SGD {
-					w -= lr * g
-				} else {
-					w -= lr * o.WeightDecay * w
-					m := o.Beta1*float64(p.m[i]) + (1-o.Beta1)*g
-					v := o.Beta2*float64(p.v[i]) + (1-o.Beta2)*g*g
-					p.m[i], p.v[i] = float32(m), float32(v)
-					w -= lr * (m / b1t) / (math.Sqrt(v/b2t) + o.Eps)
+		blas.ParallelRows(threads, (len(p.W)+updateChunk-1)/updateChunk, 1, func(lo, hi int) {
+			w, g := p.W[lo*updateChunk:min(hi*updateChunk, len(p.W))], p.G[lo*updateChunk:]
+			if o.Name == SGD {
+				for i := range w {
+					w[i] -= sgd * g[i]
 				}
-				nw := float32(w)
-				if thr > 0 {
+			} else {
+				m, v := p.m[lo*updateChunk:], p.v[lo*updateChunk:]
+				g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+				for i, gi := range g {
+					mi := b1*m[i] + (1-b1)*gi
+					vi := b2*v[i] + (1-b2)*gi*gi
+					m[i], v[i] = mi, vi
+					w[i] = w[i]*decay - step*mi/(float32(math.Sqrt(float64(vi)))*rb2+eps)
+				}
+			}
+			if thr > 0 {
+				for i, x := range w {
 					switch {
-					case nw > thr:
-						nw -= thr
-					case nw < -thr:
-						nw += thr
+					case x > thr:
+						w[i] = x - thr
+					case x < -thr:
+						w[i] = x + thr
 					default:
-						nw = 0
+						w[i] = 0
 					}
 				}
-				p.W[i] = nw
 			}
 		})
 		p.applyMask()
 	}
 }
+
+// updateChunk is the number of elements a goroutine updates at a time.
+const updateChunk = 1 << 14
 
 // maskGrad zeroes the gradient of masked elements.
 func (p *Param) maskGrad() {
