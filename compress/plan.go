@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lmsparse/lmsparse/arch"
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/formats/sparse"
@@ -78,7 +79,8 @@ type Plan struct {
 
 // NewPlan checks a run of recipe r on the model at modelPath into the
 // directory out: the recipe as a whole, the output location, the prune
-// targets and options, the autoencoder's tensor and options, and the eval
+// targets and options, the autoencoder's tensor and options, the recover
+// stage's training options (planned once on the model), and the eval
 // text, tokenizer, windows and the original model. Nothing is written.
 // The recipe is normalized (defaults filled in, eval ctx and stride as
 // they will run), so it reads as what runs.
@@ -142,12 +144,27 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 		if err != nil {
 			return nil, err
 		}
+		targets := j.Targets()
 		j.Close()
+		if r.Recover != nil && m.Config != nil {
+			// Training keeps the zeros of the blocks' 2-D weights only.
+			a := arch.Lookup(m.Config.ModelType)
+			for _, t := range targets {
+				if !a.DefaultTarget(t.Name, t.Shape) {
+					return nil, r.errorf("prune.include", "%s is pruned but is not a block weight, whose zeros the recover stage keeps: drop it from prune.include or drop the recover stage", t.Name)
+				}
+			}
+		}
 	}
 	if s := r.SAE; s != nil {
 		so := saestore.Options{Tensor: s.Tensor, Latents: s.Latents, K: s.K, L1: s.L1, Epochs: s.Epochs, Batch: s.Batch,
 			LR: s.LR, Seed: s.Seed, Threads: opts.Threads, Progress: p.inner}
 		if p.sae, err = saestore.Plan(ctx, m, so); err != nil {
+			return nil, err
+		}
+	}
+	if r.Recover != nil {
+		if err := p.checkRecover(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -243,8 +260,12 @@ func (p *Plan) stage(name string, begin time.Time, format string, args ...any) {
 // Run compresses the model into the output directory: the checkpoint,
 // lmsparse.json, report.json, report.md and report.html appear together
 // when it succeeds (or when only a gate fails), and nothing changes under
-// the output's name when it fails. It returns the report; when a gate
-// fails, the error wraps ErrGateFailed and the report is complete.
+// the output's name when it fails. With a recover stage the model is
+// pruned into a dense intermediate checkpoint in a temporary directory
+// beside the output (removed before Run returns), scored, fine-tuned and
+// written from there; the sweep and find-sparsity stay one-shot. It
+// returns the report; when a gate fails, the error wraps ErrGateFailed and
+// the report is complete.
 func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 	if p.ran {
 		return nil, fmt.Errorf("compress: the plan was already run")
@@ -275,37 +296,18 @@ func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 			return nil, err
 		}
 	}
-	job, err := sparsify.PlanCheckpoint(ctx, m, p.pruneOptions(nil))
+	sae, err := p.saeStage(ctx, rep)
 	if err != nil {
 		return nil, err
 	}
-	if p.sae != nil {
-		begin := time.Now()
-		res, err := p.sae.Execute(ctx)
-		if err != nil {
-			return nil, err
-		}
-		c, info := res.Compressed, p.sae.Tensor
-		if err := job.Replace(info.Name, c.Entries(), string(sparse.SAE), c.Bytes, map[string]string{sparse.SAEMetadataKey: sparse.SAEVersion}); err != nil {
-			return nil, err
-		}
-		opt := c.Options
-		rep.SAE = &report.SAE{Tensor: info.Name, Latents: opt.Latents, K: opt.K, L1: opt.L1, Epochs: opt.Epochs,
-			BytesBefore: info.Size, BytesAfter: c.Bytes, FVU: c.Stats.FVU, Cosine: c.Stats.Cosine, L0: c.Stats.L0, Dead: c.Stats.Dead}
-		p.stage("sae", begin, "%s %v: %d latents, %s; %s → %s bytes, FVU %.4f, %d dead latents", info.Name, info.Shape, opt.Latents,
-			c.Method(), report.Commas(info.Size), report.Commas(c.Bytes), c.Stats.FVU, c.Stats.Dead)
+	if r.Recover != nil {
+		err = p.recover(ctx, out, rep, sae)
+	} else {
+		err = p.write(ctx, out, rep, sae)
 	}
-	begin := time.Now()
-	man, err := job.Execute(ctx, out)
 	if err != nil {
 		return nil, err
 	}
-	p.fillTotals(rep, man, out.Staging())
-	summary := fmt.Sprintf("%s: %s → %s bytes of tensors (%.3f× smaller)", p.out, report.Commas(rep.Totals.BytesBefore), report.Commas(rep.Totals.BytesAfter), rep.Totals.Ratio)
-	if r.Prune != nil {
-		summary = fmt.Sprintf("%s, %d tensors pruned (%s), %.2f%% of their weights zero", summary, len(job.Targets()), job.Describe(), 100*rep.Totals.TargetSparsity)
-	}
-	p.stage("write", begin, "%s", summary)
 	if p.harness != nil {
 		if err := p.evalStage(ctx, out.Staging(), rep); err != nil {
 			return nil, err
@@ -329,6 +331,65 @@ func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 		return rep, fmt.Errorf("%w: %s (reports in %s)", ErrGateFailed, strings.Join(failed, ", "), p.out)
 	}
 	return rep, nil
+}
+
+// saeStage trains the autoencoder of the sae stage (nil without one).
+func (p *Plan) saeStage(ctx context.Context, rep *report.Report) (*saestore.Compressed, error) {
+	if p.sae == nil {
+		return nil, nil
+	}
+	begin := time.Now()
+	res, err := p.sae.Execute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, info := res.Compressed, p.sae.Tensor
+	opt := c.Options
+	rep.SAE = &report.SAE{Tensor: info.Name, Latents: opt.Latents, K: opt.K, L1: opt.L1, Epochs: opt.Epochs,
+		BytesBefore: info.Size, BytesAfter: c.Bytes, FVU: c.Stats.FVU, Cosine: c.Stats.Cosine, L0: c.Stats.L0, Dead: c.Stats.Dead}
+	p.stage("sae", begin, "%s %v: %d latents, %s; %s → %s bytes, FVU %.4f, %d dead latents", info.Name, info.Shape, opt.Latents,
+		c.Method(), report.Commas(info.Size), report.Commas(c.Bytes), c.Stats.FVU, c.Stats.Dead)
+	return c, nil
+}
+
+// replaceSAE has job store the autoencoder's parts in place of its tensor.
+func replaceSAE(job *sparsify.Job, c *saestore.Compressed) error {
+	if c == nil {
+		return nil
+	}
+	return job.Replace(c.Info.Name, c.Entries(), string(sparse.SAE), c.Bytes, map[string]string{sparse.SAEMetadataKey: sparse.SAEVersion})
+}
+
+// write is the store stage without recovery: the prune job (with the
+// autoencoder's parts) streams the checkpoint into out.
+func (p *Plan) write(ctx context.Context, out *checkpoint.Output, rep *report.Report, sae *saestore.Compressed) error {
+	job, err := sparsify.PlanCheckpoint(ctx, p.m, p.pruneOptions(nil))
+	if err != nil {
+		return err
+	}
+	defer job.Close()
+	if err := replaceSAE(job, sae); err != nil {
+		return err
+	}
+	begin := time.Now()
+	man, err := job.Execute(ctx, out)
+	if err != nil {
+		return err
+	}
+	p.fillTotals(rep, man, out.Staging())
+	p.stage("write", begin, "%s", p.writeSummary(rep, len(job.Targets()), job.Describe()))
+	return nil
+}
+
+// writeSummary is the write stage's line: bytes, and the pruned tensors
+// (n, described as desc).
+func (p *Plan) writeSummary(rep *report.Report, n int, desc string) string {
+	t := rep.Totals
+	summary := fmt.Sprintf("%s: %s → %s bytes of tensors (%.3f× smaller)", p.out, report.Commas(t.BytesBefore), report.Commas(t.BytesAfter), t.Ratio)
+	if p.r.Prune != nil {
+		summary = fmt.Sprintf("%s, %d tensors pruned (%s), %.2f%% of their weights zero", summary, n, desc, 100*t.TargetSparsity)
+	}
+	return summary
 }
 
 // WriteReports renders report.json, report.md and report.html into out.
@@ -387,12 +448,11 @@ func (p *Plan) score(ctx context.Context, dir string) (*eval.Report, error) {
 	return p.harness.Score(ctx, lm, dir)
 }
 
-// evalStage measures the written checkpoint and applies the gates.
-func (p *Plan) evalStage(ctx context.Context, dir string, rep *report.Report) error {
-	begin := time.Now()
+// fidelity scores the checkpoint at dir against the original.
+func (p *Plan) fidelity(ctx context.Context, dir string) (*report.Fidelity, error) {
 	res, err := p.score(ctx, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	k := res.KL
 	f := &report.Fidelity{Text: p.text, TextBytes: p.textLen, Ctx: res.Ctx, Stride: res.Stride, Tokens: res.Tokens, Scored: res.Scored,
@@ -401,6 +461,16 @@ func (p *Plan) evalStage(ctx context.Context, dir string, rep *report.Report) er
 	if res.BitsPerByte != nil {
 		f.BitsPerByte = *res.BitsPerByte
 		f.BaseBitsPerByte = k.BaseNLLSum / math.Ln2 / float64(p.textLen)
+	}
+	return f, nil
+}
+
+// evalStage measures the written checkpoint and applies the gates.
+func (p *Plan) evalStage(ctx context.Context, dir string, rep *report.Report) error {
+	begin := time.Now()
+	f, err := p.fidelity(ctx, dir)
+	if err != nil {
+		return err
 	}
 	rep.Fid = f
 	rep.Gates = gates(p.r.Gates, f.PPLRatio, f.KLMean, f.Top1)

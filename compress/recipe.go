@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,23 +16,26 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/sparsify"
+	"github.com/lmsparse/lmsparse/train"
 )
 
 // Recipe is the YAML file of "lmsparse compress --recipe": the stages to run,
-// always in the order prune → sae → store → eval → gates (a stage that is
-// absent is skipped), and an optional sweep. Flags override its fields.
+// always in the order prune → sae → recover → store → eval → gates (a stage
+// that is absent is skipped), and an optional sweep. Flags override its
+// fields.
 type Recipe struct {
 	Version int       `yaml:"version" json:"version"`
 	Prune   *Prune    `yaml:"prune,omitempty" json:"prune,omitempty"`
 	SAE     *SAE      `yaml:"sae,omitempty" json:"sae,omitempty"`
+	Recover *Recover  `yaml:"recover,omitempty" json:"recover,omitempty"`
 	Store   Store     `yaml:"store" json:"store"`
 	Eval    *Eval     `yaml:"eval,omitempty" json:"eval,omitempty"`
 	Gates   *Gates    `yaml:"gates,omitempty" json:"gates,omitempty"`
 	Sweep   []float64 `yaml:"sweep,omitempty" json:"sweep,omitempty"`
 
-	// Dir is the directory relative paths in the recipe (eval.text)
-	// resolve against: LoadRecipe sets it to the recipe file's directory;
-	// empty means the working directory.
+	// Dir is the directory relative paths in the recipe (eval.text,
+	// recover.text, prune.calib.source) resolve against: LoadRecipe sets it
+	// to the recipe file's directory; empty means the working directory.
 	Dir string `yaml:"-" json:"-"`
 
 	lines   map[string]int // "prune.sparsity" → line in the recipe file
@@ -87,6 +91,55 @@ type SAE struct {
 	LR      float64 `yaml:"lr,omitempty" json:"lr,omitempty"`
 	Seed    uint64  `yaml:"seed,omitempty" json:"seed,omitempty"`
 }
+
+// Recover is the recover stage: after pruning (and the sae stage), the
+// pruned model is fine-tuned as "lmsparse finetune --base ORIGINAL" does,
+// distilled from the original, and the trained weights are what the store
+// stage writes. The pruned weights stay exactly zero (the mask is kept);
+// every other parameter trains, except the sae stage's tensor, which stays
+// the autoencoder's reconstruction. With an eval stage the report shows
+// the fidelity before recovery beside the final one, and the loss curve.
+//
+// Normalize writes the defaults of the zero fields, those of "lmsparse
+// finetune": steps 100, batch 8 windows, accum 1, ctx 128 tokens (at most
+// the model's positions; NewPlan fills it in), optimizer adamw, lr 0.001,
+// schedule constant (cosine decays to min_lr, default 0, after warmup
+// steps, default 0), weight_decay 0, clip 0 (off), distill 1 (the loss is
+// KL(original‖model); 0 is plain cross-entropy on the data), seed 0,
+// shuffle false. The data is text, a file relative to the recipe's
+// directory cut into windows of ctx tokens, or, when text is empty,
+// samples (default 256) sequences of ctx tokens sampled from the original
+// with seed. A key written as 0 where 0 cannot run (steps, batch, accum,
+// ctx, samples, lr) is an error, not the default.
+//
+// The sweep and find-sparsity do not recover: their points are one-shot
+// prunes of the original, so find-sparsity's answer is a lower bound of
+// what recovery passes.
+type Recover struct {
+	Steps       int      `yaml:"steps,omitempty" json:"steps,omitempty"`
+	Batch       int      `yaml:"batch,omitempty" json:"batch,omitempty"`
+	Accum       int      `yaml:"accum,omitempty" json:"accum,omitempty"`
+	Ctx         int      `yaml:"ctx,omitempty" json:"ctx,omitempty"`
+	Optimizer   string   `yaml:"optimizer,omitempty" json:"optimizer,omitempty"`
+	LR          float64  `yaml:"lr,omitempty" json:"lr,omitempty"`
+	MinLR       float64  `yaml:"min_lr,omitempty" json:"min_lr,omitempty"`
+	Schedule    string   `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	Warmup      int      `yaml:"warmup,omitempty" json:"warmup,omitempty"`
+	WeightDecay float64  `yaml:"weight_decay,omitempty" json:"weight_decay,omitempty"`
+	Clip        float64  `yaml:"clip,omitempty" json:"clip,omitempty"`
+	Distill     *float64 `yaml:"distill,omitempty" json:"distill,omitempty"`
+	Text        string   `yaml:"text,omitempty" json:"text,omitempty"`
+	Samples     int      `yaml:"samples,omitempty" json:"samples,omitempty"`
+	Seed        uint64   `yaml:"seed,omitempty" json:"seed,omitempty"`
+	Shuffle     bool     `yaml:"shuffle,omitempty" json:"shuffle,omitempty"`
+}
+
+// Defaults of the recover stage (see Recover).
+const (
+	defaultRecoverSteps = 100
+	defaultRecoverBatch = 8
+	defaultRecoverLR    = 1e-3
+)
 
 // Store is the store stage: the format of pruned tensors and the shard size.
 type Store struct {
@@ -150,6 +203,9 @@ func ParseRecipe(path string, data []byte) (*Recipe, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err == nil {
 		collectLines(&root, "", r.lines)
+	}
+	if _, ok := r.lines["recover"]; ok && r.Recover == nil {
+		r.Recover = &Recover{} // "recover:" with nothing under it: every default
 	}
 	if r.Version != RecipeVersion {
 		return nil, r.errorf("version", "version %d: this lmsparse reads recipe version %d (add \"version: %d\")", r.Version, RecipeVersion, RecipeVersion)
@@ -349,6 +405,33 @@ func (r *Recipe) fillDefaults() {
 			p.OWL.Lambda = 0.08
 		}
 	}
+	if v := r.Recover; v != nil {
+		if v.Steps == 0 {
+			v.Steps = defaultRecoverSteps
+		}
+		if v.Batch == 0 {
+			v.Batch = defaultRecoverBatch
+		}
+		if v.Accum == 0 {
+			v.Accum = 1
+		}
+		if v.Optimizer == "" {
+			v.Optimizer = string(train.AdamW)
+		}
+		if v.LR == 0 {
+			v.LR = defaultRecoverLR
+		}
+		if v.Schedule == "" {
+			v.Schedule = string(train.Constant)
+		}
+		if v.Distill == nil {
+			one := 1.0
+			v.Distill = &one
+		}
+		if v.Text == "" && v.Samples == 0 {
+			v.Samples = train.DefaultSamples
+		}
+	}
 	if r.Store.Format == "" {
 		r.Store.Format = "dense"
 	}
@@ -363,6 +446,16 @@ func (r *Recipe) Normalize() error {
 	}
 	r.fillDefaults()
 	return nil
+}
+
+// recoverText is the recover stage's training text resolved against Dir
+// ("" for self-sampled windows).
+func (r *Recipe) recoverText() string {
+	t := r.Recover.Text
+	if t == "" || r.Dir == "" || filepath.IsAbs(t) {
+		return t
+	}
+	return filepath.Join(r.Dir, t)
 }
 
 // TextPath returns the eval stage's text file resolved against Dir.
@@ -416,6 +509,9 @@ func (r *Recipe) validate() error {
 	} else if len(r.Sweep) > 0 {
 		return r.errorf("sweep", "a sweep needs a prune stage")
 	}
+	if err := r.validateRecover(); err != nil {
+		return err
+	}
 	switch r.Store.Format {
 	case "", "dense", "csr", "bitmask", "auto":
 	default:
@@ -449,6 +545,75 @@ func (r *Recipe) validate() error {
 	}
 	if len(r.Sweep) > 0 && !hasText {
 		return r.errorf("sweep", "a sweep needs an eval stage with text")
+	}
+	return nil
+}
+
+// validateRecover checks the recover stage's values (train.Plan checks
+// them against the model in NewPlan). Errors name the key's line.
+func (r *Recipe) validateRecover() error {
+	v := r.Recover
+	if v == nil {
+		return nil
+	}
+	if r.Prune == nil {
+		return r.errorf("recover", "a recover stage needs a prune stage: it trains the pruned model")
+	}
+	key := func(k string) string {
+		if _, ok := r.lines["recover."+k]; ok {
+			return "recover." + k
+		}
+		return "recover"
+	}
+	// written reports a key given in the recipe file (so 0 is not "the
+	// default").
+	written := func(k string) bool { _, ok := r.lines["recover."+k]; return ok }
+	bad := func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+	for _, c := range []struct {
+		name string
+		v    int
+		min  int
+		want string
+	}{
+		{"steps", v.Steps, 1, "at least 1"},
+		{"batch", v.Batch, 1, "at least 1 window"},
+		{"accum", v.Accum, 1, "at least 1 batch per step"},
+		{"ctx", v.Ctx, 2, "at least 2 tokens"},
+		{"samples", v.Samples, 1, "at least 1 sequence"},
+	} {
+		if c.v < 0 || (c.v < c.min && (c.v != 0 || written(c.name))) {
+			return r.errorf(key(c.name), "recover.%s %d: want %s", c.name, c.v, c.want)
+		}
+	}
+	lr := v.LR
+	if lr == 0 && !written("lr") {
+		lr = defaultRecoverLR
+	}
+	switch {
+	case bad(lr) || lr <= 0:
+		return r.errorf(key("lr"), "recover.lr %g: want a positive learning rate", v.LR)
+	case bad(v.MinLR) || v.MinLR < 0 || v.MinLR > lr:
+		return r.errorf(key("min_lr"), "recover.min_lr %g: want 0 … %g (lr)", v.MinLR, lr)
+	case v.Warmup < 0:
+		return r.errorf(key("warmup"), "recover.warmup %d: want 0 or more steps", v.Warmup)
+	case bad(v.WeightDecay) || v.WeightDecay < 0:
+		return r.errorf(key("weight_decay"), "recover.weight_decay %g: want 0 or more", v.WeightDecay)
+	case bad(v.Clip) || v.Clip < 0:
+		return r.errorf(key("clip"), "recover.clip %g: want 0 (off) or a positive gradient norm", v.Clip)
+	case v.Distill != nil && (math.IsNaN(*v.Distill) || *v.Distill < 0 || *v.Distill > 1):
+		return r.errorf(key("distill"), "recover.distill %g: want 0 … 1", *v.Distill)
+	case v.Text != "" && v.Samples != 0:
+		return r.errorf(key("samples"), "recover.samples sets how many sequences are sampled; with recover.text the windows come from the text")
+	}
+	switch train.Optimizer(v.Optimizer) {
+	case "", train.AdamW, train.SGD:
+	default:
+		return r.errorf(key("optimizer"), "recover.optimizer %q: want adamw or sgd", v.Optimizer)
+	}
+	switch train.Schedule(v.Schedule) {
+	case "", train.Constant, train.Cosine:
+	default:
+		return r.errorf(key("schedule"), "recover.schedule %q: want constant or cosine", v.Schedule)
 	}
 	return nil
 }

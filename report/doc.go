@@ -8,16 +8,21 @@
 //
 // [Report] is the schema: the tool version, the inputs with sha256, the
 // effective recipe, every tensor's encoding, sparsity and bytes before and
-// after, the totals, the sparse-autoencoder statistics, fidelity against
-// the original model (perplexity, bits per byte, KL percentiles, top-1
-// agreement), each gate with its threshold, value and verdict, the sweep
-// points, stage timings and peak RSS. Fields are only added within a
-// schema version; [Load] refuses another version.
+// after, the totals, the sparse-autoencoder statistics, the recovery of a
+// recover stage ([Recovery]: its training setup and data, tokens and
+// speed, the loss of every step, and the fidelity of the pruned model
+// before recovery), fidelity against the original model (perplexity, bits
+// per byte, KL percentiles, top-1 agreement; after recovery when there is
+// one), each gate with its threshold, value and verdict, the sweep points,
+// stage timings and peak RSS. Fields are only added within a schema
+// version (recovery was added to v1); [Load] refuses another version.
 //
 // # Markdown
 //
 // [Report.Markdown] starts with a one-line headline ([Report.Headline]),
-// then a totals table, the gate verdicts, the sweep and a per-layer table
+// then a totals table, the recovery ([Recovery.Summary] and a table of
+// perplexity, KL and top-1 for the original, the pruned and the recovered
+// model), the gate verdicts, the sweep and a per-layer table
 // ([Report.Layers]). It is a pure function of the Report, as the HTML page
 // of package report/html is, so "lmsparse report OUT" re-renders both from
 // report.json alone.

@@ -70,6 +70,17 @@ func (r *Report) Markdown() []byte {
 		fmt.Fprintf(&b, "; %s → %s bytes; FVU %.4f, mean cosine %.4f, L0 %.2f, %d dead latents.\n",
 			Commas(s.BytesBefore), Commas(s.BytesAfter), s.FVU, s.Cosine, s.L0, s.Dead)
 	}
+	if rc := r.Recovery; rc != nil {
+		b.WriteString("\n#### Recovery\n\n")
+		b.WriteString(rc.Summary())
+		b.WriteString("\n")
+		if f, a := rc.Before, r.Fid; f != nil && a != nil {
+			b.WriteString("\n| | original | pruned | recovered |\n|---|---:|---:|---:|\n")
+			fmt.Fprintf(&b, "| perplexity | %s | %s (×%.4f) | %s (×%.4f) |\n", num(a.BasePPL), num(f.PPL), f.PPLRatio, num(a.PPL), a.PPLRatio)
+			fmt.Fprintf(&b, "| KL(base‖model) mean | | %.4g | %.4g |\n", f.KLMean, a.KLMean)
+			fmt.Fprintf(&b, "| top-1 agreement | | %.2f%% | %.2f%% |\n", 100*f.Top1, 100*a.Top1)
+		}
+	}
 	if len(r.Gates) > 0 {
 		b.WriteString("\n#### Gates\n\n| gate | threshold | value | verdict |\n|---|---:|---:|---|\n")
 		for _, g := range r.Gates {
@@ -110,6 +121,34 @@ func (r *Report) Markdown() []byte {
 		fmt.Fprintf(&b, "\n<sub>%s · %s · peak RSS %s</sub>\n", r.Tool, strings.Join(parts, ", "), HumanBytes(r.PeakRSS))
 	}
 	return b.Bytes()
+}
+
+// Summary describes the recovery in one sentence: setup, data, loss and
+// speed.
+func (rc *Recovery) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Recovered by %d steps of %d×%d tokens", rc.Steps, rc.Batch, rc.Ctx)
+	if rc.Accum > 1 {
+		fmt.Fprintf(&b, " (%d batches per step)", rc.Accum)
+	}
+	fmt.Fprintf(&b, ", %s, lr %g", rc.Optimizer, rc.LR)
+	if rc.Schedule != "" && rc.Schedule != "constant" {
+		fmt.Fprintf(&b, " %s to %g", rc.Schedule, rc.MinLR)
+	}
+	if rc.Warmup > 0 {
+		fmt.Fprintf(&b, " after %d warm-up steps", rc.Warmup)
+	}
+	fmt.Fprintf(&b, ", distill %g, on %d windows ", rc.Distill, rc.Data.Windows)
+	if rc.Data.Source == "self" {
+		fmt.Fprintf(&b, "sampled from the original (seed %d)", rc.Data.Seed)
+	} else {
+		fmt.Fprintf(&b, "of %s", rc.Data.Source)
+	}
+	if n := len(rc.Loss); n > 0 {
+		fmt.Fprintf(&b, ": loss %.4f → %.4f", rc.Loss[0], rc.Loss[n-1])
+	}
+	fmt.Fprintf(&b, "; %s tokens in %.1f s (%s tokens/s).", Commas(rc.Tokens), rc.Seconds, Commas(int64(rc.TokensPerS+0.5)))
+	return b.String()
 }
 
 // num prints a float with 6 significant digits, without exponent for

@@ -42,6 +42,9 @@ type Report struct {
 	// Calibration is the data a calibrated prune method (wanda,
 	// sparsegpt) used, as in lmsparse.json.
 	Calibration *manifest.Calibration `json:"calibration,omitempty"`
+	// Recovery is the fine-tuning of a recover stage, with the fidelity
+	// of the pruned model before it (Fid is the fidelity after).
+	Recovery *Recovery `json:"recovery,omitempty"`
 }
 
 // Input is one input file, as in lmsparse.json.
@@ -71,6 +74,38 @@ type SAE struct {
 	Cosine      float64 `json:"mean_cosine"`
 	L0          float64 `json:"l0"`
 	Dead        int     `json:"dead_latents"`
+}
+
+// Recovery is a recover stage: the pruned model fine-tuned (every weight
+// that was not pruned; pruned ones stay zero), distilled from the original
+// with weight Distill (the loss is (1−α)·CE + α·KL(original‖model)).
+type Recovery struct {
+	Steps       int     `json:"steps"`
+	Batch       int     `json:"batch"` // windows per batch
+	Accum       int     `json:"accum"` // batches per step
+	Ctx         int     `json:"ctx"`   // tokens per window
+	Optimizer   string  `json:"optimizer"`
+	LR          float64 `json:"lr"`
+	MinLR       float64 `json:"min_lr,omitempty"`
+	Schedule    string  `json:"schedule"`
+	Warmup      int     `json:"warmup,omitempty"`
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	ClipNorm    float64 `json:"clip_norm,omitempty"`
+	Distill     float64 `json:"distill"`
+	Teacher     string  `json:"teacher,omitempty"` // the original, with Distill > 0
+	// Data is where the windows came from: "self" (sampled from the
+	// original) or the text file, how many, their length and hash.
+	Data manifest.TrainingData `json:"data"`
+	// Tokens trained on (batch·ctx per batch), the training's wall time
+	// and rate.
+	Tokens     int64   `json:"tokens"`
+	Seconds    float64 `json:"seconds"`
+	TokensPerS float64 `json:"tokens_per_s"`
+	// Loss is each step's loss, computed before its update (len Steps).
+	Loss []float64 `json:"loss"`
+	// Before is the fidelity of the pruned model before recovery, on the
+	// eval stage's text (nil without an eval stage).
+	Before *Fidelity `json:"before,omitempty"`
 }
 
 // Fidelity compares the compressed model with the original on held-out

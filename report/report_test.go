@@ -79,3 +79,28 @@ func TestLoadRoundTrip(t *testing.T) {
 		t.Errorf("old schema: err = %v", err)
 	}
 }
+
+// TestMarkdownRecovery: a recover stage adds a section with its setup and
+// the before/after table; the JSON keeps it.
+func TestMarkdownRecovery(t *testing.T) {
+	r := sample()
+	r.Recovery = &Recovery{Steps: 3, Batch: 2, Accum: 1, Ctx: 32, Optimizer: "adamw", LR: 0.001, Schedule: "constant", Distill: 1,
+		Data: manifest.TrainingData{Source: "self", Windows: 4, Len: 32}, Tokens: 192, Seconds: 0.5, TokensPerS: 384,
+		Loss: []float64{2, 1.5, 1.25}, Before: &Fidelity{PPL: 66, BasePPL: 6, PPLRatio: 11, KLMean: 2.5, Top1: 0.25}}
+	md := string(r.Markdown())
+	for _, want := range []string{"#### Recovery", "Recovered by 3 steps of 2×32 tokens, adamw, lr 0.001, distill 1, on 4 windows sampled from the original (seed 0): loss 2.0000 → 1.2500; 192 tokens in 0.5 s (384 tokens/s).",
+		"| perplexity | 6 | 66 (×11.0000) | 7 (×1.1667) |", "| top-1 agreement | | 25.00% | 90.00% |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	b, _ := r.JSON()
+	for _, want := range []string{`"recovery": {`, `"loss": [`, `"before": {`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report.json lacks %s", want)
+		}
+	}
+	if strings.Contains(string(sample().Markdown()), "Recovery") {
+		t.Error("a report without recovery has a Recovery section")
+	}
+}

@@ -156,6 +156,46 @@ func SweepChart(r *report.Report, title, ylabel string, value func(report.Point)
 	return p, nil
 }
 
+// LossChart draws the loss of every step of r's recovery, or returns nil
+// without one.
+func LossChart(r *report.Report) (*plot.Plot, error) {
+	rc := r.Recovery
+	if rc == nil || len(rc.Loss) == 0 {
+		return nil, nil
+	}
+	pts := make(plotter.XYs, len(rc.Loss))
+	for i, l := range rc.Loss {
+		pts[i].X, pts[i].Y = float64(i+1), l
+	}
+	p := plot.New()
+	p.Title.Text = "Recovery loss"
+	p.X.Label.Text = "step"
+	switch {
+	case rc.Distill == 1:
+		p.Y.Label.Text = "KL(original‖model) (nats)"
+	case rc.Distill == 0:
+		p.Y.Label.Text = "cross-entropy (nats)"
+	default:
+		p.Y.Label.Text = fmt.Sprintf("%g·CE + %g·KL (nats)", 1-rc.Distill, rc.Distill)
+	}
+	p.Y.Min = 0
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return nil, err
+	}
+	line.Color = colorAfter
+	p.Add(line)
+	if len(pts) < 30 { // few steps: mark each
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, err
+		}
+		sc.Color = colorAfter
+		p.Add(sc)
+	}
+	return p, nil
+}
+
 func shortLayer(l report.Layer) string {
 	if l.Index < 0 {
 		return "other"
@@ -165,13 +205,18 @@ func shortLayer(l report.Layer) string {
 
 // Chart is one rendered SVG chart of the report.
 type Chart struct {
-	ID  string // layer-sparsity, layer-bytes, sweep-ppl, sweep-kl
+	ID  string // layer-sparsity, layer-bytes, layer-recon, sweep-ppl, sweep-kl, recover-loss
 	SVG []byte
 }
 
+// lossChartID is the id of the recovery's loss curve, which the page shows
+// in its Recovery section.
+const lossChartID = "recover-loss"
+
 // Charts renders the charts of r as standalone SVG documents: the sparsity
-// and the bytes per layer, and with a sweep of more than one point the
-// perplexity and KL curves.
+// and the bytes per layer (and the reconstruction error of a calibrated
+// method), with a sweep of more than one point the perplexity and KL
+// curves, and with a recover stage its loss curve.
 func Charts(r *report.Report) ([]Chart, error) {
 	var out []Chart
 	width := vg.Length(max(6, 1.5+0.4*float64(len(r.Layers())))) * vg.Inch
@@ -209,12 +254,18 @@ func Charts(r *report.Report) ([]Chart, error) {
 			return nil, err
 		}
 	}
+	if loss, err := LossChart(r); loss != nil || err != nil {
+		if err := add(lossChartID, 5*vg.Inch, loss, err); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
 // Render renders report.html for r: one self-contained page (inline CSS
 // and SVG, no scripts, nothing fetched) with the headline, totals,
-// fidelity, gates, per-layer sparsity and bytes, and the sweep curves.
+// fidelity, the recovery (its before/after table and loss curve), gates,
+// per-layer sparsity and bytes, and the sweep curves.
 func Render(r *report.Report) ([]byte, error) {
 	type chart struct {
 		ID  string
@@ -225,15 +276,21 @@ func Render(r *report.Report) ([]byte, error) {
 		return nil, err
 	}
 	var charts []chart
+	var loss template.HTML
 	for _, c := range cs {
+		if c.ID == lossChartID {
+			loss = template.HTML(c.SVG)
+			continue
+		}
 		charts = append(charts, chart{c.ID, template.HTML(c.SVG)})
 	}
 	data := struct {
-		R        *report.Report
-		Headline string
-		Charts   []chart
-		Layers   []report.Layer
-	}{r, strings.TrimLeft(r.Headline(), "✅❌ "), charts, r.Layers()}
+		R         *report.Report
+		Headline  string
+		Charts    []chart
+		LossChart template.HTML
+		Layers    []report.Layer
+	}{r, strings.TrimLeft(r.Headline(), "✅❌ "), charts, loss, r.Layers()}
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, data); err != nil {
 		return nil, err
@@ -298,6 +355,16 @@ th:first-child, td:first-child { text-align: left; }
 {{with .R.Fid}}<p class="muted">Fidelity on <code>{{.Text}}</code>: {{int .Tokens}} tokens, {{int .Scored}} scored, ctx {{.Ctx}}, stride {{.Stride}}.</p>{{end}}
 {{with .R.SAE}}<p>Sparse autoencoder on <code>{{.Tensor}}</code>: {{.Latents}} latents{{if .K}}, k {{.K}}{{else}}, L1 {{g .L1}}{{end}};
 {{commas .BytesBefore}} → {{commas .BytesAfter}} bytes; FVU {{printf "%.4f" .FVU}}, mean cosine {{printf "%.4f" .Cosine}}, L0 {{printf "%.2f" .L0}}, {{.Dead}} dead latents.</p>{{end}}
+
+{{with .R.Recovery}}<h2>Recovery</h2>
+<p>{{.Summary}}</p>
+{{if and .Before $.R.Fid}}{{$b := .Before}}{{with $.R.Fid}}<table id="recovery">
+<tr><th></th><th>original</th><th>pruned</th><th>recovered</th></tr>
+<tr><td>perplexity</td><td>{{g .BasePPL}}</td><td>{{g $b.PPL}} (×{{printf "%.4f" $b.PPLRatio}})</td><td>{{g .PPL}} (×{{printf "%.4f" .PPLRatio}})</td></tr>
+<tr><td>KL(base‖model) mean</td><td></td><td>{{g $b.KLMean}}</td><td>{{g .KLMean}}</td></tr>
+<tr><td>top-1 agreement</td><td></td><td>{{pct $b.Top1}}</td><td>{{pct .Top1}}</td></tr>
+</table>{{end}}{{end}}
+{{if $.LossChart}}<div class="chart" id="recover-loss">{{$.LossChart}}</div>{{end}}{{end}}
 
 {{if .R.Gates}}<h2>Gates</h2>
 <table id="gates">

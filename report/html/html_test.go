@@ -85,6 +85,37 @@ func TestCharts(t *testing.T) {
 	}
 }
 
+// TestRecoveryChart: a recovery adds its loss curve, shown in the
+// Recovery section beside the before/after table.
+func TestRecoveryChart(t *testing.T) {
+	r := sample()
+	r.Recovery = &report.Recovery{Steps: 3, Batch: 2, Ctx: 32, Optimizer: "adamw", LR: 0.001, Distill: 1,
+		Data: manifest.TrainingData{Source: "self", Windows: 4}, Loss: []float64{2, 1.5, 1.25}, Before: &report.Fidelity{PPL: 66, BasePPL: 6, PPLRatio: 11}}
+	cs, err := html.Charts(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := cs[len(cs)-1]; last.ID != "recover-loss" || !bytes.Contains(last.SVG, []byte("Recovery loss")) {
+		t.Errorf("last chart %s", last.ID)
+	}
+	h, err := html.Render(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(h)
+	if n := strings.Count(s, "<svg"); n != 5 {
+		t.Errorf("%d inline SVG charts, want 5", n)
+	}
+	rec, charts := strings.Index(s, "<h2>Recovery</h2>"), strings.Index(s, "<h2>Charts</h2>")
+	if rec < 0 || !strings.Contains(s[rec:charts], `id="recover-loss"><svg`) || !strings.Contains(s[rec:charts], `<table id="recovery">`) {
+		t.Error("the Recovery section lacks its table or loss chart")
+	}
+	r.Recovery.Loss = r.Recovery.Loss[:1] // one step still draws
+	if _, err := html.Render(r); err != nil {
+		t.Errorf("one step: %v", err)
+	}
+}
+
 // TestHTMLInChromium loads the page in headless Chromium (Debian's
 // chromium package; skipped when it is absent) and checks the rendered
 // DOM: the headline, the tables and the four charts.
