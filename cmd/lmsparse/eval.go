@@ -14,6 +14,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/model"
+	"github.com/lmsparse/lmsparse/report"
 )
 
 // evalOptions are the inputs of "lmsparse eval".
@@ -151,31 +152,31 @@ func warnInvalidUTF8(stderr io.Writer, text *eval.Text) {
 }
 
 func printEval(w io.Writer, r *eval.Report) error {
-	tab := &textTable{}
-	tab.add("model", r.Model)
-	tab.add("text", fmt.Sprintf("%s (%s bytes, %s tokens, tokenizer %s)", r.Text, commas(r.TextBytes), commas(int64(r.Tokens)), r.Tokenizer))
-	tab.add("windows", fmt.Sprintf("%d of ctx %d, stride %d", r.Windows, r.Ctx, r.Stride))
-	tab.add("scored", commas(int64(r.Scored)))
-	tab.add("mean NLL", fmt.Sprintf("%.6f nats", r.MeanNLL))
-	tab.add("perplexity", fmt.Sprintf("%.6f", r.PPL))
+	tab := &report.Table{}
+	tab.Add("model", r.Model)
+	tab.Add("text", fmt.Sprintf("%s (%s bytes, %s tokens, tokenizer %s)", r.Text, report.Commas(r.TextBytes), report.Commas(int64(r.Tokens)), r.Tokenizer))
+	tab.Add("windows", fmt.Sprintf("%d of ctx %d, stride %d", r.Windows, r.Ctx, r.Stride))
+	tab.Add("scored", report.Commas(int64(r.Scored)))
+	tab.Add("mean NLL", fmt.Sprintf("%.6f nats", r.MeanNLL))
+	tab.Add("perplexity", fmt.Sprintf("%.6f", r.PPL))
 	if r.BitsPerByte != nil {
-		tab.add("bits/byte", fmt.Sprintf("%.6f", *r.BitsPerByte))
+		tab.Add("bits/byte", fmt.Sprintf("%.6f", *r.BitsPerByte))
 	} else {
-		tab.add("bits/byte", "- (--max-tokens cut the text)")
+		tab.Add("bits/byte", "- (--max-tokens cut the text)")
 	}
 	if k := r.KL; k != nil {
-		tab.add("base", r.Base)
-		tab.add("base perplexity", fmt.Sprintf("%.6f", k.BasePPL))
-		tab.add("ln(ppl/base)", fmt.Sprintf("%.6f", k.LogPPLRatio))
-		tab.add("KL mean", fmt.Sprintf("%.6g nats", k.Mean))
-		tab.add("KL max", fmt.Sprintf("%.6g", k.Max))
-		tab.add("KL p99/p90/p50", fmt.Sprintf("%.6g / %.6g / %.6g", k.P99, k.P90, k.P50))
-		tab.add("top-1 agreement", fmt.Sprintf("%.4f%%", 100*k.Top1))
+		tab.Add("base", r.Base)
+		tab.Add("base perplexity", fmt.Sprintf("%.6f", k.BasePPL))
+		tab.Add("ln(ppl/base)", fmt.Sprintf("%.6f", k.LogPPLRatio))
+		tab.Add("KL mean", fmt.Sprintf("%.6g nats", k.Mean))
+		tab.Add("KL max", fmt.Sprintf("%.6g", k.Max))
+		tab.Add("KL p99/p90/p50", fmt.Sprintf("%.6g / %.6g / %.6g", k.P99, k.P90, k.P50))
+		tab.Add("top-1 agreement", fmt.Sprintf("%.4f%%", 100*k.Top1))
 	}
 	weights := ""
 	if r.Streamed {
 		weights = ", weights streamed"
 	}
-	tab.add("speed", fmt.Sprintf("%.0f tokens/s (%d threads, %s kernel%s, %.2f s)", r.TokensPerS, r.Threads, r.Kernel, weights, r.Seconds))
-	return tab.write(w)
+	tab.Add("speed", fmt.Sprintf("%.0f tokens/s (%d threads, %s kernel%s, %.2f s)", r.TokensPerS, r.Threads, r.Kernel, weights, r.Seconds))
+	return tab.Write(w)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/train"
 )
@@ -126,6 +127,6 @@ func runFinetune(ctx context.Context, path string, out outputOptions, o train.Jo
 		fmt.Fprintf(stdout, "before: %s\nafter:  %s\n", t.Before, t.After)
 	}
 	tot := res.Manifest.Totals
-	_, err = fmt.Fprintf(stdout, "wrote %s: %.2f%% of target weights zero, %s bytes\n", out.Dir, 100*tot.TargetSparsity, commas(tot.BytesAfter))
+	_, err = fmt.Fprintf(stdout, "wrote %s: %.2f%% of target weights zero, %s bytes\n", out.Dir, 100*tot.TargetSparsity, report.Commas(tot.BytesAfter))
 	return err
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sparsify"
-	"github.com/lmsparse/lmsparse/tensor"
 )
 
 // pruneOptions are the inputs of "lmsparse prune".
@@ -167,45 +166,5 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 		_, err = stdout.Write(js)
 		return err
 	}
-	return printSizeReport(stdout, man)
-}
-
-// printSizeReport prints a row per tensor, in the spirit of llama.cpp's
-// quantize output, and the totals.
-func printSizeReport(w io.Writer, rep *manifest.Manifest) error {
-	tab := &textTable{right: map[int]bool{3: true, 4: true, 6: true, 8: true}}
-	head := []string{"NAME", "SHAPE", "DTYPE", "SPARSITY", "BYTES", "", "AFTER", "ENCODING"}
-	if rep.Calibration != nil {
-		head = append(head, "RECON ERR") // ‖WX − ŴX‖²/‖WX‖² on the calibration data
-	}
-	tab.add(head...)
-	for _, t := range rep.Tensors {
-		sp := "-"
-		if t.Nonzeros != nil {
-			sp = fmt.Sprintf("%.2f%%", 100*t.Sparsity)
-		}
-		enc := t.Encoding
-		if !t.Pruned {
-			enc = "untouched"
-		}
-		row := []string{t.Name, tensor.Shape(t.Shape).String(), t.DType, sp, report.Commas(t.BytesBefore), "->", report.Commas(t.BytesAfter), enc}
-		if rep.Calibration != nil {
-			row = append(row, "-")
-			if t.ReconError != nil {
-				row[8] = fmt.Sprintf("%.4f", *t.ReconError)
-			}
-		}
-		tab.add(row...)
-	}
-	if err := tab.write(w); err != nil {
-		return err
-	}
-	tot := rep.Totals
-	_, err := fmt.Fprintf(w, "total: %d tensors (%d pruned), %s parameters, %s nonzeros (%.2f%% sparse; pruned tensors %.2f%%), %s -> %s bytes (%.3fx smaller)\n",
-		tot.Tensors, tot.PrunedTensors, report.Commas(tot.Parameters), report.Commas(tot.Nonzeros), 100*tot.Sparsity, 100*tot.TargetSparsity,
-		report.Commas(tot.BytesBefore), report.Commas(tot.BytesAfter), tot.Ratio)
-	if c := rep.Calibration; c != nil && err == nil {
-		_, err = fmt.Fprintf(w, "calibration: %s on %d windows of %d tokens from %s (token sha256 %.12s…)\n", c.Method, c.Samples, c.Len, c.Source, c.TokensSHA256)
-	}
-	return err
+	return report.WriteManifest(stdout, man)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/manifest"
+	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sae"
 	"github.com/lmsparse/lmsparse/saestore"
 )
@@ -196,14 +197,14 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 }
 
 func printSAEReport(w io.Writer, o saeOptions, r *manifest.SAE, secs float64) error {
-	tab := &textTable{}
-	tab.add("model", o.Model)
-	tab.add("output", o.Out.Dir)
+	tab := &report.Table{}
+	tab.Add("model", o.Model)
+	tab.Add("output", o.Out.Dir)
 	tensorLine := fmt.Sprintf("%s %s %v", r.Tensor, r.DType, r.Shape)
 	if r.TiedHead {
 		tensorLine += " (tied: the LM head uses the rebuilt embedding too)"
 	}
-	tab.add("tensor", tensorLine)
+	tab.Add("tensor", tensorLine)
 	method := fmt.Sprintf("TopK, %d latents, k %d", r.Latents, r.K)
 	if r.Variant == "l1" {
 		method = fmt.Sprintf("L1, %d latents, λ %g", r.Latents, r.L1)
@@ -212,19 +213,19 @@ func printSAEReport(w io.Writer, o saeOptions, r *manifest.SAE, secs float64) er
 	if !r.Refit {
 		refit = "encoder codes"
 	}
-	tab.add("autoencoder", fmt.Sprintf("%s; %d epochs, batch %d, lr %g, seed %d, %d threads, %s (%.1f s, final loss %.4f)",
+	tab.Add("autoencoder", fmt.Sprintf("%s; %d epochs, batch %d, lr %g, seed %d, %d threads, %s (%.1f s, final loss %.4f)",
 		method, r.Epochs, r.Batch, r.LR, r.Seed, r.Threads, refit, secs, r.FinalLoss))
-	tab.add("tensor bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", commas(r.TensorSize.Before), commas(r.TensorSize.After), r.TensorSize.Ratio))
-	tab.add("model bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", commas(r.ModelSize.Before), commas(r.ModelSize.After), r.ModelSize.Ratio))
+	tab.Add("tensor bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", report.Commas(r.TensorSize.Before), report.Commas(r.TensorSize.After), r.TensorSize.Ratio))
+	tab.Add("model bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", report.Commas(r.ModelSize.Before), report.Commas(r.ModelSize.After), r.ModelSize.Ratio))
 	if e := r.Eval; e != nil {
-		tab.add("eval", fmt.Sprintf("%s (%s tokens, ctx %d, %s scored); original perplexity %.4f", e.Text, commas(int64(e.Tokens)), e.Ctx, commas(int64(e.Scored)), e.BasePPL))
+		tab.Add("eval", fmt.Sprintf("%s (%s tokens, ctx %d, %s scored); original perplexity %.4f", e.Text, report.Commas(int64(e.Tokens)), e.Ctx, report.Commas(int64(e.Scored)), e.BasePPL))
 	}
-	if err := tab.write(w); err != nil {
+	if err := tab.Write(w); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	rows := &textTable{right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true}}
-	rows.add("METHOD", "BYTES", "FVU", "COSINE", "L0", "DEAD", "PPL", "KL MEAN", "KL P99", "TOP-1")
+	rows := &report.Table{Right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true}}
+	rows.Add("METHOD", "BYTES", "FVU", "COSINE", "L0", "DEAD", "PPL", "KL MEAN", "KL P99", "TOP-1")
 	opt := func(v *float64, f string) string {
 		if v == nil {
 			return "-"
@@ -245,8 +246,8 @@ func printSAEReport(w io.Writer, o saeOptions, r *manifest.SAE, secs float64) er
 			t := 100 * *x.Top1
 			top1 = &t
 		}
-		rows.add(name, commas(x.Bytes), fmt.Sprintf("%.4f", x.FVU), fmt.Sprintf("%.4f", x.Cosine), opt(x.L0, "%.2f"), dead,
+		rows.Add(name, report.Commas(x.Bytes), fmt.Sprintf("%.4f", x.FVU), fmt.Sprintf("%.4f", x.Cosine), opt(x.L0, "%.2f"), dead,
 			opt(x.PPL, "%.4f"), opt(x.KLMean, "%.4f"), opt(x.KLP99, "%.4f"), opt(top1, "%.2f%%"))
 	}
-	return rows.write(w)
+	return rows.Write(w)
 }

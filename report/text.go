@@ -1,0 +1,152 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+
+	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/manifest"
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+// Table renders (for the command line's text output) rows as aligned columns separated by two spaces.
+// Columns listed in right are right-aligned (numbers); others left-aligned.
+type Table struct {
+	rows [][]string
+	// Right lists the right-aligned columns (numbers).
+	Right map[int]bool
+}
+
+// Add appends a row.
+func (t *Table) Add(cells ...string) { t.rows = append(t.rows, cells) }
+
+// Write renders the rows into w.
+func (t *Table) Write(w io.Writer) error {
+	var widths []int
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range t.rows {
+		line := make([]string, len(r))
+		for i, c := range r {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			if t.Right[i] {
+				line[i] = pad + c
+			} else if i < len(r)-1 {
+				line[i] = c + pad
+			} else {
+				line[i] = c
+			}
+		}
+		b.WriteString(strings.TrimRight(strings.Join(line, "  "), " "))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteInspect prints an inspect report as "lmsparse inspect" shows it.
+func WriteInspect(w io.Writer, rep *checkpoint.InspectReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "model\t%s\n", rep.Path)
+	var files []string
+	for _, f := range rep.Files {
+		files = append(files, f.Name)
+	}
+	fmt.Fprintf(tw, "files\t%s (%s)\n", strings.Join(files, ", "), HumanBytes(rep.Totals.FileBytes))
+	if a := rep.Architecture; a != nil {
+		arch := a.ModelType
+		if len(a.Architectures) > 0 {
+			arch += " (" + strings.Join(a.Architectures, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "type\t%s\n", arch)
+		fmt.Fprintf(tw, "layers\t%d\n", a.Layers)
+		fmt.Fprintf(tw, "hidden size\t%d\n", a.HiddenSize)
+		fmt.Fprintf(tw, "heads\t%d (%d KV heads, head dim %d)\n", a.Heads, a.KVHeads, a.HeadDim)
+		fmt.Fprintf(tw, "mlp size\t%d\n", a.IntermediateSize)
+		fmt.Fprintf(tw, "vocab\t%d\n", a.VocabSize)
+		fmt.Fprintf(tw, "context\t%d\n", a.Context)
+		tied := "no (separate LM head)"
+		if a.TiedEmbeddings {
+			tied = "yes (LM head shares the token embedding)"
+		}
+		fmt.Fprintf(tw, "tied\t%s\n", tied)
+	} else if rep.Format == "onnx" {
+		fmt.Fprintf(tw, "type\tONNX model (IR %s, opset %s, producer %s)\n", rep.Metadata["ir_version"], rep.Metadata["opset"], strings.TrimSpace(rep.Metadata["producer"]))
+	} else {
+		fmt.Fprintf(tw, "type\tunknown (no config.json)\n")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tab := &Table{Right: map[int]bool{3: true, 4: true, 5: true, 6: true, 7: true}}
+	tab.Add("NAME", "DTYPE", "SHAPE", "PARAMS", "BYTES", "ZEROS", "NAN", "INF")
+	for _, t := range rep.Tensors {
+		zeros, nan, inf := "-", "-", "-"
+		if t.Zeros != nil {
+			zeros = fmt.Sprintf("%.2f%%", 100**t.ZeroFrac)
+			nan, inf = Commas(*t.NaN), Commas(*t.Inf)
+		}
+		tab.Add(t.Name, t.DType, tensor.Shape(t.Shape).String(), Commas(t.Parameters), Commas(t.Bytes), zeros, nan, inf)
+	}
+	tot := rep.Totals
+	tab.Add(fmt.Sprintf("total (%d tensors)", tot.Tensors), "", "", Commas(tot.Parameters), Commas(tot.Bytes),
+		fmt.Sprintf("%.2f%%", 100*tot.ZeroFrac), Commas(tot.NaN), Commas(tot.Inf))
+	if err := tab.Write(w); err != nil {
+		return err
+	}
+	if tot.Unscanned > 0 {
+		fmt.Fprintf(w, "%d tensors have dtypes lmsparse does not decode; their values were not scanned.\n", tot.Unscanned)
+	}
+	return nil
+}
+
+// WriteManifest prints a row per tensor, in the spirit of llama.cpp's
+// quantize output, and the totals.
+func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
+	tab := &Table{Right: map[int]bool{3: true, 4: true, 6: true, 8: true}}
+	head := []string{"NAME", "SHAPE", "DTYPE", "SPARSITY", "BYTES", "", "AFTER", "ENCODING"}
+	if rep.Calibration != nil {
+		head = append(head, "RECON ERR") // ‖WX − ŴX‖²/‖WX‖² on the calibration data
+	}
+	tab.Add(head...)
+	for _, t := range rep.Tensors {
+		sp := "-"
+		if t.Nonzeros != nil {
+			sp = fmt.Sprintf("%.2f%%", 100*t.Sparsity)
+		}
+		enc := t.Encoding
+		if !t.Pruned {
+			enc = "untouched"
+		}
+		row := []string{t.Name, tensor.Shape(t.Shape).String(), t.DType, sp, Commas(t.BytesBefore), "->", Commas(t.BytesAfter), enc}
+		if rep.Calibration != nil {
+			row = append(row, "-")
+			if t.ReconError != nil {
+				row[8] = fmt.Sprintf("%.4f", *t.ReconError)
+			}
+		}
+		tab.Add(row...)
+	}
+	if err := tab.Write(w); err != nil {
+		return err
+	}
+	tot := rep.Totals
+	_, err := fmt.Fprintf(w, "total: %d tensors (%d pruned), %s parameters, %s nonzeros (%.2f%% sparse; pruned tensors %.2f%%), %s -> %s bytes (%.3fx smaller)\n",
+		tot.Tensors, tot.PrunedTensors, Commas(tot.Parameters), Commas(tot.Nonzeros), 100*tot.Sparsity, 100*tot.TargetSparsity,
+		Commas(tot.BytesBefore), Commas(tot.BytesAfter), tot.Ratio)
+	if c := rep.Calibration; c != nil && err == nil {
+		_, err = fmt.Fprintf(w, "calibration: %s on %d windows of %d tokens from %s (token sha256 %.12s…)\n", c.Method, c.Samples, c.Len, c.Source, c.TokensSHA256)
+	}
+	return err
+}
