@@ -97,3 +97,52 @@ func BenchmarkSpMMT(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatMulForms measures the three product forms of a training
+// step on GPT-2-small shapes (2,048 rows, widths 768 and 3,072): MatMulT
+// (forward, C = A·Bᵀ), MatMul (input gradient, C = A·B) and MatMulTN
+// (weight gradient, C = Aᵀ·B), each on every (m, n, k) so that the forms
+// compare at equal work, packing included; the pack runs time the
+// packing of both operands alone.
+func BenchmarkMatMulForms(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	forms := []struct {
+		name string
+		mul  func(kr *Kernel, c, a, b []float32, m, n, k, threads int)
+		// strides of the A and B operands of Gemm as (si, sj)
+		pack func(m, n, k int) (asi, asj, bsi, bsj int)
+	}{
+		{"T", (*Kernel).MatMulT, func(m, n, k int) (int, int, int, int) { return k, 1, k, 1 }},
+		{"NN", (*Kernel).MatMul, func(m, n, k int) (int, int, int, int) { return k, 1, 1, n }},
+		{"TN", (*Kernel).MatMulTN, func(m, n, k int) (int, int, int, int) { return 1, m, 1, n }},
+	}
+	for _, kr := range All() {
+		if !kr.asm {
+			continue
+		}
+		for _, s := range [][3]int{{2048, 3072, 768}, {2048, 768, 3072}, {768, 3072, 2048}, {3072, 768, 2048}} {
+			m, n, k := s[0], s[1], s[2]
+			a, bb := randSlice(rng, m*k), randSlice(rng, n*k)
+			c := make([]float32, m*n)
+			flops := 2 * float64(m*n*k)
+			for _, threads := range []int{1, 2} {
+				for _, f := range forms {
+					b.Run(fmt.Sprintf("%s/%dx%dx%d/threads%d/%s", kr.name, m, n, k, threads, f.name), func(b *testing.B) {
+						for b.Loop() {
+							f.mul(kr, c, a, bb, m, n, k, threads)
+						}
+						b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+					})
+					b.Run(fmt.Sprintf("%s/%dx%dx%d/threads%d/%s-pack", kr.name, m, n, k, threads, f.name), func(b *testing.B) {
+						asi, asj, bsi, bsj := f.pack(m, n, k)
+						ap, bp := NewPacked(m, k, kr.mr), NewPacked(n, k, kr.nr)
+						for b.Loop() {
+							kr.Pack(ap, a, asi, asj, threads)
+							kr.Pack(bp, bb, bsi, bsj, threads)
+						}
+					})
+				}
+			}
+		}
+	}
+}

@@ -126,7 +126,7 @@ func TestPackStrided(t *testing.T) {
 // TestPack checks packing, with every kernel's pack4 and block transposes
 // and on several threads, against the definition of the panel layout,
 // over odd sizes, row strides wider than the rows, and padding left dirty
-// beforehand.
+// beforehand, from row-major and column-major sources.
 func TestPack(t *testing.T) {
 	seed := uint64(5)
 	t.Logf("seed %d", seed)
@@ -150,6 +150,21 @@ func TestPack(t *testing.T) {
 			kr.Pack(p, src, si, 1, 1+it%3)
 			if !slices.Equal(p.Data, want) {
 				t.Fatalf("%s: rows %d k %d r %d si %d: packed panels differ", kr.name, rows, k, r, si)
+			}
+			// The same matrix stored column-major (si 1, sj ≥ rows).
+			sj := rows + rng.IntN(5)
+			cm := make([]float32, k*sj)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < k; j++ {
+					cm[j*sj+i] = src[i*si+j]
+				}
+			}
+			for i := range p.Data {
+				p.Data[i] = float32(math.NaN())
+			}
+			kr.Pack(p, cm, 1, sj, 1+it%3)
+			if !slices.Equal(p.Data, want) {
+				t.Fatalf("%s: rows %d k %d r %d sj %d: column-major packed panels differ", kr.name, rows, k, r, sj)
 			}
 		}
 	}

@@ -1,19 +1,35 @@
 // Package blas is lmsparse's dense float32 matrix multiply: C = A·Bᵀ with A
 // [M, K] and B [N, K] row-major — the layout of a Hugging Face Linear
-// weight, [out, in] — and the parallel loops around it. It imports nothing
-// of lmsparse; package model runs its forward pass on it and package sae
-// its encoder.
+// weight, [out, in] — the A·B and Aᵀ·B forms of the backward pass, and the
+// parallel loops around them. It imports nothing of lmsparse; package
+// model runs its forward pass on it and package sae its encoder.
 //
 // # API
 //
 // [MatMulT] multiplies two row-major matrices with the best kernel;
-// [MatMulTRef] is its plain float64-accumulating reference. For repeated
-// products with one operand fixed, get a [Kernel] ([Best], or [Lookup] by
-// name; [Kernels] lists the names usable on this CPU and build), pack the
-// fixed operand once with [Kernel.PackB] (any strides, so Bᵀ stored
-// column-major packs as well: an A·B product is A·(Bᵀ)ᵀ), pack A per call
-// with [Kernel.PackA] or into a reused [Packed] with [Kernel.Pack], and call
-// [Kernel.Gemm].
+// [MatMulTRef] is its plain float64-accumulating reference. The other two
+// product forms of a training step have the same shape of API, each with
+// its reference:
+//
+//	MatMulT(c, a, b, m, n, k, threads)     C = A·Bᵀ   A [m, k], B [n, k]  forward: Y = X·Wᵀ
+//	MatMul(c, a, b, m, n, k, threads)      C = A·B    A [m, k], B [k, n]  input gradient: dX = dY·W
+//	MatMulTN(c, a, b, m, n, k, threads)    C = Aᵀ·B   A [k, m], B [k, n]  weight gradient: dW = dYᵀ·X
+//	MatMulTNAdd(c, a, b, m, n, k, threads) C += Aᵀ·B  the same, summed over batches
+//
+// ([MatMul], [MatMulRef], [MatMulTN], [MatMulTNRef], [MatMulTNAdd]; all
+// row-major, C [m, n]; the [Kernel] methods of the same names pick the
+// kernel.) They pack the transposed operands from their column-major
+// storage, which is a copy of contiguous runs, and share [Kernel.Gemm]: on
+// GPT-2-small training shapes they run at the speed of MatMulT.
+//
+// For repeated products with one operand fixed, get a [Kernel] ([Best], or
+// [Lookup] by name; [Kernels] lists the names usable on this CPU and
+// build), pack the fixed operand once with [Kernel.PackB] (any strides, so
+// Bᵀ stored column-major packs as well: an A·B product is A·(Bᵀ)ᵀ), pack A
+// per call with [Kernel.PackA] or into a reused [Packed] with
+// [Kernel.Pack], and call [Kernel.Gemm], or [Kernel.GemmAdd] to add the
+// product into C (C += A·Bᵀ, for gradient accumulation; it sums each block
+// of k on its own and adds it to C, so it is as deterministic as Gemm).
 //
 // # Kernels
 //
@@ -27,13 +43,18 @@
 // row-major sources with 16×16 (AVX-512) or 8×8 (AVX2) register
 // transposes into panels whose height is a multiple of that, else with
 // 4×8 ones). Building with the purego tag leaves only the pure-Go kernel.
-// Tests check every kernel against [MatMulTRef], including the
-// differential fuzz test FuzzMatMulT over odd, prime and off-block sizes.
+// Tests check every kernel against [MatMulTRef], [MatMulRef] and
+// [MatMulTNRef], including the differential fuzz tests FuzzMatMulT and
+// FuzzMatMulForms (MatMul, MatMulTN, MatMulTNAdd, GemmAdd) over odd, prime
+// and off-block sizes.
 //
 // On the development machine (Xeon with AVX-512, 2 cores) the AVX-512
 // micro-kernel runs at about 170 GFLOPS per core with its panels in L1 and
 // the GEMM at 120–150 GFLOPS per core on GPT-2-small shapes;
-// BenchmarkGemm and BenchmarkMicroKernel measure them.
+// BenchmarkGemm and BenchmarkMicroKernel measure them, and
+// BenchmarkMatMulForms the three product forms of a training step against
+// each other (packing a column-major operand costs a few percent of the
+// product, like packing a row-major one).
 //
 // # Sparse weights
 //

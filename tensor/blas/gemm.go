@@ -118,9 +118,16 @@ func (p *Packed) Row(dst []float32, i int) {
 // (i, j), i < p.Rows, j < p.K, is src[i*si+j*sj], with the kernel's
 // packing (the assembly kernels transpose row-major sources in 16×16
 // (AVX-512) or 8×8 (AVX2) register blocks when the panel height is a
-// multiple of the block, else four rows at a time).
+// multiple of the block, else four rows at a time). A column-major source
+// (si 1, as for the transposed operands of [Kernel.MatMul] and
+// [Kernel.MatMulTN]) needs no transpose: each panel column is a contiguous
+// run, copied in blocks of 16 source rows by every kernel.
 func (kr *Kernel) PackPanels(p *Packed, src []float32, si, sj, lo, hi int) {
 	r, k := p.R, p.K
+	if si == 1 && sj != 1 {
+		packColMajor(p, src, sj, lo, hi)
+		return
+	}
 	for pn := lo; pn < hi; pn++ {
 		dst := p.Data[pn*k*r : (pn+1)*k*r]
 		i0 := pn * r
@@ -176,6 +183,62 @@ func (kr *Kernel) PackPanels(p *Packed, src []float32, si, sj, lo, hi int) {
 	}
 }
 
+// packColMajor is PackPanels for a column-major source (si 1): column j
+// of a panel is the run src[j*sj+i0 : j*sj+i0+R], copied as it is. The
+// columns go in blocks of packColBlock, each across all the panels, so
+// that the source is read a few whole rows at a time and each panel
+// written in runs of packColBlock·R floats. Runs of the kernels' panel
+// heights are copied as arrays, which the compiler does with a few vector
+// moves and no call.
+func packColMajor(p *Packed, src []float32, sj, lo, hi int) {
+	r, k := p.R, p.K
+	for j0 := 0; j0 < k; j0 += packColBlock {
+		j1 := min(j0+packColBlock, k)
+		for pn := lo; pn < hi; pn++ {
+			i0 := pn * r
+			rows := min(r, p.Rows-i0)
+			dst := p.Data[pn*k*r : (pn+1)*k*r]
+			if rows < r {
+				for j := j0; j < j1; j++ {
+					d := dst[j*r : j*r+r]
+					copy(d, src[j*sj+i0:j*sj+i0+rows])
+					clear(d[rows:])
+				}
+				continue
+			}
+			switch r {
+			case 4:
+				for j := j0; j < j1; j++ {
+					*(*[4]float32)(dst[j*4:]) = *(*[4]float32)(src[j*sj+i0:])
+				}
+			case 6:
+				for j := j0; j < j1; j++ {
+					*(*[6]float32)(dst[j*6:]) = *(*[6]float32)(src[j*sj+i0:])
+				}
+			case 12:
+				for j := j0; j < j1; j++ {
+					*(*[12]float32)(dst[j*12:]) = *(*[12]float32)(src[j*sj+i0:])
+				}
+			case 16:
+				for j := j0; j < j1; j++ {
+					*(*[16]float32)(dst[j*16:]) = *(*[16]float32)(src[j*sj+i0:])
+				}
+			case 32:
+				for j := j0; j < j1; j++ {
+					*(*[32]float32)(dst[j*32:]) = *(*[32]float32)(src[j*sj+i0:])
+				}
+			default:
+				for j := j0; j < j1; j++ {
+					copy(dst[j*r:j*r+r], src[j*sj+i0:j*sj+i0+r])
+				}
+			}
+		}
+	}
+}
+
+// packColBlock is the number of source rows packColMajor reads at once.
+const packColBlock = 16
+
 // Pack fills p from src (element (i, j) at src[i*si+j*sj]) using up to
 // threads goroutines (below 1: GOMAXPROCS).
 func (kr *Kernel) Pack(p *Packed, src []float32, si, sj, threads int) {
@@ -215,15 +278,31 @@ func (kr *Kernel) PackB(src []float32, rows, k, si, sj, threads int) *Packed {
 // not depend on threads. a must be packed in panels of [Kernel.MR] rows, b
 // of [Kernel.NR]; it panics otherwise.
 func (kr *Kernel) Gemm(c []float32, ldc int, a, b *Packed, m, n, k, threads int) {
+	kr.gemm("Gemm", c, ldc, a, b, m, n, k, threads, false)
+}
+
+// GemmAdd is [Kernel.Gemm] accumulating into C: C += A·Bᵀ, that is
+// c[i*ldc+j] += Σ_p A(i,p)·B(j,p) (gradient accumulation). Each block of at
+// most kc steps is summed on its own and then added to c, so the result
+// does not depend on threads either; with k ≤ 0 C is left as it is.
+func (kr *Kernel) GemmAdd(c []float32, ldc int, a, b *Packed, m, n, k, threads int) {
+	kr.gemm("GemmAdd", c, ldc, a, b, m, n, k, threads, true)
+}
+
+// gemm is Gemm (add false: C = A·Bᵀ) and GemmAdd (add true: C += A·Bᵀ);
+// name is the caller's, for the panic message.
+func (kr *Kernel) gemm(name string, c []float32, ldc int, a, b *Packed, m, n, k, threads int, add bool) {
 	if a.R != kr.mr || b.R != kr.nr {
-		panic(fmt.Sprintf("blas: Gemm: panels of %d and %d rows, kernel %s wants %d and %d", a.R, b.R, kr.name, kr.mr, kr.nr))
+		panic(fmt.Sprintf("blas: %s: panels of %d and %d rows, kernel %s wants %d and %d", name, a.R, b.R, kr.name, kr.mr, kr.nr))
 	}
 	if m <= 0 || n <= 0 {
 		return
 	}
 	if k <= 0 {
-		for i := 0; i < m; i++ {
-			clear(c[i*ldc : i*ldc+n])
+		if !add {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
 		}
 		return
 	}
@@ -239,7 +318,7 @@ func (kr *Kernel) Gemm(c []float32, ldc int, a, b *Packed, m, n, k, threads int)
 		iEnd, jEnd := min((mb+1)*mc, m), min((nb+1)*nc, n)
 		for pc := 0; pc < k; pc += kcb {
 			kc := min(kcb, k-pc)
-			load := pc > 0
+			load := add || pc > 0
 			for j0 := nb * nc; j0 < jEnd; j0 += nr {
 				bp := b.Data[(j0/nr)*b.K*nr+pc*nr:]
 				for i0 := mb * mc; i0 < iEnd; i0 += mr {
@@ -276,11 +355,48 @@ func (kr *Kernel) Gemm(c []float32, ldc int, a, b *Packed, m, n, k, threads int)
 // for A [m, k] and B [n, k] row-major, packing both operands first. It
 // panics if a slice is too short.
 func (kr *Kernel) MatMulT(c, a, b []float32, m, n, k, threads int) {
-	checkMatMul(c, a, b, m, n, k)
+	checkMatMul("MatMulT", c, a, b, m, n, k)
 	threads = Threads(threads)
 	ap := kr.PackA(a, m, k, k, 1, threads)
 	bp := kr.PackB(b, n, k, k, 1, threads)
 	kr.Gemm(c, n, ap, bp, m, n, k, threads)
+}
+
+// MatMul computes C = A·B with kernel kr: c[i*n+j] = Σ_p a[i*k+p]·b[p*n+j]
+// for A [m, k] and B [k, n] row-major (the input gradient of a Linear
+// layer, dX = dY·W with W [out, in]). B is packed as the column-major Bᵀ
+// (strides 1 and n). It panics if a slice is too short.
+func (kr *Kernel) MatMul(c, a, b []float32, m, n, k, threads int) {
+	checkMatMul("MatMul", c, a, b, m, n, k)
+	threads = Threads(threads)
+	ap := kr.PackA(a, m, k, k, 1, threads)
+	bp := kr.PackB(b, n, k, 1, n, threads)
+	kr.Gemm(c, n, ap, bp, m, n, k, threads)
+}
+
+// MatMulTN computes C = Aᵀ·B with kernel kr: c[i*n+j] = Σ_p a[p*m+i]·b[p*n+j]
+// for A stored [k, m] and B [k, n] row-major (the weight gradient of a
+// Linear layer, dW = dYᵀ·X, with k the rows of the batch). Both operands
+// are packed from their column-major transposes. It panics if a slice is
+// too short.
+func (kr *Kernel) MatMulTN(c, a, b []float32, m, n, k, threads int) {
+	checkMatMul("MatMulTN", c, a, b, m, n, k)
+	kr.matMulTN(c, a, b, m, n, k, threads, false)
+}
+
+// MatMulTNAdd is [Kernel.MatMulTN] accumulating into C: C += Aᵀ·B, that
+// is c[i*n+j] += Σ_p a[p*m+i]·b[p*n+j] (weight gradients summed over
+// batches); see [Kernel.GemmAdd].
+func (kr *Kernel) MatMulTNAdd(c, a, b []float32, m, n, k, threads int) {
+	checkMatMul("MatMulTNAdd", c, a, b, m, n, k)
+	kr.matMulTN(c, a, b, m, n, k, threads, true)
+}
+
+func (kr *Kernel) matMulTN(c, a, b []float32, m, n, k, threads int, add bool) {
+	threads = Threads(threads)
+	ap := kr.PackA(a, m, k, 1, m, threads)
+	bp := kr.PackB(b, n, k, 1, n, threads)
+	kr.gemm("MatMulTN", c, n, ap, bp, m, n, k, threads, add)
 }
 
 // MatMulT computes C = A·Bᵀ for row-major A [m, k] and B [n, k] into
@@ -292,10 +408,28 @@ func MatMulT(c, a, b []float32, m, n, k, threads int) {
 	Best().MatMulT(c, a, b, m, n, k, threads)
 }
 
+// MatMul computes C = A·B for row-major A [m, k] and B [k, n] into
+// c [m, n] with the fastest kernel, like [MatMulT].
+func MatMul(c, a, b []float32, m, n, k, threads int) {
+	Best().MatMul(c, a, b, m, n, k, threads)
+}
+
+// MatMulTN computes C = Aᵀ·B for row-major A [k, m] and B [k, n] into
+// c [m, n] with the fastest kernel, like [MatMulT].
+func MatMulTN(c, a, b []float32, m, n, k, threads int) {
+	Best().MatMulTN(c, a, b, m, n, k, threads)
+}
+
+// MatMulTNAdd adds Aᵀ·B for row-major A [k, m] and B [k, n] into
+// c [m, n] with the fastest kernel; see [Kernel.MatMulTNAdd].
+func MatMulTNAdd(c, a, b []float32, m, n, k, threads int) {
+	Best().MatMulTNAdd(c, a, b, m, n, k, threads)
+}
+
 // MatMulTRef is the reference for [MatMulT]: a plain triple loop
 // accumulating each dot product in float64 and rounding once.
 func MatMulTRef(c, a, b []float32, m, n, k int) {
-	checkMatMul(c, a, b, m, n, k)
+	checkMatMul("MatMulTRef", c, a, b, m, n, k)
 	for i := 0; i < m; i++ {
 		ar := a[i*k : i*k+k]
 		for j := 0; j < n; j++ {
@@ -309,8 +443,40 @@ func MatMulTRef(c, a, b []float32, m, n, k int) {
 	}
 }
 
-func checkMatMul(c, a, b []float32, m, n, k int) {
+// MatMulRef is the reference for [MatMul]: a plain triple loop
+// accumulating each dot product in float64 and rounding once.
+func MatMulRef(c, a, b []float32, m, n, k int) {
+	checkMatMul("MatMulRef", c, a, b, m, n, k)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += float64(a[i*k+p]) * float64(b[p*n+j])
+			}
+			c[i*n+j] = float32(s)
+		}
+	}
+}
+
+// MatMulTNRef is the reference for [MatMulTN]: a plain triple loop
+// accumulating each dot product in float64 and rounding once.
+func MatMulTNRef(c, a, b []float32, m, n, k int) {
+	checkMatMul("MatMulTNRef", c, a, b, m, n, k)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += float64(a[p*m+i]) * float64(b[p*n+j])
+			}
+			c[i*n+j] = float32(s)
+		}
+	}
+}
+
+// checkMatMul panics unless A, B and C hold m·k, n·k and m·n values (the
+// sizes are the same for every product form).
+func checkMatMul(name string, c, a, b []float32, m, n, k int) {
 	if m < 0 || n < 0 || k < 0 || len(a) < m*k || len(b) < n*k || len(c) < m*n {
-		panic(fmt.Sprintf("blas: MatMulT: sizes m=%d n=%d k=%d do not fit len(a)=%d len(b)=%d len(c)=%d", m, n, k, len(a), len(b), len(c)))
+		panic(fmt.Sprintf("blas: %s: sizes m=%d n=%d k=%d do not fit len(a)=%d len(b)=%d len(c)=%d", name, m, n, k, len(a), len(b), len(c)))
 	}
 }
