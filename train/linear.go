@@ -12,7 +12,6 @@ type mm struct {
 	kr      *blas.Kernel
 	threads int
 	pa, pb  blas.Packed
-	tmp     []float32
 }
 
 // operand is an m×k matrix whose element (i, j) is at src[i*si+j*sj].
@@ -43,23 +42,11 @@ func (p *mm) gemm(c []float32, ldc int, a operand, b operand, m, n, k int, add b
 	}
 	pa := p.pack(&p.pa, a, m, k, p.kr.MR())
 	pb := p.pack(&p.pb, b, n, k, p.kr.NR())
-	if !add {
+	if add {
+		p.kr.GemmAdd(c, ldc, pa, pb, m, n, k, p.threads)
+	} else {
 		p.kr.Gemm(c, ldc, pa, pb, m, n, k, p.threads)
-		return
 	}
-	if cap(p.tmp) < m*n {
-		p.tmp = make([]float32, m*n)
-	}
-	t := p.tmp[:m*n]
-	p.kr.Gemm(t, n, pa, pb, m, n, k, p.threads)
-	blas.ParallelRows(p.threads, m, 16, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			cr, tr := c[i*ldc:i*ldc+n], t[i*n:(i+1)*n]
-			for j, v := range tr {
-				cr[j] += v
-			}
-		}
-	})
 }
 
 // forward sets y[r, :] = x[r, :]·Wᵀ + b for rows r of x ([rows, in]).
