@@ -258,3 +258,36 @@ func BenchmarkScoreStream(b *testing.B) {
 		b.Run("forward/"+c.name, func(b *testing.B) { benchForward(b, models[c.mode], 512) })
 	}
 }
+
+// BenchmarkSample measures Sample on stories260k (skipped without
+// ../shared): 256 sequences of 256 tokens from BOS, on 2 threads, with
+// the key/value cache ("cached", Sample) and without (the "window" path,
+// a forward pass over each whole sequence so far at every step, as Sample
+// did before the cache). tokens/s counts the tokens drawn.
+func BenchmarkSample(b *testing.B) {
+	const seqs, n = 256, 256
+	m := loadShared(b, storiesPath, Options{Threads: 2})
+	for _, path := range []string{"cached", "window"} {
+		b.Run(fmt.Sprintf("stories260k/%dx%d/%s", seqs, n, path), func(b *testing.B) {
+			for b.Loop() {
+				prompts, rngs := make([][]int, seqs), make([]*rand.Rand, seqs)
+				for i := range prompts {
+					prompts[i], rngs[i] = []int{1}, rand.New(rand.NewPCG(1, uint64(i)))
+				}
+				var err error
+				if path == "cached" {
+					_, err = Sample(context.Background(), m, prompts, n, rngs)
+				} else {
+					var s [][]int
+					if s, err = samplePrompts(m, prompts, n, rngs); err == nil {
+						_, err = sampleWindows(context.Background(), m, s, n, rngs)
+					}
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(seqs*(n-1))*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}

@@ -376,26 +376,37 @@ type Probe func(group int, in []float32, rows, k, ld int)
 // nil, sees each projection's input.
 func (m *Model) block(p *pass, L *layer, w projs, probe Probe) {
 	c := &m.cfg
+	H, hd := c.NumHeads, c.HeadDim
+	qkvDim, _ := m.widths()
+	rows := p.off[len(p.off)-1]
+	m.blockQKV(p, L, w, rows, probe)
+	for wi := range p.off[:len(p.off)-1] {
+		o := p.off[wi]
+		m.attention(&p.at, p.qkv[o*qkvDim:], p.att[o*H*hd:], p.off[wi+1]-o)
+	}
+	m.blockOut(p, L, w, rows, probe)
+}
+
+// blockQKV runs the first part of block L over rows rows of p: the input
+// norm and the q|k|v projection of the residual stream p.x into p.qkv,
+// with its biases and, for the llama family, the rotary embedding of
+// queries and keys at positions p.pos.
+func (m *Model) blockQKV(p *pass, L *layer, w projs, rows int, probe Probe) {
+	c := &m.cfg
 	D := c.HiddenSize
 	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim
-	qkvDim, upDim := m.widths()
-	th := m.threads
-	rows := p.off[len(p.off)-1]
-	x, h, qkv, att, mlp := p.x, p.h, p.qkv, p.att, p.mlp
+	qkvDim, _ := m.widths()
+	h, qkv := p.h, p.qkv
 	cos, sin := p.cos, p.sin
 	if m.arch != archLlama {
 		cos, sin = nil, nil
 	}
-	norm := m.norm
-	addRes := func(proj, b []float32) { m.addRes(x, proj, b, rows) }
-	wins := p.off[:len(p.off)-1]
-	// Attention.
-	norm(h, x, L.norm1W, L.norm1B, 0, rows)
+	m.norm(h, p.x, L.norm1W, L.norm1B, 0, rows)
 	if probe != nil {
 		probe(0, h, rows, D, D)
 	}
 	p.s.linear(m, qkv, qkvDim, h, rows, D, D, w[pQKV], qkvDim)
-	blas.ParallelRows(th, rows, 16, func(lo, hi int) {
+	blas.ParallelRows(m.threads, rows, 16, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := qkv[r*qkvDim : (r+1)*qkvDim]
 			if L.qkvB != nil {
@@ -412,10 +423,19 @@ func (m *Model) block(p *pass, L *layer, w projs, probe Probe) {
 			}
 		}
 	})
-	for wi := range wins {
-		o := p.off[wi]
-		m.attention(&p.at, qkv[o*qkvDim:], att[o*H*hd:], p.off[wi+1]-o)
-	}
+}
+
+// blockOut runs the rest of block L over rows rows of p, from the
+// attention output p.att: the o projection and its residual add, then the
+// MLP and its residual add.
+func (m *Model) blockOut(p *pass, L *layer, w projs, rows int, probe Probe) {
+	c := &m.cfg
+	D := c.HiddenSize
+	H, hd := c.NumHeads, c.HeadDim
+	_, upDim := m.widths()
+	th := m.threads
+	x, h, att, mlp := p.x, p.h, p.att, p.mlp
+	addRes := func(proj, b []float32) { m.addRes(x, proj, b, rows) }
 	if probe != nil {
 		probe(1, att, rows, H*hd, H*hd)
 	}
@@ -424,7 +444,7 @@ func (m *Model) block(p *pass, L *layer, w projs, probe Probe) {
 	// MLP, mlpChunk rows at a time, so that the hidden activations take
 	// mlpChunk·upDim floats whatever the batch (each row's result does
 	// not depend on the chunking).
-	norm(h, x, L.norm2W, L.norm2B, 0, rows)
+	m.norm(h, x, L.norm2W, L.norm2B, 0, rows)
 	I := c.IntermediateSize
 	for r0 := 0; r0 < rows; r0 += mlpChunk {
 		n := min(mlpChunk, rows-r0)
@@ -465,10 +485,6 @@ func (m *Model) block(p *pass, L *layer, w projs, probe Probe) {
 // setup stacks the windows' rows in p and sizes its activations; it
 // returns the longest window's length.
 func (m *Model) setup(p *pass, wins [][]int) (maxT int) {
-	c := &m.cfg
-	D := c.HiddenSize
-	H, hd := c.NumHeads, c.HeadDim
-	qkvDim, upDim := m.widths()
 	p.off = p.off[:0]
 	rows := 0
 	for _, w := range wins {
@@ -487,12 +503,21 @@ func (m *Model) setup(p *pass, wins [][]int) (maxT int) {
 			p.pos[p.off[w]+t] = int32(t)
 		}
 	}
+	m.size(p, rows)
+	return maxT
+}
+
+// size sizes the activations of p for rows stacked rows.
+func (m *Model) size(p *pass, rows int) {
+	c := &m.cfg
+	D := c.HiddenSize
+	H, hd := c.NumHeads, c.HeadDim
+	qkvDim, upDim := m.widths()
 	p.x = growF32(p.x, rows*D) // residual stream [rows, dim]
 	p.h = growF32(p.h, rows*D) // normed input / projection output [rows, dim]
 	p.qkv = growF32(p.qkv, rows*qkvDim)
 	p.att = growF32(p.att, rows*H*hd)
 	p.mlp = growF32(p.mlp, min(rows, mlpChunk)*upDim)
-	return maxT
 }
 
 // embedRows writes the token (and gpt2 position) embeddings of p's rows

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
@@ -13,6 +14,9 @@ import (
 type kernel struct {
 	*blas.Kernel
 	vec *vecOps
+
+	kcOnce sync.Once
+	kc     int // longest sum Gemm runs as one block (see kBlock)
 }
 
 func newKernel(k *blas.Kernel) *kernel { return &kernel{Kernel: k, vec: vecFor(k)} }
@@ -39,4 +43,46 @@ func findKernel(name string) (*kernel, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	return newKernel(k), nil
+}
+
+// kBlock returns the length of the blocks Gemm splits a sum of n terms
+// into: ceil(n/nb) terms each, nb = ceil(n/kc) blocks, where kc is the
+// kernel's longest block. Each block is one chain of multiply-adds from
+// zero, added to the sum of the blocks before it (see blas.Kernel.Gemm).
+// The cached attention of [Sample] sums in the same order, so that its
+// results match the forward pass's bit for bit. kc, internal to package
+// blas, is found once by probing Gemm: a sum 2²⁴ + 1 + 1 + … stays at
+// 2²⁴ in one chain (each 1 is lost to rounding), and grows once the ones
+// fall in a block of their own.
+func (k *kernel) kBlock(n int) int {
+	k.kcOnce.Do(func() {
+		const limit = 1 << 16
+		oneBlock := func(n int) bool {
+			a, b, c := make([]float32, n), make([]float32, n), make([]float32, 1)
+			for i := range a {
+				a[i], b[i] = 1, 1
+			}
+			a[0] = 1 << 24
+			k.MatMulT(c, a, b, 1, 1, n, 1)
+			return c[0] == 1<<24
+		}
+		lo, hi := 1, limit // oneBlock(lo); kc < hi unless hi == limit
+		if oneBlock(limit) {
+			lo = limit
+		}
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if oneBlock(mid) {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		k.kc = lo
+	})
+	if n <= k.kc {
+		return max(n, 1)
+	}
+	nb := (n + k.kc - 1) / k.kc
+	return (n + nb - 1) / nb
 }
