@@ -57,16 +57,19 @@ type Training struct {
 	Ctx         int       `json:"ctx"`
 	// Distill is α of the loss (1−α)·CE + α·KL(teacher‖model); Teacher the
 	// dense original's path.
-	Distill        float64      `json:"distill,omitempty"`
-	Teacher        string       `json:"teacher,omitempty"`
-	L1             float64      `json:"l1,omitempty"`
-	KeepMask       bool         `json:"keep_mask"`
-	TargetSparsity float64      `json:"target_sparsity,omitempty"`
-	RecoverSteps   int          `json:"recover_steps,omitempty"`
-	Data           TrainingData `json:"data"`
-	Tokens         int64        `json:"tokens"`
-	Seconds        float64      `json:"seconds"`
-	TokensPerS     float64      `json:"tokens_per_s"`
+	Distill        float64 `json:"distill,omitempty"`
+	Teacher        string  `json:"teacher,omitempty"`
+	L1             float64 `json:"l1,omitempty"`
+	KeepMask       bool    `json:"keep_mask"`
+	TargetSparsity float64 `json:"target_sparsity,omitempty"`
+	RecoverSteps   int     `json:"recover_steps,omitempty"`
+	// SparsityReached is the share of target weights that were zero after
+	// the main steps, before TargetSparsity pruned.
+	SparsityReached float64      `json:"sparsity_reached"`
+	Data            TrainingData `json:"data"`
+	Tokens          int64        `json:"tokens"`
+	Seconds         float64      `json:"seconds"`
+	TokensPerS      float64      `json:"tokens_per_s"`
 	// Loss is each step's loss, computed before its update; RecoverLoss
 	// that of the steps after TargetSparsity.
 	Loss        []float64    `json:"loss"`

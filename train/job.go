@@ -218,7 +218,10 @@ type Outcome struct {
 	// without EvalText).
 	Before, After *eval.Report
 	Result        *Result // the main run
-	Recover       *Result // the recovery run after TargetSparsity, or nil
+	// SparsityReached is the share of target weights that are zero after
+	// the main run (before TargetSparsity prunes).
+	SparsityReached float64
+	Recover         *Result // the recovery run after TargetSparsity, or nil
 }
 
 // Execute trains and writes the result into out (not committed: the
@@ -283,6 +286,7 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*Outcome, er
 	if res.Result, err = Train(ctx, j.net, wins, tr); err != nil {
 		return nil, err
 	}
+	res.SparsityReached = j.net.TargetSparsity()
 	if o.TargetSparsity > 0 {
 		if err := j.net.PruneTargets(o.TargetSparsity); err != nil {
 			return nil, err
@@ -347,7 +351,7 @@ func (j *Job) record(tr Options, data *manifest.TrainingData, res *Outcome) *man
 		Optimizer: string(tr.Optim.Name), LR: tr.Optim.LR, MinLR: tr.Optim.MinLR, Schedule: string(tr.Optim.Schedule), Warmup: tr.Optim.Warmup,
 		WeightDecay: tr.Optim.WeightDecay, ClipNorm: tr.Optim.ClipNorm, Steps: tr.Steps, Batch: tr.Batch, Accum: tr.Accum, Ctx: o.Ctx,
 		Distill: tr.Distill, L1: tr.L1, KeepMask: tr.KeepMask, TargetSparsity: o.TargetSparsity, RecoverSteps: o.RecoverSteps,
-		Data: *data, Tokens: res.Result.Tokens, Seconds: manifest.Round(res.Result.Seconds, 3), TokensPerS: manifest.Round(res.Result.TokensSec, 1),
+		SparsityReached: manifest.Round(res.SparsityReached, 6), Data: *data, Tokens: res.Result.Tokens, Seconds: manifest.Round(res.Result.Seconds, 3), TokensPerS: manifest.Round(res.Result.TokensSec, 1),
 	}
 	if tr.Optim.Name == AdamW {
 		t.Betas = []float64{tr.Optim.Beta1, tr.Optim.Beta2}
@@ -392,6 +396,22 @@ func tokensHash(wins [][]int) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TargetSparsity returns the share of target weights that are exactly
+// zero.
+func (n *Net) TargetSparsity() float64 {
+	var z, t int
+	for _, p := range n.params {
+		if p.Target {
+			z += p.Zeros()
+			t += len(p.W)
+		}
+	}
+	if t == 0 {
+		return 0
+	}
+	return float64(z) / float64(t)
 }
 
 // PruneTargets sets the smallest-magnitude weights of every target to

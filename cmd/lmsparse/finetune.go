@@ -119,9 +119,12 @@ func runFinetune(ctx context.Context, path string, out outputOptions, o train.Jo
 	t := res.Training
 	fmt.Fprintf(stdout, "trained %d steps of %d×%d tokens (%s, lr %g) on %s: loss %.4f -> %.4f, %.0f tokens/s\n",
 		t.Steps, t.Batch, t.Ctx, t.Optimizer, t.LR, t.Data.Source, t.Loss[0], t.Loss[len(t.Loss)-1], t.TokensPerS)
-	if t.RecoverLoss != nil {
-		fmt.Fprintf(stdout, "pruned to %.0f%% by magnitude, then %d steps: loss %.4f -> %.4f\n",
-			100*t.TargetSparsity, t.RecoverSteps, t.RecoverLoss[0], t.RecoverLoss[len(t.RecoverLoss)-1])
+	if t.TargetSparsity > 0 {
+		fmt.Fprintf(stdout, "%.2f%% of target weights zero after training; pruned to %.0f%% by magnitude", 100*t.SparsityReached, 100*t.TargetSparsity)
+		if t.RecoverLoss != nil {
+			fmt.Fprintf(stdout, ", then %d steps: loss %.4f -> %.4f", t.RecoverSteps, t.RecoverLoss[0], t.RecoverLoss[len(t.RecoverLoss)-1])
+		}
+		fmt.Fprintln(stdout)
 	}
 	if t.Before != nil {
 		fmt.Fprintf(stdout, "before: %s\nafter:  %s\n", t.Before, t.After)
