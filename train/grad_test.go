@@ -169,3 +169,43 @@ func TestFinetuneReproducible(t *testing.T) {
 		}
 	}
 }
+
+// TestL1TargetSparsity: L1 training drives target weights to exact zero;
+// --target-sparsity then prunes every target to exactly S by magnitude,
+// and the recovery steps keep exactly S (weights L1 zeroed beyond S may
+// grow back); without recovery steps at least S are zero.
+func TestL1TargetSparsity(t *testing.T) {
+	dir := sharedtest.Path(t, refStoriesDir)
+	text := sharedtest.Path(t, "text/tinystories/tinystories_sample.txt")
+	for _, recover := range []int{0, 3} {
+		o := JobOptions{Ctx: 64, Text: text, TargetSparsity: 0.5, RecoverSteps: recover,
+			Train: Options{Steps: 15, Batch: 2, L1: 20, Optim: Optim{Name: AdamW, LR: 2e-3}}}
+		job, err := Plan(context.Background(), dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := checkpoint.Create(filepath.Join(t.TempDir(), "out"), checkpoint.OutputOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := job.Execute(context.Background(), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Abort()
+		t.Logf("recover %d: L1 reached %.4f of target weights zero", recover, res.SparsityReached)
+		if res.SparsityReached <= 0.5 {
+			t.Errorf("L1 λ 20 reached only %.4f zeros; the test wants more than the target", res.SparsityReached)
+		}
+		for _, p := range job.Net().Params() {
+			if !p.Target {
+				continue
+			}
+			want := int(math.RoundToEven(0.5 * float64(len(p.W))))
+			if z := p.Zeros(); recover > 0 && z != want || recover == 0 && z < want {
+				t.Errorf("recover %d: %s: %d zeros of %d, want exactly %d", recover, p.Name, z, len(p.W), want)
+			}
+		}
+		job.Close()
+	}
+}

@@ -416,7 +416,9 @@ func (n *Net) TargetSparsity() float64 {
 
 // PruneTargets sets the smallest-magnitude weights of every target to
 // zero, exactly round(S·n) per tensor (ties by position, as "lmsparse
-// prune" breaks them), and keeps the result as each target's mask.
+// prune" breaks them), and makes the others each target's mask: a kept
+// weight that is zero (L1 training may have zeroed more than S) may grow
+// again in a later run with Options.KeepMask.
 func (n *Net) PruneTargets(S float64) error {
 	var sel prune.Selector
 	for _, p := range n.params {
@@ -428,14 +430,16 @@ func (n *Net) PruneTargets(S float64) error {
 		if err != nil {
 			return err
 		}
-		mask := make([]bool, len(p.W))
-		plan.Mask(p.W, mask)
-		for i, z := range mask {
+		pruned := make([]bool, len(p.W))
+		plan.Mask(p.W, pruned)
+		p.mask = make([]uint64, (len(p.W)+63)/64)
+		for i, z := range pruned {
 			if z {
 				p.W[i] = 0
+			} else {
+				p.mask[i>>6] |= 1 << (i & 63)
 			}
 		}
-		p.setMask()
 	}
 	return nil
 }

@@ -29,7 +29,8 @@ type Options struct {
 	// proximal step after each update: w ← sign(w)·max(|w| − η·λ, 0).
 	L1 float64
 	// KeepMask keeps the zeros of every target weight at the start
-	// exactly zero (gradients and updates masked).
+	// exactly zero (gradients and updates masked); a target that has a
+	// mask already (Net.PruneTargets) keeps that one.
 	KeepMask bool
 	// Shuffle visits the windows in an order permuted once by Seed
 	// instead of in order.
@@ -172,8 +173,10 @@ func Train(ctx context.Context, n *Net, wins [][]int, opts Options) (*Result, er
 		order = rand.New(rand.NewPCG(opts.Seed, 0x6c6d7370)).Perm(len(wins))
 	}
 	for _, p := range n.params {
-		p.mask = nil
-		if opts.KeepMask && p.Target {
+		switch {
+		case !opts.KeepMask || !p.Target:
+			p.mask = nil
+		case p.mask == nil:
 			p.setMask()
 		}
 	}
