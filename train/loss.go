@@ -31,16 +31,18 @@ func (n *Net) headLoss(ctx context.Context, p *mm, w *work, ids [][]int, teacher
 	B, T := w.B, w.T
 	th := p.threads
 	kr := p.kr
-	hb := kr.PackB(n.head, V, D, D, 1, th) // logits = hf·headᵀ
+	hb := p.pack(&w.headB, rowMajor(n.head, D), V, D, kr.NR()) // logits = hf·headᵀ
 	var ht *blas.Packed
 	if grad {
-		ht = kr.PackB(n.head, D, V, 1, D, th) // dh = dlogits·head: B = headᵀ [D, V]
+		ht = p.pack(&w.headT, colMajor(n.head, D), D, V, kr.NR()) // dh = dlogits·head: B = headᵀ [D, V]
 	}
 	chunk := max(1, min(T-1, headChunkBytes/4/V))
-	logits := make([]float32, chunk*V)
+	w.logits = grow(w.logits, chunk*V)
+	logits := w.logits
 	var tl []float32
 	if alpha > 0 {
-		tl = make([]float32, chunk*V)
+		w.tl = grow(w.tl, chunk*V)
+		tl = w.tl
 	}
 	N := float64(B * (T - 1))
 	ce := make([]float64, chunk)
@@ -62,7 +64,7 @@ func (n *Net) headLoss(ctx context.Context, p *mm, w *work, ids [][]int, teacher
 			rows := min(chunk, T-1-c0)
 			r0 := b*T + c0
 			hf := n.hfRows(w, r0)
-			pa := kr.PackA(hf, rows, D, D, 1, th)
+			pa := p.pack(&p.pa, rowMajor(hf, D), rows, D, kr.MR())
 			kr.Gemm(logits, V, pa, hb, rows, V, D, th)
 			if tfn != nil {
 				tfn(c0, rows, tl)
@@ -85,7 +87,7 @@ func (n *Net) headLoss(ctx context.Context, p *mm, w *work, ids [][]int, teacher
 				continue
 			}
 			// dh rows = dlogits·head; dHead += dlogitsᵀ·hf.
-			pd := kr.PackA(logits, rows, V, V, 1, th)
+			pd := p.pack(&p.pa, rowMajor(logits, V), rows, V, kr.MR())
 			kr.Gemm(w.dh[r0*D:], D, pd, ht, rows, D, V, th)
 			p.gemm(n.gHead, D, colMajor(logits, V), colMajor(hf, D), V, D, rows, true)
 		}
@@ -154,4 +156,12 @@ func maxf(x []float32) float32 {
 		mx = max(mx, v)
 	}
 	return mx
+}
+
+// grow returns b with length n, reallocated only when too short.
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }

@@ -37,7 +37,11 @@ type work struct {
 	dAtt        []float32 // [R, H·hd]
 	dQKV        []float32 // [R, qkvDim]
 	cos, sin    []float32 // RoPE tables [T, hd/2]
-	heads       []*headWork
+	// head: the packed LM head (both layouts) and a chunk of logits and
+	// of teacher logits
+	headB, headT blas.Packed
+	logits, tl   []float32
+	heads        []*headWork
 }
 
 // headWork is one attention worker's memory.
