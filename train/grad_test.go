@@ -56,6 +56,8 @@ func TestGradientMatchesReference(t *testing.T) {
 	st := refLoad(t, sharedtest.Path(t, refStoriesDir))
 	ids := refReadTokens(t, refStoriesTokens)
 	cases = append(cases, tc{"stories260k", st, [][]int{ids[0:48], ids[48:96]}})
+	// Longer than attnBlock: several query blocks per window.
+	cases = append(cases, tc{"stories260k-300", st, [][]int{ids[100:400]}})
 	g2 := refLoad(t, sharedtest.Path(t, refTinyGPT2Dir))
 	gids := refReadTokens(t, refGPT2Tokens)
 	cases = append(cases, tc{"tiny-gpt2-bf16", g2, [][]int{gids[0:24], gids[24:48]}})

@@ -336,32 +336,40 @@ func (n *Net) attention(p *mm, w *work, a *acts) {
 		b, h := j/H, j%H
 		g := h / group
 		base := b * T * ld
-		q := rowMajor(a.qkv[base+h*hd:], ld)
 		k := rowMajor(a.qkv[base+kOff+g*hd:], ld)
 		P := a.p[j*T*T : (j+1)*T*T]
-		hw.mm.gemm(P, T, q, k, T, T, hd, false)
-		for i := range T {
-			row := P[i*T : (i+1)*T]
-			mx := negInf
-			for _, v := range row[:i+1] {
-				mx = max(mx, v*scale)
+		// Query blocks see only the keys up to their last query: the
+		// products skip the masked part beyond each block.
+		for q0 := 0; q0 < T; q0 += attnBlock {
+			q1 := min(q0+attnBlock, T)
+			hw.mm.gemm(P[q0*T:], T, rowMajor(a.qkv[base+q0*ld+h*hd:], ld), k, q1-q0, q1, hd, false)
+			for i := q0; i < q1; i++ {
+				row := P[i*T : (i+1)*T]
+				mx := negInf
+				for _, v := range row[:i+1] {
+					mx = max(mx, v*scale)
+				}
+				var sum float64
+				for jj, v := range row[:i+1] {
+					e := fastmath.Expf(v*scale - mx)
+					row[jj] = e
+					sum += float64(e)
+				}
+				inv := float32(1 / sum)
+				for jj := range row[:i+1] {
+					row[jj] *= inv
+				}
+				clear(row[i+1:])
 			}
-			var sum float64
-			for jj, v := range row[:i+1] {
-				e := fastmath.Expf(v*scale - mx)
-				row[jj] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
-			for jj := range row[:i+1] {
-				row[jj] *= inv
-			}
-			clear(row[i+1:])
+			// O = P·V: B operand Vᵀ, element (d, t) at V[t*ld+d].
+			hw.mm.gemm(a.att[(b*T+q0)*qDim+h*hd:], qDim, rowMajor(P[q0*T:], T), colMajor(a.qkv[base+vOff+g*hd:], ld), q1-q0, hd, q1, false)
 		}
-		// O = P·V: B operand Vᵀ, element (d, t) at V[t*ld+d].
-		hw.mm.gemm(a.att[b*T*qDim+h*hd:], qDim, rowMajor(P, T), colMajor(a.qkv[base+vOff+g*hd:], ld), T, hd, T, false)
 	})
 }
+
+// attnBlock is the number of queries whose attention products run
+// together (the causal mask skips the keys after a block's last query).
+const attnBlock = 128
 
 // attentionBackward sets w.dQKV (before the inverse RoPE) from w.dAtt.
 func (n *Net) attentionBackward(p *mm, w *work, a *acts) {
@@ -380,32 +388,39 @@ func (n *Net) attentionBackward(p *mm, w *work, a *acts) {
 		V := a.qkv[base+vOff+g*hd:]
 		dK := w.dQKV[base+kOff+g*hd:]
 		dV := w.dQKV[base+vOff+g*hd:]
+		for t := range T {
+			clear(dK[t*ld : t*ld+hd])
+			clear(dV[t*ld : t*ld+hd])
+		}
 		for hh := range group {
 			h := g*group + hh
 			P := a.p[(b*H+h)*T*T : (b*H+h+1)*T*T]
 			Q := a.qkv[base+h*hd:]
 			dO := w.dAtt[b*T*qDim+h*hd:]
-			dP := hw.s
-			// dP = dO·Vᵀ.
-			hw.mm.gemm(dP, T, rowMajor(dO, qDim), rowMajor(V, ld), T, T, hd, false)
-			// dS = P⊙(dP − Σ_j P·dP)·scale.
-			dS := hw.ds
-			for i := range T {
-				pr, dpr, dsr := P[i*T:(i+1)*T], dP[i*T:(i+1)*T], dS[i*T:(i+1)*T]
-				var dot float64
-				for jj, v := range pr[:i+1] {
-					dot += float64(v) * float64(dpr[jj])
+			dP, dS := hw.s, hw.ds
+			for q0 := 0; q0 < T; q0 += attnBlock {
+				q1 := min(q0+attnBlock, T)
+				rows := q1 - q0
+				// dP = dO·Vᵀ over the keys the block sees.
+				hw.mm.gemm(dP[q0*T:], T, rowMajor(dO[q0*qDim:], qDim), rowMajor(V, ld), rows, q1, hd, false)
+				// dS = P⊙(dP − Σ_j P·dP)·scale.
+				for i := q0; i < q1; i++ {
+					pr, dpr, dsr := P[i*T:(i+1)*T], dP[i*T:(i+1)*T], dS[i*T:(i+1)*T]
+					var dot float64
+					for jj, v := range pr[:i+1] {
+						dot += float64(v) * float64(dpr[jj])
+					}
+					for jj, v := range pr[:i+1] {
+						dsr[jj] = float32(float64(v) * (float64(dpr[jj]) - dot) * scale)
+					}
+					clear(dsr[i+1 : q1])
 				}
-				for jj, v := range pr[:i+1] {
-					dsr[jj] = float32(float64(v) * (float64(dpr[jj]) - dot) * scale)
-				}
-				clear(dsr[i+1:])
+				// dQ = dS·K: B operand Kᵀ, element (d, t) at K[t*ld+d].
+				hw.mm.gemm(w.dQKV[base+q0*ld+h*hd:], ld, rowMajor(dS[q0*T:], T), colMajor(K, ld), rows, hd, q1, false)
+				// dK += dSᵀ·Q, dV += Pᵀ·dO over the block's queries.
+				hw.mm.gemm(dK, ld, colMajor(dS[q0*T:], T), colMajor(Q[q0*ld:], ld), q1, hd, rows, true)
+				hw.mm.gemm(dV, ld, colMajor(P[q0*T:], T), colMajor(dO[q0*qDim:], qDim), q1, hd, rows, true)
 			}
-			// dQ = dS·K: B operand Kᵀ, element (d, t) at K[t*ld+d].
-			hw.mm.gemm(w.dQKV[base+h*hd:], ld, rowMajor(dS, T), colMajor(K, ld), T, hd, T, false)
-			// dK += dSᵀ·Q, dV += Pᵀ·dO.
-			hw.mm.gemm(dK, ld, colMajor(dS, T), colMajor(Q, ld), T, hd, T, hh > 0)
-			hw.mm.gemm(dV, ld, colMajor(P, T), colMajor(dO, qDim), T, hd, T, hh > 0)
 		}
 	})
 }
