@@ -140,7 +140,7 @@ func plan(m *checkpoint.Model, path string, opts JobOptions) (*Job, error) {
 		return nil, invalidf("mask %q: want keep or free", o.Mask)
 	}
 	// Check the training options against a stand-in window.
-	probe := tr.clone()
+	probe := *tr
 	if probe.Distill > 0 && probe.Teacher == nil {
 		probe.Teacher = fakeTeacher{m.Config.VocabSize}
 	}
@@ -178,8 +178,6 @@ func plan(m *checkpoint.Model, path string, opts JobOptions) (*Job, error) {
 	}
 	return j, nil
 }
-
-func (o Options) clone() Options { return o }
 
 // fakeTeacher stands in for the teacher while options are checked.
 type fakeTeacher struct{ vocab int }
