@@ -15,6 +15,6 @@
 // that lmsparse itself would never produce.
 //
 // The package lives under testdata/ so that `go test ./...` does not list
-// it; its own tests run with `go test ./testdata/gen` (part of the README's
+// it; its own tests run with `go test ./testdata/gen/...` (part of the README's
 // test command).
 package gen
