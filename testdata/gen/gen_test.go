@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/tokenizer"
 )
 
 func TestWeightsDeterministic(t *testing.T) {
@@ -44,7 +45,7 @@ func TestCorruptionsChangeTheFile(t *testing.T) {
 }
 
 func TestDemoTokenizerIsBytes(t *testing.T) {
-	u := byteUnicode()
+	u := tokenizer.ByteToUnicode()
 	seen := map[rune]bool{}
 	for _, r := range u {
 		if seen[r] {

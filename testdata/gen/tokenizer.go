@@ -4,30 +4,15 @@ import (
 	"path/filepath"
 
 	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/tokenizer"
 )
-
-// byteUnicode is GPT-2's map from bytes to printable runes: printable
-// Latin-1 bytes map to themselves, the others to 256, 257, ...
-func byteUnicode() [256]rune {
-	var m [256]rune
-	n := 0
-	for b := 0; b < 256; b++ {
-		if b >= '!' && b <= '~' || b >= 0xA1 && b <= 0xAC || b >= 0xAE && b <= 0xFF {
-			m[b] = rune(b)
-		} else {
-			m[b] = rune(256 + n)
-			n++
-		}
-	}
-	return m
-}
 
 // WriteByteTokenizer writes a byte-level BPE tokenizer.json with no merges
 // — token i is byte i, as GPT-2 spells bytes — and a tokenizer_config.json,
 // so a generated checkpoint of vocabulary 256 can be evaluated on any text.
 func WriteByteTokenizer(dir string) error {
 	vocab := map[string]int{}
-	for b, r := range byteUnicode() {
+	for b, r := range tokenizer.ByteToUnicode() {
 		vocab[string(r)] = b
 	}
 	level := map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
