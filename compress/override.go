@@ -1,6 +1,9 @@
 package compress
 
-import "path/filepath"
+import (
+	"path/filepath"
+	"strings"
+)
 
 // Override changes fields of a recipe, as a command line's flags do; nil
 // fields leave the recipe alone. Setting a field of an absent stage adds
@@ -34,6 +37,8 @@ type Override struct {
 	MaxPPLRatio, MaxKL *float64
 	MinTop1            *float64
 	Sweep              *[]float64
+	// SweepMethods sets sweep_methods (see Recipe.SweepMethods).
+	SweepMethods *[]string
 }
 
 // Apply changes r as o says; call Normalize afterwards.
@@ -127,6 +132,12 @@ func (r *Recipe) Apply(o Override) {
 	}
 	if o.Sweep != nil {
 		r.Sweep = append([]float64(nil), (*o.Sweep)...)
+	}
+	if o.SweepMethods != nil {
+		r.SweepMethods = nil
+		for _, m := range *o.SweepMethods {
+			r.SweepMethods = append(r.SweepMethods, strings.TrimSpace(m))
+		}
 	}
 }
 

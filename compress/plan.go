@@ -146,6 +146,17 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 		}
 		targets := j.Targets()
 		j.Close()
+		for _, name := range r.SweepMethods {
+			if name == r.Prune.Method || len(r.Sweep) == 0 {
+				continue
+			}
+			// The sweep's other methods are checked the same way.
+			j, err := sparsify.PlanCheckpoint(ctx, m, p.methodOptions(algorithm(name), &r.Sweep[0]))
+			if err != nil {
+				return nil, fmt.Errorf("sweep_methods %s: %w", name, err)
+			}
+			j.Close()
+		}
 		if r.Recover != nil && m.Config != nil {
 			// Training keeps the zeros of the blocks' 2-D weights only.
 			a := arch.Lookup(m.Config.ModelType)
@@ -223,6 +234,13 @@ func (p *Plan) Close() error {
 // sparsity, or at sparsity s when it is not nil (sweep points: dense, no
 // overrides).
 func (p *Plan) pruneOptions(s *float64) sparsify.Options {
+	return p.methodOptions(p.r.Algorithm(), s)
+}
+
+// methodOptions are pruneOptions with algorithm alg in place of the
+// prune stage's (the sweep's other methods); the other prune options stay
+// the recipe's.
+func (p *Plan) methodOptions(alg sparsify.Algorithm, s *float64) sparsify.Options {
 	o := sparsify.Options{Method: p.method, Format: sparsify.Format(p.r.Store.Format), MaxShardSize: p.maxShard,
 		Command: "compress", Flags: map[string]any{"recipe": p.r}}
 	if p.r.Prune == nil {
@@ -231,8 +249,11 @@ func (p *Plan) pruneOptions(s *float64) sparsify.Options {
 	}
 	pr := p.r.Prune
 	o.Include, o.Exclude = pr.Include, pr.Exclude
-	if o.Algorithm = p.r.Algorithm(); o.Algorithm != sparsify.Magnitude {
+	if o.Algorithm = alg; o.Algorithm != sparsify.Magnitude {
 		c := pr.Calib
+		if c == nil {
+			c = &Calib{}
+		}
 		o.Calib = sparsify.Calibration{Text: p.r.calibPath(), Samples: c.Samples, Len: c.Len, Seed: c.Seed,
 			Windows: p.windows, Source: c.Source}
 		o.Damp, o.BlockSize, o.Threads = pr.Damp, pr.BlockSize, p.opts.Threads
@@ -282,7 +303,7 @@ func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 			out.Abort()
 		}
 	}()
-	if r.Prune != nil && r.Algorithm() != sparsify.Magnitude && (len(r.Sweep) > 0 || p.opts.FindSparsity) {
+	if r.Prune != nil && (r.Algorithm() != sparsify.Magnitude || r.sweepCalibrated()) && (len(r.Sweep) > 0 || p.opts.FindSparsity) {
 		// One set of calibration windows for every pruning of the run.
 		c := r.Prune.Calib
 		if p.windows, err = sparsify.CalibrationWindows(ctx, p.model, sparsify.Calibration{Text: r.calibPath(), Samples: c.Samples,
@@ -499,36 +520,43 @@ func gates(g *Gates, pplRatio, kl, top1 float64) []report.Gate {
 	return out
 }
 
-// sweep prunes the original at each sweep sparsity with the recipe's
-// method (dense, in a staging directory beside the output that is never
-// committed), evaluates it and records the curve; with gates, the highest
-// sparsity passing them all.
+// sweep prunes the original at each sweep sparsity with each of the
+// sweep's methods (dense, in a staging directory beside the output that
+// is never committed), evaluates it and records the curve; with gates,
+// the highest sparsity of the prune stage's own method passing them all.
 func (p *Plan) sweep(ctx context.Context, rep *report.Report) error {
 	begin := time.Now()
-	st := p.inner.Start("sweep", int64(len(p.r.Sweep)), "points")
+	methods := p.r.sweepMethods()
+	st := p.inner.Start("sweep", int64(len(p.r.Sweep)*len(methods)), "points")
 	for _, s := range p.r.Sweep {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		point, err := p.sweepPoint(ctx, s)
-		if err != nil {
-			return fmt.Errorf("sweep at sparsity %g: %w", s, err)
-		}
-		if gs := gates(p.r.Gates, point.PPLRatio, point.KLMean, point.Top1); gs != nil {
-			ok := true
-			for _, g := range gs {
-				ok = ok && g.Passed
+		for _, name := range methods {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			point.Passed = &ok
-			if ok && (rep.Best == nil || s > *rep.Best) {
-				best := s
-				rep.Best = &best
+			point, err := p.sweepPoint(ctx, name, s)
+			if err != nil {
+				return fmt.Errorf("sweep at sparsity %g (%s): %w", s, name, err)
 			}
+			if gs := gates(p.r.Gates, point.PPLRatio, point.KLMean, point.Top1); gs != nil {
+				ok := true
+				for _, g := range gs {
+					ok = ok && g.Passed
+				}
+				point.Passed = &ok
+				if ok && name == p.r.Prune.Method && (rep.Best == nil || s > *rep.Best) {
+					best := s
+					rep.Best = &best
+				}
+			}
+			rep.Sweep = append(rep.Sweep, point)
+			st.Add(1)
 		}
-		rep.Sweep = append(rep.Sweep, point)
-		st.Add(1)
 	}
-	p.stage("sweep", begin, "%d sparsities evaluated", len(p.r.Sweep))
+	if len(methods) > 1 {
+		p.stage("sweep", begin, "%d sparsities × %d methods (%s) evaluated", len(p.r.Sweep), len(methods), strings.Join(methods, ", "))
+	} else {
+		p.stage("sweep", begin, "%d sparsities evaluated", len(p.r.Sweep))
+	}
 	return nil
 }
 
@@ -539,7 +567,7 @@ func (p *Plan) findSparsity(ctx context.Context, rep *report.Report) error {
 	begin := time.Now()
 	st := p.inner.Start("find-sparsity", 0, "points")
 	try := func(s float64) (bool, error) {
-		point, err := p.sweepPoint(ctx, s)
+		point, err := p.sweepPoint(ctx, p.r.Prune.Method, s)
 		if err != nil {
 			return false, fmt.Errorf("find-sparsity at %g: %w", s, err)
 		}
@@ -579,8 +607,11 @@ func (p *Plan) findSparsity(ctx context.Context, rep *report.Report) error {
 	return nil
 }
 
-func (p *Plan) sweepPoint(ctx context.Context, s float64) (report.Point, error) {
-	job, err := sparsify.PlanCheckpoint(ctx, p.m, p.pruneOptions(&s))
+// sweepPoint prunes the original at sparsity s with the prune method
+// named method (the prune stage's other options), scores it and returns
+// the point.
+func (p *Plan) sweepPoint(ctx context.Context, method string, s float64) (report.Point, error) {
+	job, err := sparsify.PlanCheckpoint(ctx, p.m, p.methodOptions(algorithm(method), &s))
 	if err != nil {
 		return report.Point{}, err
 	}
@@ -598,5 +629,5 @@ func (p *Plan) sweepPoint(ctx context.Context, s float64) (report.Point, error) 
 	}
 	// Bytes at this sparsity in the recipe's store format.
 	bytes := job.Bytes(sparsify.Format(p.r.Store.Format))
-	return report.Point{Sparsity: s, PPL: res.PPL, PPLRatio: res.PPL / res.KL.BasePPL, KLMean: res.KL.Mean, Top1: res.KL.Top1, Bytes: bytes}, nil
+	return report.Point{Sparsity: s, Method: method, PPL: res.PPL, PPLRatio: res.PPL / res.KL.BasePPL, KLMean: res.KL.Mean, Top1: res.KL.Top1, Bytes: bytes}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,12 @@ type Recipe struct {
 	Eval    *Eval     `yaml:"eval,omitempty" json:"eval,omitempty"`
 	Gates   *Gates    `yaml:"gates,omitempty" json:"gates,omitempty"`
 	Sweep   []float64 `yaml:"sweep,omitempty" json:"sweep,omitempty"`
+	// SweepMethods are the prune methods each sweep sparsity is evaluated
+	// with (magnitude, wanda, sparsegpt), to compare them; it must list
+	// the prune stage's own method, whose points give the highest passing
+	// sparsity. Empty means the prune stage's method alone, which
+	// Normalize writes in.
+	SweepMethods []string `yaml:"sweep_methods,omitempty" json:"sweep_methods,omitempty"`
 
 	// Dir is the directory relative paths in the recipe (eval.text,
 	// recover.text, prune.calib.source) resolve against: LoadRecipe sets it
@@ -290,9 +297,9 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 			method = "magnitude"
 		}
 	}
-	calibrated := method == "wanda" || method == "sparsegpt"
-	if !calibrated && (p.Calib != nil || p.OWL != nil || p.Damp != 0 || p.BlockSize != 0) {
-		return m, r.errorf("prune.method", "calib, owl, damp and block_size tune method wanda or sparsegpt, not %s", method)
+	calibrated := calibratedMethod(method)
+	if !calibrated && !r.sweepCalibrated() && (p.Calib != nil || p.OWL != nil || p.Damp != 0 || p.BlockSize != 0) {
+		return m, r.errorf("prune.method", "calib, owl, damp and block_size tune method wanda or sparsegpt (of the prune stage or of sweep_methods), not %s", method)
 	}
 	if calibrated {
 		switch {
@@ -345,10 +352,71 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 // Algorithm returns the prune stage's algorithm (magnitude for nm and
 // structured).
 func (r *Recipe) Algorithm() sparsify.Algorithm {
-	if r.Prune != nil && (r.Prune.Method == "wanda" || r.Prune.Method == "sparsegpt") {
-		return sparsify.Algorithm(r.Prune.Method)
+	if r.Prune == nil {
+		return sparsify.Magnitude
+	}
+	return algorithm(r.Prune.Method)
+}
+
+// algorithm returns the algorithm of a prune method name (magnitude for
+// nm and structured).
+func algorithm(method string) sparsify.Algorithm {
+	if calibratedMethod(method) {
+		return sparsify.Algorithm(method)
 	}
 	return sparsify.Magnitude
+}
+
+// calibratedMethod reports whether a prune method runs the model on
+// calibration data.
+func calibratedMethod(method string) bool { return method == "wanda" || method == "sparsegpt" }
+
+// sweepCalibrated reports whether sweep_methods lists a calibrated method.
+func (r *Recipe) sweepCalibrated() bool {
+	return slices.ContainsFunc(r.SweepMethods, calibratedMethod)
+}
+
+// sweepMethods are the methods each sweep sparsity is evaluated with:
+// sweep_methods, or the prune stage's method alone.
+func (r *Recipe) sweepMethods() []string {
+	if len(r.SweepMethods) > 0 {
+		return r.SweepMethods
+	}
+	return []string{r.Prune.Method}
+}
+
+// validateSweepMethods checks sweep_methods against the sweep and the
+// prune stage m (validated).
+func (r *Recipe) validateSweepMethods(m prune.Method) error {
+	if len(r.SweepMethods) == 0 {
+		return nil
+	}
+	if len(r.Sweep) == 0 {
+		return r.errorf("sweep_methods", "sweep_methods compares prune methods at the sweep's sparsities: give a sweep too")
+	}
+	for i, name := range r.SweepMethods {
+		switch name {
+		case "magnitude", "wanda", "sparsegpt":
+		default:
+			return r.errorf("sweep_methods", "sweep_methods[%d] %q: want magnitude, wanda or sparsegpt", i, name)
+		}
+		if slices.Index(r.SweepMethods, name) < i {
+			return r.errorf("sweep_methods", "sweep_methods lists %s twice", name)
+		}
+	}
+	own := r.Prune.Method
+	if own == "" {
+		own = "magnitude"
+	}
+	switch {
+	case m.Structured != prune.StructNone:
+		return r.errorf("sweep_methods", "sweep_methods compares unstructured pruning; the prune stage is structured")
+	case !slices.Contains(r.SweepMethods, own):
+		return r.errorf("sweep_methods", "sweep_methods %v lacks the prune stage's method %s: list it too (its points give the highest passing sparsity)", r.SweepMethods, own)
+	case m.Scope == prune.ScopeGlobal && r.sweepCalibrated():
+		return r.errorf("sweep_methods", "wanda and sparsegpt compare weights within rows or column blocks: scope global does not apply to them (use scope tensor or row)")
+	}
+	return nil
 }
 
 // calibPath is the calibration text resolved against Dir ("" for self).
@@ -378,7 +446,7 @@ func (r *Recipe) fillDefaults() {
 	if p := r.Prune; p != nil && p.Method == "magnitude" && p.Scope == "" {
 		p.Scope = string(prune.ScopeTensor)
 	}
-	if p := r.Prune; p != nil && (p.Method == "wanda" || p.Method == "sparsegpt") {
+	if p := r.Prune; p != nil && (calibratedMethod(p.Method) || r.sweepCalibrated()) {
 		if p.Calib == nil {
 			p.Calib = &Calib{}
 		}
@@ -392,10 +460,11 @@ func (r *Recipe) fillDefaults() {
 		if c.Len == 0 {
 			c.Len = sparsify.DefaultCalibLen
 		}
-		if p.Method == "sparsegpt" && p.Damp == 0 {
+		sparsegpt := p.Method == "sparsegpt" || slices.Contains(r.SweepMethods, "sparsegpt")
+		if sparsegpt && p.Damp == 0 {
 			p.Damp = 0.01
 		}
-		if p.Method == "sparsegpt" && p.BlockSize == 0 {
+		if sparsegpt && p.BlockSize == 0 {
 			p.BlockSize = 128
 		}
 		if p.OWL != nil && p.OWL.M == 0 {
@@ -431,6 +500,9 @@ func (r *Recipe) fillDefaults() {
 		if v.Text == "" && v.Samples == 0 {
 			v.Samples = train.DefaultSamples
 		}
+	}
+	if p := r.Prune; p != nil && len(r.Sweep) > 0 && len(r.SweepMethods) == 0 && (p.Method == "magnitude" || calibratedMethod(p.Method)) {
+		r.SweepMethods = []string{p.Method} // what the sweep runs
 	}
 	if r.Store.Format == "" {
 		r.Store.Format = "dense"
@@ -506,8 +578,13 @@ func (r *Recipe) validate() error {
 		if len(r.Sweep) > 0 && m.IsNM() {
 			return r.errorf("sweep", "a sweep varies the sparsity, which an N:M pattern fixes")
 		}
+		if err := r.validateSweepMethods(m); err != nil {
+			return err
+		}
 	} else if len(r.Sweep) > 0 {
 		return r.errorf("sweep", "a sweep needs a prune stage")
+	} else if len(r.SweepMethods) > 0 {
+		return r.errorf("sweep_methods", "sweep_methods compares prune methods at the sweep's sparsities: give a prune stage and a sweep")
 	}
 	if err := r.validateRecover(); err != nil {
 		return err

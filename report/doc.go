@@ -13,14 +13,19 @@
 // speed, the loss of every step, and the fidelity of the pruned model
 // before recovery), fidelity against the original model (perplexity, bits
 // per byte, KL percentiles, top-1 agreement; after recovery when there is
-// one), each gate with its threshold, value and verdict, the sweep points,
-// stage timings and peak RSS. Fields are only added within a schema
-// version (recovery was added to v1); [Load] refuses another version.
+// one), each gate with its threshold, value and verdict, the sweep points
+// (each with its prune method: a sweep may compare several, and
+// best_passing_sparsity is the run's own method's), stage timings and
+// peak RSS. Fields are only added within a schema version (recovery and a
+// point's method were added to v1; a point without a method is the run's
+// own, [Report.MethodOf]); [Load] refuses another version.
 //
 // # Markdown
 //
-// [Report.Markdown] starts with a one-line headline ([Report.Headline]),
-// then a totals table, the recovery ([Recovery.Summary] and a table of
+// [Report.Markdown] starts with a one-line headline ([Report.Headline]:
+// size, perplexity before and after, and, when the sweep compares methods
+// at the run's sparsity, each method's perplexity ratio there), then a
+// totals table, the recovery ([Recovery.Summary] and a table of
 // perplexity, KL and top-1 for the original, the pruned and the recovered
 // model), the gate verdicts, the sweep and a per-layer table
 // ([Report.Layers]). It is a pure function of the Report, as the HTML page

@@ -3,11 +3,14 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
 // Headline is the one-line summary at the top of report.md (and of the
-// HTML page): size, quality and the gate verdict.
+// HTML page): size, quality, with a sweep comparing methods at the run's
+// sparsity the perplexity ratio of each (best first, see
+// [Report.Comparison]), and the gate verdict.
 func (r *Report) Headline() string {
 	var b strings.Builder
 	mark := "✅"
@@ -18,6 +21,15 @@ func (r *Report) Headline() string {
 		HumanBytes(r.Totals.BytesBefore), HumanBytes(r.Totals.BytesAfter))
 	if f := r.Fid; f != nil {
 		fmt.Fprintf(&b, "; perplexity %s → %s (×%.3f), KL %.4g, top-1 %.1f%%", num(f.BasePPL), num(f.PPL), f.PPLRatio, f.KLMean, 100*f.Top1)
+	}
+	if c := r.Comparison(); c != nil {
+		fmt.Fprintf(&b, "; at %s sparsity, perplexity", percent(c[0].Sparsity))
+		for i, p := range c {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, " ×%.3f with %s", p.PPLRatio, p.Method)
+		}
 	}
 	switch failed := r.FailedGates(); {
 	case len(r.Gates) == 0:
@@ -92,7 +104,7 @@ func (r *Report) Markdown() []byte {
 		}
 	}
 	if len(r.Sweep) > 0 {
-		b.WriteString("\n#### Sparsity sweep\n\n| sparsity | perplexity | ppl ratio | KL mean | top-1 | bytes | gates |\n|---:|---:|---:|---:|---:|---:|---|\n")
+		b.WriteString("\n#### Sparsity sweep\n\n| sparsity | method | perplexity | ppl ratio | KL mean | top-1 | bytes | gates |\n|---:|---|---:|---:|---:|---:|---:|---|\n")
 		for _, p := range r.Sweep {
 			v := ""
 			if p.Passed != nil {
@@ -101,12 +113,12 @@ func (r *Report) Markdown() []byte {
 					v = "✅"
 				}
 			}
-			fmt.Fprintf(&b, "| %.3g | %s | %.4f | %.4g | %.2f%% | %s | %s |\n", p.Sparsity, num(p.PPL), p.PPLRatio, p.KLMean, 100*p.Top1, Commas(p.Bytes), v)
+			fmt.Fprintf(&b, "| %.3g | %s | %s | %.4f | %.4g | %.2f%% | %s | %s |\n", p.Sparsity, r.MethodOf(p), num(p.PPL), p.PPLRatio, p.KLMean, 100*p.Top1, Commas(p.Bytes), v)
 		}
 		if r.Best != nil {
-			fmt.Fprintf(&b, "\nHighest sparsity passing every gate: **%.3g**.\n", *r.Best)
+			fmt.Fprintf(&b, "\nHighest sparsity passing every gate%s: **%.3g**.\n", r.BestOf(), *r.Best)
 		} else if len(r.Gates) > 0 {
-			b.WriteString("\nNo sparsity of the sweep passes every gate.\n")
+			fmt.Fprintf(&b, "\nNo sparsity of the sweep%s passes every gate.\n", r.BestOf())
 		}
 	}
 	b.WriteString("\n#### Layers\n\n| layer | parameters | sparsity | bytes before | bytes after |\n|---|---:|---:|---:|---:|\n")
@@ -122,6 +134,20 @@ func (r *Report) Markdown() []byte {
 	}
 	return b.Bytes()
 }
+
+// BestOf names, in parentheses after a space, the method [Report.Best]
+// is of when the sweep compares methods, or returns "" when it does not.
+func (r *Report) BestOf() string {
+	if len(r.SweepMethods()) < 2 {
+		return ""
+	}
+	m, _ := r.PruneStage()
+	return " (" + m + ", the run's method)"
+}
+
+// percent formats a fraction as a percentage with up to 3 significant
+// digits ("50%", "33.3%").
+func percent(x float64) string { return strconv.FormatFloat(100*x, 'g', 3, 64) + "%" }
 
 // Summary describes the recovery in one sentence: setup, data, loss and
 // speed.

@@ -1,11 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -34,11 +37,17 @@ type Report struct {
 	Fid     *Fidelity `json:"fidelity,omitempty"`
 	Gates   []Gate    `json:"gates"`
 	Passed  bool      `json:"passed"`
-	Sweep   []Point   `json:"sweep,omitempty"`
-	Best    *float64  `json:"best_passing_sparsity,omitempty"`
-	Timings []Timing  `json:"timings"`
-	PeakRSS int64     `json:"peak_rss_bytes"`
-	Notes   []string  `json:"notes,omitempty"`
+	// Sweep holds the points of the sweep (or of find-sparsity), by
+	// sparsity and, within one, in the order of the recipe's
+	// sweep_methods.
+	Sweep []Point `json:"sweep,omitempty"`
+	// Best is the highest sweep sparsity of the run's own prune method
+	// (the recipe's prune.method) that passes every gate; the points of
+	// the sweep's other methods are a comparison and do not count.
+	Best    *float64 `json:"best_passing_sparsity,omitempty"`
+	Timings []Timing `json:"timings"`
+	PeakRSS int64    `json:"peak_rss_bytes"`
+	Notes   []string `json:"notes,omitempty"`
 	// Calibration is the data a calibrated prune method (wanda,
 	// sparsegpt) used, as in lmsparse.json.
 	Calibration *manifest.Calibration `json:"calibration,omitempty"`
@@ -140,9 +149,13 @@ type Gate struct {
 	Passed    bool    `json:"passed"`
 }
 
-// Point is one sparsity of a sweep.
+// Point is one sparsity of a sweep, pruned by one method.
 type Point struct {
 	Sparsity float64 `json:"sparsity"`
+	// Method is the prune method (magnitude, wanda, sparsegpt; structured
+	// for a structured prune stage). Reports written before methods were
+	// compared leave it empty: the run's own method ([Report.MethodOf]).
+	Method   string  `json:"method,omitempty"`
 	PPL      float64 `json:"ppl"`
 	PPLRatio float64 `json:"ppl_ratio"`
 	KLMean   float64 `json:"kl_mean"`
@@ -171,6 +184,74 @@ func Load(path string) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w: schema %q, this lmsparse reads %q", path, ErrFormat, r.Schema, Schema)
 	}
 	return &r, nil
+}
+
+// PruneStage returns the prune method and sparsity of the run, as its
+// recipe (prune.method, prune.sparsity) says: "" without a prune stage,
+// and a nil sparsity for an N:M pattern.
+func (r *Report) PruneStage() (method string, sparsity *float64) {
+	var rec struct {
+		Prune *struct {
+			Method   string   `json:"method"`
+			Sparsity *float64 `json:"sparsity"`
+		} `json:"prune"`
+	}
+	b, err := json.Marshal(r.Recipe) // a compress.Recipe, or its JSON map after Load
+	if err != nil || json.Unmarshal(b, &rec) != nil || rec.Prune == nil {
+		return "", nil
+	}
+	if rec.Prune.Method == "" {
+		rec.Prune.Method = "magnitude"
+	}
+	return rec.Prune.Method, rec.Prune.Sparsity
+}
+
+// MethodOf returns the prune method of sweep point p: its Method, or the
+// run's own when it is empty.
+func (r *Report) MethodOf(p Point) string {
+	if p.Method != "" {
+		return p.Method
+	}
+	m, _ := r.PruneStage()
+	return m
+}
+
+// SweepMethods returns the prune methods of the sweep's points, in the
+// order they first appear.
+func (r *Report) SweepMethods() []string {
+	var out []string
+	for _, p := range r.Sweep {
+		if m := r.MethodOf(p); !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Comparison returns the sweep points at the run's own sparsity, one per
+// method, best (lowest perplexity ratio) first, when the sweep has points
+// of another method than the run's there; otherwise nil.
+func (r *Report) Comparison() []Point {
+	own, s := r.PruneStage()
+	if s == nil {
+		return nil
+	}
+	var out []Point
+	other := false
+	for _, p := range r.Sweep {
+		m := r.MethodOf(p)
+		if math.Abs(p.Sparsity-*s) > 1e-9 || slices.ContainsFunc(out, func(q Point) bool { return q.Method == m }) {
+			continue
+		}
+		p.Method = m
+		out = append(out, p)
+		other = other || m != own
+	}
+	if !other {
+		return nil
+	}
+	slices.SortStableFunc(out, func(a, b Point) int { return cmp.Compare(a.PPLRatio, b.PPLRatio) })
+	return out
 }
 
 // JSON returns the report as indented JSON with a final newline.

@@ -104,3 +104,65 @@ func TestMarkdownRecovery(t *testing.T) {
 		t.Error("a report without recovery has a Recovery section")
 	}
 }
+
+// methodSample is sample with a sweep comparing three methods of a wanda
+// run at 0.5 (its recipe a struct, as compress's is before JSON).
+func methodSample() *Report {
+	r := sample()
+	type prune struct {
+		Method   string  `json:"method"`
+		Sparsity float64 `json:"sparsity"`
+	}
+	r.Recipe = struct {
+		Prune prune `json:"prune"`
+	}{prune{"wanda", 0.5}}
+	r.Sweep = nil
+	for _, s := range []float64{0.3, 0.5} {
+		for i, m := range []string{"magnitude", "wanda", "sparsegpt"} {
+			ratio := []float64{1.93, 1.12, 1.081}[i] * s * 2
+			r.Sweep = append(r.Sweep, Point{Sparsity: s, Method: m, PPL: 6 * ratio, PPLRatio: ratio})
+		}
+	}
+	return r
+}
+
+// TestHeadlineComparison: with points of other methods at the run's
+// sparsity the headline compares them, best first, on one line; the
+// comparison survives report.json; without them there is none.
+func TestHeadlineComparison(t *testing.T) {
+	r := methodSample()
+	want := "; at 50% sparsity, perplexity ×1.081 with sparsegpt, ×1.120 with wanda, ×1.930 with magnitude — gates failed: min_top1"
+	if h := r.Headline(); !strings.HasSuffix(h, want) || strings.Contains(h, "\n") {
+		t.Errorf("headline %q\nwant the suffix %q", h, want)
+	}
+	if m, s := r.PruneStage(); m != "wanda" || s == nil || *s != 0.5 {
+		t.Errorf("prune stage %s %v", m, s)
+	}
+	b, _ := r.JSON()
+	p := filepath.Join(t.TempDir(), "report.json")
+	os.WriteFile(p, b, 0o644)
+	got, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Headline() != r.Headline() || !bytes.Equal(got.Markdown(), r.Markdown()) {
+		t.Errorf("after report.json: %q", got.Headline())
+	}
+	md := string(r.Markdown())
+	for _, w := range []string{"| sparsity | method | perplexity |", "| 0.5 | sparsegpt | ", "passing every gate (wanda, the run's method): **0.5**"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("markdown lacks %q:\n%s", w, md)
+		}
+	}
+
+	// At another sparsity, or with the run's method alone: no comparison.
+	r.Recipe = map[string]any{"prune": map[string]any{"method": "wanda", "sparsity": 0.4}}
+	if strings.Contains(r.Headline(), "at 50%") {
+		t.Errorf("run at 0.4: %q", r.Headline())
+	}
+	r = sample() // points without a method are the run's (magnitude, the default)
+	r.Recipe = map[string]any{"prune": map[string]any{"sparsity": 0.5}}
+	if h := r.Headline(); strings.Contains(h, "sparsity,") || r.MethodOf(r.Sweep[0]) != "magnitude" || r.BestOf() != "" {
+		t.Errorf("one method: %q, method %q", h, r.MethodOf(r.Sweep[0]))
+	}
+}

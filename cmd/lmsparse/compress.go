@@ -31,7 +31,7 @@ type compressFlags struct {
 	sparsity, maxPPL, maxKL, minTop1, l1, lr   float64
 	scope, pattern, structured, format, text   string
 	saeTensor, sweep                           string
-	include, exclude                           []string
+	include, exclude, sweepMethods             []string
 	ctx, stride, maxTokens, latents, k, epochs int
 	batch, calibSamples, calibLen, blockSize   int
 	seed                                       uint64
@@ -44,11 +44,11 @@ func compressCommand() *command {
 	return &command{
 		name:    "compress",
 		summary: "Prune, compress the embedding, write, evaluate against the original and report, with CI gates",
-		usage:   "compress MODEL -o OUT [--recipe FILE.yaml] [--text FILE] [prune and sae flags] [--max-ppl-ratio R] [--max-kl K] [--min-top1 A] [--sweep S1,S2,...] [--print-recipe] [--quiet]",
+		usage:   "compress MODEL -o OUT [--recipe FILE.yaml] [--text FILE] [prune and sae flags] [--max-ppl-ratio R] [--max-kl K] [--min-top1 A] [--sweep S1,S2,... [--sweep-methods M1,M2,...]] [--print-recipe] [--quiet]",
 		details: help("compress"),
 		examples: []string{
 			"lmsparse compress ./llama -o ./llama-small --sparsity 0.5 --format auto --text held-out.txt --max-ppl-ratio 1.2",
-			"lmsparse compress ./llama -o ./out --recipe recipe.yaml --sweep 0.3,0.5,0.7",
+			"lmsparse compress ./llama -o ./out --recipe recipe.yaml --sweep 0.3,0.5,0.7 --sweep-methods magnitude,wanda,sparsegpt",
 			"lmsparse compress ./llama -o ./out --recipe recipe.yaml --print-recipe",
 		},
 		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
@@ -91,6 +91,7 @@ func compressCommand() *command {
 			fs.Float64Var(&f.maxKL, "max-kl", 0, "gate: fail when the mean KL(original‖compressed) is above K nats")
 			fs.Float64Var(&f.minTop1, "min-top1", 0, "gate: fail when top-1 agreement is below A (0..1)")
 			fs.StringVar(&f.sweep, "sweep", "", "also evaluate these sparsities, e.g. 0.3,0.5,0.7")
+			fs.StringSliceVar(&f.sweepMethods, "sweep-methods", nil, "sweep: prune each sparsity with each of these methods, e.g. magnitude,wanda,sparsegpt (default: --method)")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if len(args) != 1 {
 					return usageErrorf("compress: want exactly one MODEL argument, got %d (see 'lmsparse compress --help')", len(args))
@@ -130,7 +131,8 @@ func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
 		Seed: changed(fs, "seed", f.seed), Format: changed(fs, "format", f.format),
 		MaxShardSize: changed(fs, "max-shard-size", strconv.FormatInt(o.Out.MaxShardSize, 10)),
 		Text:         changed(fs, "text", f.text), Ctx: changed(fs, "ctx", f.ctx), Stride: changed(fs, "stride", f.stride), MaxTokens: changed(fs, "max-tokens", f.maxTokens),
-		MaxPPLRatio: changed(fs, "max-ppl-ratio", f.maxPPL), MaxKL: changed(fs, "max-kl", f.maxKL), MinTop1: changed(fs, "min-top1", f.minTop1)}
+		MaxPPLRatio: changed(fs, "max-ppl-ratio", f.maxPPL), MaxKL: changed(fs, "max-kl", f.maxKL), MinTop1: changed(fs, "min-top1", f.minTop1),
+		SweepMethods: changed(fs, "sweep-methods", f.sweepMethods)}
 	if fs.Changed("sweep") {
 		var sweep []float64
 		for _, s := range strings.Split(f.sweep, ",") {

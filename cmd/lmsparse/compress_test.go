@@ -219,6 +219,28 @@ func TestCompressSweep(t *testing.T) {
 	}
 }
 
+// TestCompressSweepMethods: --sweep-methods compares methods at every
+// sweep sparsity; the headline ends with the comparison at the run's
+// sparsity; a bad name is a usage error.
+func TestCompressSweepMethods(t *testing.T) {
+	s260 := sharedtest.Path(t, "models/stories260k")
+	sample := sharedtest.Path(t, "text/tinystories/tinystories_sample.txt")
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"compress", s260, "-o", out, "--sparsity", "0.5", "--method", "wanda", "--calib-samples", "8", "--calib-len", "64",
+		"--text", sample, "--sweep", "0.3,0.5"}
+	stdout := mustRun(t, append(args, "--sweep-methods", "magnitude,wanda")...)
+	rep := readReport(t, out)
+	if len(rep.Sweep) != 4 || rep.Sweep[0].Method != "magnitude" || rep.Sweep[3].Method != "wanda" {
+		t.Fatalf("sweep %+v", rep.Sweep)
+	}
+	if !strings.Contains(stdout, "; at 50% sparsity, perplexity ×") || !strings.HasSuffix(strings.TrimSpace(stdout), " with magnitude") {
+		t.Errorf("headline %q", stdout)
+	}
+	if code, _, stderr := run(t, append(args, "--sweep-methods", "wanda,obs", "--force")...); code != exitBadArgs || !strings.Contains(stderr, `sweep_methods[1] "obs"`) {
+		t.Errorf("bad method: exit %d, stderr %q", code, stderr)
+	}
+}
+
 func TestCompressRecipeErrors(t *testing.T) {
 	s260 := sharedtest.Path(t, "models/stories260k")
 	base := t.TempDir()
@@ -236,6 +258,7 @@ func TestCompressRecipeErrors(t *testing.T) {
 		{"version: 1\n", "nothing to do"},
 		{"version: 1\nprune:\n  sparsity: 0.5\n  overrides:\n    - match: 'model.layers.*.mlp.*'\n      sparsity: 2\n", "recipe.yaml:6: override sparsity 2"},
 		{"version: 1\nprune:\n  sparsity: 0.5\n---\nversion: 1\n", "one YAML document"},
+		{"version: 1\nprune:\n  sparsity: 0.5\nsweep: [0.3]\nsweep_methods: [magnitude, obs]\n", "recipe.yaml:5: sweep_methods[1] \"obs\": want magnitude, wanda or sparsegpt"},
 	}
 	for i, tt := range tests {
 		rec := filepath.Join(base, "recipe.yaml")

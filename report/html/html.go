@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/lmsparse/lmsparse/report"
 )
@@ -133,27 +137,113 @@ func LayerBytesChart(r *report.Report) (*plot.Plot, error) {
 	return p, nil
 }
 
-// SweepChart draws one metric of the sweep of r against sparsity.
-func SweepChart(r *report.Report, title, ylabel string, value func(report.Point) float64, c color.Color, logY bool) (*plot.Plot, error) {
-	pts := make(plotter.XYs, len(r.Sweep))
-	for i, s := range r.Sweep {
-		pts[i].X, pts[i].Y = 100*s.Sparsity, value(s)
+// methodColors are the sweep's series colours by prune method; other
+// methods take the rest of the palette.
+var (
+	methodColors = map[string]color.Color{
+		"magnitude": color.RGBA{R: 255, G: 127, B: 14, A: 255},
+		"wanda":     color.RGBA{R: 44, G: 160, B: 44, A: 255},
+		"sparsegpt": color.RGBA{R: 31, G: 119, B: 180, A: 255},
 	}
+	otherColors = []color.Color{color.RGBA{R: 148, G: 103, B: 189, A: 255}, color.RGBA{R: 140, G: 86, B: 75, A: 255}, color.RGBA{R: 227, G: 119, B: 194, A: 255}}
+	glyphs      = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.PyramidGlyph{}, draw.RingGlyph{}}
+)
+
+// SweepChart draws one metric of the sweep of r against sparsity: one
+// line per prune method (report.Report.SweepMethods), with a legend, and,
+// when base is not NaN, the original model's value as a dashed horizontal
+// line. With logY the y axis is logarithmic when the values span 10× or
+// more, ticks labelled at 1, 2 and 5 of every decade ([Ticks125]), and
+// linear otherwise, so the axis always has numbers; the y label says
+// which.
+func SweepChart(r *report.Report, title, ylabel string, value func(report.Point) float64, base float64, logY bool) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "sparsity (%)"
+	lo, hi := math.Inf(1), math.Inf(-1)
+	xlo, xhi := math.Inf(1), math.Inf(-1)
+	for _, s := range r.Sweep {
+		v := value(s)
+		lo, hi = min(lo, v), max(hi, v)
+		xlo, xhi = min(xlo, 100*s.Sparsity), max(xhi, 100*s.Sparsity)
+	}
+	if !math.IsNaN(base) {
+		lo, hi = min(lo, base), max(hi, base)
+	}
 	p.Y.Label.Text = ylabel
-	if logY {
+	if logY && lo > 0 && hi >= 10*lo {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = Ticks125{}
+		p.Y.Label.Text = ylabel + " (log scale)"
 	}
-	line, points, err := plotter.NewLinePoints(pts)
-	if err != nil {
-		return nil, err
+	other := 0
+	for i, m := range r.SweepMethods() {
+		var pts plotter.XYs
+		for _, s := range r.Sweep {
+			if r.MethodOf(s) == m {
+				pts = append(pts, plotter.XY{X: 100 * s.Sparsity, Y: value(s)})
+			}
+		}
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m, err)
+		}
+		c, ok := methodColors[m]
+		if !ok {
+			c = otherColors[other%len(otherColors)]
+			other++
+		}
+		line.Color, points.Color, points.Shape = c, c, glyphs[i%len(glyphs)]
+		p.Add(line, points)
+		p.Legend.Add(m, line, points)
 	}
-	line.Color, points.Color = c, c
-	p.Add(line, points)
+	if !math.IsNaN(base) && len(r.Sweep) > 0 {
+		line, err := plotter.NewLine(plotter.XYs{{X: xlo, Y: base}, {X: xhi, Y: base}})
+		if err != nil {
+			return nil, err
+		}
+		line.Color, line.Dashes = colorBefore, []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(line)
+		p.Legend.Add("original (dense)", line)
+	}
+	p.Legend.Top, p.Legend.Left = true, true
 	return p, nil
+}
+
+// Ticks125 marks a log axis at 1, 2 and 5 of every decade, labelled, and
+// at the other digits, unlabelled: a range of 10× or more always has at
+// least two labels (plot.LogTicks labels the powers of 10 only, so a
+// range inside one decade has none). When fewer than two labelled ticks
+// fall in the range, every digit is labelled.
+type Ticks125 struct{}
+
+// Ticks implements plot.Ticker.
+func (Ticks125) Ticks(lo, hi float64) []plot.Tick {
+	if lo <= 0 || hi <= lo {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	var ticks []plot.Tick
+	labelled := 0
+	for e := int(math.Floor(math.Log10(lo))); e <= int(math.Ceil(math.Log10(hi))); e++ {
+		for d := 1; d <= 9; d++ {
+			v := float64(d) * math.Pow10(e)
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if d == 1 || d == 2 || d == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+				labelled++
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	if labelled < 2 {
+		for i := range ticks {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // LossChart draws the loss of every step of r's recovery, or returns nil
@@ -213,10 +303,22 @@ type Chart struct {
 // in its Recovery section.
 const lossChartID = "recover-loss"
 
+// sparsities counts the distinct sparsities of r's sweep.
+func sparsities(r *report.Report) int {
+	var seen []float64
+	for _, p := range r.Sweep {
+		if !slices.Contains(seen, p.Sparsity) {
+			seen = append(seen, p.Sparsity)
+		}
+	}
+	return len(seen)
+}
+
 // Charts renders the charts of r as standalone SVG documents: the sparsity
 // and the bytes per layer (and the reconstruction error of a calibrated
-// method), with a sweep of more than one point the perplexity and KL
-// curves, and with a recover stage its loss curve.
+// method), with a sweep of more than one sparsity the perplexity and KL
+// curves (one per prune method, the perplexity's with the original's as
+// a dashed line), and with a recover stage its loss curve.
 func Charts(r *report.Report) ([]Chart, error) {
 	var out []Chart
 	width := vg.Length(max(6, 1.5+0.4*float64(len(r.Layers())))) * vg.Inch
@@ -244,12 +346,16 @@ func Charts(r *report.Report) ([]Chart, error) {
 			return nil, err
 		}
 	}
-	if len(r.Sweep) > 1 {
-		ppl, err := SweepChart(r, "Perplexity vs sparsity", "perplexity (log scale)", func(p report.Point) float64 { return p.PPL }, colorAfter, true)
+	if sparsities(r) > 1 {
+		base := math.NaN()
+		if r.Fid != nil {
+			base = r.Fid.BasePPL
+		}
+		ppl, err := SweepChart(r, "Perplexity vs sparsity", "perplexity", func(p report.Point) float64 { return p.PPL }, base, true)
 		if err := add("sweep-ppl", 5*vg.Inch, ppl, err); err != nil {
 			return nil, err
 		}
-		kl, err := SweepChart(r, "KL(base‖model) vs sparsity", "mean KL (nats)", func(p report.Point) float64 { return p.KLMean }, colorKL, false)
+		kl, err := SweepChart(r, "KL(base‖model) vs sparsity", "mean KL (nats)", func(p report.Point) float64 { return p.KLMean }, math.NaN(), false)
 		if err := add("sweep-kl", 5*vg.Inch, kl, err); err != nil {
 			return nil, err
 		}
@@ -378,10 +484,10 @@ th:first-child, td:first-child { text-align: left; }
 
 {{if .R.Sweep}}<h2>Sparsity sweep</h2>
 <table id="sweep">
-<tr><th>sparsity</th><th>perplexity</th><th>ppl ratio</th><th>KL mean</th><th>top-1</th><th>bytes</th><th>gates</th></tr>
-{{range .R.Sweep}}<tr><td>{{g .Sparsity}}</td><td>{{g .PPL}}</td><td>{{printf "%.4f" .PPLRatio}}</td><td>{{g .KLMean}}</td><td>{{pct .Top1}}</td><td>{{commas .Bytes}}</td><td class="{{verdict .Passed}}">{{verdict .Passed}}</td></tr>
+<tr><th>sparsity</th><th>method</th><th>perplexity</th><th>ppl ratio</th><th>KL mean</th><th>top-1</th><th>bytes</th><th>gates</th></tr>
+{{range .R.Sweep}}<tr><td>{{g .Sparsity}}</td><td>{{$.R.MethodOf .}}</td><td>{{g .PPL}}</td><td>{{printf "%.4f" .PPLRatio}}</td><td>{{g .KLMean}}</td><td>{{pct .Top1}}</td><td>{{commas .Bytes}}</td><td class="{{verdict .Passed}}">{{verdict .Passed}}</td></tr>
 {{end}}</table>
-{{if .R.Best}}<p>Highest sparsity passing every gate: <b>{{g (deref .R.Best)}}</b>.</p>{{else if .R.Gates}}<p>No sparsity of the sweep passes every gate.</p>{{end}}{{end}}
+{{if .R.Best}}<p>Highest sparsity passing every gate{{.R.BestOf}}: <b>{{g (deref .R.Best)}}</b>.</p>{{else if .R.Gates}}<p>No sparsity of the sweep{{.R.BestOf}} passes every gate.</p>{{end}}{{end}}
 
 <h2>Layers</h2>
 <table id="layers">

@@ -2,11 +2,16 @@ package html_test
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
 
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/report"
@@ -147,5 +152,99 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	if n := strings.Count(s, "<svg"); n != 4 {
 		t.Errorf("rendered page has %d SVG charts, want 4", n)
+	}
+}
+
+// methodReport is a report whose sweep compares three methods, with
+// perplexities from lo up (×step per sparsity).
+func methodReport(lo, step float64) *report.Report {
+	r := sample()
+	r.Recipe = map[string]any{"prune": map[string]any{"method": "wanda", "sparsity": 0.5}}
+	r.Fid.BasePPL = lo * 0.99
+	r.Sweep = nil
+	for i, s := range []float64{0.3, 0.5, 0.7} {
+		for j, m := range []string{"magnitude", "wanda", "sparsegpt"} {
+			ppl := lo * math.Pow(step, float64(i)) * (1 + 0.05*float64(2-j))
+			r.Sweep = append(r.Sweep, report.Point{Sparsity: s, Method: m, PPL: ppl, PPLRatio: ppl / r.Fid.BasePPL, KLMean: 0.1 * float64(i+j)})
+		}
+	}
+	return r
+}
+
+// text returns the strings of an SVG's text elements.
+func text(svg []byte) []string {
+	var out []string
+	parts := strings.Split(string(svg), "</text>")
+	for _, part := range parts[:len(parts)-1] {
+		out = append(out, part[strings.LastIndex(part, ">")+1:])
+	}
+	return out
+}
+
+// TestSweepChartMethods: the sweep charts draw a legend entry per method
+// (and the original's perplexity), and the perplexity axis has numbers
+// whether the values sit inside one decade (6.19–9.11: linear) or span
+// several (log, labelled 1-2-5).
+func TestSweepChartMethods(t *testing.T) {
+	ppl := func(p report.Point) float64 { return p.PPL }
+	for _, tt := range []struct {
+		lo, step float64
+		log      bool
+		labels   []string
+	}{
+		{6.19, 1.2, false, nil},
+		{6.19, 8, true, []string{"10", "20", "50", "100", "200"}},
+	} {
+		r := methodReport(tt.lo, tt.step)
+		name := fmt.Sprintf("%.3g–%.3g", r.Sweep[0].PPL, r.Sweep[len(r.Sweep)-3].PPL)
+		cs, err := html.Charts(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pplSVG, klSVG []byte
+		for _, c := range cs {
+			switch c.ID {
+			case "sweep-ppl":
+				pplSVG = c.SVG
+			case "sweep-kl":
+				klSVG = c.SVG
+			}
+		}
+		got := text(pplSVG)
+		for _, w := range []string{"magnitude", "wanda", "sparsegpt", "original (dense)"} {
+			if !slices.Contains(got, w) {
+				t.Errorf("%s: perplexity chart lacks the legend entry %q: %q", name, w, got)
+			}
+			if w != "original (dense)" && !slices.Contains(text(klSVG), w) {
+				t.Errorf("KL chart lacks the legend entry %q", w)
+			}
+		}
+		p, err := html.SweepChart(r, "t", "perplexity", ppl, r.Fid.BasePPL, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, isLog := p.Y.Scale.(plot.LogScale); isLog != tt.log || strings.Contains(p.Y.Label.Text, "log") != tt.log {
+			t.Errorf("%s: log axis %v (label %q), want %v", name, isLog, p.Y.Label.Text, tt.log)
+		}
+		var labels []string
+		for _, tk := range p.Y.Tick.Marker.Ticks(p.Y.Min, p.Y.Max) {
+			if tk.Label != "" && tk.Value >= p.Y.Min && tk.Value <= p.Y.Max {
+				labels = append(labels, tk.Label)
+				if !slices.Contains(got, tk.Label) {
+					t.Errorf("%s: y label %q not in the SVG", name, tk.Label)
+				}
+			}
+		}
+		if len(labels) < 2 || (tt.labels != nil && !slices.Equal(labels, tt.labels)) {
+			t.Errorf("%s: y tick labels %q, want at least 2 (%q)", name, labels, tt.labels)
+		}
+	}
+	// Inside one decade Ticks125 labels every digit rather than none.
+	var labels []string
+	for _, tk := range (html.Ticks125{}).Ticks(6.19, 9.11) {
+		labels = append(labels, tk.Label)
+	}
+	if !slices.Equal(labels, []string{"7", "8", "9"}) {
+		t.Errorf("Ticks125 on 6.19–9.11: %q", labels)
 	}
 }

@@ -1,0 +1,51 @@
+// Package compress runs "lmsparse compress": a recipe's stages, always in
+// the order prune → sae → recover → store → eval → gates (a stage that is
+// absent is skipped), on one model, into one output directory with the
+// checkpoint, lmsparse.json and the reports (package report).
+//
+// # Recipes
+//
+// A [Recipe] is YAML, read strictly by [ParseRecipe] and [LoadRecipe]: an
+// unknown key, a wrong type or an inconsistent stage is an [ErrInvalid]
+// error naming the file and line. [Recipe.Apply] merges command-line
+// overrides ([Override]) and [Recipe.Normalize] checks the whole and
+// writes the defaults in, so the recipe printed and kept in the report
+// reads as what runs. Its keys: version; prune (method, sparsity, scope,
+// pattern, structured, include, exclude, overrides, calib, owl, damp,
+// block_size); sae; recover; store (format, max_shard_size); eval (text,
+// ctx, stride, max_tokens); gates (max_ppl_ratio, max_kl, min_top1);
+// sweep and sweep_methods.
+//
+// # Plan and Run
+//
+// [NewPlan] checks a run — the recipe, the output location, the prune
+// targets of every method it will use, the autoencoder, the recovery, the
+// eval text and the original model — and writes nothing; [Plan.Run] does
+// the work and returns the [report.Report]. A failing gate is not a
+// failed run: Run writes everything and returns the report with an error
+// wrapping [ErrGateFailed].
+//
+// # Sweeps
+//
+// sweep: [S1, S2, ...] prunes the original at each sparsity (one-shot:
+// dense, in a staging directory beside the output that is never
+// committed; no sae, no recovery, no per-glob overrides), scores it
+// against the original on the eval text and records a point per
+// sparsity. sweep_methods: [magnitude, wanda, sparsegpt] (flag
+// --sweep-methods) evaluates every sweep sparsity with each listed method,
+// to compare them; the prune stage's other options (scope, include,
+// exclude, calib, owl, damp, block_size) stay the recipe's, and the
+// calibrated methods use one set of calibration windows, the prune
+// stage's (magnitude needs none). The list must include the prune stage's
+// own method: the report's highest passing sparsity (report.Report.Best)
+// is that method's. Empty means the prune stage's method alone, which
+// Normalize writes in. sweep_methods needs a sweep and an unstructured
+// prune stage (an N:M pattern cannot be swept at all), and wanda and
+// sparsegpt do not take scope global. When the sweep holds the run's own
+// sparsity, the headline (report.Report.Headline) ends with each method's
+// perplexity ratio there, best first.
+//
+// With Options.FindSparsity, Run instead bisects for the highest
+// sparsity of the prune stage's method passing every gate and runs the
+// recipe at it.
+package compress
