@@ -22,6 +22,11 @@ type Model struct {
 	// tokenizer_config.json (the longest input the model is meant for);
 	// Train sets it to 1024.
 	MaxLength int
+	// EOT, when set, is a special token (GPT-2's "<|endoftext|>")
+	// WriteTokenizer appends after the learned vocabulary, with id
+	// VocabSize(), and names as tokenizer_config.json's bos, eos and unk
+	// token, as GPT-2's files do. Text is never split into it by Encode.
+	EOT string
 
 	tokens []string // token id → its bytes; ids 0..255 are the bytes
 	merges []Merge  // in rank order

@@ -313,3 +313,30 @@ func TestIncremental(t *testing.T) {
 		}
 	}
 }
+
+// TestEOT: the special token gets the id after the learned vocabulary, is
+// one token when it appears in text, and the BPE ids around it are the
+// reference encoder's.
+func TestEOT(t *testing.T) {
+	m := train(t, trainText(), 300)
+	m.EOT = "<|endoftext|>"
+	dir, _ := write(t, m)
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := tok.TokenID(m.EOT)
+	if !ok || id != m.VocabSize() {
+		t.Fatalf("TokenID(%q) = %d, %v; want %d", m.EOT, id, ok, m.VocabSize())
+	}
+	a, b := "Lily was happy.\n\n", "Tom ran home."
+	got := tok.EncodeOptions(a+m.EOT+b, false)
+	want := append(append(m.Encode(a), id), m.Encode(b)...)
+	if !slices.Equal(got, want) {
+		t.Errorf("encode with EOT: %v, want %v", got, want)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil || !bytes.Contains(cfg, []byte(`"eos_token": "<|endoftext|>"`)) {
+		t.Errorf("tokenizer_config.json does not name the EOT token: %s %v", cfg, err)
+	}
+}

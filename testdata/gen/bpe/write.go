@@ -21,15 +21,15 @@ type byteLevel struct {
 // The fields of tokenizer.json, in the order Hugging Face tokenizers
 // writes them.
 type tokenizerFile struct {
-	Version       string    `json:"version"`
-	Truncation    any       `json:"truncation"`
-	Padding       any       `json:"padding"`
-	AddedTokens   []any     `json:"added_tokens"`
-	Normalizer    any       `json:"normalizer"`
-	PreTokenizer  byteLevel `json:"pre_tokenizer"`
-	PostProcessor byteLevel `json:"post_processor"`
-	Decoder       byteLevel `json:"decoder"`
-	Model         bpeFile   `json:"model"`
+	Version       string       `json:"version"`
+	Truncation    any          `json:"truncation"`
+	Padding       any          `json:"padding"`
+	AddedTokens   []addedToken `json:"added_tokens"`
+	Normalizer    any          `json:"normalizer"`
+	PreTokenizer  byteLevel    `json:"pre_tokenizer"`
+	PostProcessor byteLevel    `json:"post_processor"`
+	Decoder       byteLevel    `json:"decoder"`
+	Model         bpeFile      `json:"model"`
 }
 
 type bpeFile struct {
@@ -43,6 +43,17 @@ type bpeFile struct {
 	IgnoreMerges            bool        `json:"ignore_merges"`
 	Vocab                   vocabFile   `json:"vocab"`
 	Merges                  [][2]string `json:"merges"`
+}
+
+// addedToken is an entry of added_tokens.
+type addedToken struct {
+	ID         int    `json:"id"`
+	Content    string `json:"content"`
+	SingleWord bool   `json:"single_word"`
+	LStrip     bool   `json:"lstrip"`
+	RStrip     bool   `json:"rstrip"`
+	Normalized bool   `json:"normalized"`
+	Special    bool   `json:"special"`
 }
 
 // vocabFile is the vocabulary, token strings in id order; it is written as
@@ -76,6 +87,9 @@ type configFile struct {
 	CleanUpTokenizationSpaces bool   `json:"clean_up_tokenization_spaces"`
 	ModelMaxLength            int    `json:"model_max_length"`
 	TokenizerClass            string `json:"tokenizer_class"`
+	BOSToken                  string `json:"bos_token,omitempty"`
+	EOSToken                  string `json:"eos_token,omitempty"`
+	UNKToken                  string `json:"unk_token,omitempty"`
 }
 
 // marshal encodes v as JSON without escaping <, > and & (the strings stay
@@ -116,16 +130,21 @@ func (m *Model) WriteTokenizer(dir string) error {
 	for i, mg := range m.merges {
 		merges[i] = [2]string{vocab[mg.Left], vocab[mg.Right]}
 	}
+	added := []addedToken{}
+	if m.EOT != "" {
+		added = append(added, addedToken{ID: len(vocab), Content: m.EOT, Special: true})
+		vocab = append(vocab, m.EOT)
+	}
 	level := byteLevel{Type: "ByteLevel", AddPrefixSpace: false, TrimOffsets: true, UseRegex: true}
 	tok := tokenizerFile{
 		Version:       "1.0",
-		AddedTokens:   []any{},
+		AddedTokens:   added,
 		PreTokenizer:  level,
 		PostProcessor: level,
 		Decoder:       level,
 		Model:         bpeFile{Type: "BPE", Vocab: vocab, Merges: merges},
 	}
-	cfg := configFile{ModelMaxLength: m.MaxLength, TokenizerClass: "PreTrainedTokenizerFast"}
+	cfg := configFile{ModelMaxLength: m.MaxLength, TokenizerClass: "PreTrainedTokenizerFast", BOSToken: m.EOT, EOSToken: m.EOT, UNKToken: m.EOT}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
