@@ -28,15 +28,25 @@ type person struct {
 	name            string
 	she             bool
 	subj, obj, poss string // she/he, her/him, her/his
+	kind            kind
 }
 
-type object struct{ name, adj string }
+// kind is what a character is, with what it says, eats and how it moves.
+type kind struct{ name, sound, food, move string }
+
+// object is a thing found; use may name the finder's pronouns as {subj},
+// {obj} and {poss}.
+type object struct {
+	name string
+	adjs [2]string
+	use  string
+}
 
 type place struct {
 	name   string   // "the park"
 	at     string   // "At the park"
 	sights []string // things seen there
-	verb   string   // what a child does there
+	verbs  []string // what a child does there
 }
 
 var (
@@ -44,7 +54,18 @@ var (
 		"Rosa", "Tess", "June", "Hana", "Amy", "Kate", "Lola", "Nina", "Olive", "Pia", "Clara", "Daisy"}
 	boys = []string{"Tom", "Ben", "Sam", "Max", "Leo", "Jack", "Finn", "Owen", "Noah", "Eli", "Luke", "Adam",
 		"Hugo", "Theo", "Milo", "Ravi", "Dan", "Oscar", "Pete", "Toby", "Carl", "Ned", "Felix", "Jonas"}
-	kinds  = []string{"girl", "boy", "bunny", "bear", "cat", "dog", "fox", "duck", "mouse", "frog", "pig", "lamb", "owl", "puppy", "kitten"}
+	kinds = []kind{
+		{"girl", "laughed", "a cheese sandwich", "skipped"}, {"boy", "laughed", "a jam sandwich", "ran"},
+		{"bunny", "thumped the ground", "a crunchy carrot", "hopped"}, {"bear", "growled softly", "a pot of honey", "lumbered"},
+		{"cat", "purred", "a little fish", "crept"}, {"dog", "barked", "a big bone", "ran"},
+		{"fox", "yipped", "a handful of berries", "dashed"}, {"duck", "quacked", "some bread crumbs", "waddled"},
+		{"mouse", "squeaked", "a piece of cheese", "scurried"}, {"frog", "croaked", "a fat fly", "hopped"},
+		{"pig", "oinked", "a bucket of corn", "trotted"}, {"lamb", "said baa", "some fresh grass", "skipped"},
+		{"owl", "hooted", "a juicy bug", "flew"}, {"puppy", "yapped", "a dog biscuit", "bounced"},
+		{"kitten", "mewed", "a bowl of milk", "tiptoed"}, {"horse", "neighed", "a sweet apple", "galloped"},
+		{"goat", "bleated", "a pile of leaves", "climbed"}, {"chick", "peeped", "a few seeds", "hopped"},
+		{"turtle", "hummed", "a lettuce leaf", "crawled"}, {"lion", "roared", "a big lunch", "strolled"},
+	}
 	traits = []string{"happy", "little", "curious", "kind", "brave", "shy", "funny", "busy", "gentle", "clever", "silly", "sleepy", "quiet", "friendly"}
 	homes  = []string{"in a small house near the woods", "in a big town by the sea", "on a farm with many animals", "on a quiet street",
 		"in a tall tree in the park", "in a cozy hole under a hill", "in a village near a river", "in a bright blue house",
@@ -52,9 +73,32 @@ var (
 	spots = []string{"under a bush", "next to the pond", "behind the old shed", "in the tall grass", "on the beach",
 		"under the bed", "in the garden", "near the big rock", "in a pile of leaves", "on the kitchen table", "in the sand", "by the gate"}
 	objects = []object{
-		{"ball", "red"}, {"kite", "yellow"}, {"box", "shiny"}, {"book", "old"}, {"hat", "green"}, {"shell", "pink"},
-		{"key", "golden"}, {"boat", "toy"}, {"drum", "small"}, {"cup", "blue"}, {"feather", "soft"}, {"stone", "smooth"},
-		{"doll", "pretty"}, {"car", "fast"}, {"bell", "silver"}, {"map", "funny"}, {"robot", "little"}, {"crayon", "purple"},
+		{"ball", [2]string{"red", "bouncy"}, "kicked it across the yard"},
+		{"kite", [2]string{"yellow", "paper"}, "flew it high in the sky"},
+		{"book", [2]string{"old", "big"}, "read it under a tree"},
+		{"hat", [2]string{"green", "funny"}, "wore it on {poss} head"},
+		{"shell", [2]string{"pink", "pretty"}, "held it to {poss} ear and heard the sea"},
+		{"key", [2]string{"golden", "rusty"}, "opened an old chest with it"},
+		{"boat", [2]string{"toy", "wooden"}, "sailed it in the bath"},
+		{"drum", [2]string{"small", "loud"}, "played a loud song on it"},
+		{"cup", [2]string{"blue", "tiny"}, "drank warm milk from it"},
+		{"feather", [2]string{"soft", "white"}, "tickled {poss} nose with it"},
+		{"stone", [2]string{"smooth", "round"}, "kept it in {poss} pocket"},
+		{"doll", [2]string{"pretty", "rag"}, "dressed it in a tiny coat"},
+		{"car", [2]string{"fast", "toy"}, "raced it down the hall"},
+		{"bell", [2]string{"silver", "little"}, "rang it, ding, ding"},
+		{"map", [2]string{"funny", "old"}, "followed it to the old oak tree"},
+		{"robot", [2]string{"little", "shiny"}, "made it dance on the floor"},
+		{"crayon", [2]string{"purple", "orange"}, "drew a big sun with it"},
+		{"scarf", [2]string{"striped", "warm"}, "wrapped it around {poss} neck"},
+		{"whistle", [2]string{"shiny", "silver"}, "blew it as loud as {subj} could"},
+		{"umbrella", [2]string{"spotty", "big"}, "opened it in the rain"},
+		{"blanket", [2]string{"soft", "fluffy"}, "wrapped up in it for a nap"},
+		{"puzzle", [2]string{"hard", "big"}, "put all the pieces together"},
+		{"jar", [2]string{"glass", "empty"}, "filled it with shiny buttons"},
+		{"basket", [2]string{"little", "woven"}, "filled it with berries"},
+		{"ring", [2]string{"sparkly", "gold"}, "wore it on {poss} finger"},
+		{"lamp", [2]string{"tiny", "magic"}, "lit it when it got dark"},
 	}
 	relatives = []string{"mom", "dad", "grandma", "grandpa", "big sister", "big brother", "aunt", "uncle"}
 	helpers   = []string{"a bird", "an old turtle", "a puppy", "a squirrel", "a wise owl", "a tiny ant", "a big dog", "a kind horse"}
@@ -68,29 +112,39 @@ var (
 		{"got wet in the rain", "dried it in the warm sun"},
 		{"was too high on the shelf", "stood on a chair and reached it"},
 	}
-	feelings = []string{"happy", "glad", "proud", "thankful", "excited"}
+	feelings = []string{"happy", "glad", "proud", "thankful", "excited", "calm", "cozy"}
 	places   = []place{
-		{"the park", "At the park", []string{"swings", "a big slide", "ducks in the pond", "dogs running on the grass"}, "play on the swings"},
-		{"the beach", "At the beach", []string{"big waves", "little crabs", "white birds", "shells in the sand"}, "build a sand castle"},
-		{"the zoo", "At the zoo", []string{"a tall giraffe", "a loud lion", "two monkeys", "an elephant"}, "feed the goats"},
-		{"the market", "At the market", []string{"red apples", "fresh bread", "bright flowers", "a man with a cart of cheese"}, "buy a sweet plum"},
-		{"the forest", "In the forest", []string{"tall trees", "brown mushrooms", "a shy deer", "a stream with cold water"}, "look for pine cones"},
-		{"the lake", "At the lake", []string{"fish in the water", "a white swan", "boats with sails", "frogs on a log"}, "throw stones in the water"},
-		{"the library", "In the library", []string{"many books", "a quiet room", "a big globe", "a lady who read stories"}, "read a book about the stars"},
-		{"the farm", "On the farm", []string{"brown cows", "pink pigs", "hens with chicks", "a sleepy cat in the barn"}, "collect the eggs"},
+		{"the park", "At the park", []string{"swings", "a big slide", "ducks in the pond", "dogs running on the grass", "a man selling balloons", "kids flying kites"}, []string{"play on the swings", "go down the slide"}},
+		{"the beach", "At the beach", []string{"big waves", "little crabs", "white birds", "shells in the sand", "a red boat", "a boy with a bucket"}, []string{"build a sand castle", "swim in the sea"}},
+		{"the zoo", "At the zoo", []string{"a tall giraffe", "a loud lion", "two monkeys", "an elephant", "a sleepy bear", "pink birds"}, []string{"feed the goats", "see the penguins"}},
+		{"the market", "At the market", []string{"red apples", "fresh bread", "bright flowers", "a man with a cart of cheese", "big pumpkins", "jars of honey"}, []string{"buy a sweet plum", "try some cheese"}},
+		{"the forest", "In the forest", []string{"tall trees", "brown mushrooms", "a shy deer", "a stream with cold water", "a busy woodpecker", "a hollow log"}, []string{"look for pine cones", "build a little hut"}},
+		{"the lake", "At the lake", []string{"fish in the water", "a white swan", "boats with sails", "frogs on a log", "a long dock", "tall reeds"}, []string{"throw stones in the water", "sail a paper boat"}},
+		{"the library", "In the library", []string{"many books", "a quiet room", "a big globe", "a lady who read stories", "comfy chairs", "a book about dragons"}, []string{"read a book about the stars", "find a book about frogs"}},
+		{"the farm", "On the farm", []string{"brown cows", "pink pigs", "hens with chicks", "a sleepy cat in the barn", "a red tractor", "a field of corn"}, []string{"collect the eggs", "ride on the tractor"}},
+		{"the museum", "At the museum", []string{"old bones of a dinosaur", "shiny stones", "paintings of the sea", "a huge clock", "a knight in armor", "a model ship"}, []string{"draw the dinosaur", "find the biggest painting"}},
+		{"the garden", "In the garden", []string{"red roses", "busy bees", "a snail on a leaf", "tall sunflowers", "a little pond", "ripe tomatoes"}, []string{"water the flowers", "pick some beans"}},
+		{"the mountain", "On the mountain", []string{"white snow", "a rocky path", "an eagle in the sky", "a cold lake", "goats on the rocks", "tiny blue flowers"}, []string{"climb to the top", "look down at the valley"}},
+		{"the playground", "At the playground", []string{"a sandbox", "a tall climbing frame", "a seesaw", "a merry-go-round", "kids playing tag", "a water fountain"}, []string{"ride the seesaw", "play tag"}},
+		{"the bakery", "At the bakery", []string{"warm bread", "cakes with cream", "a baker with a white hat", "sweet buns", "a big oven", "cookies in a jar"}, []string{"pick a cupcake", "smell the fresh bread"}},
+		{"the circus", "At the circus", []string{"a funny clown", "a girl on a rope", "jumping dogs", "a big red tent", "a man juggling balls", "a tiny car full of clowns"}, []string{"laugh at the clown", "eat some popcorn"}},
 	}
-	weathers = []struct{ sky, then string }{
-		{"The sun was warm and the sky was blue.", ""},
-		{"It was a windy day and the clouds were fast.", ""},
-		{"It was cold, so they wore hats and coats.", ""},
-		{"Then dark clouds came and it began to rain.", "rain"},
+	// seasons: the sky of a trip in each, and a rainy variant.
+	seasons = []struct{ name, sky string }{
+		{"spring", "The flowers were out and the birds sang in the trees."},
+		{"summer", "The sun was hot and the sky was blue."},
+		{"autumn", "Red and brown leaves fell from the trees."},
+		{"winter", "It was cold, so they wore hats and coats."},
 	}
-	dishes = []struct{ name, things, help string }{
-		{"a cake", "flour, eggs, milk and sugar", "mix the batter"},
-		{"cookies", "butter, flour and sugar", "cut the dough into stars"},
-		{"soup", "carrots, potatoes and water", "stir the pot"},
-		{"pancakes", "eggs, milk and flour", "flip the pancakes"},
-		{"a pie", "apples, sugar and flour", "press the dough into the dish"},
+	rain   = "Then dark clouds came and it began to rain."
+	dishes = []struct{ name, things, help, meal string }{
+		{"a cake", "flour, eggs, milk and sugar", "mix the batter", "after dinner"},
+		{"cookies", "butter, flour and sugar", "cut the dough into stars", "with a glass of milk"},
+		{"soup", "carrots, potatoes and water", "stir the pot", "for lunch"},
+		{"pancakes", "eggs, milk and flour", "flip the pancakes", "for breakfast"},
+		{"a pie", "apples, sugar and flour", "press the dough into the dish", "after dinner"},
+		{"a salad", "lettuce, tomatoes and cheese", "wash the lettuce", "for lunch"},
+		{"bread", "flour, water and salt", "knead the dough", "for dinner"},
 	}
 	skills = []struct{ try, fail, win string }{
 		{"ride a bike", "fell down and hurt a knee", "rode all the way to the corner"},
@@ -99,6 +153,8 @@ var (
 		{"tie a shoe", "made a big knot", "tied a neat bow"},
 		{"catch a ball", "missed it again and again", "caught the ball with both hands"},
 		{"whistle", "only made a soft sound", "whistled a happy song"},
+		{"read a long word", "mixed up the letters", "read the word out loud"},
+		{"jump rope", "tripped over the rope", "jumped ten times in a row"},
 	}
 	lessons = map[string]string{
 		"find":  "it is good to ask for help",
@@ -106,18 +162,28 @@ var (
 		"share": "sharing makes playing more fun",
 		"cook":  "working together is fun",
 		"skill": "if you keep trying, you can do hard things",
+		"play":  "a good friend makes every day better",
 	}
 )
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
+// newPerson draws a character other than the one named not: a name,
+// its pronouns and a kind (girl or boy only as the name's gender).
 func newPerson(r *rand.Rand, not string) person {
 	for {
 		var p person
 		if r.IntN(2) == 0 {
-			p = person{pick(r, girls), true, "she", "her", "her"}
+			p = person{name: pick(r, girls), she: true, subj: "she", obj: "her", poss: "her"}
 		} else {
-			p = person{pick(r, boys), false, "he", "him", "his"}
+			p = person{name: pick(r, boys), subj: "he", obj: "him", poss: "his"}
+		}
+		p.kind = pick(r, kinds)
+		switch {
+		case p.kind.name == "girl" && !p.she:
+			p.kind = kinds[1]
+		case p.kind.name == "boy" && p.she:
+			p.kind = kinds[0]
 		}
 		if p.name != not {
 			return p
@@ -125,9 +191,21 @@ func newPerson(r *rand.Rand, not string) person {
 	}
 }
 
+// fill puts p's pronouns into a phrase's {subj}, {obj} and {poss}.
+func (p person) fill(s string) string {
+	return strings.NewReplacer("{subj}", p.subj, "{obj}", p.obj, "{poss}", p.poss).Replace(s)
+}
+
 func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 func bare(s string) string { return strings.TrimPrefix(strings.TrimPrefix(s, "a "), "an ") }
+
+func article(s string) string {
+	if strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
+}
 
 // story holds what a story has established so far.
 type story struct {
@@ -136,7 +214,9 @@ type story struct {
 	p      person  // the main character
 	q      *person // a friend, once introduced
 	rel    string
+	season int     // index into seasons
 	obj    *object // the object, once found
+	adj    string  // its adjective
 	last   string  // the last episode told
 	events []string
 }
@@ -152,33 +232,30 @@ func (s *story) say(parts ...string) {
 
 // Story returns one story drawn with r.
 func Story(r *rand.Rand) string {
-	s := &story{r: r, p: newPerson(r, "")}
+	s := &story{r: r, p: newPerson(r, ""), season: r.IntN(len(seasons))}
 	p := s.p
-	kind := pick(r, kinds)
-	if kind == "girl" && !p.she {
-		kind = "boy"
-	} else if kind == "boy" && p.she {
-		kind = "girl"
-	}
 	trait := pick(r, traits)
 	s.rel = pick(r, relatives)
 	switch r.IntN(4) {
 	case 0:
-		s.say("Once upon a time, there was a ", trait, " ", kind, " named ", p.name, ".")
+		s.say("Once upon a time, there was ", article(trait), " ", p.kind.name, " named ", p.name, ".")
 	case 1:
-		s.say("There was once a ", trait, " ", kind, ". ", capital(p.poss), " name was ", p.name, ".")
+		s.say("There was once ", article(trait), " ", p.kind.name, ". ", capital(p.poss), " name was ", p.name, ".")
 	case 2:
-		s.say("Once there was a ", kind, " called ", p.name, ". ", p.name, " was very ", trait, ".")
+		s.say("Once there was ", article(p.kind.name), " called ", p.name, ". ", p.name, " was very ", trait, ".")
 	default:
-		s.say(p.name, " was a ", trait, " ", kind, ".")
+		s.say(p.name, " was ", article(trait), " ", p.kind.name, ".")
 	}
 	s.say(capital(p.subj), " lived ", pick(r, homes), " with ", p.poss, " ", s.rel, ".")
 	if r.IntN(2) == 0 {
 		q := newPerson(r, p.name)
 		s.q = &q
-		s.say(p.name, " had a friend named ", q.name, ". ", q.name, " lived next door, and ", q.subj, " liked to play with ", p.obj, ".")
+		s.say(p.name, " had a friend, ", article(q.kind.name), " named ", q.name, ". ", q.name, " lived next door, and ", q.subj, " liked to play with ", p.obj, ".")
 	} else if r.IntN(2) == 0 {
-		s.say(p.name, " liked to play outside every day.")
+		s.say("Every day, ", p.name, " ", p.kind.move, " outside to play.")
+	}
+	if r.IntN(2) == 0 {
+		s.say("It was ", seasons[s.season].name, ".")
 	}
 	n := 1 + r.IntN(3)
 	for i := 0; i < n; i++ {
@@ -195,8 +272,11 @@ func (s *story) episode(i int) {
 	opts := []string{"trip", "cook", "skill"}
 	if s.obj == nil {
 		opts = append(opts, "find", "find")
-	} else if s.q != nil && s.last != "share" {
-		opts = append(opts, "share", "share")
+	} else {
+		opts = append(opts, "play")
+		if s.q != nil && s.last != "share" {
+			opts = append(opts, "share", "share")
+		}
 	}
 	e := pick(r, opts)
 	if e == s.last {
@@ -210,6 +290,8 @@ func (s *story) episode(i int) {
 	switch e {
 	case "find":
 		s.find()
+	case "play":
+		s.play()
 	case "trip":
 		s.trip()
 	case "share":
@@ -226,15 +308,15 @@ func (s *story) episode(i int) {
 func (s *story) find() {
 	r, p := s.r, s.p
 	o := objects[r.IntN(len(objects))]
-	s.obj = &o
-	s.say(p.name, " found a ", o.adj, " ", o.name, " ", pick(r, spots), ".")
+	s.obj, s.adj = &o, o.adjs[r.IntN(2)]
+	s.say(p.name, " found ", article(s.adj), " ", o.name, " ", pick(r, spots), ".")
 	switch r.IntN(3) {
 	case 0:
 		s.say("\"Look at this ", o.name, "!\" said ", p.name, ".")
 	case 1:
-		s.say(capital(p.subj), " ran to ", p.poss, " ", s.rel, " and said, \"I found a ", o.name, "!\"")
+		s.say(capital(p.subj), " ", p.kind.move, " to ", p.poss, " ", s.rel, " and said, \"I found ", article(s.adj), " ", o.name, "!\"")
 	default:
-		s.say(p.name, " picked up the ", o.name, " and smiled.")
+		s.say(p.name, " picked up the ", o.name, " and ", p.kind.sound, ".")
 	}
 	prob := problems[r.IntN(len(problems))]
 	s.say("But the ", o.name, " ", prob.what, ".")
@@ -248,7 +330,7 @@ func (s *story) find() {
 	case 1:
 		if s.q != nil {
 			q := s.q
-			s.say(q.name, " saw ", p.name, " and came to help. ", capital(q.subj), " ", prob.fix, ".")
+			s.say(q.name, " saw ", p.name, " and ", q.kind.move, " over to help. ", capital(q.subj), " ", prob.fix, ".")
 			s.say("\"Thank you, ", q.name, ",\" said ", p.name, ".")
 			break
 		}
@@ -259,27 +341,44 @@ func (s *story) find() {
 	}
 }
 
+func (s *story) play() {
+	r, p, o := s.r, s.p, s.obj
+	s.say(p.name, " took the ", s.adj, " ", o.name, " and ", p.fill(o.use), ".")
+	if s.q != nil && r.IntN(2) == 0 {
+		q := s.q
+		s.say(q.name, " ", q.kind.move, " over to watch. \"Can I try?\" asked ", q.name, ".")
+		s.say("\"Yes,\" said ", p.name, ", and ", q.name, " ", q.fill(o.use), " too.")
+	} else {
+		s.say(p.name, " ", p.kind.sound, " with joy.")
+	}
+	s.say("Then ", p.name, " was hungry, so ", p.subj, " ate ", p.kind.food, ".")
+}
+
 func (s *story) trip() {
 	r, p := s.r, s.p
 	pl := places[r.IntN(len(places))]
 	who := p.poss + " " + s.rel
 	if s.q != nil && r.IntN(2) == 0 {
 		who = s.q.name
+	} else if s.q != nil && r.IntN(2) == 0 {
+		q := s.q
+		s.say("\"Where are you going, ", p.name, "?\" asked ", q.name, ".")
+		s.say("\"We are going to ", pl.name, ",\" said ", p.name, ".")
 	}
 	s.say(p.name, " and ", who, " went to ", pl.name, ".")
-	w := weathers[r.IntN(len(weathers))]
-	if w.then == "" {
-		s.say(w.sky)
+	rainy := r.IntN(4) == 0
+	if !rainy {
+		s.say(seasons[s.season].sky)
 	}
 	a := r.IntN(len(pl.sights))
 	b := (a + 1 + r.IntN(len(pl.sights)-1)) % len(pl.sights)
 	s.say(pl.at, ", they saw ", pl.sights[a], " and ", pl.sights[b], ".")
-	s.say(p.name, " wanted to ", pl.verb, ".")
+	s.say(p.name, " wanted to ", pick(r, pl.verbs), ".")
 	if s.obj != nil && r.IntN(2) == 0 {
 		s.say(capital(p.subj), " took the ", s.obj.name, " with ", p.obj, ", too.")
 	}
-	if w.then == "rain" {
-		s.say(w.sky)
+	if rainy {
+		s.say(rain)
 		s.say("They ran home and sat by the warm fire.")
 	} else {
 		s.say(capital(p.subj), " had a lot of fun. When the sun went down, they walked home.")
@@ -288,16 +387,16 @@ func (s *story) trip() {
 
 func (s *story) share() {
 	r, p, q, o := s.r, s.p, s.q, s.obj
-	s.say(q.name, " saw the ", o.name, " and wanted to play with it too.")
+	s.say(q.name, " saw the ", s.adj, " ", o.name, " and wanted to play with it too.")
 	s.say("\"No, it is my ", o.name, "!\" said ", p.name, ".")
-	s.say(q.name, " was sad and walked away.")
+	s.say(q.name, " was sad and ", q.kind.move, " away.")
 	switch r.IntN(2) {
 	case 0:
-		s.say("Then ", p.name, " felt bad. ", capital(p.subj), " ran after ", q.obj, " and said, \"I am sorry. We can share the ", o.name, ".\"")
+		s.say("Then ", p.name, " felt bad. ", capital(p.subj), " ", p.kind.move, " after ", q.obj, " and said, \"I am sorry. We can share the ", o.name, ".\"")
 	default:
 		s.say(capital(p.poss), " ", s.rel, " said, \"It is kind to share, ", p.name, ".\" So ", p.name, " gave the ", o.name, " to ", q.name, ".")
 	}
-	s.say(q.name, " smiled, and they played with the ", o.name, " together.")
+	s.say(q.name, " ", q.kind.sound, ", and they played with the ", o.name, " together.")
 }
 
 func (s *story) cook() {
@@ -316,7 +415,7 @@ func (s *story) cook() {
 	if s.q != nil && r.IntN(2) == 0 {
 		s.say("When it was ready, ", p.name, " gave some to ", s.q.name, ". \"Yum!\" said ", s.q.name, ".")
 	} else {
-		s.say("When it was ready, it smelled so good. ", p.name, " ate it all up.")
+		s.say("When it was ready, it smelled so good. They ate it ", d.meal, ".")
 	}
 }
 
@@ -331,6 +430,9 @@ func (s *story) skill() {
 	}
 	s.say("\"Try again,\" said ", teacher, ". \"You can do it.\"")
 	s.say(p.name, " tried again and again. At last, ", p.subj, " ", k.win, "!")
+	if r.IntN(2) == 0 {
+		s.say(p.name, " ", p.kind.sound, " and ", p.kind.move, " around the yard.")
+	}
 }
 
 func (s *story) ending() {
@@ -343,7 +445,7 @@ func (s *story) ending() {
 		case 0:
 			s.say(p.name, " was very ", feel, ". ", capital(p.subj), " played with the ", s.obj.name, " all day.")
 		case 1:
-			s.say("From that day on, ", p.name, " kept the ", s.obj.name, " in a safe place.")
+			s.say("From that day on, ", p.name, " kept the ", s.adj, " ", s.obj.name, " in a safe place.")
 		default:
 			s.say(capital(p.subj), " gave the ", s.obj.name, " a hug and felt ", feel, ".")
 		}

@@ -14,7 +14,7 @@ import (
 // held-out split (testdata/demo/heldout.txt): a change to the grammar
 // changes it, and the committed split, tokenizer and model must then be
 // rebuilt (see testdata/demo/README.md).
-const heldoutSHA256 = "2ed5d8448d8dbaab581eef4dbf9ce7a07494dd4e7e95cf2760d042efc2a144c8"
+const heldoutSHA256 = "d5177e0e2ce6df5332f3e82b3d2f571cb20f6d70d3bd03c7a2c17ad39a0d3349"
 
 func TestGenerateDeterministic(t *testing.T) {
 	var a, b, c bytes.Buffer
@@ -56,7 +56,8 @@ func TestStoryStructure(t *testing.T) {
 			t.Fatalf("story does not reuse its character's name: %q", s)
 		}
 		friend := ""
-		if _, after, ok := strings.Cut(s, " had a friend named "); ok {
+		if _, after, ok := strings.Cut(s, " had a friend, "); ok {
+			_, after, _ = strings.Cut(after, " named ")
 			friend, _, _ = strings.Cut(after, ".")
 			friends++
 			if !slices.Contains(names, friend) || friend == name || strings.Count(s, friend) < 2 {
