@@ -42,7 +42,7 @@ func TestHeldoutSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(b, Text(HeldoutSeed, HeldoutBytes)) {
-		t.Fatalf("%s is not corpus.Generate(seed %d, %d bytes): rebuild it (testdata/demo/README.md)", heldoutFile, HeldoutSeed, HeldoutBytes)
+		t.Fatalf("%s is not corpus.Generate(seed %d, %d bytes): rebuild it: go run ./testdata/gen/mkmodel -heldout -o testdata/demo/heldout.txt", heldoutFile, HeldoutSeed, HeldoutBytes)
 	}
 }
 

@@ -2,6 +2,7 @@
 // benchmarks:
 //
 //	go run ./testdata/gen/mkmodel -demo-train -o DIR [-seed 1] [-steps N] [-threads N] > build.json
+//	go run ./testdata/gen/mkmodel -heldout -o testdata/demo/heldout.txt
 //	go run ./testdata/gen/mkmodel -o /tmp/tiny-llama [-arch llama|gpt2|gpt2-small] [-dtype F32|F16|BF16] [-shards N]
 //	go run ./testdata/gen/mkmodel -demo -o /tmp/lmsparse-random-demo
 //	go run ./testdata/gen/mkmodel -synthetic 1GB -tensor 64MB -o /tmp/big.safetensors

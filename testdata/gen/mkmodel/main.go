@@ -24,6 +24,7 @@ func main() {
 	layers := flag.Int("layers", 0, "override the number of layers")
 	random := flag.Bool("demo", false, "write a tiny random llama with a 256-token byte tokenizer (evaluable on any text)")
 	demoTrain := flag.Bool("demo-train", false, "build the trained demo model of testdata/demo/model (minutes): its build record goes to stdout")
+	heldout := flag.Bool("heldout", false, "write the demo's held-out split (testdata/demo/heldout.txt) to -o")
 	steps := flag.Int("steps", 0, "with -demo-train: optimizer steps (0: the committed model's)")
 	threads := flag.Int("threads", 0, "with -demo-train: threads (0: all CPUs)")
 	synthetic := flag.Int64("synthetic", 0, "write one synthetic F32 safetensors file of about this many bytes instead")
@@ -34,7 +35,9 @@ func main() {
 		os.Exit(2)
 	}
 	var err error
-	if *demoTrain {
+	if *heldout {
+		err = os.WriteFile(*out, demo.Text(demo.HeldoutSeed, demo.HeldoutBytes), 0o644)
+	} else if *demoTrain {
 		err = buildDemo(*out, *seed, *steps, *threads)
 	} else if *random {
 		err = gen.WriteDemo(*out)
