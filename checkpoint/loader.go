@@ -87,6 +87,9 @@ func Open(path string) (m *Model, err error) {
 		}
 	}()
 	if !st.IsDir() {
+		if strings.HasSuffix(strings.ToLower(path), ".onnx") {
+			return nil, fmt.Errorf("%s: %w: an ONNX model is read by inspect, prune, decompress and eval; this needs a Hugging Face checkpoint (a directory or a .safetensors file)", path, ErrUnsupported)
+		}
 		if !strings.HasSuffix(path, ".safetensors") {
 			return nil, fmt.Errorf("%s: %w: not a directory or a .safetensors file", path, ErrUnsupported)
 		}

@@ -615,6 +615,17 @@ func (r *Recipe) validate() error {
 	if g := r.Gates; g != nil && (g.MaxPPLRatio != nil || g.MaxKL != nil || g.MinTop1 != nil) && !hasText {
 		return r.errorf("gates", "gates need an eval stage with text: the fidelity they check is measured on it")
 	}
+	if g := r.Gates; g != nil {
+		bad := func(v *float64, ok func(float64) bool) bool { return v != nil && (math.IsNaN(*v) || !ok(*v)) }
+		switch {
+		case bad(g.MaxPPLRatio, func(x float64) bool { return x >= 1 && !math.IsInf(x, 0) }):
+			return r.errorf("gates.max_ppl_ratio", "max_ppl_ratio (--max-ppl-ratio) %g: a perplexity ratio limit is at least 1 (1.2 allows 20%% worse)", *g.MaxPPLRatio)
+		case bad(g.MaxKL, func(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }):
+			return r.errorf("gates.max_kl", "max_kl (--max-kl) %g: a KL limit in nats is 0 or more", *g.MaxKL)
+		case bad(g.MinTop1, func(x float64) bool { return x >= 0 && x <= 1 }):
+			return r.errorf("gates.min_top1", "min_top1 (--min-top1) %g: top-1 agreement is a fraction in [0, 1] (0.7 means 70%%)", *g.MinTop1)
+		}
+	}
 	for i, s := range r.Sweep {
 		if s < 0 || s >= 1 {
 			return r.errorf(fmt.Sprintf("sweep[%d]", i), "sweep sparsity %g is outside [0, 1)", s)

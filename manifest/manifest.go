@@ -161,6 +161,16 @@ type Tensor struct {
 	ReconError *float64 `json:"recon_error,omitempty"`
 }
 
+// Shown is the tensor's encoding for a table: its Encoding when it was
+// pruned or re-encoded (a sparse layout, "sae"), "untouched" when it was
+// copied as it was.
+func (t Tensor) Shown() string {
+	if t.Pruned || t.Encoding != "" && t.Encoding != "dense" {
+		return t.Encoding
+	}
+	return "untouched"
+}
+
 // Totals sum the tensors.
 type Totals struct {
 	Tensors        int     `json:"tensors"`

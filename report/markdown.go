@@ -17,8 +17,14 @@ func (r *Report) Headline() string {
 	if !r.Passed {
 		mark = "❌"
 	}
-	fmt.Fprintf(&b, "%s lmsparse: %s is %.2f× smaller (%s → %s)", mark, r.Model, r.Totals.Ratio,
-		HumanBytes(r.Totals.BytesBefore), HumanBytes(r.Totals.BytesAfter))
+	t := r.Totals
+	if t.AutoBytes > 0 && t.AutoBytes < t.BytesAfter && t.PrunedTensors > 0 {
+		// Pruned but stored dense: say what was done, not "1.00× smaller".
+		fmt.Fprintf(&b, "%s lmsparse: %s: %.0f%% of the pruned tensors' weights zeroed, stored dense as a drop-in (%s → %s; --format auto would write %s)",
+			mark, r.Model, 100*t.TargetSparsity, HumanBytes(t.BytesBefore), HumanBytes(t.BytesAfter), HumanBytes(t.AutoBytes))
+	} else {
+		fmt.Fprintf(&b, "%s lmsparse: %s is %.2f× smaller (%s → %s)", mark, r.Model, t.Ratio, HumanBytes(t.BytesBefore), HumanBytes(t.BytesAfter))
+	}
 	if f := r.Fid; f != nil {
 		fmt.Fprintf(&b, "; perplexity %s → %s (×%.3f), KL %.4g, top-1 %.1f%%", num(f.BasePPL), num(f.PPL), f.PPLRatio, f.KLMean, 100*f.Top1)
 	}

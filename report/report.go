@@ -68,6 +68,10 @@ type Totals struct {
 	manifest.Totals
 	FileBytesBefore int64 `json:"file_bytes_before"`
 	FileBytesAfter  int64 `json:"file_bytes_after"`
+	// AutoBytes, for a run that stored its pruned tensors dense, is the
+	// tensor bytes the same tensors would take with store format auto
+	// (each in its smallest layout); 0 otherwise.
+	AutoBytes int64 `json:"bytes_auto,omitempty"`
 }
 
 // SAE describes the sparse-autoencoder compression of one tensor.
@@ -204,6 +208,21 @@ func (r *Report) PruneStage() (method string, sparsity *float64) {
 		rec.Prune.Method = "magnitude"
 	}
 	return rec.Prune.Method, rec.Prune.Sparsity
+}
+
+// StoreFormat returns the run's store format, as its recipe
+// (store.format) says ("dense" when it says nothing).
+func (r *Report) StoreFormat() string {
+	var rec struct {
+		Store struct {
+			Format string `json:"format"`
+		} `json:"store"`
+	}
+	b, err := json.Marshal(r.Recipe)
+	if err != nil || json.Unmarshal(b, &rec) != nil || rec.Store.Format == "" {
+		return "dense"
+	}
+	return rec.Store.Format
 }
 
 // MethodOf returns the prune method of sweep point p: its Method, or the

@@ -125,11 +125,7 @@ func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
 		if t.Nonzeros != nil {
 			sp = fmt.Sprintf("%.2f%%", 100*t.Sparsity)
 		}
-		enc := t.Encoding
-		if !t.Pruned {
-			enc = "untouched"
-		}
-		row := []string{t.Name, tensor.Shape(t.Shape).String(), t.DType, sp, Commas(t.BytesBefore), "->", Commas(t.BytesAfter), enc}
+		row := []string{t.Name, tensor.Shape(t.Shape).String(), t.DType, sp, Commas(t.BytesBefore), "->", Commas(t.BytesAfter), t.Shown()}
 		if rep.Calibration != nil {
 			row = append(row, "-")
 			if t.ReconError != nil {
@@ -149,4 +145,62 @@ func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
 		_, err = fmt.Fprintf(w, "calibration: %s on %d windows of %d tokens from %s (token sha256 %.12s…)\n", c.Method, c.Samples, c.Len, c.Source, c.TokensSHA256)
 	}
 	return err
+}
+
+// WriteSAE writes the text report of "lmsparse sae": the setup, the
+// bytes and, per method (the autoencoder, an SVD baseline), its fidelity.
+func WriteSAE(w io.Writer, model, out string, r *manifest.SAE, secs float64) error {
+	tab := &Table{}
+	tab.Add("model", model)
+	tab.Add("output", out)
+	tensorLine := fmt.Sprintf("%s %s %v", r.Tensor, r.DType, r.Shape)
+	if r.TiedHead {
+		tensorLine += " (tied: the LM head uses the rebuilt embedding too)"
+	}
+	tab.Add("tensor", tensorLine)
+	method := fmt.Sprintf("TopK, %d latents, k %d", r.Latents, r.K)
+	if r.Variant == "l1" {
+		method = fmt.Sprintf("L1, %d latents, λ %g", r.Latents, r.L1)
+	}
+	refit := "least-squares codes"
+	if !r.Refit {
+		refit = "encoder codes"
+	}
+	tab.Add("autoencoder", fmt.Sprintf("%s; %d epochs, batch %d, lr %g, seed %d, %d threads, %s (%.1f s, final loss %.4f)",
+		method, r.Epochs, r.Batch, r.LR, r.Seed, r.Threads, refit, secs, r.FinalLoss))
+	tab.Add("tensor bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", Commas(r.TensorSize.Before), Commas(r.TensorSize.After), r.TensorSize.Ratio))
+	tab.Add("model bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", Commas(r.ModelSize.Before), Commas(r.ModelSize.After), r.ModelSize.Ratio))
+	if e := r.Eval; e != nil {
+		tab.Add("eval", fmt.Sprintf("%s (%s tokens, ctx %d, %s scored); original perplexity %.4f", e.Text, Commas(int64(e.Tokens)), e.Ctx, Commas(int64(e.Scored)), e.BasePPL))
+	}
+	if err := tab.Write(w); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	rows := &Table{Right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true}}
+	rows.Add("METHOD", "BYTES", "FVU", "COSINE", "L0", "DEAD", "PPL", "KL MEAN", "KL P99", "TOP-1")
+	opt := func(v *float64, f string) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf(f, *v)
+	}
+	for _, x := range r.Rows {
+		name := "sae"
+		if x.Method == "svd" {
+			name = fmt.Sprintf("svd rank %d", x.Rank)
+		}
+		dead := "-"
+		if x.Dead != nil {
+			dead = fmt.Sprint(*x.Dead)
+		}
+		var top1 *float64
+		if x.Top1 != nil {
+			t := 100 * *x.Top1
+			top1 = &t
+		}
+		rows.Add(name, Commas(x.Bytes), fmt.Sprintf("%.4f", x.FVU), fmt.Sprintf("%.4f", x.Cosine), opt(x.L0, "%.2f"), dead,
+			opt(x.PPL, "%.4f"), opt(x.KLMean, "%.4f"), opt(x.KLP99, "%.4f"), opt(top1, "%.2f%%"))
+	}
+	return rows.Write(w)
 }

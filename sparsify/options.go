@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/prune"
@@ -165,15 +166,24 @@ func (o *Options) applyDefaults() {
 // methodString names the method in the manifest: prune.Method's name for
 // magnitude, else the algorithm and the sparsity or pattern.
 func (o *Options) methodString() string {
-	if o.Algorithm == Magnitude {
-		return o.Method.String()
-	}
-	if o.Method.IsNM() {
+	var s string
+	switch {
+	case o.Algorithm == Magnitude:
+		s = o.Method.String()
+	case o.Method.IsNM():
 		return fmt.Sprintf("%s %d:%d", o.Algorithm, o.Method.N, o.Method.M)
+	default:
+		s = fmt.Sprintf("%s %g%%", o.Algorithm, 100*o.Method.Sparsity)
+		if o.OWL != nil {
+			s += " (OWL)"
+		}
 	}
-	s := fmt.Sprintf("%s %g%%", o.Algorithm, 100*o.Method.Sparsity)
-	if o.OWL != nil {
-		s += " (OWL)"
+	if len(o.Overrides) > 0 {
+		parts := make([]string, len(o.Overrides))
+		for i, ov := range o.Overrides {
+			parts[i] = fmt.Sprintf("%s %g%%", ov.Match, 100*ov.Sparsity)
+		}
+		s += " (overrides: " + strings.Join(parts, ", ") + ")"
 	}
 	return s
 }

@@ -148,6 +148,13 @@ func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
 		zero := 0.0 // a placeholder: the search sets it
 		ov.Sparsity = &zero
 	}
+	if !f.sae && r.SAE == nil {
+		for _, name := range []string{"sae-tensor", "latents", "k", "l1", "epochs", "batch", "lr", "seed"} {
+			if fs.Changed(name) {
+				return nil, usageErrorf("compress: --%s sets the sae stage: add --sae (or an sae stage to the recipe) to train the autoencoder", name)
+			}
+		}
+	}
 	r.Apply(ov)
 	if err := r.Normalize(); err != nil {
 		if errors.Is(err, compress.ErrEmpty) {

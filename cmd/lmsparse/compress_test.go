@@ -210,8 +210,8 @@ func TestCompressSweep(t *testing.T) {
 		t.Errorf("sweep point 0.3 %+v differs from the run %+v", p, rep.Fid)
 	}
 	html, _ := os.ReadFile(filepath.Join(out, "report.html"))
-	if strings.Count(string(html), "<svg") != 4 {
-		t.Error("report.html should hold the sparsity, bytes, perplexity and KL charts")
+	if strings.Count(string(html), "<svg") != 5 {
+		t.Error("report.html should hold the sparsity, bytes, perplexity, KL and top-1 charts")
 	}
 	ents, _ := os.ReadDir(filepath.Dir(out))
 	if len(ents) != 1 {
@@ -332,13 +332,13 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatalf("chromium: %v", err)
 	}
 	s := string(dom)
-	for _, want := range []string{"lmsparse: ", "all gates passed", `id="layer-sparsity"`, `id="sweep-ppl"`, `id="sweep-kl"`, `id="layers"`, "Highest sparsity passing every gate"} {
+	for _, want := range []string{"lmsparse: ", "all gates passed", `id="layer-sparsity"`, `id="sweep-ppl"`, `id="sweep-kl"`, `id="sweep-top1"`, `id="layers"`, "Highest sparsity passing every gate"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}
 	}
-	if n := strings.Count(s, "<svg"); n != 4 {
-		t.Errorf("rendered page has %d SVG charts, want 4", n)
+	if n := strings.Count(s, "<svg"); n != 5 {
+		t.Errorf("rendered page has %d SVG charts, want 5", n)
 	}
 	if shot := os.Getenv("LMSPARSE_SCREENSHOT"); shot != "" {
 		exec.Command(chromium, append(flags, "--screenshot="+shot, "--window-size=1280,2400", page)...).Run()

@@ -72,6 +72,11 @@ func evalCommand() *command {
 				if o.Threads < 1 {
 					return usageErrorf("eval: --threads %d: must be at least 1", o.Threads)
 				}
+				if o.Base != "" {
+					if err := checkPath("eval", "base", "the base model", o.Base); err != nil {
+						return err
+					}
+				}
 				switch o.Stream {
 				case "auto", "on", "off":
 				default:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/compress"
@@ -87,4 +88,17 @@ func (e *usageError) Is(target error) bool { return target == errUsage }
 
 func usageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// checkPath is a usage error naming the flag when path, given as --flag
+// (what), cannot be opened.
+func checkPath(verb, flag, what, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return usageErrorf("%s: --%s %s (%s): %v", verb, flag, path, what, err)
+	}
+	return nil
 }

@@ -76,6 +76,10 @@ func finetuneCommand() *command {
 					return usageErrorf("finetune: --keep-mask and --free-mask exclude each other")
 				case tr.Threads < 1:
 					return usageErrorf("finetune: --threads %d: must be at least 1", tr.Threads)
+				case o.Base != "":
+					if err := checkPath("finetune", "base", "the dense original", o.Base); err != nil {
+						return err
+					}
 				}
 				o.Mask = map[bool]train.Mask{true: train.MaskKeep}[keep]
 				if free {

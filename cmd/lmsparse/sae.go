@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 
@@ -193,61 +192,5 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 		_, err = stdout.Write(js)
 		return err
 	}
-	return printSAEReport(stdout, o, res.Report, res.Compressed.Seconds)
-}
-
-func printSAEReport(w io.Writer, o saeOptions, r *manifest.SAE, secs float64) error {
-	tab := &report.Table{}
-	tab.Add("model", o.Model)
-	tab.Add("output", o.Out.Dir)
-	tensorLine := fmt.Sprintf("%s %s %v", r.Tensor, r.DType, r.Shape)
-	if r.TiedHead {
-		tensorLine += " (tied: the LM head uses the rebuilt embedding too)"
-	}
-	tab.Add("tensor", tensorLine)
-	method := fmt.Sprintf("TopK, %d latents, k %d", r.Latents, r.K)
-	if r.Variant == "l1" {
-		method = fmt.Sprintf("L1, %d latents, λ %g", r.Latents, r.L1)
-	}
-	refit := "least-squares codes"
-	if !r.Refit {
-		refit = "encoder codes"
-	}
-	tab.Add("autoencoder", fmt.Sprintf("%s; %d epochs, batch %d, lr %g, seed %d, %d threads, %s (%.1f s, final loss %.4f)",
-		method, r.Epochs, r.Batch, r.LR, r.Seed, r.Threads, refit, secs, r.FinalLoss))
-	tab.Add("tensor bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", report.Commas(r.TensorSize.Before), report.Commas(r.TensorSize.After), r.TensorSize.Ratio))
-	tab.Add("model bytes", fmt.Sprintf("%s -> %s (%.2fx smaller)", report.Commas(r.ModelSize.Before), report.Commas(r.ModelSize.After), r.ModelSize.Ratio))
-	if e := r.Eval; e != nil {
-		tab.Add("eval", fmt.Sprintf("%s (%s tokens, ctx %d, %s scored); original perplexity %.4f", e.Text, report.Commas(int64(e.Tokens)), e.Ctx, report.Commas(int64(e.Scored)), e.BasePPL))
-	}
-	if err := tab.Write(w); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	rows := &report.Table{Right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true}}
-	rows.Add("METHOD", "BYTES", "FVU", "COSINE", "L0", "DEAD", "PPL", "KL MEAN", "KL P99", "TOP-1")
-	opt := func(v *float64, f string) string {
-		if v == nil {
-			return "-"
-		}
-		return fmt.Sprintf(f, *v)
-	}
-	for _, x := range r.Rows {
-		name := "sae"
-		if x.Method == "svd" {
-			name = fmt.Sprintf("svd rank %d", x.Rank)
-		}
-		dead := "-"
-		if x.Dead != nil {
-			dead = fmt.Sprint(*x.Dead)
-		}
-		var top1 *float64
-		if x.Top1 != nil {
-			t := 100 * *x.Top1
-			top1 = &t
-		}
-		rows.Add(name, report.Commas(x.Bytes), fmt.Sprintf("%.4f", x.FVU), fmt.Sprintf("%.4f", x.Cosine), opt(x.L0, "%.2f"), dead,
-			opt(x.PPL, "%.4f"), opt(x.KLMean, "%.4f"), opt(x.KLP99, "%.4f"), opt(top1, "%.2f%%"))
-	}
-	return rows.Write(w)
+	return report.WriteSAE(stdout, o.Model, o.Out.Dir, res.Report, res.Compressed.Seconds)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -52,7 +53,7 @@ func LayerSparsityChart(r *report.Report) (*plot.Plot, error) {
 		vals[i] = 100 * l.Sparsity()
 		names[i] = shortLayer(l)
 	}
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = "Sparsity per layer"
 	p.Y.Label.Text = "% of parameters zero"
 	p.Y.Min, p.Y.Max = 0, 100
@@ -82,7 +83,7 @@ func LayerReconChart(r *report.Report) *plot.Plot {
 	if len(vals) == 0 {
 		return nil
 	}
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = "Reconstruction error per layer"
 	p.Y.Label.Text = "mean ‖WX − ŴX‖² / ‖WX‖²"
 	p.Y.Min = 0
@@ -108,7 +109,7 @@ func LayerBytesChart(r *report.Report) (*plot.Plot, error) {
 		after[i] = float64(l.BytesAfter) / 1e3
 		names[i] = shortLayer(l)
 	}
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = "Bytes per layer"
 	p.Y.Label.Text = "kB"
 	p.Y.Min = 0
@@ -149,64 +150,136 @@ var (
 	glyphs      = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.PyramidGlyph{}, draw.RingGlyph{}}
 )
 
-// SweepChart draws one metric of the sweep of r against sparsity: one
-// line per prune method (report.Report.SweepMethods), with a legend, and,
-// when base is not NaN, the original model's value as a dashed horizontal
-// line. With logY the y axis is logarithmic when the values span 10× or
-// more, ticks labelled at 1, 2 and 5 of every decade ([Ticks125]), and
-// linear otherwise, so the axis always has numbers; the y label says
-// which.
-func SweepChart(r *report.Report, title, ylabel string, value func(report.Point) float64, base float64, logY bool) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = title
+// SweepMetric is one metric a sweep chart draws against sparsity.
+type SweepMetric struct {
+	Title, YLabel string
+	Value         func(report.Point) float64
+	// Base is the original model's value, drawn as a dashed grey line
+	// (NaN: none).
+	Base float64
+	// Gate is the gate's threshold in the metric's units, drawn as a
+	// dashed red line labelled GateLabel (NaN: no gate on this metric).
+	Gate      float64
+	GateLabel string
+	// LogY asks for a logarithmic y axis when the values span 10× or
+	// more (ticks at 1, 2 and 5 of every decade, [Ticks125]); the axis is
+	// linear otherwise, so it always has numbers.
+	LogY bool
+	// Falling marks a metric that falls as sparsity grows (top-1
+	// agreement): the legend goes to the bottom left, away from the data.
+	Falling bool
+}
+
+// SweepChart draws metric m of the sweep of r against sparsity: one line
+// per prune method (report.Report.SweepMethods) with a legend, the
+// original's value and the gate's threshold as horizontal lines, a red
+// cross on every point that fails a gate, and the run's own sparsity as
+// a dotted vertical line. The y range leaves room for the legend.
+func SweepChart(r *report.Report, m SweepMetric) (*plot.Plot, error) {
+	p := newPlot()
+	p.Title.Text = m.Title
 	p.X.Label.Text = "sparsity (%)"
 	lo, hi := math.Inf(1), math.Inf(-1)
 	xlo, xhi := math.Inf(1), math.Inf(-1)
 	for _, s := range r.Sweep {
-		v := value(s)
+		v := m.Value(s)
 		lo, hi = min(lo, v), max(hi, v)
 		xlo, xhi = min(xlo, 100*s.Sparsity), max(xhi, 100*s.Sparsity)
 	}
-	if !math.IsNaN(base) {
-		lo, hi = min(lo, base), max(hi, base)
+	for _, v := range []float64{m.Base, m.Gate} {
+		if !math.IsNaN(v) {
+			lo, hi = min(lo, v), max(hi, v)
+		}
 	}
-	p.Y.Label.Text = ylabel
-	if logY && lo > 0 && hi >= 10*lo {
+	p.Y.Label.Text = m.YLabel
+	logY := m.LogY && lo > 0 && hi >= 10*lo
+	if logY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = Ticks125{}
-		p.Y.Label.Text = ylabel + " (log scale)"
+		p.Y.Label.Text = m.YLabel + " (log scale)"
 	}
 	other := 0
-	for i, m := range r.SweepMethods() {
+	var failed plotter.XYs
+	for i, meth := range r.SweepMethods() {
 		var pts plotter.XYs
 		for _, s := range r.Sweep {
-			if r.MethodOf(s) == m {
-				pts = append(pts, plotter.XY{X: 100 * s.Sparsity, Y: value(s)})
+			if r.MethodOf(s) == meth {
+				pts = append(pts, plotter.XY{X: 100 * s.Sparsity, Y: m.Value(s)})
+				if s.Passed != nil && !*s.Passed {
+					failed = append(failed, pts[len(pts)-1])
+				}
 			}
 		}
 		line, points, err := plotter.NewLinePoints(pts)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", m, err)
+			return nil, fmt.Errorf("%s: %w", meth, err)
 		}
-		c, ok := methodColors[m]
+		c, ok := methodColors[meth]
 		if !ok {
 			c = otherColors[other%len(otherColors)]
 			other++
 		}
 		line.Color, points.Color, points.Shape = c, c, glyphs[i%len(glyphs)]
 		p.Add(line, points)
-		p.Legend.Add(m, line, points)
+		p.Legend.Add(meth, line, points)
 	}
-	if !math.IsNaN(base) && len(r.Sweep) > 0 {
-		line, err := plotter.NewLine(plotter.XYs{{X: xlo, Y: base}, {X: xhi, Y: base}})
+	hline := func(y float64, c color.Color, dashes []vg.Length, label string) error {
+		if math.IsNaN(y) || len(r.Sweep) == 0 {
+			return nil
+		}
+		line, err := plotter.NewLine(plotter.XYs{{X: xlo, Y: y}, {X: xhi, Y: y}})
+		if err != nil {
+			return err
+		}
+		line.Color, line.Dashes = c, dashes
+		p.Add(line)
+		p.Legend.Add(label, line)
+		return nil
+	}
+	if err := hline(m.Base, colorBefore, []vg.Length{vg.Points(4), vg.Points(3)}, "original (dense)"); err != nil {
+		return nil, err
+	}
+	if err := hline(m.Gate, colorKL, []vg.Length{vg.Points(6), vg.Points(2)}, m.GateLabel); err != nil {
+		return nil, err
+	}
+	if len(failed) > 0 {
+		sc, err := plotter.NewScatter(failed)
 		if err != nil {
 			return nil, err
 		}
-		line.Color, line.Dashes = colorBefore, []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(line)
-		p.Legend.Add("original (dense)", line)
+		sc.Color, sc.Shape, sc.Radius = colorKL, draw.CrossGlyph{}, vg.Points(5)
+		p.Add(sc)
+		p.Legend.Add("fails a gate", sc)
 	}
-	p.Legend.Top, p.Legend.Left = true, true
+	// Room for the legend: a third of the height above (or below) the data.
+	span := hi - lo
+	switch {
+	case logY && m.Falling:
+		p.Y.Min = lo / math.Pow(hi/lo, 0.5)
+	case logY:
+		p.Y.Max = hi * math.Pow(hi/lo, 0.5)
+	case span == 0:
+		p.Y.Min, p.Y.Max = lo-1, hi+1
+	case m.Falling:
+		p.Y.Min = lo - 0.8*span
+	default:
+		p.Y.Max = hi + 0.8*span
+	}
+	if _, s := r.PruneStage(); s != nil && len(r.Sweep) > 0 {
+		x := 100 * *s
+		line, err := plotter.NewLine(plotter.XYs{{X: x, Y: p.Y.Min}, {X: x, Y: p.Y.Max}})
+		if err != nil {
+			return nil, err
+		}
+		line.Color, line.Dashes = color.Black, []vg.Length{vg.Points(1), vg.Points(2)}
+		p.Add(line)
+		p.Legend.Add(fmt.Sprintf("this run (%g%%)", x), line)
+	}
+	p.Legend.Top, p.Legend.Left = !m.Falling, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(-4)
+	if m.Falling {
+		p.Legend.YOffs = vg.Points(4)
+	}
 	return p, nil
 }
 
@@ -257,7 +330,7 @@ func LossChart(r *report.Report) (*plot.Plot, error) {
 	for i, l := range rc.Loss {
 		pts[i].X, pts[i].Y = float64(i+1), l
 	}
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = "Recovery loss"
 	p.X.Label.Text = "step"
 	switch {
@@ -293,9 +366,69 @@ func shortLayer(l report.Layer) string {
 	return fmt.Sprint(l.Index)
 }
 
+// Every chart has the same size, so the page lays them out in a grid.
+const (
+	chartW = 4.4 * vg.Inch
+	chartH = 3.2 * vg.Inch
+)
+
+// newPlot is plot.New with the text in Liberation Sans, the page's font
+// (metric-compatible with Arial and Helvetica, which the page falls back
+// to), so the widths gonum/plot lays the labels out with hold in the
+// browser.
+func newPlot() *plot.Plot {
+	p := plot.New()
+	for _, f := range []*font.Font{&p.Title.TextStyle.Font, &p.X.Label.TextStyle.Font, &p.Y.Label.TextStyle.Font,
+		&p.X.Tick.Label.Font, &p.Y.Tick.Label.Font, &p.Legend.TextStyle.Font} {
+		f.Variant = "Sans"
+	}
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	return p
+}
+
+// namedMetric is a sweep metric with its chart id.
+type namedMetric struct {
+	id string
+	SweepMetric
+}
+
+// sweepMetrics are the sweep's charts: perplexity (log axis when wide),
+// KL and top-1 agreement, each with its gate when the run has one.
+func sweepMetrics(r *report.Report) []namedMetric {
+	base := math.NaN()
+	if r.Fid != nil {
+		base = r.Fid.BasePPL
+	}
+	// gate returns the threshold of the named gate times scale and its
+	// legend label (format gets the threshold), or NaN.
+	gate := func(name string, scale float64, format string) (float64, string) {
+		for _, g := range r.Gates {
+			if g.Name == name {
+				return scale * g.Threshold, fmt.Sprintf(format, g.Threshold)
+			}
+		}
+		return math.NaN(), ""
+	}
+	ppl := namedMetric{"sweep-ppl", SweepMetric{Title: "Perplexity vs sparsity", YLabel: "perplexity", Base: base, Gate: math.NaN(), LogY: true,
+		Value: func(p report.Point) float64 { return p.PPL }}}
+	if !math.IsNaN(base) {
+		ppl.Gate, ppl.GateLabel = gate("max_ppl_ratio", base, "gate: ≤ %g× original")
+	}
+	kl := namedMetric{"sweep-kl", SweepMetric{Title: "KL(base‖model) vs sparsity", YLabel: "mean KL (nats)", Base: math.NaN(),
+		Value: func(p report.Point) float64 { return p.KLMean }}}
+	kl.Gate, kl.GateLabel = gate("max_kl", 1, "gate: ≤ %g nats")
+	top1 := namedMetric{"sweep-top1", SweepMetric{Title: "Top-1 agreement vs sparsity", YLabel: "top-1 agreement (%)", Base: math.NaN(), Falling: true,
+		Value: func(p report.Point) float64 { return 100 * p.Top1 }}}
+	top1.Gate, top1.GateLabel = gate("min_top1", 100, "gate: ≥ %g")
+	if !math.IsNaN(top1.Gate) {
+		top1.GateLabel = fmt.Sprintf("gate: ≥ %g%%", top1.Gate)
+	}
+	return []namedMetric{ppl, kl, top1}
+}
+
 // Chart is one rendered SVG chart of the report.
 type Chart struct {
-	ID  string // layer-sparsity, layer-bytes, layer-recon, sweep-ppl, sweep-kl, recover-loss
+	ID  string // layer-sparsity, layer-bytes, layer-recon, sweep-ppl, sweep-kl, sweep-top1, recover-loss
 	SVG []byte
 }
 
@@ -321,12 +454,12 @@ func sparsities(r *report.Report) int {
 // a dashed line), and with a recover stage its loss curve.
 func Charts(r *report.Report) ([]Chart, error) {
 	var out []Chart
-	width := vg.Length(max(6, 1.5+0.4*float64(len(r.Layers())))) * vg.Inch
+	width := chartW
 	add := func(id string, w vg.Length, p *plot.Plot, err error) error {
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", id, err)
 		}
-		s, err := svg(p, w, 3*vg.Inch)
+		s, err := svg(p, w, chartH)
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", id, err)
 		}
@@ -347,21 +480,15 @@ func Charts(r *report.Report) ([]Chart, error) {
 		}
 	}
 	if sparsities(r) > 1 {
-		base := math.NaN()
-		if r.Fid != nil {
-			base = r.Fid.BasePPL
-		}
-		ppl, err := SweepChart(r, "Perplexity vs sparsity", "perplexity", func(p report.Point) float64 { return p.PPL }, base, true)
-		if err := add("sweep-ppl", 5*vg.Inch, ppl, err); err != nil {
-			return nil, err
-		}
-		kl, err := SweepChart(r, "KL(base‖model) vs sparsity", "mean KL (nats)", func(p report.Point) float64 { return p.KLMean }, math.NaN(), false)
-		if err := add("sweep-kl", 5*vg.Inch, kl, err); err != nil {
-			return nil, err
+		for _, m := range sweepMetrics(r) {
+			c, err := SweepChart(r, m.SweepMetric)
+			if err := add(m.id, chartW, c, err); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if loss, err := LossChart(r); loss != nil || err != nil {
-		if err := add(lossChartID, 5*vg.Inch, loss, err); err != nil {
+		if err := add(lossChartID, chartW, loss, err); err != nil {
 			return nil, err
 		}
 	}
@@ -426,7 +553,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>lmsparse report: {{.R.Model}}</title>
 <style>
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
+body { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
 h1 { font-size: 1.3em; }
 h2 { font-size: 1.1em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.5em 0; }
@@ -434,8 +561,9 @@ th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .pass { color: #1a7f37; font-weight: bold; }
 .fail { color: #cf222e; font-weight: bold; }
-.chart { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
-.chart svg { max-width: 100%; height: auto; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(22em, 1fr)); gap: 1em; }
+.chart svg { width: 100%; height: auto; }
+.chart svg text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !important; }
 .muted { color: #666; font-size: 0.9em; }
 .badge { font-size: 0.8em; padding: 0.1em 0.4em; border-radius: 0.3em; color: #fff; }
 .badge.pass { background: #1a7f37; color: #fff; }
@@ -470,7 +598,7 @@ th:first-child, td:first-child { text-align: left; }
 <tr><td>KL(base‖model) mean</td><td></td><td>{{g $b.KLMean}}</td><td>{{g .KLMean}}</td></tr>
 <tr><td>top-1 agreement</td><td></td><td>{{pct $b.Top1}}</td><td>{{pct .Top1}}</td></tr>
 </table>{{end}}{{end}}
-{{if $.LossChart}}<div class="chart" id="recover-loss">{{$.LossChart}}</div>{{end}}{{end}}
+{{if $.LossChart}}<div class="charts"><div class="chart" id="recover-loss">{{$.LossChart}}</div></div>{{end}}{{end}}
 
 {{if .R.Gates}}<h2>Gates</h2>
 <table id="gates">
@@ -479,8 +607,9 @@ th:first-child, td:first-child { text-align: left; }
 {{end}}</table>{{end}}
 
 <h2>Charts</h2>
+<div class="charts">
 {{range .Charts}}<div class="chart" id="{{.ID}}">{{.SVG}}</div>
-{{end}}
+{{end}}</div>
 
 {{if .R.Sweep}}<h2>Sparsity sweep</h2>
 <table id="sweep">
@@ -498,7 +627,7 @@ th:first-child, td:first-child { text-align: left; }
 <h2>Tensors</h2>
 <table id="tensors">
 <tr><th>name</th><th>dtype</th><th>shape</th><th>encoding</th><th>sparsity</th><th>bytes before</th><th>bytes after</th></tr>
-{{range .R.Tensors}}<tr><td>{{.Name}}</td><td>{{.DType}}</td><td>{{.Shape}}</td><td>{{if .Pruned}}{{.Encoding}}{{else}}untouched{{end}}</td><td>{{pct .Sparsity}}</td><td>{{commas .BytesBefore}}</td><td>{{commas .BytesAfter}}</td></tr>
+{{range .R.Tensors}}<tr><td>{{.Name}}</td><td>{{.DType}}</td><td>{{.Shape}}</td><td>{{.Shown}}</td><td>{{pct .Sparsity}}</td><td>{{commas .BytesBefore}}</td><td>{{commas .BytesAfter}}</td></tr>
 {{end}}</table>
 
 <p class="muted">{{range $i, $t := .R.Timings}}{{if $i}}, {{end}}{{$t.Stage}} {{printf "%.2f" $t.Seconds}} s{{end}}{{if .R.PeakRSS}} · peak RSS {{commas .R.PeakRSS}} bytes{{end}}</p>

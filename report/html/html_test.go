@@ -46,8 +46,8 @@ func TestHTMLSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(h)
-	if n := strings.Count(s, "<svg"); n != 4 {
-		t.Errorf("%d inline SVG charts, want 4 (sparsity, bytes, ppl and KL curves)", n)
+	if n := strings.Count(s, "<svg"); n != 5 {
+		t.Errorf("%d inline SVG charts, want 5 (sparsity, bytes, ppl, KL and top-1 curves)", n)
 	}
 	for _, bad := range []string{"<script", " src=", "<link", "url(http", "@import"} {
 		if strings.Contains(s, bad) {
@@ -81,7 +81,7 @@ func TestCharts(t *testing.T) {
 			t.Errorf("chart %s is not the page's inline SVG", c.ID)
 		}
 	}
-	if got := strings.Join(ids, ","); got != "layer-sparsity,layer-bytes,sweep-ppl,sweep-kl" {
+	if got := strings.Join(ids, ","); got != "layer-sparsity,layer-bytes,sweep-ppl,sweep-kl,sweep-top1" {
 		t.Errorf("charts %s", got)
 	}
 	r.Sweep = r.Sweep[:1]
@@ -108,8 +108,8 @@ func TestRecoveryChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(h)
-	if n := strings.Count(s, "<svg"); n != 5 {
-		t.Errorf("%d inline SVG charts, want 5", n)
+	if n := strings.Count(s, "<svg"); n != 6 {
+		t.Errorf("%d inline SVG charts, want 6", n)
 	}
 	rec, charts := strings.Index(s, "<h2>Recovery</h2>"), strings.Index(s, "<h2>Charts</h2>")
 	if rec < 0 || !strings.Contains(s[rec:charts], `id="recover-loss"><svg`) || !strings.Contains(s[rec:charts], `<table id="recovery">`) {
@@ -144,14 +144,14 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Fatalf("chromium: %v", err)
 	}
 	s := string(dom)
-	for _, want := range []string{"lmsparse: m is", "gates failed: min_top1", `id="layer-sparsity"`, `id="layer-bytes"`, `id="sweep-ppl"`, `id="sweep-kl"`,
+	for _, want := range []string{"lmsparse: m is", "gates failed: min_top1", `id="layer-sparsity"`, `id="layer-bytes"`, `id="sweep-ppl"`, `id="sweep-kl"`, `id="sweep-top1"`,
 		`id="layers"`, `id="tensors"`, "Highest sparsity passing every gate"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}
 	}
-	if n := strings.Count(s, "<svg"); n != 4 {
-		t.Errorf("rendered page has %d SVG charts, want 4", n)
+	if n := strings.Count(s, "<svg"); n != 5 {
+		t.Errorf("rendered page has %d SVG charts, want 5", n)
 	}
 }
 
@@ -219,7 +219,7 @@ func TestSweepChartMethods(t *testing.T) {
 				t.Errorf("KL chart lacks the legend entry %q", w)
 			}
 		}
-		p, err := html.SweepChart(r, "t", "perplexity", ppl, r.Fid.BasePPL, true)
+		p, err := html.SweepChart(r, html.SweepMetric{Title: "t", YLabel: "perplexity", Value: ppl, Base: r.Fid.BasePPL, Gate: math.NaN(), LogY: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestSweepChartMethods(t *testing.T) {
 				}
 			}
 		}
-		if len(labels) < 2 || (tt.labels != nil && !slices.Equal(labels, tt.labels)) {
+		if len(labels) < 2 || (tt.labels != nil && (len(labels) < len(tt.labels) || !slices.Equal(labels[:len(tt.labels)], tt.labels))) {
 			t.Errorf("%s: y tick labels %q, want at least 2 (%q)", name, labels, tt.labels)
 		}
 	}
@@ -246,5 +246,49 @@ func TestSweepChartMethods(t *testing.T) {
 	}
 	if !slices.Equal(labels, []string{"7", "8", "9"}) {
 		t.Errorf("Ticks125 on 6.19–9.11: %q", labels)
+	}
+}
+
+// TestSweepChartGates: each sweep chart draws its gate's threshold, marks
+// the points that fail a gate and the run's own sparsity; a chart whose
+// metric has no gate draws no gate line.
+func TestSweepChartGates(t *testing.T) {
+	r := methodReport(6.19, 1.5)
+	r.Gates = []report.Gate{{Name: "max_ppl_ratio", Op: "<=", Threshold: 1.2}, {Name: "min_top1", Op: ">=", Threshold: 0.9}}
+	pass, fail := true, false
+	for i := range r.Sweep {
+		r.Sweep[i].Top1 = 1 - r.Sweep[i].Sparsity/2
+		r.Sweep[i].Passed = &pass
+		if r.Sweep[i].Sparsity > 0.5 {
+			r.Sweep[i].Passed = &fail
+		}
+	}
+	cs, err := html.Charts(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"sweep-ppl":  {"gate: ≤ 1.2× original", "fails a gate", "this run (50%)", "original (dense)"},
+		"sweep-kl":   {"fails a gate", "this run (50%)"},
+		"sweep-top1": {"gate: ≥ 90%", "fails a gate", "this run (50%)"},
+	}
+	for _, c := range cs {
+		w, ok := want[c.ID]
+		if !ok {
+			continue
+		}
+		delete(want, c.ID)
+		got := text(c.SVG)
+		for _, s := range w {
+			if !slices.Contains(got, s) {
+				t.Errorf("%s lacks %q: %q", c.ID, s, got)
+			}
+		}
+		if c.ID == "sweep-kl" && slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "gate") }) {
+			t.Errorf("the KL chart draws a gate the run does not have: %q", got)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("charts missing: %v", want)
 	}
 }
