@@ -21,7 +21,7 @@ type SparseTensor struct {
 	Encoding sparse.Encoding
 	// Parts names the stored tensors: for CSR values, col_indices,
 	// crow_indices, shape; for bitmask compressed, bitmask, row_offsets,
-	// shape; for SAE the four CSR parts of the codes, then the dictionary
+	// shape; for 24bitmask compressed, bitmask, shape; for SAE the four CSR parts of the codes, then the dictionary
 	// and the bias (sparse.SAESuffixes).
 	Parts []string
 	DType tensor.DType
@@ -34,6 +34,8 @@ type SparseTensor struct {
 var partSuffixes = map[sparse.Encoding][]string{
 	sparse.CSR:     {sparse.SuffixValues, sparse.SuffixColIndices, sparse.SuffixCrow, sparse.SuffixShape},
 	sparse.Bitmask: {sparse.SuffixCompressed, sparse.SuffixBitmask, sparse.SuffixRowOffsets, sparse.SuffixShape},
+	// sparse-24-bitmask: the shape is the last part.
+	sparse.Bitmask24: {sparse.SuffixCompressed, sparse.SuffixBitmask, sparse.SuffixShape},
 	sparse.SAE:     sparse.SAESuffixes(),
 }
 
@@ -42,7 +44,12 @@ var partSuffixes = map[sparse.Encoding][]string{
 // Tensor, Bytes, Float32, Section, ReadInto and Entry decode it on demand.
 // CSR tensors are recognised in files whose __metadata__ has
 // "lmsparse.format": "csr-v1"; bitmask tensors when config.json declares a
-// sparse-bitmask sparsity_config; sparse-autoencoder tensors (E ≈ Z·D + b:
+// sparse-bitmask or sparse-24-bitmask sparsity_config, their parts named
+// by module as compressed-tensors 0.9.0 and later write them
+// (MODULE.compressed stands for MODULE.weight) or, as lmsparse wrote them
+// before and compressed-tensors 0.8.1 and older, by tensor
+// (NAME.weight.compressed; always so under a quantization_config with a
+// top-level "format", lmsparse's old block); sparse-autoencoder tensors (E ≈ Z·D + b:
 // NAME.sae_codes.{values,col_indices,crow_indices,shape},
 // NAME.sae_dictionary, NAME.sae_bias) in files whose __metadata__ has
 // "lmsparse.sae": "v1", their dense value rebuilt as sparse.DecodeSAE
@@ -59,6 +66,7 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 	if m.Metadata()[sparse.MetadataKey] == sparse.CSRVersion {
 		encs = append(encs, sparse.CSR)
 	}
+	oldNaming := false // lmsparse's old bitmask output: parts named by tensor
 	if m.Config != nil {
 		cfg, err := ReadFileBounded(filepath.Join(m.Dir, ConfigFile), maxConfigSize)
 		if err != nil {
@@ -66,13 +74,20 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 		}
 		var c struct {
 			Q struct {
-				S struct {
+				Format *string `json:"format"`
+				S      struct {
 					Format string `json:"format"`
 				} `json:"sparsity_config"`
 			} `json:"quantization_config"`
 		}
-		if json.Unmarshal(cfg, &c) == nil && c.Q.S.Format == "sparse-bitmask" {
-			encs = append(encs, sparse.Bitmask)
+		if json.Unmarshal(cfg, &c) == nil {
+			switch c.Q.S.Format {
+			case "sparse-bitmask":
+				encs = append(encs, sparse.Bitmask)
+			case "sparse-24-bitmask":
+				encs = append(encs, sparse.Bitmask24)
+			}
+			oldNaming = c.Q.Format != nil
 		}
 	}
 	var found []SparseTensor
@@ -85,7 +100,11 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 			if !ok || isPart[name] {
 				continue
 			}
-			st := SparseTensor{Name: base, Encoding: enc, Parts: make([]string, len(sfx))}
+			dense := base
+			if enc.CompressedTensors() && !oldNaming && !strings.HasSuffix(base, ".weight") {
+				dense = base + ".weight" // named by module
+			}
+			st := SparseTensor{Name: dense, Encoding: enc, Parts: make([]string, len(sfx))}
 			complete := true
 			for i, s := range sfx {
 				st.Parts[i] = base + s
@@ -96,18 +115,22 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 			if !complete {
 				continue
 			}
-			if _, clash := m.tensors[base]; clash {
-				return nil, fmt.Errorf("%s: %w: tensor %q exists both dense and as %s parts", m.Path, ErrFormat, base, enc)
+			if _, clash := m.tensors[dense]; clash {
+				return nil, fmt.Errorf("%s: %w: tensor %q exists both dense and as %s parts", m.Path, ErrFormat, dense, enc)
 			}
-			if prev, dup := expanded[base]; dup {
-				return nil, fmt.Errorf("%s: %w: tensor %q is stored both as %s and as %s parts", m.Path, ErrFormat, base, prev, enc)
+			if prev, dup := expanded[dense]; dup {
+				return nil, fmt.Errorf("%s: %w: tensor %q is stored both as %s and as %s parts", m.Path, ErrFormat, dense, prev, enc)
 			}
-			vals, shape := m.tensors[st.Parts[0]], m.tensors[st.Parts[3]]
+			si := 3 // the .shape part
+			if enc == sparse.Bitmask24 {
+				si = 2
+			}
+			vals, shape := m.tensors[st.Parts[0]], m.tensors[st.Parts[si]]
 			file := m.Files[shape.shard]
-			if shape.info.DType != tensor.I64 || !shape.info.Shape.Equal(tensor.Shape{2}) {
-				return nil, fmt.Errorf("%s: tensor %q: %w: want I64 [2], found %s %v", file, st.Parts[3], sparse.ErrFormat, shape.info.DType, shape.info.Shape)
+			if shape.info.DType != tensor.I64 || !shape.info.Shape.Equal(tensor.Shape{2}) && !(enc == sparse.Bitmask24 && shape.info.Shape.Equal(tensor.Shape{2, 1})) {
+				return nil, fmt.Errorf("%s: tensor %q: %w: want I64 [2], found %s %v", file, st.Parts[si], sparse.ErrFormat, shape.info.DType, shape.info.Shape)
 			}
-			raw, err := m.ReadInto(st.Parts[3], nil)
+			raw, err := m.ReadInto(st.Parts[si], nil)
 			if err != nil {
 				return nil, err
 			}
@@ -123,12 +146,12 @@ func (m *Model) ExpandSparse() ([]SparseTensor, error) {
 			}
 			size, err := st.Shape.Bytes(st.DType)
 			if err != nil || size > sparse.MaxDenseBytes {
-				return nil, fmt.Errorf("%s: tensor %q: %w: dense shape %v of %s is invalid or too large", file, st.Parts[3], sparse.ErrFormat, st.Shape, st.DType)
+				return nil, fmt.Errorf("%s: tensor %q: %w: dense shape %v of %s is invalid or too large", file, st.Parts[si], sparse.ErrFormat, st.Shape, st.DType)
 			}
 			for _, p := range st.Parts {
 				isPart[p] = true
 			}
-			expanded[base] = enc
+			expanded[dense] = enc
 			found = append(found, st)
 		}
 	}
@@ -192,6 +215,8 @@ func (m *Model) decodeInto(st *SparseTensor, bufs [][]byte) (*sparse.Decoded, er
 		d, err = sparse.DecodeCSR(pd[0], pd[1], pd[2], pd[3])
 	case sparse.SAE:
 		d, err = sparse.DecodeSAE(pd[0], pd[1], pd[2], pd[3], pd[4], pd[5])
+	case sparse.Bitmask24:
+		d, err = sparse.DecodeBitmask24(pd[0], pd[1], pd[2])
 	default:
 		d, err = sparse.DecodeBitmask(pd[0], pd[1], pd[2], pd[3])
 	}

@@ -590,9 +590,9 @@ func (r *Recipe) validate() error {
 		return err
 	}
 	switch r.Store.Format {
-	case "", "dense", "csr", "bitmask", "auto":
+	case "", "dense", "csr", "bitmask", "24bitmask", "auto":
 	default:
-		return r.errorf("store.format", "store.format %q: want dense, csr, bitmask or auto", r.Store.Format)
+		return r.errorf("store.format", "store.format %q: want dense, csr, bitmask, 24bitmask or auto", r.Store.Format)
 	}
 	if r.Store.MaxShardSize != "" {
 		if _, err := checkpoint.ParseSize(r.Store.MaxShardSize); err != nil {

@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
@@ -141,6 +143,9 @@ func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
 	_, err := fmt.Fprintf(w, "total: %d tensors (%d pruned), %s parameters, %s nonzeros (%.2f%% sparse; pruned tensors %.2f%%), %s -> %s bytes (%.3fx smaller)\n",
 		tot.Tensors, tot.PrunedTensors, Commas(tot.Parameters), Commas(tot.Nonzeros), 100*tot.Sparsity, 100*tot.TargetSparsity,
 		Commas(tot.BytesBefore), Commas(tot.BytesAfter), tot.Ratio)
+	if g := GrowthWarning(rep); g != "" && err == nil {
+		_, err = fmt.Fprintln(w, g)
+	}
 	if c := rep.Calibration; c != nil && err == nil {
 		_, err = fmt.Fprintf(w, "calibration: %s on %d windows of %d tokens from %s (token sha256 %.12s…)\n", c.Method, c.Samples, c.Len, c.Source, c.TokensSHA256)
 	}
@@ -203,4 +208,31 @@ func WriteSAE(w io.Writer, model, out string, r *manifest.SAE, secs float64) err
 			opt(x.PPL, "%.4f"), opt(x.KLMean, "%.4f"), opt(x.KLP99, "%.4f"), opt(top1, "%.2f%%"))
 	}
 	return rows.Write(w)
+}
+
+// GrowthWarning returns a one-line warning when the layout chosen for some
+// pruned tensors is larger than the tensor dense (an explicit sparse
+// format at low sparsity: ONNX's int64 indices take 8 bytes per stored
+// value, CSR's int32 ones 4), naming the count, the encodings and the
+// bytes lost; "" when no tensor grew. --format auto never grows a tensor.
+func GrowthWarning(rep *manifest.Manifest) string {
+	var n int
+	var extra int64
+	encs := map[string]int{}
+	for _, t := range rep.Tensors {
+		if t.Pruned && t.BytesAfter > t.BytesBefore {
+			n++
+			extra += t.BytesAfter - t.BytesBefore
+			encs[t.Encoding]++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	var parts []string
+	for _, e := range slices.Sorted(maps.Keys(encs)) {
+		parts = append(parts, fmt.Sprintf("%d %s", encs[e], e))
+	}
+	return fmt.Sprintf("warning: %d pruned tensors (%s) are larger in their layout than dense, %s bytes more in all; --format auto keeps the smaller per tensor",
+		n, strings.Join(parts, ", "), Commas(extra))
 }

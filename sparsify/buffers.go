@@ -76,7 +76,8 @@ func (b *tensorBuffers) masked(t *target) (*sparse.Matrix, error) {
 		return nil, err
 	}
 	t.plan.Mask(x.Vals, b.mask)
-	sm := &sparse.Matrix{DType: t.info.DType, Rows: t.sRows, Cols: t.sCols, Raw: b.raw, Pruned: b.mask}
+	sm := &sparse.Matrix{DType: t.info.DType, Rows: t.sRows, Cols: t.sCols, Raw: b.raw, Pruned: b.mask,
+		DropNegZero: t.enc.CompressedTensors()}
 	if err := sm.ComputeKeep(b.keep); err != nil {
 		return nil, err
 	}
@@ -303,12 +304,16 @@ func pruneEntries(ctx context.Context, m *checkpoint.Model, targets []*target, b
 				}})
 			continue
 		}
-		parts, err := sparse.Parts(t.enc, info.DType, t.sRows, t.sCols, t.stored)
+		parts, err := sparse.Parts(t.enc, info.DType, t.sRows, t.sCols, sparse.Count(t.enc, t.stored, t.nonzero))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
+		}
+		prefix := name
+		if t.enc.CompressedTensors() {
+			prefix, _ = sparse.ModulePrefix(name) // chooseEncoding checked it
 		}
 		for _, p := range parts {
-			entries = append(entries, safetensors.Entry{Name: name + p.Suffix, DType: p.DType, Shape: p.Shape, Size: p.Size,
+			entries = append(entries, safetensors.Entry{Name: prefix + p.Suffix, DType: p.DType, Shape: p.Shape, Size: p.Size,
 				Write: func(w io.Writer) error {
 					if err := ctx.Err(); err != nil {
 						return err
@@ -520,21 +525,31 @@ func targetTotals(targets []*target) (params int64, sparsity float64) {
 }
 
 // chooseEncoding returns how target t is stored under --format f. Only 2-D
-// tensors can be sparse; auto picks the smallest encoding, avoiding bitmask
-// when config.json cannot take its sparsity_config.
+// tensors can be sparse, and only a module's weight (NAME.weight) in
+// compressed-tensors' layouts (their parts are named by module), so other
+// tensors stay dense under bitmask and 24bitmask; auto picks the smallest
+// encoding, avoiding bitmask when config.json cannot take its
+// sparsity_config or the tensor is not a module's weight.
 func chooseEncoding(f Format, t *target, bitmaskOK bool) sparse.Encoding {
 	if len(t.info.Shape) != 2 {
 		return sparse.Dense
 	}
+	_, isWeight := sparse.ModulePrefix(t.name)
 	switch f {
 	case CSR:
 		return sparse.CSR
-	case Bitmask:
+	case Bitmask, Bitmask24:
+		if !isWeight {
+			return sparse.Dense
+		}
+		if f == Bitmask24 {
+			return sparse.Bitmask24
+		}
 		return sparse.Bitmask
 	case Auto:
-		e := sparse.Choose(t.info.DType, t.sRows, t.sCols, t.stored)
-		if e == sparse.Bitmask && !bitmaskOK {
-			s := sparse.Sizes(t.info.DType, t.sRows, t.sCols, t.stored)
+		e := sparse.Choose(t.info.DType, t.sRows, t.sCols, t.stored, t.nonzero)
+		if e == sparse.Bitmask && (!bitmaskOK || !isWeight) {
+			s := sparse.Sizes(t.info.DType, t.sRows, t.sCols, t.stored, t.nonzero)
 			if e = sparse.Dense; s[sparse.CSR] < s[sparse.Dense] {
 				e = sparse.CSR
 			}

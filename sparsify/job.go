@@ -76,14 +76,14 @@ func Plan(ctx context.Context, path string, opts Options) (*Job, error) {
 func PlanCheckpoint(ctx context.Context, m *checkpoint.Model, opts Options) (*Job, error) {
 	opts.applyDefaults()
 	switch opts.Format {
-	case Dense, CSR, Bitmask, Auto:
+	case Dense, CSR, Bitmask, Bitmask24, Auto:
 	case ONNXSparse:
-		return nil, invalidf("format sparse is for ONNX models; a safetensors checkpoint takes dense, csr, bitmask or auto")
+		return nil, invalidf("format sparse is for ONNX models; a safetensors checkpoint takes dense, csr, bitmask, 24bitmask or auto")
 	default:
-		return nil, invalidf("format %q: want dense, csr, bitmask or auto", opts.Format)
+		return nil, invalidf("format %q: want dense, csr, bitmask, 24bitmask or auto", opts.Format)
 	}
 	if opts.ExternalData {
-		return nil, invalidf("external data is for ONNX models; a safetensors checkpoint takes dense, csr, bitmask or auto")
+		return nil, invalidf("external data is for ONNX models; a safetensors checkpoint takes dense, csr, bitmask, 24bitmask or auto")
 	}
 	j := &Job{opts: opts, m: m, buf: &tensorBuffers{m: m}}
 	if !opts.CopyOnly {
@@ -98,6 +98,11 @@ func PlanCheckpoint(ctx context.Context, m *checkpoint.Model, opts Options) (*Jo
 			return nil, err
 		}
 		j.targets = targets
+		if opts.Format == Bitmask24 {
+			if err := check24(targets); err != nil {
+				return nil, err
+			}
+		}
 		if j.calibrated() {
 			if err := j.checkCalibrated(); err != nil {
 				return nil, err
@@ -117,12 +122,12 @@ func PlanCheckpoint(ctx context.Context, m *checkpoint.Model, opts Options) (*Jo
 	if j.cfgBytes != nil {
 		if _, err := checkpoint.AddQuantizationConfig(j.cfgBytes, struct{}{}); err != nil {
 			j.bitmaskOK = false
-			if opts.Format == Bitmask {
-				return nil, fmt.Errorf("%s: format bitmask: %w", m.Dir, err)
+			if opts.Format == Bitmask || opts.Format == Bitmask24 {
+				return nil, fmt.Errorf("%s: format %s: %w", m.Dir, opts.Format, err)
 			}
 		}
-	} else if opts.Format == Bitmask && len(j.targets) > 0 {
-		return nil, fmt.Errorf("%s: format bitmask: %w: no config.json to record the sparsity_config in", m.Path, checkpoint.ErrFormat)
+	} else if (opts.Format == Bitmask || opts.Format == Bitmask24) && len(j.targets) > 0 {
+		return nil, fmt.Errorf("%s: format %s: %w: no config.json to record the sparsity_config in", m.Path, opts.Format, checkpoint.ErrFormat)
 	}
 	return j, nil
 }
@@ -377,32 +382,21 @@ func (j *Job) prepare(ctx context.Context) error {
 // is stored as bitmask, its config.json (nil: copy the input's).
 func (j *Job) metadataAndConfig() (map[string]string, []byte, error) {
 	meta := CopyMetadata(j.m.Metadata())
-	var usesBitmask, usesCSR bool
+	var usesCSR bool
+	ct := sparse.Dense // the compressed-tensors layout used, if any
 	for _, t := range j.targets {
-		usesBitmask = usesBitmask || t.enc == sparse.Bitmask
 		usesCSR = usesCSR || t.enc == sparse.CSR
+		if t.enc.CompressedTensors() {
+			ct = t.enc
+		}
 	}
 	if usesCSR {
 		meta[sparse.MetadataKey] = sparse.CSRVersion
 	}
-	if !usesBitmask {
+	if ct == sparse.Dense {
 		return meta, nil, nil
 	}
-	structure := "unstructured"
-	if j.opts.Method.IsNM() {
-		structure = fmt.Sprintf("%d:%d", j.opts.Method.N, j.opts.Method.M)
-	}
-	_, targetSparsity := targetTotals(j.targets)
-	qc := map[string]any{
-		"quant_method": "compressed-tensors",
-		"format":       "sparse-bitmask",
-		"sparsity_config": map[string]any{
-			"format":             "sparse-bitmask",
-			"global_sparsity":    manifest.Round(targetSparsity, 6),
-			"sparsity_structure": structure,
-		},
-	}
-	config, err := checkpoint.AddQuantizationConfig(j.cfgBytes, qc)
+	config, err := checkpoint.AddQuantizationConfig(j.cfgBytes, j.ctConfig(ct))
 	return meta, config, err
 }
 
@@ -434,7 +428,7 @@ func (j *Job) Bytes(f Format) int64 {
 			bytes += info.Size
 			continue
 		}
-		bytes += sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored)[chooseEncoding(f, t, j.bitmaskOK)]
+		bytes += sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored, t.nonzero)[chooseEncoding(f, t, j.bitmaskOK)]
 	}
 	return bytes
 }
@@ -461,7 +455,7 @@ func (j *Job) manifest(nonzero map[string]int64) *manifest.Manifest {
 		if t := byName[name]; t != nil {
 			nz := t.nonzero
 			row.Pruned, row.Encoding, row.Nonzeros, row.Stored, row.ReconError = true, string(t.enc), &nz, t.stored, t.recon
-			sizes := sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored)
+			sizes := sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored, t.nonzero)
 			row.BytesAfter = sizes[t.enc]
 		} else if nz, ok := nonzero[name]; ok {
 			row.Nonzeros = &nz

@@ -54,6 +54,9 @@ const (
 	CSR Format = "csr"
 	// Bitmask writes compressed-tensors' sparse-bitmask layout.
 	Bitmask Format = "bitmask"
+	// Bitmask24 writes compressed-tensors' sparse-24-bitmask layout (2:4
+	// pruning of tensors stored [out, in] only).
+	Bitmask24 Format = "24bitmask"
 	// Auto picks the smallest encoding per tensor.
 	Auto Format = "auto"
 	// ONNXSparse writes ONNX sparse_initializers (ONNX models only).
@@ -63,10 +66,10 @@ const (
 // ParseFormat returns the Format named s.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case Dense, CSR, Bitmask, Auto, ONNXSparse:
+	case Dense, CSR, Bitmask, Bitmask24, Auto, ONNXSparse:
 		return f, nil
 	}
-	return "", invalidf("format %q: want dense, csr, bitmask or auto (ONNX: dense, sparse or auto)", s)
+	return "", invalidf("format %q: want dense, csr, bitmask, 24bitmask or auto (ONNX: dense, sparse or auto)", s)
 }
 
 // Override gives the targets matching a glob their own sparsity.

@@ -73,7 +73,7 @@ func compressCommand() *command {
 			fs.IntVar(&f.blockSize, "block-size", 0, "prune: sparsegpt columns per block (default 128)")
 			fs.BoolVar(&f.owl, "owl", false, "prune: outlier-weighted block sparsities (OWL)")
 			fs.BoolVar(&f.find, "find-sparsity", false, "search the highest sparsity passing every gate (to 0.01) and write it")
-			fs.StringVar(&f.format, "format", "dense", "store: dense, csr, bitmask or auto")
+			fs.StringVar(&f.format, "format", "dense", "store: dense, csr, bitmask, 24bitmask or auto")
 			fs.BoolVar(&f.sae, "sae", false, "compress the token embedding with a sparse autoencoder")
 			fs.StringVar(&f.saeTensor, "sae-tensor", "", "sae: tensor to compress (default: the token embedding)")
 			fs.IntVar(&f.latents, "latents", 0, "sae: dictionary size m")

@@ -57,6 +57,6 @@ func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.W
 		return nil
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d tensors (%d rebuilt from CSR, %d from bitmask, %d from a sparse autoencoder), %s\n",
-		o.Out.Dir, d.Tensors, d.Rebuilt[sparse.CSR], d.Rebuilt[sparse.Bitmask], d.Rebuilt[sparse.SAE], report.HumanBytes(d.Manifest.Totals.BytesAfter))
+		o.Out.Dir, d.Tensors, d.Rebuilt[sparse.CSR], d.Rebuilt[sparse.Bitmask]+d.Rebuilt[sparse.Bitmask24], d.Rebuilt[sparse.SAE], report.HumanBytes(d.Manifest.Totals.BytesAfter))
 	return nil
 }

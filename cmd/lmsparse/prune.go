@@ -39,7 +39,7 @@ func pruneCommand() *command {
 	return &command{
 		name:    "prune",
 		summary: "Prune weights by magnitude (per tensor, per row, global, N:M or structured) and store them dense or sparse",
-		usage:   "prune MODEL -o OUT (--sparsity S [--scope tensor|row|global] | --pattern N:M | --sparsity S --structured rows|cols) [--include GLOB]... [--exclude GLOB]... [--format dense|csr|bitmask|auto] [--json]",
+		usage:   "prune MODEL -o OUT (--sparsity S [--scope tensor|row|global] | --pattern N:M | --sparsity S --structured rows|cols) [--include GLOB]... [--exclude GLOB]... [--format dense|csr|bitmask|24bitmask|auto] [--json]",
 		details: help("prune"),
 		examples: []string{
 			"lmsparse prune ./llama -o ./llama-50 --sparsity 0.5",
@@ -56,7 +56,7 @@ func pruneCommand() *command {
 			fs.StringVar(&o.Structured, "structured", "", "remove whole output rows or input columns: rows or cols")
 			fs.StringArrayVar(&o.Include, "include", nil, "also prune tensors matching this glob (repeatable)")
 			fs.StringArrayVar(&o.Exclude, "exclude", nil, "do not prune tensors matching this glob (repeatable)")
-			fs.StringVar(&o.Format, "format", "dense", "storage of pruned tensors: dense, csr, bitmask or auto")
+			fs.StringVar(&o.Format, "format", "dense", "storage of pruned tensors: dense, csr, bitmask, 24bitmask (2:4) or auto")
 			fs.BoolVar(&o.ExternalData, "external-data", false, "ONNX: write tensors of 1 KiB or more to one external .data file")
 			fs.BoolVar(&o.JSON, "json", false, "print the report as JSON (the content of lmsparse.json)")
 			o.calib.register(fs)
@@ -83,9 +83,9 @@ func pruneCommand() *command {
 func (o *pruneOptions) method() (prune.Method, error) {
 	var m prune.Method
 	switch o.Format {
-	case "dense", "csr", "bitmask", "auto", "sparse":
+	case "dense", "csr", "bitmask", "24bitmask", "auto", "sparse":
 	default:
-		return m, usageErrorf("prune: --format %q: want dense, csr, bitmask or auto (ONNX: dense, sparse or auto)", o.Format)
+		return m, usageErrorf("prune: --format %q: want dense, csr, bitmask, 24bitmask or auto (ONNX: dense, sparse or auto)", o.Format)
 	}
 	if o.Pattern != "" {
 		if o.SparsitySet {
@@ -129,7 +129,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	}
 	_, isONNX := checkpoint.ONNXPath(o.Model)
 	if !isONNX && (o.Format == "sparse" || o.ExternalData) {
-		return usageErrorf("prune: --format sparse and --external-data are for ONNX models; a safetensors checkpoint takes dense, csr, bitmask or auto")
+		return usageErrorf("prune: --format sparse and --external-data are for ONNX models; a safetensors checkpoint takes dense, csr, bitmask, 24bitmask or auto")
 	}
 	if isONNX && o.Format != "dense" && o.Format != "sparse" && o.Format != "auto" {
 		return usageErrorf("prune: --format %s is for safetensors; an ONNX model is written dense, sparse (sparse_initializer) or auto", o.Format)

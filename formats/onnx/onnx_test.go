@@ -337,6 +337,29 @@ func TestExternalData(t *testing.T) {
 	if external < 30 || int64(len(data)) > 2*m.Size() {
 		t.Errorf("%d external tensors, data file %d bytes", external, len(data))
 	}
+	// A sparse initializer's values and indices both go to the data file
+	// (ONNX external data: data_location EXTERNAL, location/offset/length
+	// keys, offsets aligned); nothing large stays inside the model.
+	sps := e.pb.GetGraph().GetSparseInitializer()
+	if len(sps) != len(names) {
+		t.Fatalf("%d sparse initializers, want %d", len(sps), len(names))
+	}
+	for _, s := range sps {
+		for what, pt := range map[string]*onnxpb.TensorProto{"values": s.GetValues(), "indices": s.GetIndices()} {
+			kv := map[string]string{}
+			for _, e := range pt.GetExternalData() {
+				kv[e.GetKey()] = e.GetValue()
+			}
+			off, _ := strconv.ParseInt(kv["offset"], 10, 64)
+			if pt.GetDataLocation() != LocationExternal || kv["location"] != "ext.onnx.data" || off%ExternalAlign != 0 ||
+				kv["length"] == "" || len(pt.GetRawData()) != 0 {
+				t.Errorf("sparse %s of %q: location %d, %v, %d raw bytes inside the model", what, s.GetValues().GetName(), pt.GetDataLocation(), kv, len(pt.GetRawData()))
+			}
+		}
+	}
+	if e.Size() > 200_000 {
+		t.Errorf("model file is %d bytes with external data", e.Size())
+	}
 	t.Logf("%d tensors in %d bytes of external data; model %d bytes", external, len(data), e.Size())
 	// Writing the unchanged original with external data and back inline
 	// restores the original bytes.

@@ -54,10 +54,11 @@ type WriteOptions struct {
 	// ExternalData moves the data of every tensor of at least
 	// [ExternalMinBytes] into one file beside the model, named after it
 	// with ".data" appended, each at an offset that is a multiple of
-	// [ExternalAlign] (zero padding between). The indices of sparse
-	// initializers stay inside the model (onnx's checker reads them from
-	// it). Without ExternalData, data the input kept in external files is
-	// written inside the model.
+	// [ExternalAlign] (zero padding between). The values and the indices
+	// of sparse initializers move too (the indices are most of a sparse
+	// model: 8 bytes per stored value), so a large sparse model stays under
+	// the protobuf limit. Without ExternalData, data the input kept in
+	// external files is written inside the model.
 	ExternalData bool
 }
 
@@ -174,7 +175,7 @@ func (m *Model) write(path string, o WriteOptions, limit int64) error {
 	dataName := DataFileName(path)
 	var plan []extJob
 	var off int64
-	place := func(t *onnxpb.TensorProto, what string, inline bool) (*onnxpb.TensorProto, error) {
+	place := func(t *onnxpb.TensorProto, what string) (*onnxpb.TensorProto, error) {
 		md, err := m.meta(t, what)
 		if err != nil {
 			return nil, err
@@ -185,7 +186,7 @@ func (m *Model) write(path string, o WriteOptions, limit int64) error {
 			}
 			return t, nil
 		}
-		toExt := o.ExternalData && !inline && md.nbytes >= ExternalMinBytes
+		toExt := o.ExternalData && md.nbytes >= ExternalMinBytes
 		if !toExt {
 			if md.storage != StorageExternal {
 				return t, nil
@@ -213,19 +214,17 @@ func (m *Model) write(path string, o WriteOptions, limit int64) error {
 	}
 	var err error
 	for i, t := range dense {
-		if dense[i], err = place(t, fmt.Sprintf("initializer %q", t.GetName()), false); err != nil {
+		if dense[i], err = place(t, fmt.Sprintf("initializer %q", t.GetName())); err != nil {
 			return err
 		}
 	}
 	for i, s := range sparse {
 		what := fmt.Sprintf("sparse initializer %q", s.GetValues().GetName())
-		v, err := place(s.Values, what+" values", false)
+		v, err := place(s.Values, what+" values")
 		if err != nil {
 			return err
 		}
-		// Indices stay inside the model: onnx's checker and other tools
-		// parse them from the file.
-		ix, err := place(s.Indices, what+" indices", true)
+		ix, err := place(s.Indices, what+" indices")
 		if err != nil {
 			return err
 		}

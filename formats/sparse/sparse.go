@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"strings"
 
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -23,7 +24,36 @@ const (
 	Dense   Encoding = "dense"
 	CSR     Encoding = "csr"
 	Bitmask Encoding = "bitmask"
+	// Bitmask24 is compressed-tensors' sparse-24-bitmask: exactly two
+	// values per group of four along the stored last dimension.
+	Bitmask24 Encoding = "24bitmask"
 )
+
+// CompressedTensors reports whether e is one of compressed-tensors'
+// layouts (Bitmask, Bitmask24): their parts are named by module (see
+// [ModulePrefix]) and, as compressed-tensors' compressors do, they store
+// only values that are not zero, so a kept -0.0 is not stored.
+func (e Encoding) CompressedTensors() bool { return e == Bitmask || e == Bitmask24 }
+
+// Count returns the number of elements encoding e stores for a tensor with
+// stored elements (any bit set) and nonzero values: nonzero for the
+// compressed-tensors layouts, stored otherwise. (Bitmask24 stores
+// rows·cols/2 whatever the count.)
+func Count(e Encoding, stored, nonzero int64) int64 {
+	if e.CompressedTensors() {
+		return nonzero
+	}
+	return stored
+}
+
+// ModulePrefix returns the prefix of the parts of tensor name in a
+// compressed-tensors layout: the module name, name without ".weight", as
+// compressed-tensors 0.9.0 and later write it; ok is false for a tensor
+// that is not a module's weight (compressed-tensors compresses none).
+func ModulePrefix(name string) (prefix string, ok bool) {
+	prefix, ok = strings.CutSuffix(name, ".weight")
+	return prefix, ok && prefix != ""
+}
 
 // Names of the parts. A tensor NAME stored as CSR becomes NAME.values,
 // NAME.col_indices, NAME.crow_indices and NAME.shape; as a bitmask,
@@ -58,6 +88,9 @@ type Matrix struct {
 	// pruned and not all-zero bits (see [Matrix.ComputeKeep]); encoders
 	// then read it instead of testing both.
 	Keep []bool
+	// DropNegZero makes -0.0 count as zero: not stored (the
+	// compressed-tensors layouts, whose compressors keep value != 0).
+	DropNegZero bool
 }
 
 // ComputeKeep fills Keep (reusing buf when it is long enough) so that the
@@ -72,17 +105,21 @@ func (m *Matrix) ComputeKeep(buf []bool) error {
 		buf = make([]bool, n)
 	}
 	keep := buf[:n]
+	bits32 := ^uint32(0)
+	if m.DropNegZero && m.DType.IsFloat() {
+		bits32 = 1<<31 - 1
+	}
 	switch {
 	case es == 4 && m.Pruned == nil:
 		raw := m.Raw[:4*n]
 		for i := range keep {
-			keep[i] = binary.LittleEndian.Uint32(raw[4*i:]) != 0
+			keep[i] = binary.LittleEndian.Uint32(raw[4*i:])&bits32 != 0
 		}
 	case es == 4:
 		raw, pruned := m.Raw[:4*n], m.Pruned[:n]
 		for i := range keep {
 			// Without && (a branch per element on random masks).
-			keep[i] = b2i(binary.LittleEndian.Uint32(raw[4*i:]) != 0)&^b2i(pruned[i]) != 0
+			keep[i] = b2i(binary.LittleEndian.Uint32(raw[4*i:])&bits32 != 0)&^b2i(pruned[i]) != 0
 		}
 	default:
 		for i := range keep {
@@ -100,7 +137,26 @@ func (m *Matrix) stored(i int64, es int) bool {
 	if m.Pruned != nil && m.Pruned[i] {
 		return false
 	}
+	if m.DropNegZero && m.DType.IsFloat() {
+		return NonZeroValue(m.Raw, es, i)
+	}
 	return NonZeroBits(m.Raw, es, i)
+}
+
+// NonZeroValue reports whether float element i (of es bytes) of raw is
+// not zero: any bit set other than the sign bit (the top bit of its last
+// byte), so false for both +0 and -0.
+func NonZeroValue(raw []byte, es int, i int64) bool {
+	e := raw[i*int64(es) : (i+1)*int64(es)]
+	if e[es-1]&0x7f != 0 {
+		return true
+	}
+	for _, b := range e[:es-1] {
+		if b != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // NonZeroBits reports whether element i (of es bytes) of raw has any bit
@@ -157,8 +213,9 @@ func (m *Matrix) NNZ() (int64, error) {
 	return nnz, nil
 }
 
-// IndexDTypes returns the dtypes of CSR column indices (U16 when cols ≤
-// 65536, else I32) and row pointers (I32, or I64 when nnz ≥ 2^31).
+// IndexDTypes returns the compact index dtypes of the sparse-autoencoder
+// codes: U16 column indices when cols ≤ 65536, else I32, and I32 row
+// pointers, or I64 when nnz ≥ 2^31. (CSR tensors use [CSRIndexDType].)
 func IndexDTypes(cols, nnz int64) (col, crow tensor.DType) {
 	col, crow = tensor.U16, tensor.I32
 	if cols > 1<<16 {
@@ -170,21 +227,35 @@ func IndexDTypes(cols, nnz int64) (col, crow tensor.DType) {
 	return col, crow
 }
 
+// CSRIndexDType returns the dtype of both CSR index parts, col_indices and
+// crow_indices: I32, or I64 when a column or a count does not fit (cols or
+// nnz ≥ 2^31). PyTorch's sparse_csr_tensor takes exactly these: both index
+// tensors of one dtype, int32 or int64.
+func CSRIndexDType(cols, nnz int64) tensor.DType {
+	if cols >= 1<<31 || nnz >= 1<<31 {
+		return tensor.I64
+	}
+	return tensor.I32
+}
+
 // Sizes returns the bytes each encoding takes for a rows×cols tensor of dt
-// with nnz stored elements (all parts together).
-func Sizes(dt tensor.DType, rows, cols, nnz int64) map[Encoding]int64 {
+// with stored elements (any bit set) and nonzero values (all parts
+// together). Bitmask24 is only meaningful when cols is a multiple of 4.
+func Sizes(dt tensor.DType, rows, cols, stored, nonzero int64) map[Encoding]int64 {
 	es := int64(dt.Size())
-	col, crow := IndexDTypes(cols, nnz)
+	ix := int64(CSRIndexDType(cols, stored).Size())
 	return map[Encoding]int64{
-		Dense:   rows * cols * es,
-		CSR:     nnz*es + nnz*int64(col.Size()) + (rows+1)*int64(crow.Size()) + 16,
-		Bitmask: nnz*es + rows*((cols+7)/8) + rows*8 + 16,
+		Dense:     rows * cols * es,
+		CSR:       stored*es + stored*ix + (rows+1)*ix + 16,
+		Bitmask:   nonzero*es + rows*((cols+7)/8) + rows*8 + 16,
+		Bitmask24: rows*(cols/2)*es + rows*((cols+7)/8) + 16,
 	}
 }
 
-// Choose returns the smallest encoding; on a tie dense wins, then CSR.
-func Choose(dt tensor.DType, rows, cols, nnz int64) Encoding {
-	s := Sizes(dt, rows, cols, nnz)
+// Choose returns the smallest of dense, CSR and bitmask; on a tie dense
+// wins, then CSR. (Bitmask24 is never chosen: it is asked for.)
+func Choose(dt tensor.DType, rows, cols, stored, nonzero int64) Encoding {
+	s := Sizes(dt, rows, cols, stored, nonzero)
 	best := Dense
 	for _, e := range []Encoding{CSR, Bitmask} {
 		if s[e] < s[best] {
@@ -205,7 +276,9 @@ type Part struct {
 }
 
 // Parts describes the tensors that store a rows×cols matrix of dt with nnz
-// stored elements under encoding e (Dense: one part with suffix "").
+// stored elements (see [Count]) under encoding e (Dense: one part with
+// suffix ""). For the compressed-tensors layouts the Matrix written must
+// have DropNegZero set.
 func Parts(e Encoding, dt tensor.DType, rows, cols, nnz int64) ([]Part, error) {
 	es := int64(dt.Size())
 	if es == 0 {
@@ -216,11 +289,11 @@ func Parts(e Encoding, dt tensor.DType, rows, cols, nnz int64) ([]Part, error) {
 	case Dense:
 		return []Part{{"", dt, tensor.Shape{rows, cols}, rows * cols * es, writeDense}}, nil
 	case CSR:
-		col, crow := IndexDTypes(cols, nnz)
+		ix := CSRIndexDType(cols, nnz)
 		return []Part{
 			{SuffixValues, dt, tensor.Shape{nnz}, nnz * es, writeValues},
-			{SuffixColIndices, col, tensor.Shape{nnz}, nnz * int64(col.Size()), writeColIndices(col)},
-			{SuffixCrow, crow, tensor.Shape{rows + 1}, (rows + 1) * int64(crow.Size()), writeCrow(crow)},
+			{SuffixColIndices, ix, tensor.Shape{nnz}, nnz * int64(ix.Size()), writeColIndices(ix)},
+			{SuffixCrow, ix, tensor.Shape{rows + 1}, (rows + 1) * int64(ix.Size()), writeCrow(ix)},
 			shape,
 		}, nil
 	case Bitmask:
@@ -229,6 +302,15 @@ func Parts(e Encoding, dt tensor.DType, rows, cols, nnz int64) ([]Part, error) {
 			{SuffixBitmask, tensor.U8, tensor.Shape{rows, (cols + 7) / 8}, rows * ((cols + 7) / 8), writeBitmask},
 			{SuffixRowOffsets, tensor.I64, tensor.Shape{rows}, rows * 8, writeRowOffsets},
 			shape,
+		}, nil
+	case Bitmask24:
+		if cols%4 != 0 {
+			return nil, fmt.Errorf("%w: 2:4 layout needs a multiple of 4 columns, have %d", ErrFormat, cols)
+		}
+		return []Part{
+			{SuffixCompressed, dt, tensor.Shape{rows, cols / 2}, rows * (cols / 2) * es, write24Values},
+			{SuffixBitmask, tensor.U8, tensor.Shape{rows, (cols + 7) / 8}, rows * ((cols + 7) / 8), write24Bitmask},
+			{SuffixShape, tensor.I64, tensor.Shape{2, 1}, 16, writeShape},
 		}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown encoding %q", ErrFormat, e)
