@@ -63,6 +63,19 @@ for d in sys.argv[2:]:
 	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
 		t.Fatalf("the reader of docs/FORMAT.md failed: %v\n%s", err, out)
 	}
+	// 2:4 on a llama (Linear weights [out, in]): sparse-24-bitmask and
+	// sparse-bitmask with the 2:4 structure.
+	llama24 := filepath.Join(base, "llama24")
+	gen.WriteCheckpoint(llama24, gen.Llama(tensor.F32, 1))
+	args = []string{"-c", script}
+	for _, f := range []string{"dense", "24bitmask", "bitmask", "csr"} {
+		out := filepath.Join(base, "l24-"+f)
+		mustRun(t, "prune", llama24, "-o", out, "--pattern", "2:4", "--format", f)
+		args = append(args, filepath.Join(out, "model.safetensors"))
+	}
+	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
+		t.Fatalf("the reader of docs/FORMAT.md failed on 2:4 outputs: %v\n%s", err, out)
+	}
 
 	// Sparse-autoencoder checkpoints (BF16 GPT-2, F32 llama): the reader
 	// rebuilds what "lmsparse decompress" does, the SAE tensor to one unit
