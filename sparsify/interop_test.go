@@ -1,0 +1,303 @@
+package sparsify_test
+
+// Tests of what the peers' readers require of a checkpoint, written from
+// their documented layouts: compressed-tensors' module-named parts and the
+// quantization_config its update_config writes; sparse-24-bitmask's 2:4
+// groups along the stored last dimension.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/sparsify"
+	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/testdata/gen"
+)
+
+// run prunes in into out with opts.
+func run(t *testing.T, in, out string, opts sparsify.Options) error {
+	t.Helper()
+	job, err := sparsify.Plan(t.Context(), in, opts)
+	if err != nil {
+		return err
+	}
+	defer job.Close()
+	o, err := checkpoint.Create(out, checkpoint.OutputOptions{InputDir: job.InputDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Execute(t.Context(), o); err != nil {
+		o.Abort()
+		t.Fatal(err)
+	}
+	if err := o.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return nil
+}
+
+// tensors reads every tensor of dir/model.safetensors.
+func tensors(t *testing.T, dir string) (map[string]safetensors.TensorInfo, map[string][]byte) {
+	t.Helper()
+	f, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	infos, data := map[string]safetensors.TensorInfo{}, map[string][]byte{}
+	for _, ti := range f.Tensors() {
+		b, err := f.Bytes(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos[ti.Name], data[ti.Name] = ti, bytes.Clone(b)
+	}
+	return infos, data
+}
+
+func nm24() prune.Method { return prune.Method{N: 2, M: 4} }
+
+// TestCompressedTensorsLayout: parts named by module (compressed-tensors
+// 0.9.0+ strips ".weight"), the quantization_config as update_config
+// writes it (keys, types, targets and ignore filled, no top-level
+// "format"), and decompress rebuilding the dense output exactly.
+func TestCompressedTensorsLayout(t *testing.T) {
+	base := t.TempDir()
+	in := filepath.Join(base, "in")
+	if err := gen.WriteCheckpoint(in, gen.Llama(tensor.F32, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		format    sparsify.Format
+		method    prune.Method
+		ctFormat  string
+		structure string
+		parts     []string
+	}{
+		{sparsify.Bitmask, prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor}, "sparse-bitmask", "unstructured", []string{"bitmask", "compressed", "row_offsets", "shape"}},
+		{sparsify.Bitmask24, nm24(), "sparse-24-bitmask", "2:4", []string{"bitmask", "compressed", "shape"}},
+	} {
+		out, dense := filepath.Join(base, string(c.format)), filepath.Join(base, string(c.format)+"-dense")
+		if err := run(t, in, out, sparsify.Options{Method: c.method, Format: c.format}); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(t, in, dense, sparsify.Options{Method: c.method}); err != nil {
+			t.Fatal(err)
+		}
+		infos, _ := tensors(t, out)
+		denseInfos, _ := tensors(t, dense)
+		var modules []string
+		for name, ti := range denseInfos {
+			if mod, ok := strings.CutSuffix(name, ".weight"); ok && len(ti.Shape) == 2 && strings.Contains(name, ".layers.") {
+				modules = append(modules, mod)
+			}
+		}
+		slices.Sort(modules)
+		for _, mod := range modules {
+			var got []string
+			for name := range infos {
+				if rest, ok := strings.CutPrefix(name, mod+"."); ok {
+					got = append(got, rest)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, c.parts) {
+				t.Errorf("%s: module %s has parts %v, want %v", c.format, mod, got, c.parts)
+			}
+			ti := denseInfos[mod+".weight"]
+			rows, cols := ti.Shape[0], ti.Shape[1]
+			sh := infos[mod+".shape"]
+			bm := infos[mod+".bitmask"]
+			cp := infos[mod+".compressed"]
+			wantShape := tensor.Shape{2}
+			if c.format == sparsify.Bitmask24 {
+				wantShape = tensor.Shape{2, 1}
+				if !cp.Shape.Equal(tensor.Shape{rows, cols / 2}) {
+					t.Errorf("%s.compressed %v, want [%d %d]", mod, cp.Shape, rows, cols/2)
+				}
+			} else if ro := infos[mod+".row_offsets"]; ro.DType != tensor.I64 || !ro.Shape.Equal(tensor.Shape{rows}) {
+				t.Errorf("%s.row_offsets %s %v", mod, ro.DType, ro.Shape)
+			}
+			if sh.DType != tensor.I64 || !sh.Shape.Equal(wantShape) || bm.DType != tensor.U8 || !bm.Shape.Equal(tensor.Shape{rows, (cols + 7) / 8}) || cp.DType != ti.DType {
+				t.Errorf("%s: shape %s %v, bitmask %s %v, compressed %s", mod, sh.DType, sh.Shape, bm.DType, bm.Shape, cp.DType)
+			}
+		}
+		for name := range infos {
+			if strings.Contains(name, ".weight.") {
+				t.Errorf("%s: part %q named by tensor, not module", c.format, name)
+			}
+		}
+
+		// config.json: the block of compressed-tensors' update_config.
+		raw, err := os.ReadFile(filepath.Join(out, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			Q map[string]json.RawMessage `json:"quantization_config"`
+		}
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if keys := sortedKeys(cfg.Q); !slices.Equal(keys, []string{"quant_method", "sparsity_config", "version"}) {
+			t.Errorf("%s: quantization_config keys %v (a top-level format makes compressed-tensors parse it as a quantization config)", c.format, keys)
+		}
+		var sc map[string]any
+		if err := json.Unmarshal(cfg.Q["sparsity_config"], &sc); err != nil {
+			t.Fatal(err)
+		}
+		if keys := sortedKeys(sc); !slices.Equal(keys, []string{"format", "global_sparsity", "ignore", "registry_requires_subclass", "sparsity_structure", "targets"}) {
+			t.Errorf("%s: sparsity_config keys %v", c.format, keys)
+		}
+		var qm, ver string
+		json.Unmarshal(cfg.Q["quant_method"], &qm)
+		json.Unmarshal(cfg.Q["version"], &ver)
+		gs, _ := sc["global_sparsity"].(float64)
+		if qm != "compressed-tensors" || ver == "" || sc["format"] != c.ctFormat || sc["sparsity_structure"] != c.structure ||
+			sc["registry_requires_subclass"] != false || math.Abs(gs-0.5) > 1e-6 {
+			t.Errorf("%s: quant_method %q version %q sparsity_config %v", c.format, qm, ver, sc)
+		}
+		targets, _ := json.Marshal(sc["targets"])
+		ignore, _ := json.Marshal(sc["ignore"])
+		if string(targets) != `["Linear"]` || string(ignore) != `["lm_head"]` {
+			t.Errorf("%s: targets %s ignore %s, want [\"Linear\"] [\"lm_head\"]", c.format, targets, ignore)
+		}
+
+		// decompress: the files of the dense prune.
+		back := filepath.Join(base, string(c.format)+"-back")
+		o, err := checkpoint.Create(back, checkpoint.OutputOptions{InputDir: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sparsify.Decompress(t.Context(), out, o, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Commit(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"model.safetensors", "config.json"} {
+			a, _ := os.ReadFile(filepath.Join(back, f))
+			b, _ := os.ReadFile(filepath.Join(dense, f))
+			if len(a) == 0 || !bytes.Equal(a, b) {
+				t.Errorf("%s: decompressed %s differs from the dense prune", c.format, f)
+			}
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// TestBitmask24Refusals: GPT-2's Conv1D weights ([in, out], lmsparse's
+// 2:4 along the stored rows) and methods other than 2:4 are refused.
+func TestBitmask24Refusals(t *testing.T) {
+	base := t.TempDir()
+	gpt2, llama := filepath.Join(base, "gpt2"), filepath.Join(base, "llama")
+	if err := gen.WriteCheckpoint(gpt2, gen.GPT2(tensor.F32, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.WriteCheckpoint(llama, gen.Llama(tensor.F32, 1)); err != nil {
+		t.Fatal(err)
+	}
+	err := run(t, gpt2, filepath.Join(base, "o1"), sparsify.Options{Method: nm24(), Format: sparsify.Bitmask24})
+	if err == nil || !strings.Contains(err.Error(), "Conv1D") || !strings.Contains(err.Error(), "c_attn") && !strings.Contains(err.Error(), "c_fc") && !strings.Contains(err.Error(), "c_proj") {
+		t.Errorf("GPT-2 Conv1D: err = %v", err)
+	}
+	err = run(t, llama, filepath.Join(base, "o2"), sparsify.Options{Method: prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor}, Format: sparsify.Bitmask24})
+	if err == nil || !strings.Contains(err.Error(), "2:4") {
+		t.Errorf("50%% unstructured: err = %v", err)
+	}
+}
+
+// TestOldBitmaskNaming: a checkpoint as lmsparse wrote it before (parts
+// NAME.weight.compressed…, quantization_config with a top-level "format")
+// still decompresses to the dense tensors.
+func TestOldBitmaskNaming(t *testing.T) {
+	base := t.TempDir()
+	in, dense := filepath.Join(base, "in"), filepath.Join(base, "dense")
+	if err := gen.WriteCheckpoint(in, gen.Llama(tensor.F32, 1)); err != nil {
+		t.Fatal(err)
+	}
+	method := prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor}
+	if err := run(t, in, dense, sparsify.Options{Method: method}); err != nil {
+		t.Fatal(err)
+	}
+	infos, data := tensors(t, dense)
+	var ts []gen.Tensor
+	for _, name := range sortedKeys(infos) {
+		ti, b := infos[name], data[name]
+		if !strings.Contains(name, ".layers.") || len(ti.Shape) != 2 {
+			ts = append(ts, gen.Tensor{Name: name, DType: ti.DType, Shape: ti.Shape, Data: b})
+			continue
+		}
+		rows, cols := int(ti.Shape[0]), int(ti.Shape[1])
+		var comp, offs []byte
+		mask := make([]byte, rows*((cols+7)/8))
+		var n int
+		for r := 0; r < rows; r++ {
+			offs = binary.LittleEndian.AppendUint64(offs, uint64(n))
+			for c := 0; c < cols; c++ {
+				if v := b[4*(r*cols+c) : 4*(r*cols+c+1)]; binary.LittleEndian.Uint32(v) != 0 {
+					comp = append(comp, v...)
+					mask[r*((cols+7)/8)+c/8] |= 1 << (c % 8)
+					n++
+				}
+			}
+		}
+		shape := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(rows)), uint64(cols))
+		ts = append(ts,
+			gen.Tensor{Name: name + ".compressed", DType: tensor.F32, Shape: []int64{int64(n)}, Data: comp},
+			gen.Tensor{Name: name + ".bitmask", DType: tensor.U8, Shape: []int64{int64(rows), int64((cols + 7) / 8)}, Data: mask},
+			gen.Tensor{Name: name + ".row_offsets", DType: tensor.I64, Shape: []int64{int64(rows)}, Data: offs},
+			gen.Tensor{Name: name + ".shape", DType: tensor.I64, Shape: []int64{2}, Data: shape})
+	}
+	old := filepath.Join(base, "old")
+	os.MkdirAll(old, 0o755)
+	if err := os.WriteFile(filepath.Join(old, "model.safetensors"), gen.Pack(ts, map[string]string{"format": "pt"}).Encode(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(in, "config.json"))
+	cfg, err := checkpoint.AddQuantizationConfig(cfg, map[string]any{"format": "sparse-bitmask", "quant_method": "compressed-tensors",
+		"sparsity_config": map[string]any{"format": "sparse-bitmask", "global_sparsity": 0.5, "sparsity_structure": "unstructured"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(old, "config.json"), cfg, 0o644)
+	m, err := checkpoint.Open(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	exp, err := m.ExpandSparse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exp) == 0 {
+		t.Fatal("no bitmask tensors found under the old naming")
+	}
+	for _, st := range exp {
+		got, err := m.Bytes(st.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data[st.Name]) {
+			t.Errorf("%s: decoded differs from the dense prune", st.Name)
+		}
+	}
+}
