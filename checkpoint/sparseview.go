@@ -36,7 +36,7 @@ var partSuffixes = map[sparse.Encoding][]string{
 	sparse.Bitmask: {sparse.SuffixCompressed, sparse.SuffixBitmask, sparse.SuffixRowOffsets, sparse.SuffixShape},
 	// sparse-24-bitmask: the shape is the last part.
 	sparse.Bitmask24: {sparse.SuffixCompressed, sparse.SuffixBitmask, sparse.SuffixShape},
-	sparse.SAE:     sparse.SAESuffixes(),
+	sparse.SAE:       sparse.SAESuffixes(),
 }
 
 // ExpandSparse makes the sparse tensors of m look dense: afterwards Names
