@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/internal/sharedtest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -298,6 +300,60 @@ func TestOldBitmaskNaming(t *testing.T) {
 		}
 		if !bytes.Equal(got, data[st.Name]) {
 			t.Errorf("%s: decoded differs from the dense prune", st.Name)
+		}
+	}
+}
+
+// targetsOf plans a 50% magnitude prune of path and returns its targets
+// by name.
+func targetsOf(t *testing.T, path string) map[string]sparsify.Target {
+	t.Helper()
+	job, err := sparsify.Plan(t.Context(), path, sparsify.Options{Method: prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	out := map[string]sparsify.Target{}
+	for _, tg := range job.Targets() {
+		out[tg.Name] = tg
+	}
+	return out
+}
+
+// TestONNXTargetsMatchCheckpoint: the default targets of an ONNX model
+// whose initializers keep their Hugging Face names are those of the
+// checkpoint: on GPT-2 (fused Attention reading c_attn, an untied head
+// copy "onnx::MatMul_N") the four Conv1D weights of every block, [in, out],
+// and no head; on stories260k the same names and [out, in] shapes as the
+// safetensors model.
+func TestONNXTargetsMatchCheckpoint(t *testing.T) {
+	gpt2 := targetsOf(t, sharedtest.Path(t, "fixtures/onnx-tiny-random-gpt2/past.onnx"))
+	if len(gpt2) != 20 {
+		t.Errorf("GPT-2 ONNX: %d targets, want 5 blocks × 4", len(gpt2))
+	}
+	for i := 0; i < 5; i++ {
+		for _, w := range []string{"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"} {
+			name := fmt.Sprintf("transformer.h.%d.%s.weight", i, w)
+			tg, ok := gpt2[name]
+			if !ok || !tg.Transposed || int64(tg.Rows) != tg.Shape[1] || int64(tg.Cols) != tg.Shape[0] {
+				t.Errorf("GPT-2 ONNX: %s: %+v (want a target stored [in, out])", name, tg)
+			}
+		}
+	}
+	for name := range gpt2 {
+		if strings.HasPrefix(name, "onnx::") {
+			t.Errorf("GPT-2 ONNX: the untied head copy %s is a target; the checkpoint's head is not", name)
+		}
+	}
+	onnxT := targetsOf(t, sharedtest.Path(t, "models/stories260k-onnx/model.onnx"))
+	stT := targetsOf(t, sharedtest.Path(t, "models/stories260k"))
+	if len(onnxT) != len(stT) {
+		t.Errorf("stories260k: %d ONNX targets, %d safetensors", len(onnxT), len(stT))
+	}
+	for name, s := range stT {
+		o, ok := onnxT[name]
+		if !ok || o.Rows != s.Rows || o.Cols != s.Cols {
+			t.Errorf("stories260k %s: ONNX %+v, safetensors %+v", name, o, s)
 		}
 	}
 }

@@ -132,14 +132,26 @@ func selectTargets(m *checkpoint.Model, include, exclude []string) ([]*target, e
 	return out, nil
 }
 
-// onnxTargets picks the pruning targets of an ONNX model: by default the
-// weight matrices of MatMul/Gemm that nothing else reads (a tied
-// embedding, read by Gather too, is left alone); include adds, and
-// exclude removes, initializers by name.
+// onnxTargets picks the pruning targets of an ONNX model; include adds,
+// and exclude removes, initializers by name. By default:
+//
+//   - when initializers keep the Hugging Face names they were exported
+//     from (some name is a block weight, "….layers.N.….weight" or
+//     "….h.N.….weight"), the targets a safetensors checkpoint of the same
+//     model gets: the 2-D block weights, whatever operator reads them (GPT-2's
+//     c_attn feeding a fused Attention node included), and not the LM head
+//     or unnamed initializers (an untied head copy "onnx::MatMul_N");
+//     the layout comes from the graph (MatMul/Gemm), else from the name
+//     (GPT-2's Conv1D weights are [in, out]); a block weight whose layout
+//     neither tells is left alone;
+//   - otherwise the weight matrices of MatMul/Gemm that nothing else reads
+//     (a tied embedding, read by Gather too, is left alone).
 func onnxTargets(m *onnx.Model, file string, include, exclude []string) ([]*target, error) {
 	var names []string
+	hfNamed := false
 	for _, in := range m.Initializers() {
 		names = append(names, in.Name)
+		hfNamed = hfNamed || len(in.Shape) == 2 && arch.IsBlockWeight(in.Name)
 	}
 	if err := checkGlobs(append(append([]string(nil), include...), exclude...), names, "initializer", file); err != nil {
 		return nil, err
@@ -148,10 +160,15 @@ func onnxTargets(m *onnx.Model, file string, include, exclude []string) ([]*targ
 	for _, t := range m.PruneTargets() {
 		matrices[t.Name] = t
 	}
+	gpt2 := arch.Lookup("gpt2") // its Conv1D names are the only ones that tell a layout
 	var out []*target
 	for _, in := range m.Initializers() {
 		mt, isMatrix := matrices[in.Name]
-		if !selected(in.Name, isMatrix && len(mt.OtherUses) == 0, include, exclude) {
+		def := isMatrix && len(mt.OtherUses) == 0
+		if hfNamed {
+			def = len(in.Shape) == 2 && arch.IsBlockWeight(in.Name) && (def || !isMatrix && gpt2.Transposed(in.Name))
+		}
+		if !selected(in.Name, def, include, exclude) {
 			continue
 		}
 		if !in.DType.IsFloat() {
@@ -166,6 +183,11 @@ func onnxTargets(m *onnx.Model, file string, include, exclude []string) ([]*targ
 			// is prune's Transposed.
 			t.sRows, t.sCols = in.Shape[0], in.Shape[1]
 			t.rows, t.cols, t.transposed = int(mt.Out), int(mt.In), !mt.Transposed
+		case len(in.Shape) == 2 && gpt2.Transposed(in.Name):
+			// A GPT-2 Conv1D weight read by another operator (a fused
+			// Attention): [in, out] by its name, as in a checkpoint.
+			t.sRows, t.sCols = in.Shape[0], in.Shape[1]
+			t.rows, t.cols, t.transposed = int(in.Shape[1]), int(in.Shape[0]), true
 		case len(in.Shape) >= 2:
 			t.sRows, t.sCols = in.Shape[0], n/max(in.Shape[0], 1)
 			t.rows, t.cols = int(t.sRows), int(t.sCols)
