@@ -1,7 +1,8 @@
 // Package sparsify prunes whole checkpoints: it picks the tensors to prune,
 // runs package prune's selection on each, and writes the result — dense (a
-// drop-in checkpoint), CSR, the compressed-tensors bitmask layout, the
-// smallest per tensor, or for ONNX models sparse_initializers — with a
+// drop-in checkpoint), CSR, compressed-tensors' sparse-bitmask or (for 2:4)
+// sparse-24-bitmask layouts with the quantization_config compressed-tensors
+// writes (see ctconfig.go), the smallest per tensor, or for ONNX models sparse_initializers — with a
 // manifest (lmsparse.json) of what it did.
 //
 // # Plan, then execute
@@ -28,8 +29,9 @@
 //
 // By default the targets are the 2-D weights inside transformer blocks
 // (package arch); Options.Include and Options.Exclude add and remove
-// tensors by glob. For ONNX models they are the weight initializers of
-// MatMul and Gemm that nothing else reads.
+// tensors by glob. For ONNX models whose initializers keep their Hugging
+// Face names they are the same block weights; otherwise the weight
+// initializers of MatMul and Gemm that nothing else reads.
 //
 // # Memory
 //
