@@ -98,3 +98,24 @@ func TestONNXRoundTripPast(t *testing.T) {
 		}
 	}
 }
+
+// TestONNXSparseGrowthWarning: ONNX COO at 50% makes every target larger
+// (int64 indices), and the size report says so; auto keeps dense and
+// warns of nothing; with --external-data the indices leave the .onnx.
+func TestONNXSparseGrowthWarning(t *testing.T) {
+	onnxModel := sharedtest.Path(t, "models/stories260k-onnx/model.onnx")
+	base := t.TempDir()
+	out := mustRun(t, "prune", onnxModel, "-o", filepath.Join(base, "sparse"), "--sparsity", "0.5", "--format", "sparse", "--external-data")
+	if !strings.Contains(out, "warning: 35 pruned tensors (35 sparse) are larger in their layout than dense") {
+		t.Errorf("no growth warning in:\n%s", out)
+	}
+	if st, err := os.Stat(filepath.Join(base, "sparse", "model.onnx")); err != nil {
+		t.Error(err)
+	} else if st.Size() > 200_000 {
+		t.Errorf("model.onnx with external data is %d bytes (indices left inline?)", st.Size())
+	}
+	out = mustRun(t, "prune", onnxModel, "-o", filepath.Join(base, "auto"), "--sparsity", "0.5", "--format", "auto")
+	if strings.Contains(out, "warning:") {
+		t.Errorf("auto warned:\n%s", out)
+	}
+}

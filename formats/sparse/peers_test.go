@@ -204,3 +204,18 @@ func TestCSRTorchRules(t *testing.T) {
 		t.Error("CSRIndexDType: I64 exactly when a column or a count reaches 2^31")
 	}
 }
+
+// TestOldCSRIndices: CSR files written before the index dtypes became
+// torch's (U16 columns beside I32 row pointers) still decode.
+func TestOldCSRIndices(t *testing.T) {
+	vals := PartData{tensor.F32, tensor.Shape{3}, f32s(1, 2, 3)}
+	cols := PartData{tensor.U16, tensor.Shape{3}, []byte{0, 0, 2, 0, 2, 0}}
+	crow := PartData{tensor.I32, tensor.Shape{3}, []byte{0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0}}
+	d, err := DecodeCSR(vals, cols, crow, PartData{tensor.I64, tensor.Shape{2}, i64s(2, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := f32s(1, 0, 2, 0, 0, 3); !bytes.Equal(d.Bytes(), want) {
+		t.Errorf("decoded % x", d.Bytes())
+	}
+}
