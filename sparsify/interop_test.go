@@ -357,3 +357,84 @@ func TestONNXTargetsMatchCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeZeroCompressedTensors: a kept -0.0 weight is in the dense
+// output, not stored by the compressed-tensors layouts (their compressors
+// keep value != 0) and comes back +0.0 from decompress; CSR keeps it.
+func TestNegativeZeroCompressedTensors(t *testing.T) {
+	base := t.TempDir()
+	in := filepath.Join(base, "in")
+	spec := gen.Llama(tensor.F32, 1)
+	ws := gen.Weights(spec)
+	const victim = "model.layers.0.mlp.up_proj.weight"
+	var negs int
+	for i := range ws {
+		if ws[i].Name == victim {
+			for j := 0; j+4 <= len(ws[i].Data); j += 4 * 7 {
+				copy(ws[i].Data[j:], []byte{0, 0, 0, 0x80})
+				negs++
+			}
+		}
+	}
+	os.MkdirAll(in, 0o755)
+	cfg, _ := json.Marshal(gen.Config(spec))
+	if err := os.WriteFile(filepath.Join(in, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in, "model.safetensors"), gen.Pack(ws, map[string]string{"format": "pt"}).Encode(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Structured rows keep whole rows by norm, so -0.0 in kept rows stays.
+	method := prune.Method{Sparsity: 0.25, Structured: prune.StructRows}
+	outs := map[sparsify.Format]string{}
+	for _, f := range []sparsify.Format{sparsify.Dense, sparsify.Bitmask, sparsify.CSR} {
+		outs[f] = filepath.Join(base, string(f))
+		if err := run(t, in, outs[f], sparsify.Options{Method: method, Format: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, dense := tensors(t, outs[sparsify.Dense])
+	d := dense[victim]
+	var keptNeg, nonzero int
+	for j := 0; j < len(d); j += 4 {
+		switch binary.LittleEndian.Uint32(d[j:]) {
+		case 0x80000000:
+			keptNeg++
+		case 0:
+		default:
+			nonzero++
+		}
+	}
+	if keptNeg == 0 {
+		t.Fatalf("no kept -0.0 of %d to test with", negs)
+	}
+	infos, _ := tensors(t, outs[sparsify.Bitmask])
+	if got := infos["model.layers.0.mlp.up_proj.compressed"].Shape; !got.Equal(tensor.Shape{int64(nonzero)}) {
+		t.Errorf("bitmask compressed %v, want [%d] (the %d kept -0.0 not stored)", got, nonzero, keptNeg)
+	}
+	csrInfos, _ := tensors(t, outs[sparsify.CSR])
+	if got := csrInfos[victim+".values"].Shape; !got.Equal(tensor.Shape{int64(nonzero + keptNeg)}) {
+		t.Errorf("csr values %v, want [%d] (-0.0 stored)", got, nonzero+keptNeg)
+	}
+	m, err := checkpoint.Open(outs[sparsify.Bitmask])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.ExpandSparse(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Bytes(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(d)
+	for j := 0; j < len(want); j += 4 {
+		if binary.LittleEndian.Uint32(want[j:]) == 0x80000000 {
+			copy(want[j:], []byte{0, 0, 0, 0})
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("bitmask decodes to something other than dense with -0.0 made +0.0")
+	}
+}
