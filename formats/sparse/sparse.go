@@ -121,6 +121,11 @@ func (m *Matrix) ComputeKeep(buf []bool) error {
 			// Without && (a branch per element on random masks).
 			keep[i] = b2i(binary.LittleEndian.Uint32(raw[4*i:])&bits32 != 0)&^b2i(pruned[i]) != 0
 		}
+	case es == 2:
+		raw, bits16 := m.Raw[:2*n], uint16(bits32>>16)|0xffff>>1
+		for i := range keep {
+			keep[i] = binary.LittleEndian.Uint16(raw[2*i:])&bits16 != 0 && (m.Pruned == nil || !m.Pruned[i])
+		}
 	default:
 		for i := range keep {
 			keep[i] = m.stored(int64(i), es)
