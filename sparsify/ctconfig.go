@@ -130,6 +130,11 @@ func (j *Job) ctConfig(ct sparse.Encoding) ctConfig {
 // the input dimension, so only tensors stored [out, in] with a multiple of
 // 4 inputs, pruned 2:4, fit (GPT-2's Conv1D weights, stored [in, out], do
 // not).
+// fits24 reports whether target t can be stored as sparse-24-bitmask.
+func fits24(t *target) bool {
+	return t.method.N == 2 && t.method.M == 4 && !t.transposed && t.sCols%4 == 0
+}
+
 func check24(targets []*target) error {
 	for _, t := range targets {
 		if len(t.info.Shape) != 2 {

@@ -428,7 +428,11 @@ func (j *Job) Bytes(f Format) int64 {
 			bytes += info.Size
 			continue
 		}
-		bytes += sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored, t.nonzero)[chooseEncoding(f, t, j.bitmaskOK)]
+		enc := chooseEncoding(f, t, j.bitmaskOK)
+		if enc == sparse.Bitmask24 && !fits24(t) {
+			enc = sparse.Bitmask // a sweep point that is not 2:4
+		}
+		bytes += sparse.Sizes(info.DType, t.sRows, t.sCols, t.stored, t.nonzero)[enc]
 	}
 	return bytes
 }
