@@ -615,7 +615,11 @@ func (p *Plan) findSparsity(ctx context.Context, rep *report.Report) error {
 // named method (the prune stage's other options), scores it and returns
 // the point.
 func (p *Plan) sweepPoint(ctx context.Context, method string, s float64) (report.Point, error) {
-	job, err := sparsify.PlanCheckpoint(ctx, p.m, p.methodOptions(algorithm(method), &s))
+	o := p.methodOptions(algorithm(method), &s)
+	if o.Format == sparsify.Bitmask24 {
+		o.Format = sparsify.Bitmask // a sweep point is not 2:4; Job.Bytes says so too
+	}
+	job, err := sparsify.PlanCheckpoint(ctx, p.m, o)
 	if err != nil {
 		return report.Point{}, err
 	}
