@@ -398,6 +398,10 @@ func (p *Plan) write(ctx context.Context, out *checkpoint.Output, rep *report.Re
 		return err
 	}
 	p.fillTotals(rep, man, out.Staging())
+	rep.Notes = append(rep.Notes, job.Notes()...)
+	if g := report.GrowthWarning(man); g != "" {
+		rep.Notes = append(rep.Notes, strings.TrimPrefix(g, "warning: "))
+	}
 	if sparsify.Format(p.r.Store.Format) == sparsify.Dense && p.r.Prune != nil {
 		// What store format auto would have written (the headline says it).
 		rep.Totals.AutoBytes = rep.Totals.BytesAfter - (job.Bytes(sparsify.Dense) - job.Bytes(sparsify.Auto))

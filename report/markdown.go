@@ -22,6 +22,8 @@ func (r *Report) Headline() string {
 		// Pruned but stored dense: say what was done, not "1.00× smaller".
 		fmt.Fprintf(&b, "%s lmsparse: %s: %.0f%% of the pruned tensors' weights zeroed, stored dense as a drop-in (%s → %s; --format auto would write %s)",
 			mark, r.Model, 100*t.TargetSparsity, HumanBytes(t.BytesBefore), HumanBytes(t.BytesAfter), HumanBytes(t.AutoBytes))
+	} else if t.Ratio > 0 && t.Ratio < 1 {
+		fmt.Fprintf(&b, "%s lmsparse: %s is %.2f× LARGER (%s → %s)", mark, r.Model, 1/t.Ratio, HumanBytes(t.BytesBefore), HumanBytes(t.BytesAfter))
 	} else {
 		fmt.Fprintf(&b, "%s lmsparse: %s is %.2f× smaller (%s → %s)", mark, r.Model, t.Ratio, HumanBytes(t.BytesBefore), HumanBytes(t.BytesAfter))
 	}
@@ -52,6 +54,9 @@ func (r *Report) Headline() string {
 func (r *Report) Markdown() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "### %s\n\n", r.Headline())
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "> ⚠️ %s\n\n", n)
+	}
 	b.WriteString("| | before | after |\n|---|---:|---:|\n")
 	t := r.Totals
 	fmt.Fprintf(&b, "| tensor bytes | %s | %s (%.3f× smaller) |\n", Commas(t.BytesBefore), Commas(t.BytesAfter), t.Ratio)

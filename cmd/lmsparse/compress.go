@@ -192,6 +192,9 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 		return compressErr(err)
 	}
 	fmt.Fprintln(stdout, rep.Headline())
+	for _, n := range rep.Notes {
+		fmt.Fprintf(stderr, "lmsparse: compress: warning: %s\n", n)
+	}
 	for _, g := range rep.Gates {
 		if !g.Passed {
 			fmt.Fprintf(stderr, "lmsparse: compress: gate %s failed: %.6g is not %s %.6g\n", g.Name, g.Value, g.Op, g.Threshold)

@@ -71,3 +71,23 @@ func TestDenseHeadline(t *testing.T) {
 		t.Error("report.html's tensors table does not label the embedding sae")
 	}
 }
+
+// TestGrowthWarning: a layout that makes tensors bigger than dense is
+// said on stderr, in report.md and in report.html, and the headline says
+// the model got larger.
+func TestGrowthWarning(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := run(t, "compress", demoModel, "-o", out, "--structured", "cols", "--sparsity", "0.3", "--format", "csr", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "× LARGER") {
+		t.Errorf("headline %q", stdout)
+	}
+	const w = "are larger in their layout than dense"
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	page, _ := os.ReadFile(filepath.Join(out, "report.html"))
+	if !strings.Contains(stderr, "warning: ") || !strings.Contains(stderr, w) || !strings.Contains(string(md), w) || !strings.Contains(string(page), w) {
+		t.Errorf("the growth warning is missing: stderr %q", stderr)
+	}
+}

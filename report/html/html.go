@@ -565,6 +565,7 @@ th:first-child, td:first-child { text-align: left; }
 .chart svg { width: 100%; height: auto; }
 .chart svg text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !important; }
 .muted { color: #666; font-size: 0.9em; }
+.warn { background: #fff8c5; border-left: 4px solid #d4a72c; padding: 0.3em 0.6em; }
 .badge { font-size: 0.8em; padding: 0.1em 0.4em; border-radius: 0.3em; color: #fff; }
 .badge.pass { background: #1a7f37; color: #fff; }
 .badge.fail { background: #cf222e; color: #fff; }
@@ -573,7 +574,8 @@ th:first-child, td:first-child { text-align: left; }
 <body>
 <h1 id="headline"><span class="badge {{if .R.Passed}}pass{{else}}fail{{end}}">{{if .R.Passed}}PASS{{else}}FAIL{{end}}</span> {{.Headline}}</h1>
 <p class="muted">{{.R.Tool}} · model <code>{{.R.Model}}</code> · output <code>{{.R.Output}}</code></p>
-
+{{range .R.Notes}}<p class="warn">⚠️ {{.}}</p>
+{{end}}
 <h2>Totals</h2>
 <table id="totals">
 <tr><th></th><th>before</th><th>after</th></tr>
