@@ -11,10 +11,17 @@
 // overrides ([Override]) and [Recipe.Normalize] checks the whole and
 // writes the defaults in, so the recipe printed and kept in the report
 // reads as what runs. Its keys: version; prune (method, sparsity, scope,
-// pattern, structured, include, exclude, overrides, calib, owl, damp,
-// block_size); sae; recover; store (format, max_shard_size); eval (text,
+// pattern, structured, shrink, include, exclude, overrides, calib, owl,
+// damp, block_size); sae; recover; store (format, max_shard_size); eval (text,
 // ctx, stride, max_tokens); gates (max_ppl_ratio, max_kl, min_top1);
 // sweep and sweep_methods.
+//
+// prune.structured takes rows or cols (single tensors, zeroed in place)
+// or whole units, mlp, heads, qheads or a list (package shrink): those are
+// zeroed, or removed with shrink: true — the store stage then writes the
+// smaller checkpoint and config.json through shrink.Job and the eval stage
+// runs it. A stage of units takes no scope, include, exclude or overrides,
+// and no sweep, recovery or sparse store (Recipe.Units).
 //
 // # Plan and Run
 //

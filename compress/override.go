@@ -13,7 +13,9 @@ type Override struct {
 	// unless Sparsity is set too); Structured sets method structured.
 	Sparsity                   *float64
 	Pattern, Structured, Scope *string
-	Include, Exclude           *[]string
+	// Shrink sets prune.shrink (remove the structured units).
+	Shrink           bool
+	Include, Exclude *[]string
 	// Method sets prune.method; Calib (a file, or "self"), CalibSamples,
 	// CalibLen, Damp, BlockSize and OWL tune wanda and sparsegpt.
 	Method, Calib          *string
@@ -43,7 +45,7 @@ type Override struct {
 
 // Apply changes r as o says; call Normalize afterwards.
 func (r *Recipe) Apply(o Override) {
-	if o.Sparsity != nil || o.Pattern != nil || o.Structured != nil || o.Scope != nil || o.Include != nil || o.Exclude != nil ||
+	if o.Sparsity != nil || o.Pattern != nil || o.Structured != nil || o.Shrink || o.Scope != nil || o.Include != nil || o.Exclude != nil ||
 		o.Method != nil || o.Calib != nil || o.CalibSamples != nil || o.CalibLen != nil || o.Damp != nil || o.BlockSize != nil || o.OWL {
 		if r.Prune == nil {
 			r.Prune = &Prune{}
@@ -65,6 +67,7 @@ func (r *Recipe) Apply(o Override) {
 		if o.Structured != nil {
 			p.Structured, p.Method = *o.Structured, "structured"
 		}
+		p.Shrink = p.Shrink || o.Shrink
 		set(&p.Scope, o.Scope)
 		set(&p.Include, o.Include)
 		set(&p.Exclude, o.Exclude)

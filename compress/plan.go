@@ -23,6 +23,7 @@ import (
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/report/html"
 	"github.com/lmsparse/lmsparse/saestore"
+	"github.com/lmsparse/lmsparse/shrink"
 	"github.com/lmsparse/lmsparse/sparsify"
 )
 
@@ -138,6 +139,16 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 		if p.method, err = r.PruneMethod(); err != nil {
 			return nil, err
 		}
+		if r.Units() {
+			// Whole MLP channels or heads (package shrink): checked the same way.
+			j, err := shrink.PlanCheckpoint(ctx, m, p.shrinkOptions())
+			if err != nil {
+				return nil, err
+			}
+			j.Close()
+		}
+	}
+	if r.Prune != nil && !r.Units() {
 		// Planning here checks the targets before any work; Run plans again
 		// (a sparsify job is used once).
 		j, err := sparsify.PlanCheckpoint(ctx, m, p.pruneOptions(nil))
@@ -228,6 +239,13 @@ func (p *Plan) Close() error {
 		p.m = nil
 	}
 	return nil
+}
+
+// shrinkOptions are the options of a prune stage of whole units.
+func (p *Plan) shrinkOptions() shrink.Options {
+	pr := p.r.Prune
+	return shrink.Options{Units: pr.Structured, Sparsity: *pr.Sparsity, Remove: pr.Shrink, MaxShardSize: p.maxShard,
+		Command: "compress", Flags: map[string]any{"recipe": p.r}, Progress: p.inner}
 }
 
 // pruneOptions are the sparsify options of the prune stage at the recipe's
@@ -384,6 +402,9 @@ func replaceSAE(job *sparsify.Job, c *saestore.Compressed) error {
 // write is the store stage without recovery: the prune job (with the
 // autoencoder's parts) streams the checkpoint into out.
 func (p *Plan) write(ctx context.Context, out *checkpoint.Output, rep *report.Report, sae *saestore.Compressed) error {
+	if p.r.Units() {
+		return p.writeUnits(ctx, out, rep, sae)
+	}
 	job, err := sparsify.PlanCheckpoint(ctx, p.m, p.pruneOptions(nil))
 	if err != nil {
 		return err
@@ -407,6 +428,34 @@ func (p *Plan) write(ctx context.Context, out *checkpoint.Output, rep *report.Re
 		rep.Totals.AutoBytes = rep.Totals.BytesAfter - (job.Bytes(sparsify.Dense) - job.Bytes(sparsify.Auto))
 	}
 	p.stage("write", begin, "%s", p.writeSummary(rep, len(job.Targets()), job.Describe()))
+	return nil
+}
+
+// writeUnits is the store stage of a prune stage of whole MLP channels
+// or attention heads: the shrink job (with the autoencoder's parts)
+// writes the checkpoint, smaller when the units are removed.
+func (p *Plan) writeUnits(ctx context.Context, out *checkpoint.Output, rep *report.Report, sae *saestore.Compressed) error {
+	job, err := shrink.PlanCheckpoint(ctx, p.m, p.shrinkOptions())
+	if err != nil {
+		return err
+	}
+	defer job.Close()
+	if sae != nil {
+		if err := job.Replace(sae.Info.Name, sae.Entries(), string(sparse.SAE), sae.Bytes, map[string]string{sparse.SAEMetadataKey: sparse.SAEVersion}); err != nil {
+			return err
+		}
+	}
+	begin := time.Now()
+	man, err := job.Execute(ctx, out)
+	if err != nil {
+		return err
+	}
+	p.fillTotals(rep, man, out.Staging())
+	summary := p.writeSummary(rep, man.Totals.PrunedTensors, job.Describe())
+	if p.r.Prune.Shrink {
+		summary = strings.Replace(summary, "of their weights zero", "of their weights removed", 1)
+	}
+	p.stage("write", begin, "%s", summary)
 	return nil
 }
 
@@ -446,6 +495,7 @@ func WriteReports(out *checkpoint.Output, rep *report.Report) error {
 // before (the input's) and after (in dir).
 func (p *Plan) fillTotals(rep *report.Report, man *manifest.Manifest, dir string) {
 	rep.Inputs, rep.Tensors, rep.Calibration = man.Inputs, man.Tensors, man.Calibration
+	rep.Structured = strings.TrimPrefix(report.StructuredNote(man), "structured ")
 	rep.Totals = report.Totals{Totals: man.Totals}
 	for _, f := range p.m.Files {
 		if st, err := os.Stat(f); err == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/prune"
+	"github.com/lmsparse/lmsparse/shrink"
 	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/train"
 )
@@ -54,14 +55,17 @@ type Prune struct {
 	// Method is magnitude (unstructured, the default), nm or structured,
 	// or one of the calibrated methods wanda and sparsegpt (with sparsity
 	// or pattern).
-	Method     string              `yaml:"method,omitempty" json:"method,omitempty"`
-	Sparsity   *float64            `yaml:"sparsity,omitempty" json:"sparsity,omitempty"`
-	Scope      string              `yaml:"scope,omitempty" json:"scope,omitempty"`
-	Pattern    string              `yaml:"pattern,omitempty" json:"pattern,omitempty"`
-	Structured string              `yaml:"structured,omitempty" json:"structured,omitempty"`
-	Include    []string            `yaml:"include,omitempty" json:"include,omitempty"`
-	Exclude    []string            `yaml:"exclude,omitempty" json:"exclude,omitempty"`
-	Overrides  []sparsify.Override `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+	Method     string   `yaml:"method,omitempty" json:"method,omitempty"`
+	Sparsity   *float64 `yaml:"sparsity,omitempty" json:"sparsity,omitempty"`
+	Scope      string   `yaml:"scope,omitempty" json:"scope,omitempty"`
+	Pattern    string   `yaml:"pattern,omitempty" json:"pattern,omitempty"`
+	Structured string   `yaml:"structured,omitempty" json:"structured,omitempty"`
+	// Shrink removes the units of structured: mlp, heads, qheads or a list such as mlp,heads
+	// (package shrink) instead of zeroing them.
+	Shrink    bool                `yaml:"shrink,omitempty" json:"shrink,omitempty"`
+	Include   []string            `yaml:"include,omitempty" json:"include,omitempty"`
+	Exclude   []string            `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+	Overrides []sparsify.Override `yaml:"overrides,omitempty" json:"overrides,omitempty"`
 	// Calib, OWL, Damp and BlockSize tune wanda and sparsegpt.
 	Calib     *Calib  `yaml:"calib,omitempty" json:"calib,omitempty"`
 	OWL       *OWL    `yaml:"owl,omitempty" json:"owl,omitempty"`
@@ -282,7 +286,34 @@ func (r *Recipe) errorf(key, format string, args ...any) error {
 	return invalidf("%s", msg)
 }
 
-// PruneMethod turns the prune stage into a prune.Method.
+// Units reports whether the prune stage prunes whole MLP channels or
+// attention heads (structured: mlp, heads, qheads or a list such as mlp,heads; package shrink)
+// rather than through a prune.Method.
+func (r *Recipe) Units() bool {
+	return r.Prune != nil && r.Prune.Method == "structured" && shrink.IsUnits(r.Prune.Structured)
+}
+
+// checkUnits checks a prune stage of whole units: its sparsity, and no
+// option or stage that works on single tensors' zeros.
+func (r *Recipe) checkUnits() error {
+	p := r.Prune
+	switch {
+	case !(*p.Sparsity >= 0 && *p.Sparsity < 1):
+		return r.errorf("prune.sparsity", "sparsity %g: want a fraction of units in [0, 1)", *p.Sparsity)
+	case p.Scope != "" || len(p.Include)+len(p.Exclude)+len(p.Overrides) > 0:
+		return r.errorf("prune.structured", "structured: %s prunes the same units in every block: no scope, include, exclude or overrides", p.Structured)
+	case len(r.Sweep) > 0 || len(r.SweepMethods) > 0:
+		return r.errorf("sweep", "the sweep prunes single tensors; structured: %s has no sweep", p.Structured)
+	case r.Recover != nil:
+		return r.errorf("recover", "the recover stage keeps the zeros of single tensors; structured: %s has no recover stage", p.Structured)
+	case r.Store.Format != "" && r.Store.Format != "dense":
+		return r.errorf("store.format", "structured: %s writes dense tensors (removed units, or zeros in place): store.format must be dense", p.Structured)
+	}
+	return nil
+}
+
+// PruneMethod turns the prune stage into a prune.Method (the zero Method
+// for a stage of whole units, see Units).
 func (r *Recipe) PruneMethod() (prune.Method, error) {
 	p := r.Prune
 	var m prune.Method
@@ -323,6 +354,12 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 	case "magnitude", "structured":
 		if p.Sparsity == nil {
 			return m, r.errorf("prune", "the prune stage needs a sparsity")
+		}
+		if method == "structured" && shrink.IsUnits(p.Structured) {
+			return m, r.checkUnits()
+		}
+		if p.Shrink {
+			return m, r.errorf("prune.shrink", "shrink removes whole units: it needs method structured with structured: mlp, heads, qheads or a list such as mlp,heads (rows and cols can only be zeroed)")
 		}
 		m = prune.Method{Sparsity: *p.Sparsity, Scope: prune.Scope(p.Scope)}
 		if m.Scope == "" {

@@ -9,7 +9,11 @@
 // [Manifest] is schema "lmsparse.manifest/v1" ([Schema]); fields are only
 // ever added within a version. "lmsparse prune --json" prints it, and
 // report.json (package report) embeds its tensor rows and totals. The SAE
-// field is present only for outputs of "lmsparse sae".
+// field is present only for outputs of "lmsparse sae". Structured pruning
+// of whole units (package shrink) adds Shrink — the units, which were
+// pruned in each block, the config.json changes — and, when the units were
+// removed, each rewritten tensor's shape_after (shape stays the input's;
+// nnz and sparsity count the removed values as pruned).
 //
 // # Inputs
 //

@@ -38,6 +38,9 @@ type Manifest struct {
 	// Training describes the fine-tuning of "lmsparse finetune" (or a
 	// recipe's recover stage): the setup, the data and the loss curve.
 	Training *Training `json:"training,omitempty"`
+	// Shrink describes structured pruning of MLP channels and attention
+	// heads.
+	Shrink *Shrink `json:"shrink,omitempty"`
 }
 
 // Training is the record of a fine-tuning run.
@@ -159,6 +162,29 @@ type Tensor struct {
 	// ReconError is ‖WX − ŴX‖²/‖WX‖² on the calibration inputs X, for a
 	// tensor pruned by a calibrated method.
 	ReconError *float64 `json:"recon_error,omitempty"`
+	// ShapeAfter is the shape written when structured pruning removed
+	// rows or columns (--shrink); absent when the shape is kept.
+	ShapeAfter []int64 `json:"shape_after,omitempty"`
+}
+
+// Shrink records structured pruning of whole units (package shrink): MLP
+// channels and attention key/value groups, removed or zeroed in place.
+type Shrink struct {
+	Units    string  `json:"units"` // "mlp", "heads", "qheads", "heads,mlp", …
+	Sparsity float64 `json:"sparsity"`
+	// Removed is true when the units were removed (smaller shapes,
+	// config.json updated), false when zeroed with every shape kept.
+	Removed bool   `json:"removed"`
+	Score   string `json:"score"`
+	// MLPRemoved and GroupsRemoved list, per block, the indices of the
+	// MLP channels and key/value groups pruned.
+	MLPRemoved    [][]int `json:"mlp_channels,omitempty"`
+	GroupsRemoved [][]int `json:"kv_groups,omitempty"`
+	// QHeadsRemoved lists, per block, the query heads pruned (alone, or
+	// with their key/value group).
+	QHeadsRemoved [][]int `json:"query_heads,omitempty"`
+	// Config is each config.json key changed: [before, after].
+	Config map[string][2]int `json:"config,omitempty"`
 }
 
 // Shown is the tensor's encoding for a table: its Encoding when it was

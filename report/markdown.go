@@ -83,6 +83,9 @@ func (r *Report) Markdown() []byte {
 		}
 		b.WriteString(".\n")
 	}
+	if r.Structured != "" {
+		fmt.Fprintf(&b, "\nStructured pruning: %s.\n", r.Structured)
+	}
 	if s := r.SAE; s != nil {
 		fmt.Fprintf(&b, "\nSparse autoencoder on `%s`: %d latents, ", s.Tensor, s.Latents)
 		if s.K > 0 {

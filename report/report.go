@@ -48,6 +48,10 @@ type Report struct {
 	Timings []Timing `json:"timings"`
 	PeakRSS int64    `json:"peak_rss_bytes"`
 	Notes   []string `json:"notes,omitempty"`
+	// Structured says what structured pruning did to the shapes: zeros
+	// with every shape kept, or units removed (StructuredNote without its
+	// "structured " prefix), e.g. "mlp: units removed, …".
+	Structured string `json:"structured,omitempty"`
 	// Calibration is the data a calibrated prune method (wanda,
 	// sparsegpt) used, as in lmsparse.json.
 	Calibration *manifest.Calibration `json:"calibration,omitempty"`

@@ -113,6 +113,20 @@ func WriteInspect(w io.Writer, rep *checkpoint.InspectReport) error {
 	return nil
 }
 
+// PrintManifest writes the manifest as lmsparse.json's JSON (asJSON) or as
+// WriteManifest's table.
+func PrintManifest(w io.Writer, rep *manifest.Manifest, asJSON bool) error {
+	if !asJSON {
+		return WriteManifest(w, rep)
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(js)
+	return err
+}
+
 // WriteManifest prints a row per tensor, in the spirit of llama.cpp's
 // quantize output, and the totals.
 func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
@@ -127,7 +141,11 @@ func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
 		if t.Nonzeros != nil {
 			sp = fmt.Sprintf("%.2f%%", 100*t.Sparsity)
 		}
-		row := []string{t.Name, tensor.Shape(t.Shape).String(), t.DType, sp, Commas(t.BytesBefore), "->", Commas(t.BytesAfter), t.Shown()}
+		shape := tensor.Shape(t.Shape).String()
+		if t.ShapeAfter != nil {
+			shape += "->" + tensor.Shape(t.ShapeAfter).String()
+		}
+		row := []string{t.Name, shape, t.DType, sp, Commas(t.BytesBefore), "->", Commas(t.BytesAfter), t.Shown()}
 		if rep.Calibration != nil {
 			row = append(row, "-")
 			if t.ReconError != nil {
@@ -148,6 +166,11 @@ func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
 	}
 	if c := rep.Calibration; c != nil && err == nil {
 		_, err = fmt.Fprintf(w, "calibration: %s on %d windows of %d tokens from %s (token sha256 %.12s…)\n", c.Method, c.Samples, c.Len, c.Source, c.TokensSHA256)
+	}
+	if err == nil {
+		if note := StructuredNote(rep); note != "" {
+			_, err = fmt.Fprintln(w, note)
+		}
 	}
 	return err
 }
@@ -235,4 +258,31 @@ func GrowthWarning(rep *manifest.Manifest) string {
 	}
 	return fmt.Sprintf("warning: %d pruned tensors (%s) are larger in their layout than dense, %s bytes more in all; --format auto keeps the smaller per tensor",
 		n, strings.Join(parts, ", "), Commas(extra))
+}
+
+// StructuredNote says what structured pruning did to the shapes: rows or
+// columns zeroed with every shape kept, or whole units removed (with the
+// config.json changes). It is "" for other methods.
+func StructuredNote(rep *manifest.Manifest) string {
+	if s := rep.Shrink; s != nil {
+		if !s.Removed {
+			return fmt.Sprintf("structured %s: the pruned units are zeros and every shape is kept (--shrink removes them)", s.Units)
+		}
+		var ch []string
+		for _, k := range slices.Sorted(maps.Keys(s.Config)) {
+			if v := s.Config[k]; v[0] != v[1] {
+				ch = append(ch, fmt.Sprintf("%s %d -> %d", k, v[0], v[1]))
+			}
+		}
+		if len(ch) == 0 {
+			return fmt.Sprintf("structured %s: nothing removed at this sparsity", s.Units)
+		}
+		return fmt.Sprintf("structured %s: units removed, shapes and config.json shrunk (%s)", s.Units, strings.Join(ch, ", "))
+	}
+	for _, st := range []string{"rows", "cols"} {
+		if strings.HasPrefix(rep.Method, "structured "+st) {
+			return fmt.Sprintf("structured %s: the pruned %s are zeros and every shape is kept (--structured mlp|heads|qheads --shrink removes whole MLP channels or attention heads)", st, st)
+		}
+	}
+	return ""
 }

@@ -35,7 +35,7 @@ type compressFlags struct {
 	ctx, stride, maxTokens, latents, k, epochs int
 	batch, calibSamples, calibLen, blockSize   int
 	seed                                       uint64
-	sae, owl, find                             bool
+	sae, owl, find, shrink                     bool
 	method, calib                              string
 	damp                                       float64
 }
@@ -62,7 +62,8 @@ func compressCommand() *command {
 			fs.Float64Var(&f.sparsity, "sparsity", 0, "prune: fraction of weights to prune, in [0, 1)")
 			fs.StringVar(&f.scope, "scope", "tensor", "prune: tensor, row or global")
 			fs.StringVar(&f.pattern, "pattern", "", "prune: N:M pattern instead of --sparsity")
-			fs.StringVar(&f.structured, "structured", "", "prune: rows or cols")
+			fs.StringVar(&f.structured, "structured", "", "prune: rows or cols (zeroed, shapes kept), or mlp, heads, mlp,heads (whole units)")
+			fs.BoolVar(&f.shrink, "shrink", false, "prune: remove the --structured mlp|heads units (smaller shapes and config.json)")
 			fs.StringArrayVar(&f.include, "include", nil, "prune: also prune tensors matching this glob (repeatable)")
 			fs.StringArrayVar(&f.exclude, "exclude", nil, "prune: do not prune tensors matching this glob (repeatable)")
 			fs.StringVar(&f.method, "method", "magnitude", "prune: magnitude, wanda or sparsegpt (calibrated on --calib)")
@@ -121,7 +122,7 @@ func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
 		}
 	}
 	fs, f := o.fs, &o.flags
-	ov := compress.Override{SAE: f.sae,
+	ov := compress.Override{SAE: f.sae, Shrink: f.shrink,
 		Sparsity: changed(fs, "sparsity", f.sparsity), Pattern: changed(fs, "pattern", f.pattern), Structured: changed(fs, "structured", f.structured),
 		Scope: changed(fs, "scope", f.scope), Include: changed(fs, "include", f.include), Exclude: changed(fs, "exclude", f.exclude),
 		Method: changed(fs, "method", f.method), Calib: changed(fs, "calib", f.calib), CalibSamples: changed(fs, "calib-samples", f.calibSamples),

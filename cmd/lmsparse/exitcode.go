@@ -17,6 +17,7 @@ import (
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sae"
+	"github.com/lmsparse/lmsparse/shrink"
 	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tokenizer"
@@ -46,6 +47,7 @@ var exitCodes = []struct {
 	{compress.ErrGateFailed, exitGate},
 	{compress.ErrInvalid, exitBadArgs},
 	{sparsify.ErrInvalid, exitBadArgs},
+	{shrink.ErrInvalid, exitBadArgs},
 	{train.ErrInvalid, exitBadArgs},
 	{errUsage, exitBadArgs},
 	{safetensors.ErrFormat, exitBadArgs},

@@ -14,6 +14,7 @@ import (
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/shrink"
 	"github.com/lmsparse/lmsparse/sparsify"
 )
 
@@ -26,6 +27,7 @@ type pruneOptions struct {
 	Scope        string
 	Pattern      string
 	Structured   string
+	Shrink       bool
 	Include      []string
 	Exclude      []string
 	Format       string
@@ -39,13 +41,14 @@ func pruneCommand() *command {
 	return &command{
 		name:    "prune",
 		summary: "Prune weights by magnitude (per tensor, per row, global, N:M or structured) and store them dense or sparse",
-		usage:   "prune MODEL -o OUT (--sparsity S [--scope tensor|row|global] | --pattern N:M | --sparsity S --structured rows|cols) [--include GLOB]... [--exclude GLOB]... [--format dense|csr|bitmask|24bitmask|auto] [--json]",
+		usage:   "prune MODEL -o OUT (--sparsity S [--scope tensor|row|global] | --pattern N:M | --sparsity S --structured rows|cols|mlp|heads|qheads [--shrink]) [--include GLOB]... [--exclude GLOB]... [--format dense|csr|bitmask|24bitmask|auto] [--json]",
 		details: help("prune"),
 		examples: []string{
 			"lmsparse prune ./llama -o ./llama-50 --sparsity 0.5",
 			"lmsparse prune ./llama -o ./llama-24 --pattern 2:4 --format bitmask",
 			"lmsparse prune ./gpt2 -o ./gpt2-g70 --sparsity 0.7 --scope global --format auto --json",
 			"lmsparse prune ./llama -o ./llama-mlp --sparsity 0.6 --exclude 'model.layers.*.self_attn.*'",
+			"lmsparse prune ./llama -o ./llama-small --sparsity 0.25 --structured mlp,heads --shrink",
 		},
 		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
 			var o pruneOptions
@@ -53,7 +56,8 @@ func pruneCommand() *command {
 			fs.Float64Var(&o.Sparsity, "sparsity", 0, "fraction of weights to prune, in [0, 1)")
 			fs.StringVar(&o.Scope, "scope", "tensor", "where the magnitude threshold applies: tensor, row or global")
 			fs.StringVar(&o.Pattern, "pattern", "", "N:M semi-structured pattern, e.g. 2:4 (instead of --sparsity)")
-			fs.StringVar(&o.Structured, "structured", "", "remove whole output rows or input columns: rows or cols")
+			fs.StringVar(&o.Structured, "structured", "", "zero whole output rows or input columns (rows, cols: shapes kept), or MLP channels / attention heads (mlp, heads, qheads, mlp,heads)")
+			fs.BoolVar(&o.Shrink, "shrink", false, "with --structured mlp|heads|qheads: remove the units (smaller shapes, config.json updated) instead of zeroing them")
 			fs.StringArrayVar(&o.Include, "include", nil, "also prune tensors matching this glob (repeatable)")
 			fs.StringArrayVar(&o.Exclude, "exclude", nil, "do not prune tensors matching this glob (repeatable)")
 			fs.StringVar(&o.Format, "format", "dense", "storage of pruned tensors: dense, csr, bitmask, 24bitmask (2:4) or auto")
@@ -123,6 +127,9 @@ func pruneErr(cmd string, err error) error {
 }
 
 func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) error {
+	if o.Shrink || shrink.IsUnits(o.Structured) {
+		return runShrink(ctx, o, stdout)
+	}
 	method, err := o.method()
 	if err != nil {
 		return err
@@ -158,13 +165,22 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 	for _, n := range job.Notes() {
 		fmt.Fprintf(stderr, "lmsparse: warning: %s\n", n)
 	}
-	if o.JSON {
-		js, err := man.JSON()
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(js)
+	return report.PrintManifest(stdout, man, o.JSON)
+}
+
+// runShrink prunes whole MLP channels or attention heads (package shrink).
+func runShrink(ctx context.Context, o pruneOptions, stdout io.Writer) error {
+	if !o.SparsitySet || o.Pattern != "" || len(o.Include)+len(o.Exclude) > 0 || o.Format != "dense" || o.fs.Changed("method") {
+		return usageErrorf("prune: --structured mlp|heads|qheads [--shrink] takes --sparsity S (the fraction of units per block), not --pattern, --include, --exclude, --format or --method")
+	}
+	job, err := shrink.Plan(ctx, o.Model, shrink.Options{Units: o.Structured, Sparsity: o.Sparsity, Remove: o.Shrink, MaxShardSize: o.Out.MaxShardSize})
+	if err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	defer job.Close()
+	man, err := writeOutput(ctx, o.Out, job.InputDir(), func(out *checkpoint.Output) (*manifest.Manifest, error) { return job.Execute(ctx, out) })
+	if err != nil {
 		return err
 	}
-	return report.WriteManifest(stdout, man)
+	return report.PrintManifest(stdout, man, o.JSON)
 }

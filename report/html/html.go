@@ -589,6 +589,7 @@ th:first-child, td:first-child { text-align: left; }
 <tr><td>top-1 agreement</td><td></td><td>{{pct .Top1}}</td></tr>{{end}}
 </table>
 {{with .R.Fid}}<p class="muted">Fidelity on <code>{{.Text}}</code>: {{int .Tokens}} tokens, {{int .Scored}} scored, ctx {{.Ctx}}, stride {{.Stride}}.</p>{{end}}
+{{with .R.Structured}}<p>Structured pruning: {{.}}.</p>{{end}}
 {{with .R.SAE}}<p>Sparse autoencoder on <code>{{.Tensor}}</code>: {{.Latents}} latents{{if .K}}, k {{.K}}{{else}}, L1 {{g .L1}}{{end}};
 {{commas .BytesBefore}} → {{commas .BytesAfter}} bytes; FVU {{printf "%.4f" .FVU}}, mean cosine {{printf "%.4f" .Cosine}}, L0 {{printf "%.2f" .L0}}, {{.Dead}} dead latents.</p>{{end}}
 
