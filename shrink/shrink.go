@@ -119,12 +119,10 @@ type block struct {
 	// MLP: rows of up (and gate) [inter, D] for llama, columns of c_fc
 	// [D, inter] for gpt2; down's columns (llama [D, inter]) or rows
 	// (gpt2 c_proj [inter, D]).
-	mlpIn   []string // llama gate, up; gpt2 c_fc
-	mlpOut  string   // llama down_proj; gpt2 c_proj
-	mlpBias []string // entries per channel
-	// Heads (llama): q, k, v rows, o columns, q/k/v biases.
+	mlpIn  []string // llama gate, up; gpt2 c_fc
+	mlpOut string   // llama down_proj; gpt2 c_proj
+	// Heads (llama): q, k, v rows, o columns (k and v empty for qheads).
 	q, k, v, o    string
-	qB, kB, vB    string
 	dropMLP       []bool // per channel, after selection
 	dropQ, dropKV []bool // per row of q_proj, of k_proj/v_proj
 }
@@ -290,7 +288,6 @@ func (j *Job) planBlocks() error {
 				errs = append(errs, add(b.mlpIn[0], 0, kindMLP, drop, I, D), add(b.mlpIn[1], 0, kindMLP, drop, I, D), add(b.mlpOut, 1, kindMLP, drop, D, I))
 				for _, bn := range []string{lp + "mlp.gate_proj.bias", lp + "mlp.up_proj.bias"} {
 					if has(bn) {
-						b.mlpBias = append(b.mlpBias, bn)
 						errs = append(errs, add(bn, 0, kindMLP, drop, I))
 					}
 				}
@@ -310,7 +307,6 @@ func (j *Job) planBlocks() error {
 						continue
 					}
 					if i == 0 {
-						b.qB = bn
 						errs = append(errs, add(bn, 0, kindQ, dq, H*hd))
 					} else {
 						errs = append(errs, add(bn, 0, kindKV, dkv, KV*hd))
@@ -322,8 +318,7 @@ func (j *Job) planBlocks() error {
 			drop := func() []bool { return b.dropMLP }
 			b.mlpIn = []string{lp + "mlp.c_fc.weight"}
 			b.mlpOut = lp + "mlp.c_proj.weight"
-			b.mlpBias = []string{lp + "mlp.c_fc.bias"}
-			errs = append(errs, add(b.mlpIn[0], 1, kindMLP, drop, D, I), add(b.mlpBias[0], 0, kindMLP, drop, I), add(b.mlpOut, 0, kindMLP, drop, I, D))
+			errs = append(errs, add(b.mlpIn[0], 1, kindMLP, drop, D, I), add(lp+"mlp.c_fc.bias", 0, kindMLP, drop, I), add(b.mlpOut, 0, kindMLP, drop, I, D))
 		}
 		if err := errors.Join(errs...); err != nil {
 			return err
