@@ -14,7 +14,9 @@ import (
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
 	"github.com/lmsparse/lmsparse/manifest"
+	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/progress"
+	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
@@ -88,6 +90,16 @@ type Options struct {
 	// "prune".
 	Command string
 	Flags   map[string]any
+	// Calib, when set, scores units by their activations on calibration
+	// windows (sparsify.CalibrationWindows: sampled from the model, or cut
+	// from a text) instead of their weights alone: a unit's importance is
+	// Σ_c ‖x_c‖₂·‖W[:,c]‖₂ over the input columns c it feeds into the
+	// projection that reads it (down_proj's column j, c_proj's row j, the
+	// head's o_proj columns), x_c the column's values over every window
+	// token, on the dense model — Wanda's |W|·‖x‖, summed over the unit.
+	// Threads is the forward pass's (0: all CPUs).
+	Calib   *sparsify.Calibration
+	Threads int
 	// Progress receives the stages "score" (one unit per block) and
 	// "write" (one per tensor).
 	Progress progress.Func
@@ -108,8 +120,11 @@ type Job struct {
 	heads, headsAfter int
 	kv, kvAfter       int
 
-	blocks   []block
-	ops      map[string]*op
+	blocks []block
+	ops    map[string]*op
+	// act holds, per block, the sums of squares of the o_proj and the
+	// down_proj inputs over the calibration tokens (Options.Calib).
+	act      [][2][]float64
 	replaced []replacement
 	executed bool
 }
@@ -362,7 +377,19 @@ func (j *Job) Describe() string {
 	if j.opts.Remove {
 		how = "removed"
 	}
-	return fmt.Sprintf("structured %s %g%% (%s)", j.units(), 100*j.opts.Sparsity, how)
+	by := ""
+	if j.opts.Calib != nil {
+		by = " by activations"
+	}
+	return fmt.Sprintf("structured %s %g%%%s (%s)", j.units(), 100*j.opts.Sparsity, by, how)
+}
+
+// scoreName describes the importance score in the manifest.
+func (j *Job) scoreName() string {
+	if j.opts.Calib != nil {
+		return "activations (wanda): sum over the unit's input columns of the reading projection of ‖x_c‖₂·‖W[:,c]‖₂"
+	}
+	return "sum of the L1 norms of each unit's rows and columns in the coupled weights"
 }
 
 // units names the units as the flag does: "mlp", "heads", "heads,mlp".
@@ -452,6 +479,11 @@ func expand(mask []bool, n int) []bool {
 
 // selectUnits scores every block's units and sets the drop masks.
 func (j *Job) selectUnits(ctx context.Context) error {
+	if j.opts.Calib != nil {
+		if err := j.activations(ctx); err != nil {
+			return err
+		}
+	}
 	st := j.opts.Progress.Start("score", int64(len(j.blocks)), "blocks")
 	hd, G := j.cfg.HeadDim, j.heads/max(j.kv, 1)
 	for l := range j.blocks {
@@ -459,6 +491,13 @@ func (j *Job) selectUnits(ctx context.Context) error {
 			return err
 		}
 		b := &j.blocks[l]
+		if j.act != nil {
+			if err := j.selectByActivations(l, b); err != nil {
+				return err
+			}
+			st.Add(1)
+			continue
+		}
 		if b.mlpOut != "" {
 			score := make([]float64, j.inter)
 			inAxis, outAxis := 0, 1 // llama: rows of gate/up, columns of down
@@ -504,6 +543,124 @@ func (j *Job) selectUnits(ctx context.Context) error {
 			b.dropKV = expand(groups, hd)
 			b.dropQ = expand(groups, G*hd)
 		}
+		st.Add(1)
+	}
+	st.Finish("")
+	return nil
+}
+
+// selectByActivations sets block l's drop masks from the activation
+// scores (Options.Calib).
+func (j *Job) selectByActivations(l int, b *block) error {
+	hd, G := j.cfg.HeadDim, j.heads/max(j.kv, 1)
+	// wanda returns Σ_c ‖x_c‖₂·‖W[:,c]‖₂ per unit of span input columns
+	// of the projection name, whose input column c is its column (axis 1)
+	// or its row (axis 0, gpt2's Conv1D).
+	wanda := func(name string, axis, span int, ss []float64) ([]float64, error) {
+		w, err := j.m.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		info, _ := j.m.Tensor(name)
+		cols := int(info.Shape[1])
+		col := make([]float64, len(ss))
+		for i, x := range w {
+			c := i % cols
+			if axis == 0 {
+				c = i / cols
+			}
+			col[c] += float64(x) * float64(x)
+		}
+		out := make([]float64, len(ss)/span)
+		for c := range col {
+			out[c/span] += math.Sqrt(col[c]) * math.Sqrt(ss[c])
+		}
+		return out, nil
+	}
+	if b.mlpOut != "" {
+		axis := 1
+		if j.family == "gpt2" {
+			axis = 0
+		}
+		score, err := wanda(b.mlpOut, axis, 1, j.act[l][1])
+		if err != nil {
+			return err
+		}
+		b.dropMLP = lowest(score, j.inter-j.interAfter)
+	}
+	if b.q == "" {
+		return nil
+	}
+	heads, err := wanda(b.o, 1, hd, j.act[l][0])
+	if err != nil {
+		return err
+	}
+	if b.k == "" { // query heads within every group
+		var drop []bool
+		for g := range j.kv {
+			drop = append(drop, lowest(heads[g*G:(g+1)*G], G-j.headsAfter/j.kv)...)
+		}
+		b.dropQ = expand(drop, hd)
+		return nil
+	}
+	groups := make([]float64, j.kv)
+	for h, v := range heads {
+		groups[h/G] += v
+	}
+	drop := lowest(groups, j.kv-j.kvAfter)
+	b.dropKV, b.dropQ = expand(drop, hd), expand(drop, G*hd)
+	return nil
+}
+
+// activations runs the dense model over the calibration windows block by
+// block and keeps each block's sums of squares of the o_proj and
+// down_proj input columns.
+func (j *Job) activations(ctx context.Context) error {
+	c := *j.opts.Calib
+	wins := c.Windows
+	if wins == nil {
+		var err error
+		if wins, err = sparsify.CalibrationWindows(ctx, j.m.Dir, c, j.opts.Threads); err != nil {
+			return err
+		}
+	}
+	lm, err := model.Load(j.m, model.Options{Threads: j.opts.Threads, Stream: "on", Sparse: "off"})
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	blocks, err := lm.NewBlocks(wins, 0)
+	if err != nil {
+		return err
+	}
+	st := j.opts.Progress.Start("calibrate", int64(lm.Layers()), "blocks")
+	j.act = make([][2][]float64, lm.Layers())
+	for l := range j.act {
+		weights := map[string][]float32{}
+		for _, p := range lm.Projections(l) {
+			if weights[p.Name], err = j.m.Float32(p.Name); err != nil {
+				return err
+			}
+		}
+		ss := &j.act[l]
+		err := blocks.Run(ctx, weights, func(g int, in []float32, rows, k, ld int) {
+			if g != 1 && g != 3 {
+				return
+			}
+			i := g / 2 // o_proj input 0, down_proj input 1
+			if ss[i] == nil {
+				ss[i] = make([]float64, k)
+			}
+			for r := range rows {
+				for c, x := range in[r*ld : r*ld+k] {
+					ss[i][c] += float64(x) * float64(x)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		blocks.Advance()
 		st.Add(1)
 	}
 	st.Finish("")
@@ -755,7 +912,7 @@ func (j *Job) manifest(changes map[string][2]int) (*manifest.Manifest, error) {
 	rep.Finish(true)
 	mlp, groups, qheads := j.Removed()
 	rep.Shrink = &manifest.Shrink{Units: j.units(), Sparsity: j.opts.Sparsity, Removed: j.opts.Remove,
-		Score: "sum of the L1 norms of each unit's rows and columns in the coupled weights", MLPRemoved: mlp, GroupsRemoved: groups, QHeadsRemoved: qheads}
+		Score: j.scoreName(), MLPRemoved: mlp, GroupsRemoved: groups, QHeadsRemoved: qheads}
 	if len(changes) > 0 {
 		rep.Shrink.Config = changes
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/shrink"
+	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
@@ -30,6 +31,9 @@ type refModel struct {
 	cfg   *checkpoint.Config
 	w     map[string][]float64
 	shape map[string][]int64
+	// capture, when set, sees block l's o_proj input (group 1) and
+	// down_proj input (group 3) of every row.
+	capture func(l, group int, row []float64)
 }
 
 func readRef(t *testing.T, dir string) *refModel {
@@ -132,6 +136,12 @@ func attend(q, k, v [][]float64, H, KV, hd int) [][]float64 {
 
 func (r *refModel) opt(name string) []float64 { return r.w[name] }
 
+func (r *refModel) see(l, group int, row []float64) {
+	if r.capture != nil {
+		r.capture(l, group, row)
+	}
+}
+
 // prefix is the llama tensor names' prefix: "model." or none.
 func (r *refModel) prefix() string {
 	if _, ok := r.w["embed_tokens.weight"]; ok {
@@ -216,6 +226,7 @@ func (r *refModel) forward(t *testing.T, ids []int) [][]float64 {
 			}
 			att := attend(q, k, v, H, H, hd)
 			for i := range T {
+				r.see(l, 1, att[i])
 				o := conv1D(r.get(t, lp+"attn.c_proj.weight"), r.get(t, lp+"attn.c_proj.bias"), att[i], D, D)
 				for j := range D {
 					x[i][j] += o[j]
@@ -226,6 +237,7 @@ func (r *refModel) forward(t *testing.T, ids []int) [][]float64 {
 					u := a[j]
 					a[j] = 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u)))
 				}
+				r.see(l, 3, a)
 				m := conv1D(r.get(t, lp+"mlp.c_proj.weight"), r.get(t, lp+"mlp.c_proj.bias"), a, I, D)
 				for j := range D {
 					x[i][j] += m[j]
@@ -245,6 +257,7 @@ func (r *refModel) forward(t *testing.T, ids []int) [][]float64 {
 		}
 		att := attend(q, k, v, H, KV, hd)
 		for i := range T {
+			r.see(l, 1, att[i])
 			o := linear(r.get(t, a+"o_proj.weight"), r.opt(a+"o_proj.bias"), att[i], D, H*hd)
 			for j := range D {
 				x[i][j] += o[j]
@@ -255,6 +268,7 @@ func (r *refModel) forward(t *testing.T, ids []int) [][]float64 {
 			for j := range g {
 				g[j] = g[j] / (1 + math.Exp(-g[j])) * u[j]
 			}
+			r.see(l, 3, g)
 			m := linear(r.get(t, lp+"mlp.down_proj.weight"), r.opt(lp+"mlp.down_proj.bias"), g, D, I)
 			for j := range D {
 				x[i][j] += m[j]
@@ -958,5 +972,118 @@ func TestRefusals(t *testing.T) {
 	os.Remove(filepath.Join(nocfg, "config.json"))
 	if _, err := shrink.Plan(context.Background(), nocfg, shrink.Options{Units: "mlp", Sparsity: 0.5}); err == nil || !errors.Is(err, checkpoint.ErrFormat) {
 		t.Errorf("no config: %v", err)
+	}
+}
+
+// TestActivationScores: with calibration windows, the units removed in
+// every block are those of lowest Σ_c ‖x_c‖₂·‖W[:,c]‖₂, computed here from
+// the float64 reference forward pass over the same windows.
+func TestActivationScores(t *testing.T) {
+	cases := []struct {
+		name, units string
+		s           spec
+		sp          float64
+	}{
+		{"llama-gqa", "mlp,heads", spec{arch: "llama", D: 16, L: 2, H: 4, KV: 2, hd: 4, I: 24, V: 32, bias: true, dt: tensor.F32}, 0.5},
+		{"llama-qheads", "qheads,mlp", spec{arch: "llama", D: 16, L: 2, H: 8, KV: 2, hd: 4, I: 20, V: 32, headDimKey: true, dt: tensor.F32}, 0.25},
+		{"gpt2", "mlp", spec{arch: "gpt2", D: 16, L: 2, H: 2, I: 64, V: 40, dt: tensor.F32}, 0.5},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			dir := filepath.Join(tmp, "in")
+			writeModel(t, dir, c.s)
+			wins := [][]int{tokens(10, c.s.V), tokens(7, c.s.V)[2:], {1, 2, 3, 4, 5, 6, 7, 8}}
+			man, _ := run(t, dir, filepath.Join(tmp, "out"), shrink.Options{Units: c.units, Sparsity: c.sp, Remove: true,
+				Calib: &sparsify.Calibration{Windows: wins}, Threads: 2})
+			if !strings.Contains(man.Method, "by activations") || !strings.Contains(man.Shrink.Score, "wanda") {
+				t.Errorf("method %q, score %q", man.Method, man.Shrink.Score)
+			}
+			r := readRef(t, dir)
+			cfg := r.cfg
+			ss := make([][2][]float64, cfg.NumLayers)
+			r.capture = func(l, g int, row []float64) {
+				i := g / 2
+				if ss[l][i] == nil {
+					ss[l][i] = make([]float64, len(row))
+				}
+				for c, x := range row {
+					ss[l][i][c] += x * x
+				}
+			}
+			for _, w := range wins {
+				r.forward(t, w)
+			}
+			// colScore is Σ over span columns of ‖x_c‖·‖W[:,c]‖ for the
+			// projection name read as [out, in] (transposed: stored [in, out]).
+			colScore := func(name string, transposed bool, x []float64, span int) []float64 {
+				w, shape := r.get(t, name), r.shape[name]
+				R, C := int(shape[0]), int(shape[1])
+				out := make([]float64, len(x)/span)
+				for c := range x {
+					n := 0.0
+					if transposed {
+						for k := range C {
+							n += w[c*C+k] * w[c*C+k]
+						}
+					} else {
+						for k := range R {
+							n += w[k*C+c] * w[k*C+c]
+						}
+					}
+					out[c/span] += math.Sqrt(n) * math.Sqrt(x[c])
+				}
+				return out
+			}
+			// lowestSet checks that removed holds the n lowest of score.
+			lowestSet := func(what string, score []float64, removed []int) {
+				rm := map[int]bool{}
+				for _, i := range removed {
+					rm[i] = true
+				}
+				maxR, minK := math.Inf(-1), math.Inf(1)
+				for i, v := range score {
+					if rm[i] {
+						maxR = math.Max(maxR, v)
+					} else {
+						minK = math.Min(minK, v)
+					}
+				}
+				if len(removed) > 0 && maxR > minK*(1+1e-5) {
+					t.Errorf("%s: removed %v scores up to %g, a kept one scores %g (%v)", what, removed, maxR, minK, score)
+				}
+			}
+			G := cfg.NumHeads / cfg.NumKVHeads
+			for l := range cfg.NumLayers {
+				if strings.Contains(c.units, "mlp") {
+					name := fmt.Sprintf("model.layers.%d.mlp.down_proj.weight", l)
+					if cfg.ModelType == "gpt2" {
+						name = fmt.Sprintf("transformer.h.%d.mlp.c_proj.weight", l)
+					}
+					lowestSet(fmt.Sprintf("block %d mlp", l), colScore(name, cfg.ModelType == "gpt2", ss[l][1], 1), man.Shrink.MLPRemoved[l])
+				}
+				if !strings.Contains(c.units, "heads") {
+					continue
+				}
+				heads := colScore(fmt.Sprintf("model.layers.%d.self_attn.o_proj.weight", l), false, ss[l][0], cfg.HeadDim)
+				if strings.Contains(c.units, "qheads") {
+					for g := range cfg.NumKVHeads {
+						var in []int
+						for _, h := range man.Shrink.QHeadsRemoved[l] {
+							if h/G == g {
+								in = append(in, h-g*G)
+							}
+						}
+						lowestSet(fmt.Sprintf("block %d group %d", l, g), heads[g*G:(g+1)*G], in)
+					}
+					continue
+				}
+				groups := make([]float64, cfg.NumKVHeads)
+				for h, v := range heads {
+					groups[h/G] += v
+				}
+				lowestSet(fmt.Sprintf("block %d groups", l), groups, man.Shrink.GroupsRemoved[l])
+			}
+		})
 	}
 }

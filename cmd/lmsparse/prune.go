@@ -170,10 +170,18 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 
 // runShrink prunes whole MLP channels or attention heads (package shrink).
 func runShrink(ctx context.Context, o pruneOptions, stdout io.Writer) error {
-	if !o.SparsitySet || o.Pattern != "" || len(o.Include)+len(o.Exclude) > 0 || o.Format != "dense" || o.fs.Changed("method") {
-		return usageErrorf("prune: --structured mlp|heads|qheads [--shrink] takes --sparsity S (the fraction of units per block), not --pattern, --include, --exclude, --format or --method")
+	var so sparsify.Options
+	if err := o.calib.apply(o.fs, "prune", &so); err != nil {
+		return err
 	}
-	job, err := shrink.Plan(ctx, o.Model, shrink.Options{Units: o.Structured, Sparsity: o.Sparsity, Remove: o.Shrink, MaxShardSize: o.Out.MaxShardSize})
+	if !o.SparsitySet || o.Pattern != "" || len(o.Include)+len(o.Exclude) > 0 || o.Format != "dense" || so.Algorithm == sparsify.SparseGPT || so.OWL != nil {
+		return usageErrorf("prune: --structured mlp|heads|qheads [--shrink] takes --sparsity S (the fraction of units per block) and --method magnitude or wanda, not --pattern, --include, --exclude, --format, sparsegpt or --owl")
+	}
+	sh := shrink.Options{Units: o.Structured, Sparsity: o.Sparsity, Remove: o.Shrink, MaxShardSize: o.Out.MaxShardSize, Threads: so.Threads}
+	if so.Algorithm == sparsify.Wanda {
+		sh.Calib = &so.Calib
+	}
+	job, err := shrink.Plan(ctx, o.Model, sh)
 	if err != nil {
 		return fmt.Errorf("prune: %w", err)
 	}

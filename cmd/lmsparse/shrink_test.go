@@ -71,7 +71,7 @@ func TestPruneShrinkRefusals(t *testing.T) {
 		{[]string{"--structured", "heads", "--sparsity", "0.5", "--shrink"}, "gpt2 takes its head size from n_embd/n_head"},
 		{[]string{"--structured", "rows", "--sparsity", "0.5", "--shrink"}, "can only be zeroed"},
 		{[]string{"--sparsity", "0.5", "--shrink"}, "--structured"},
-		{[]string{"--structured", "mlp", "--sparsity", "0.5", "--shrink", "--format", "csr"}, "not --pattern, --include, --exclude, --format or --method"},
+		{[]string{"--structured", "mlp", "--sparsity", "0.5", "--shrink", "--format", "csr"}, "not --pattern, --include, --exclude, --format, sparsegpt or --owl"},
 		{[]string{"--structured", "mlp", "--shrink"}, "takes --sparsity S"},
 		{[]string{"--structured", "mlp", "--sparsity", "0.999", "--shrink"}, "would remove all 64 MLP channels"},
 	} {
@@ -130,5 +130,27 @@ func TestCompressShrink(t *testing.T) {
 	code, _, stderr = run(t, "compress", demo, "-o", out+"-y", "--structured", "rows", "--sparsity", "0.25", "--shrink")
 	if code != exitBadArgs || !strings.Contains(stderr, "rows and cols can only be zeroed") {
 		t.Errorf("rows --shrink: exit %d, %q", code, stderr)
+	}
+}
+
+// --method wanda scores units by their activations on calibration
+// windows; sparsegpt and OWL do not apply to whole units.
+func TestPruneShrinkWanda(t *testing.T) {
+	demo := filepath.Join("..", "..", "testdata", "demo", "model")
+	out := filepath.Join(t.TempDir(), "w")
+	code, stdout, stderr := run(t, "prune", demo, "-o", out, "--structured", "mlp", "--sparsity", "0.25", "--shrink",
+		"--method", "wanda", "--calib-samples", "4", "--calib-len", "32", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var man manifest.Manifest
+	if err := json.Unmarshal([]byte(stdout), &man); err != nil || man.Shrink == nil || !strings.Contains(man.Method, "by activations") {
+		t.Fatalf("manifest %v: %+v", err, man.Shrink)
+	}
+	for _, m := range []string{"sparsegpt"} {
+		code, _, stderr = run(t, "prune", demo, "-o", out+"-x", "--structured", "mlp", "--sparsity", "0.25", "--shrink", "--method", m)
+		if code != exitBadArgs || !strings.Contains(stderr, "--method magnitude or wanda") {
+			t.Errorf("%s: exit %d, %q", m, code, stderr)
+		}
 	}
 }
