@@ -20,8 +20,10 @@
 // or whole units, mlp, heads, qheads or a list (package shrink): those are
 // zeroed, or removed with shrink: true — the store stage then writes the
 // smaller checkpoint and config.json through shrink.Job and the eval stage
-// runs it. A stage of units takes no scope, include, exclude or overrides,
-// and no sweep, recovery or sparse store (Recipe.Units).
+// runs it; with prune.calib the units are scored by their activations
+// (as prune --method wanda). A stage of units takes no scope, include,
+// exclude or overrides, and no sweep, recovery or sparse store
+// (Recipe.Units).
 //
 // # Plan and Run
 //

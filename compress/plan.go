@@ -244,8 +244,12 @@ func (p *Plan) Close() error {
 // shrinkOptions are the options of a prune stage of whole units.
 func (p *Plan) shrinkOptions() shrink.Options {
 	pr := p.r.Prune
-	return shrink.Options{Units: pr.Structured, Sparsity: *pr.Sparsity, Remove: pr.Shrink, MaxShardSize: p.maxShard,
-		Command: "compress", Flags: map[string]any{"recipe": p.r}, Progress: p.inner}
+	o := shrink.Options{Units: pr.Structured, Sparsity: *pr.Sparsity, Remove: pr.Shrink, MaxShardSize: p.maxShard,
+		Command: "compress", Flags: map[string]any{"recipe": p.r}, Progress: p.inner, Threads: p.opts.Threads}
+	if c := pr.Calib; c != nil { // units scored by their activations
+		o.Calib = &sparsify.Calibration{Text: p.r.calibPath(), Samples: c.Samples, Len: c.Len, Seed: c.Seed}
+	}
+	return o
 }
 
 // pruneOptions are the sparsify options of the prune stage at the recipe's

@@ -329,7 +329,8 @@ func (r *Recipe) PruneMethod() (prune.Method, error) {
 		}
 	}
 	calibrated := calibratedMethod(method)
-	if !calibrated && !r.sweepCalibrated() && (p.Calib != nil || p.OWL != nil || p.Damp != 0 || p.BlockSize != 0) {
+	units := method == "structured" && shrink.IsUnits(p.Structured) // calib scores units by activations
+	if !calibrated && !r.sweepCalibrated() && ((p.Calib != nil && !units) || p.OWL != nil || p.Damp != 0 || p.BlockSize != 0) {
 		return m, r.errorf("prune.method", "calib, owl, damp and block_size tune method wanda or sparsegpt (of the prune stage or of sweep_methods), not %s", method)
 	}
 	if calibrated {

@@ -127,6 +127,15 @@ func TestCompressShrink(t *testing.T) {
 			t.Errorf("%v: exit %d, %q, want 2 and %q", c.args, code, stderr, c.want)
 		}
 	}
+	// --calib (prune.calib) scores the units by their activations.
+	code, _, stderr = run(t, "compress", demo, "-o", out+"-w", "--structured", "mlp", "--sparsity", "0.25", "--shrink",
+		"--calib", "self", "--calib-samples", "4", "--calib-len", "32")
+	if code != 0 {
+		t.Fatalf("calib: exit %d: %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out+"-w", manifest.File)); !strings.Contains(string(b), "structured mlp 25% by activations (removed)") {
+		t.Errorf("lmsparse.json lacks the activation score: %.400s", b)
+	}
 	code, _, stderr = run(t, "compress", demo, "-o", out+"-y", "--structured", "rows", "--sparsity", "0.25", "--shrink")
 	if code != exitBadArgs || !strings.Contains(stderr, "rows and cols can only be zeroed") {
 		t.Errorf("rows --shrink: exit %d, %q", code, stderr)
