@@ -128,7 +128,7 @@ func pruneErr(cmd string, err error) error {
 
 func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) error {
 	if o.Shrink || shrink.IsUnits(o.Structured) {
-		return runShrink(ctx, o, stdout)
+		return runShrink(ctx, o, stdout, stderr)
 	}
 	method, err := o.method()
 	if err != nil {
@@ -169,7 +169,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 }
 
 // runShrink prunes whole MLP channels or attention heads (package shrink).
-func runShrink(ctx context.Context, o pruneOptions, stdout io.Writer) error {
+func runShrink(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) error {
 	var so sparsify.Options
 	if err := o.calib.apply(o.fs, "prune", &so); err != nil {
 		return err
@@ -177,7 +177,9 @@ func runShrink(ctx context.Context, o pruneOptions, stdout io.Writer) error {
 	if !o.SparsitySet || o.Pattern != "" || len(o.Include)+len(o.Exclude) > 0 || o.Format != "dense" || so.Algorithm == sparsify.SparseGPT || so.OWL != nil {
 		return usageErrorf("prune: --structured mlp|heads|qheads [--shrink] takes --sparsity S (the fraction of units per block) and --method magnitude or wanda, not --pattern, --include, --exclude, --format, sparsegpt or --owl")
 	}
-	sh := shrink.Options{Units: o.Structured, Sparsity: o.Sparsity, Remove: o.Shrink, MaxShardSize: o.Out.MaxShardSize, Threads: so.Threads}
+	show := newProgress(stderr, "prune", false, false)
+	defer show.close()
+	sh := shrink.Options{Units: o.Structured, Sparsity: o.Sparsity, Remove: o.Shrink, MaxShardSize: o.Out.MaxShardSize, Threads: so.Threads, Progress: show.event}
 	if so.Algorithm == sparsify.Wanda {
 		sh.Calib = &so.Calib
 	}
