@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -117,28 +118,31 @@ func TestCompareReferenceTable(t *testing.T) {
 	}
 }
 
-// TestCompareONNX: the ONNX export of stories260k, run by the ONNX
-// executor, reproduces the reference perplexity, and against the
-// safetensors model its logits agree.
+// TestCompareONNX: the ONNX export of stories260k, run on the native
+// forward pass (recognised) and by the general ONNX executor, reproduces
+// the reference perplexity, and against the safetensors model its logits
+// agree.
 func TestCompareONNX(t *testing.T) {
 	onnxModel := sharedtest.Path(t, "models/stories260k-onnx/model.onnx")
 	s260 := sharedtest.Path(t, "models/stories260k")
 	sample := readText(t, sharedtest.Path(t, "text/tinystories/tinystories_sample.txt"))
 	tok := loadTokenizer(t, onnxModel, filepath.Join(s260, "tokenizer.json"))
-	for _, row := range []struct {
-		ctx    int
-		scored int
-		ppl    float64
-	}{{0, 1875, 6.124239}, {128, 1864, 6.043675}} {
-		r, err := eval.Compare(context.Background(), onnxModel, s260, sample, tok, eval.Options{Ctx: row.ctx}, model.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Scored != row.scored || relErr(r.PPL, row.ppl) > 1e-4 || r.Kernel != "onnx executor" {
-			t.Errorf("ctx %d: scored %d ppl %.6f (%s); want %d, %.6f", row.ctx, r.Scored, r.PPL, r.Kernel, row.scored, row.ppl)
-		}
-		if r.KL == nil || r.Base != s260 || r.KL.Mean > 1e-6 || r.KL.Top1 < 0.999 || math.Abs(r.KL.LogPPLRatio) > 1e-5 {
-			t.Errorf("ctx %d: ONNX against safetensors: base %q, %+v", row.ctx, r.Base, r.KL)
+	for _, path := range []struct{ onnx, kernel string }{{"", "onnx native"}, {"general", "onnx executor"}} {
+		for _, row := range []struct {
+			ctx    int
+			scored int
+			ppl    float64
+		}{{0, 1875, 6.124239}, {128, 1864, 6.043675}} {
+			r, err := eval.Compare(context.Background(), onnxModel, s260, sample, tok, eval.Options{Ctx: row.ctx}, model.Options{ONNX: path.onnx})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Scored != row.scored || relErr(r.PPL, row.ppl) > 1e-4 || !strings.HasPrefix(r.Kernel, path.kernel) {
+				t.Errorf("%s: ctx %d: scored %d ppl %.6f (%s); want %d, %.6f", path.kernel, row.ctx, r.Scored, r.PPL, r.Kernel, row.scored, row.ppl)
+			}
+			if r.KL == nil || r.Base != s260 || r.KL.Mean > 1e-6 || r.KL.Top1 < 0.999 || math.Abs(r.KL.LogPPLRatio) > 1e-5 {
+				t.Errorf("%s: ctx %d: ONNX against safetensors: base %q, %+v", path.kernel, row.ctx, r.Base, r.KL)
+			}
 		}
 	}
 	// A directory holding the one .onnx file is the same model.

@@ -2,11 +2,14 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/model"
+	"github.com/lmsparse/lmsparse/onnx/native"
 	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
@@ -22,7 +25,7 @@ import (
 // model holds open (a no-op for the others).
 func Open(path string, opts model.Options) (model.LM, error) {
 	if file, ok := checkpoint.ONNXPath(path); ok {
-		return openONNX(file, opts.Threads)
+		return openONNX(file, opts)
 	}
 	lm, err := checkpoint.Open(path)
 	if err != nil {
@@ -39,19 +42,43 @@ func Open(path string, opts model.Options) (model.LM, error) {
 	return model.Load(lm, opts)
 }
 
-// openONNX loads an ONNX model into the executor.
-func openONNX(file string, threads int) (*onnxLM, error) {
+// openONNX loads an ONNX model: a recognised llama/gpt2 export as a
+// model.Model (package onnx/native), anything else (or with opts.ONNX
+// "general") into the general executor.
+func openONNX(file string, opts model.Options) (model.LM, error) {
 	om, err := onnx.Open(file)
 	if err != nil {
 		return nil, err
 	}
-	threads = blas.Threads(threads)
+	switch opts.ONNX {
+	case "", "auto":
+		nopts := opts
+		nopts.Stream = "off"
+		m, err := native.Load(om, nopts)
+		if err == nil {
+			return nativeLM{m}, nil
+		}
+		if !errors.Is(err, native.ErrNotRecognized) {
+			return nil, err
+		}
+		runtime.GC() // what the attempt decoded, before the executor decodes again
+	case "general":
+	default:
+		return nil, fmt.Errorf("%w: ONNX execution %q (want auto or general)", model.ErrInput, opts.ONNX)
+	}
+	threads := blas.Threads(opts.Threads)
 	s, err := onnxrun.Load(om, onnxrun.Options{Threads: threads})
 	if err != nil {
 		return nil, err // names the file
 	}
 	return &onnxLM{s: s, threads: threads}, nil
 }
+
+// nativeLM is a recognised ONNX export run by package model.
+type nativeLM struct{ *model.Model }
+
+// Kernel names the path and the matrix kernel.
+func (n nativeLM) Kernel() string { return "onnx native, " + n.Model.Kernel() }
 
 // onnxLM adapts an ONNX session to model.LM: each window's logits are
 // computed at once and handed out in rows.

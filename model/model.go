@@ -44,6 +44,11 @@ type Options struct {
 	// Results are bit-identical either way (see the package
 	// documentation, "Memory").
 	Stream string
+	// ONNX chooses how package eval runs an ONNX model: "" or "auto"
+	// builds this package's Model from a recognised llama/gpt2 export
+	// (package onnx/native) and uses the general ONNX executor otherwise;
+	// "general" always uses the executor. Models built here ignore it.
+	ONNX string
 }
 
 // StreamSlack is the allowance for small tensors and buffers in the
