@@ -28,10 +28,12 @@
 // IsInf, Clip, Cast, CastLike. Products and normalization: MatMul (numpy
 // semantics: batch broadcasting, 1-D operands), Gemm (transA, transB,
 // alpha, beta, broadcast C), Softmax and LogSoftmax, ReduceMean, ReduceSum,
-// ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare, LayerNormalization,
+// ReduceMax, ReduceMin (float and integer; BOOL, valid from opset 20, is
+// unsupported), ReduceProd, ReduceSumSquare, LayerNormalization,
 // CumSum. Shapes and data movement: Reshape, Flatten, Transpose, Concat,
 // Split, Slice, Squeeze, Unsqueeze, Shape, Size, Gather, Expand, Tile,
-// Identity, Dropout (inference: identity, mask all true), Constant,
+// Identity, Dropout (inference: identity, mask all true; training_mode
+// true is refused as unsupported), Constant,
 // ConstantOfShape, Range, Trilu, ScatterND (with reductions), Pad
 // (constant and edge modes).
 //

@@ -438,6 +438,12 @@ func opReduce(c *call) ([]*Tensor, error) {
 				acc[i] /= int64(count)
 			}
 		}
+	case kindBool:
+		if op == "ReduceMax" || op == "ReduceMin" {
+			// Valid ONNX since opset 20 (any/all), not implemented here.
+			return nil, fmt.Errorf("%w: %s of %s", ErrUnsupported, op, a.DType)
+		}
+		return nil, fmt.Errorf("%w: %s of %s", ErrInvalid, op, a.DType)
 	default:
 		return nil, fmt.Errorf("%w: %s of %s", ErrInvalid, op, a.DType)
 	}

@@ -26,6 +26,17 @@ func opIdentity(c *call) ([]*Tensor, error) {
 		return nil, err
 	}
 	out := []*Tensor{a}
+	if c.op() == "Dropout" && c.n.ver >= 12 {
+		// training_mode (input 2, from opset 12): inference only.
+		if tm := c.input(2); tm != nil {
+			if tm.kind() != kindBool || len(tm.Bool) != 1 {
+				return nil, fmt.Errorf("%w: Dropout's training_mode must be a boolean scalar, got %s %v", ErrInvalid, tm.DType, tm.Shape)
+			}
+			if tm.Bool[0] {
+				return nil, fmt.Errorf("%w: Dropout with training_mode true (random masks); only inference (training_mode false or absent) is implemented", ErrUnsupported)
+			}
+		}
+	}
 	if c.op() == "Dropout" && len(c.n.out) > 1 && c.n.out[1] >= 0 {
 		mask, err := c.e.alloc(tensor.BOOL, a.Shape)
 		if err != nil {

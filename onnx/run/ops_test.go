@@ -3,6 +3,7 @@ package run
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
@@ -355,5 +356,40 @@ func TestOpErrors(t *testing.T) {
 				t.Errorf("error %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestDropoutTrainingRefused: Dropout in training mode (random masks) is
+// refused as unsupported, naming training_mode; training_mode false runs
+// as the identity.
+func TestDropoutTrainingRefused(t *testing.T) {
+	x := f32(sh(2), 1, 2)
+	ratio := f32(sh(), 0.5)
+	_, err := runOp(t, "Dropout", 13, nil, []*Tensor{x, ratio, bl(sh(), true)}, nil, 1)
+	if !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "training_mode") {
+		t.Errorf("training_mode true: error %v, want ErrUnsupported naming training_mode", err)
+	}
+	got, err := runOp(t, "Dropout", 13, nil, []*Tensor{x, ratio, bl(sh(), false)}, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameTensor(got[0], x, 0); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestReduceMaxMinBool: ReduceMax/ReduceMin of BOOL are valid ONNX since
+// opset 20 and reported unsupported, not invalid; ReduceSum of BOOL stays
+// invalid.
+func TestReduceMaxMinBool(t *testing.T) {
+	b := bl(sh(3), true, false, true)
+	for _, op := range []string{"ReduceMax", "ReduceMin"} {
+		_, err := runOp(t, op, 20, nil, []*Tensor{b}, nil, 1)
+		if !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrInvalid) {
+			t.Errorf("%s of BOOL: error %v, want ErrUnsupported", op, err)
+		}
+	}
+	if _, err := runOp(t, "ReduceSum", 20, nil, []*Tensor{b}, nil, 1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ReduceSum of BOOL: error %v, want ErrInvalid", err)
 	}
 }
