@@ -68,8 +68,10 @@ type Initializer struct {
 	Segmented bool
 }
 
-// Model is an ONNX model read into memory. It is not modified after [Open]
-// or [Decode] and may be used from several goroutines.
+// Model is an ONNX model read into memory (by [Open], on Linux, a
+// read-only memory map of the file whose large initializers are not
+// copied). It is not modified after [Open] or [Decode] and may be used
+// from several goroutines.
 type Model struct {
 	name  string // file name for messages
 	path  string // file read by Open; "" after Decode
@@ -81,6 +83,7 @@ type Model struct {
 	// Per inits index, exactly one of dense and sparse is set.
 	dense  []*onnxpb.TensorProto
 	sparse []*onnxpb.SparseTensorProto
+	mapped bool             // large raw_data alias a read-only file mapping
 	mu     sync.Mutex       // guards files
 	files  map[string]int64 // external files checked so far: path → size
 }
@@ -104,16 +107,39 @@ func Open(path string) (*Model, error) {
 	if st.Size() > MaxProtoBytes {
 		return nil, fmt.Errorf("%w: %s: %d bytes, over protobuf's 2 GiB limit (larger models keep tensors in external data)", ErrFormat, path, st.Size())
 	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	m, err := decode(path, data, filepath.Dir(path))
-	if err != nil {
-		return nil, err
+	var m *Model
+	if data := mmapFile(f, st.Size()); data != nil {
+		// The large initializers stay in the mapping: reading them costs
+		// no heap, and Release lets their pages go once they are decoded.
+		if m, err = decodeAliased(path, data, filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+		m.mapped = true
+	} else {
+		data := make([]byte, st.Size())
+		if _, err := io.ReadFull(f, data); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if m, err = decode(path, data, filepath.Dir(path)); err != nil {
+			return nil, err
+		}
 	}
 	m.path = path
 	return m, nil
+}
+
+// Release tells the model that the caller has read initializer name (with
+// InitializerBytes) and will not need it again soon. When the model was
+// opened by [Open] from a file it could memory-map, large initializers
+// live in that mapping and their pages leave the process's resident set
+// (they are read again from the file if the initializer is read again);
+// otherwise Release does nothing.
+func (m *Model) Release(name string) {
+	i, ok := m.index[name]
+	if !ok || !m.mapped || m.dense[i] == nil {
+		return
+	}
+	dropPages(m.dense[i].RawData)
 }
 
 // Decode reads an ONNX model from memory. dir is the directory external

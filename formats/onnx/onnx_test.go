@@ -838,3 +838,53 @@ func TestOnnxChecker(t *testing.T) {
 		t.Errorf("past.onnx with external data: %v", err)
 	}
 }
+
+// TestOpenMappedSameAsDecode: a model opened from a file (memory-mapped,
+// large raw_data aliasing the mapping) is the same protobuf as one
+// decoded from the file's bytes, and Release leaves it readable.
+func TestOpenMappedSameAsDecode(t *testing.T) {
+	path := sharedtest.Path(t, "models/stories260k-onnx/model.onnx")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(data, filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(a.Proto(), b.Proto()) {
+		t.Fatal("the mapped model differs from the decoded one")
+	}
+	for _, in := range a.Initializers() {
+		x, err := a.InitializerBytes(in.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Release(in.Name)
+		y, err := a.InitializerBytes(in.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(x, y) {
+			t.Fatalf("%s: bytes differ after Release", in.Name)
+		}
+	}
+	// The stripped encoding decodes to the same model too.
+	stripped, raws, ok := stripRaw(data)
+	if !ok || len(stripped) >= len(data)/4 {
+		t.Fatalf("stripRaw: ok %v, %d of %d bytes kept", ok, len(stripped), len(data))
+	}
+	n := 0
+	for _, r := range raws {
+		if r != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no raw_data aliased")
+	}
+}

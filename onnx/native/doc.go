@@ -49,7 +49,10 @@
 // must agree within 1e-4 of the largest logit's magnitude (at least 1).
 // Each head-count candidate that fails is replaced by the next (at most
 // three); when none agrees, Load returns an error wrapping
-// [ErrNotRecognized] and the caller uses the general executor. The
-// executor's session is dropped before the model is built, so the two
-// are never resident at once.
+// [ErrNotRecognized] and the caller uses the general executor. The probe
+// runs a lazy session (onnx/run Options.Lazy: each weight decoded when
+// read and dropped after), which is dropped before the model is built, and
+// the model reads one initializer at a time and releases the file's pages
+// behind it (onnx.Model.Release), so loading needs little more memory than
+// the model itself.
 package native

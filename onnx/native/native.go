@@ -640,6 +640,7 @@ func (src source) Read(name string, dst []float32) error {
 	if err != nil {
 		return err
 	}
+	src.m.Release(r.init)
 	if !r.transpose {
 		if err := tensor.DecodeF32(dst, b, in.DType); err != nil {
 			return fmt.Errorf("%s: initializer %q: %w", src.m.Path(), r.init, err)
@@ -686,7 +687,7 @@ func Load(m *onnx.Model, opt model.Options) (*model.Model, error) {
 	ids := probeIDs(s.Config.VocabSize, s.Config.MaxPositions)
 	V := s.Config.VocabSize
 	want := make([]float32, len(ids)*V)
-	sess, err := onnxrun.Load(m, onnxrun.Options{Threads: opt.Threads})
+	sess, err := onnxrun.Load(m, onnxrun.Options{Threads: opt.Threads, Lazy: true})
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,20 @@ type Options struct {
 	// (shapes read from the model or derived from inputs); 0 means
 	// DefaultMaxElements.
 	MaxElements int64
+	// Lazy leaves initializers of LazyMinBytes or more undecoded at load:
+	// each run decodes one when a node first reads it and drops it after
+	// its last reader (and the model file's pages with it, see
+	// onnx.Model.Release). Memory is then about the largest few weights
+	// rather than all of them, at the cost of decoding every weight on
+	// every run and of the load-time preparation (constant folding and
+	// pre-transposed MatMul weights) of nodes that read them: for a run
+	// or two, as a check. The model must stay usable while the session is.
+	Lazy bool
 }
+
+// LazyMinBytes is the size from which Options.Lazy leaves an initializer
+// undecoded.
+const LazyMinBytes = 4096
 
 // Op names an operator: its domain ("" for the default ONNX domain) and
 // type, and how many nodes use it.
@@ -114,6 +127,10 @@ type Session struct {
 	vocab    int
 	maxPos   int
 	idsInput int // index in inputs of the token ids, -1 if none
+	// lazy, with Options.Lazy, names per slot the initializer a run
+	// decodes when a node reads it ("" for the others); model reads it.
+	lazy  []string
+	model *onnx.Model
 }
 
 type graphIO struct {
@@ -177,6 +194,15 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 			unusable[in.Name] = in.DType
 			continue
 		}
+		if o.Lazy && in.Bytes >= LazyMinBytes {
+			i := newSlot(in.Name)
+			for len(s.lazy) <= i {
+				s.lazy = append(s.lazy, "")
+			}
+			s.lazy[i] = in.Name
+			s.model = m
+			continue
+		}
 		data, err := m.InitializerBytes(in.Name)
 		if err != nil {
 			return nil, err
@@ -185,6 +211,7 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: initializer %q: %w", name, in.Name, err)
 		}
+		m.Release(in.Name) // decoded: the file's pages may go
 		setConst(newSlot(in.Name), t)
 	}
 	for _, vi := range g.GetInput() {
@@ -245,6 +272,9 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 	s.slots = len(slot)
 	for len(consts) < s.slots {
 		consts = append(consts, nil)
+	}
+	for len(s.lazy) < s.slots {
+		s.lazy = append(s.lazy, "")
 	}
 	// Fold nodes whose inputs are all constant.
 	isConst := func(i int) bool { return i < 0 || consts[i] != nil }
@@ -592,6 +622,13 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 	for _, n := range s.nodes {
 		in = in[:0]
 		for _, i := range n.in {
+			if i >= 0 && vals[i] == nil && s.lazy[i] != "" {
+				t, err := s.decodeLazy(s.lazy[i])
+				if err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", s.name, n.label, err)
+				}
+				vals[i] = t
+			}
 			if i < 0 {
 				in = append(in, nil)
 			} else {
@@ -616,6 +653,21 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 		res[o.name] = vals[o.slot]
 	}
 	return res, nil
+}
+
+// decodeLazy decodes a lazy initializer (Options.Lazy) for one run.
+func (s *Session) decodeLazy(name string) (*Tensor, error) {
+	in, _ := s.model.Initializer(name)
+	data, err := s.model.InitializerBytes(name)
+	if err != nil {
+		return nil, err
+	}
+	s.model.Release(name)
+	t, err := fromBytes(in.DType, in.Shape, data)
+	if err != nil {
+		return nil, fmt.Errorf("initializer %q: %w", name, err)
+	}
+	return t, nil
 }
 
 func (io graphIO) accepts(t *Tensor) error {

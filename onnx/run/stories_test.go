@@ -201,3 +201,31 @@ func TestStoredFormsRun(t *testing.T) {
 		t.Error("pruning did not change the logits")
 	}
 }
+
+// TestLazySameLogits: a lazy session (weights decoded per run) computes
+// the same logits as a normal one.
+func TestLazySameLogits(t *testing.T) {
+	m, err := onnx.Open(sharedtest.Path(t, "models/stories260k-onnx/model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lazy, err := Load(m, Options{Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := referenceIDs(t)[:64]
+	a, b := make([]float32, len(ids)*512), make([]float32, len(ids)*512)
+	if err := loadStories(t).Logits(ids, a); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // weights dropped after the first run are decoded again
+		if err := lazy.Logits(ids, b); err != nil {
+			t.Fatal(err)
+		}
+		for i := range a {
+			if math.Abs(float64(a[i]-b[i])) > 1e-6*max(1, math.Abs(float64(a[i]))) {
+				t.Fatalf("logit %d: lazy %v, normal %v", i, b[i], a[i])
+			}
+		}
+	}
+}
