@@ -87,7 +87,13 @@
 // blas.SparseB (a streaming model converts a projection each time it
 // reads it, having counted its zeros on the first pass), and multiplied
 // with the sparse kernel of package blas instead of the packed GEMM; "off"
-// keeps every weight dense, "on" every one sparse. Logits agree with the
+// keeps every weight dense, "on" every one sparse. The threshold is
+// necessary, not sufficient: a weight of 65,536 values or more that passes
+// it is also timed both ways at load (256 rows of activations, the
+// model's thread count, best of 3, once per shape and 5% sparsity step)
+// and stays dense unless the sparse product was at least 5% faster, so
+// sparse is never chosen where it measured slower (on a 2-vCPU EPYC a
+// 768×768 weight at 50% zeros is slower sparse on 2 threads). Logits agree with the
 // dense path to float32 rounding (TestSparseExecution, with every kernel).
 // The sparse kernel is chosen only with an assembly GEMM kernel, whose
 // sparse counterpart is AVX-512 or AVX2+FMA assembly (blas.SparseAsm). A

@@ -97,6 +97,8 @@ type Model struct {
 	// stream, when set, reads the block projections (and, with embedName,
 	// the token embedding's rows) from the checkpoint on every pass.
 	stream *streamer
+	// calib caches Options.Sparse "auto"'s measurements (calib.go).
+	calib *calibCache
 }
 
 // layer holds one transformer block. Projections are stored as B operands
@@ -437,7 +439,7 @@ func build(cfg *checkpoint.Config, src source, opt Options, st *streamer) (*Mode
 	default:
 		return nil, fmt.Errorf("%w: sparse execution mode %q (want auto, off or on)", ErrInput, opt.Sparse)
 	}
-	m := &Model{cfg: *cfg, threads: blas.Threads(opt.Threads), kern: kern, sparse: sparse, stream: st}
+	m := &Model{cfg: *cfg, threads: blas.Threads(opt.Threads), kern: kern, sparse: sparse, stream: st, calib: new(calibCache)}
 	m.cfg.Architectures = slices.Clone(cfg.Architectures)
 	var embedName string
 	if cfg.ModelType == "gpt2" {
@@ -520,7 +522,7 @@ func (m *Model) proj(b *weightBuf, w []float32, spec *projSpec, threads int, cac
 			zeros = countZeros(w)
 		}
 		kind, nnz = kindDense, len(w)-zeros
-		if m.useCSR(zeros, len(w)) {
+		if m.useCSR(zeros, len(w)) && m.csrPays(w, rows, k, spec.si, spec.sj, zeros) {
 			kind = kindCSR
 		}
 		if cache {
