@@ -80,6 +80,10 @@ type nativeLM struct{ *model.Model }
 // Kernel names the path and the matrix kernel.
 func (n nativeLM) Kernel() string { return "onnx native, " + n.Model.Kernel() }
 
+// Unwrap lets model.Score run the Model itself (reusing its buffers from
+// window to window).
+func (n nativeLM) Unwrap() *model.Model { return n.Model }
+
 // onnxLM adapts an ONNX session to model.LM: each window's logits are
 // computed at once and handed out in rows.
 type onnxLM struct {

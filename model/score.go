@@ -138,7 +138,7 @@ func batchSize(m, base LM, ctx int) int {
 	var ms []*Model
 	streams := false
 	for _, l := range []LM{m, base} {
-		if mm, ok := l.(*Model); ok && mm != nil {
+		if mm := asModel(l); mm != nil {
 			ms = append(ms, mm)
 			streams = streams || mm.Streaming()
 		}
@@ -155,6 +155,19 @@ func batchSize(m, base LM, ctx int) int {
 		}
 	}
 	return b
+}
+
+// asModel returns the *Model behind an LM: the LM itself, or what an
+// adapter's Unwrap method returns (package eval labels ONNX exports run on
+// a Model that way); nil for any other LM.
+func asModel(l LM) *Model {
+	switch v := l.(type) {
+	case *Model:
+		return v
+	case interface{ Unwrap() *Model }:
+		return v.Unwrap()
+	}
+	return nil
 }
 
 // lmThreads returns the threads an LM works with (1 when it does not say).
@@ -229,8 +242,7 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 	if batch <= 0 {
 		batch = batchSize(m, o.Base, o.Ctx)
 	}
-	mm, _ := m.(*Model)
-	bm, _ := o.Base.(*Model)
+	mm, bm := asModel(m), asModel(o.Base)
 	var mp, bp pass // activations of the batches of mm and bm
 	for b0 := 0; b0 < len(ws); b0 += batch {
 		if err := ctx.Err(); err != nil {
