@@ -13,9 +13,12 @@
 // CSR, bitmask or sparse-autoencoder parts are expanded as they are read,
 // and large checkpoints stream their block weights (model.Options.Stream)
 // — or an ONNX model (a .onnx file, or a directory holding exactly one
-// .onnx file and no safetensors checkpoint, see checkpoint.ONNXPath) through the
-// pure-Go executor of package onnx/run. Either way the result is a
-// model.LM that implements io.Closer.
+// .onnx file and no safetensors checkpoint, see checkpoint.ONNXPath): a
+// recognised llama or GPT-2 export as a model.Model built from its
+// initializers (package onnx/native; the report's kernel reads "onnx
+// native, …"), any other graph — or every graph with model.Options.ONNX
+// "general" — through the pure-Go executor of package onnx/run. Either way
+// the result is a model.LM that implements io.Closer.
 //
 // # Text and tokenizer
 //

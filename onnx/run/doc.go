@@ -17,7 +17,12 @@
 // nodes topologically, evaluates once every node whose inputs are all
 // constant (Constant nodes, shape arithmetic on constants, Transposes of
 // weights), and lays constant 2-D MatMul and Gemm weights out as [N, K] for
-// the matrix kernel. Constants no remaining node reads are dropped.
+// the matrix kernel. Constants no remaining node reads are dropped. Each
+// initializer's file pages are released once it is decoded
+// (onnx.Model.Release). With Options.Lazy, initializers of [LazyMinBytes]
+// or more are not decoded at load but by each run, when first read, and
+// dropped after their last reader: a one-off run (package onnx/native's
+// probe) then needs memory for a few weights, not all.
 //
 // # Operators
 //
