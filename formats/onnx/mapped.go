@@ -115,28 +115,31 @@ func stripTensor(t []byte) (out, raw []byte, ok bool) {
 // decodeAliased decodes data as decode does, except that large raw_data
 // payloads of the main graph's initializers stay in data (aliased, not
 // copied): data must not change while the model is used. It falls back
-// to decode when stripRaw cannot handle the encoding.
-func decodeAliased(name string, data []byte, dir string) (*Model, error) {
+// to decode (aliased false: nothing points into data) when stripRaw
+// cannot handle the encoding.
+func decodeAliased(name string, data []byte, dir string) (m *Model, aliased bool, err error) {
 	stripped, raws, ok := stripRaw(data)
 	if !ok {
-		return decode(name, data, dir)
+		m, err = decode(name, data, dir)
+		return m, false, err
 	}
 	pb := new(onnxpb.ModelProto)
 	if err := proto.Unmarshal(stripped, pb); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrFormat, name, err)
+		return nil, false, fmt.Errorf("%w: %s: %w", ErrFormat, name, err)
 	}
 	inits := pb.GetGraph().GetInitializer()
 	if len(inits) != len(raws) {
-		return decode(name, data, dir)
+		m, err = decode(name, data, dir)
+		return m, false, err
 	}
 	for i, r := range raws {
 		if r != nil {
 			inits[i].RawData = r
 		}
 	}
-	m := &Model{name: name, dir: dir, size: int64(len(data)), pb: pb, index: map[string]int{}, files: map[string]int64{}}
+	m = &Model{name: name, dir: dir, size: int64(len(data)), pb: pb, index: map[string]int{}, files: map[string]int64{}}
 	if err := m.index1(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return m, nil
+	return m, true, nil
 }

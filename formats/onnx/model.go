@@ -83,7 +83,7 @@ type Model struct {
 	// Per inits index, exactly one of dense and sparse is set.
 	dense  []*onnxpb.TensorProto
 	sparse []*onnxpb.SparseTensorProto
-	mapped bool             // large raw_data alias a read-only file mapping
+	mapped bool             // large raw_data alias a read-only file mapping (Release may drop their pages)
 	mu     sync.Mutex       // guards files
 	files  map[string]int64 // external files checked so far: path → size
 }
@@ -111,10 +111,13 @@ func Open(path string) (*Model, error) {
 	if data := mmapFile(f, st.Size()); data != nil {
 		// The large initializers stay in the mapping: reading them costs
 		// no heap, and Release lets their pages go once they are decoded.
-		if m, err = decodeAliased(path, data, filepath.Dir(path)); err != nil {
+		var aliased bool
+		if m, aliased, err = decodeAliased(path, data, filepath.Dir(path)); err != nil {
 			return nil, err
 		}
-		m.mapped = true
+		// Release may drop pages only when raw_data points into the
+		// mapping; after a fallback decode it is heap memory.
+		m.mapped = aliased
 	} else {
 		data := make([]byte, st.Size())
 		if _, err := io.ReadFull(f, data); err != nil {

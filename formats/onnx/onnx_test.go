@@ -888,3 +888,43 @@ func TestOpenMappedSameAsDecode(t *testing.T) {
 		t.Fatal("no raw_data aliased")
 	}
 }
+
+// TestDecodeAliasedFallback: an encoding stripRaw does not handle (the
+// graph field twice, which protobuf merges) is decoded normally and not
+// marked as aliasing the input, so Release never drops heap pages; the
+// plain encoding aliases its large raw_data.
+func TestDecodeAliasedFallback(t *testing.T) {
+	raw := bytes.Repeat([]byte{1, 2, 3, 4}, 4096)
+	pb := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: &onnxpb.GraphProto{
+		Name: proto.String("g"),
+		Initializer: []*onnxpb.TensorProto{{Name: proto.String("w"), DataType: proto.Int32(TypeFloat),
+			Dims: []int64{4096}, RawData: raw}},
+	}}
+	data, err := proto.Marshal(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, aliased, err := decodeAliased("x", data, "")
+	if err != nil || !aliased {
+		t.Fatalf("plain encoding: aliased %v, error %v", aliased, err)
+	}
+	if got := m.Proto().GetGraph().GetInitializer()[0].GetRawData(); &got[0] != &data[len(data)-len(raw)] {
+		t.Error("raw_data was copied, not aliased")
+	}
+	twice, err := proto.Marshal(&onnxpb.ModelProto{Graph: &onnxpb.GraphProto{DocString: proto.String("more")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, twice...)
+	m, aliased, err = decodeAliased("x", data, "")
+	if err != nil || aliased {
+		t.Fatalf("graph twice: aliased %v, error %v", aliased, err)
+	}
+	want := new(onnxpb.ModelProto)
+	if err := proto.Unmarshal(data, want); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(m.Proto(), want) {
+		t.Error("fallback decode differs from proto.Unmarshal")
+	}
+}
