@@ -8,26 +8,42 @@ import (
 	"time"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/model"
+	"github.com/lmsparse/lmsparse/onnx/native"
 )
 
 func main() {
-	dir := flag.String("model", "", "checkpoint directory")
+	dir := flag.String("model", "", "checkpoint directory, or a recognised llama/gpt2 .onnx export")
 	ctx := flag.Int("ctx", 512, "window length")
 	threads := flag.Int("threads", 1, "threads")
 	iters := flag.Int("iters", 5, "timed windows")
 	kernel := flag.String("kernel", "", "GEMM kernel (default: fastest)")
 	flag.Parse()
-	lm, err := checkpoint.Open(*dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	m, err := model.Load(lm, model.Options{Threads: *threads, Kernel: *kernel})
-	lm.Close()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	var m *model.Model
+	if file, ok := checkpoint.ONNXPath(*dir); ok {
+		// A recognised ONNX export, as lmsparse eval runs it (onnx/native).
+		om, err := onnx.Open(file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if m, err = native.Load(om, model.Options{Threads: *threads, Kernel: *kernel}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	} else {
+		lm, err := checkpoint.Open(*dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		m, err = model.Load(lm, model.Options{Threads: *threads, Kernel: *kernel})
+		lm.Close()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	ids := make([]int, *ctx)
 	for i := range ids {
