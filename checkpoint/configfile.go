@@ -1,10 +1,11 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
+
+	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
 // configFileMax bounds config.json as read whole for rewriting.
@@ -16,23 +17,26 @@ func ReadConfigBytes(m *Model) ([]byte, error) {
 	if m.Config == nil {
 		return nil, nil
 	}
-	return ReadFileBounded(filepath.Join(m.Dir, ConfigFile), configFileMax)
+	return readFileIn(m.Dir, filepath.Join(m.Dir, ConfigFile), configFileMax)
 }
 
-// ReadFileBounded reads a whole file of at most max bytes; a larger one is
-// an error wrapping ErrFormat.
+// ReadFileBounded reads a whole regular file of at most max bytes, without
+// blocking on special files; a larger file, or one that is not regular, is
+// an error wrapping ErrFormat and safeio.ErrInput.
 func ReadFileBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	b, err := safeio.ReadFile(path, max)
+	if errors.Is(err, safeio.ErrInput) {
+		return nil, fmt.Errorf("%w (%w)", err, ErrFormat)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	return b, err
+}
+
+// readFileIn is ReadFileBounded for a file of the model directory dir:
+// its symbolic links must resolve inside dir (see package safeio).
+func readFileIn(dir, path string, max int64) ([]byte, error) {
+	b, err := safeio.ReadFileIn(dir, path, max)
+	if errors.Is(err, safeio.ErrInput) {
+		return nil, fmt.Errorf("%w (%w)", err, ErrFormat)
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrFormat, max)
-	}
-	return b, nil
+	return b, err
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/internal/safeio"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
@@ -125,7 +126,7 @@ func Open(path string) (m *Model, err error) {
 }
 
 func readConfig(path string) (*Config, error) {
-	data, err := ReadFileBounded(path, maxConfigSize)
+	data, err := readFileIn(filepath.Dir(path), path, maxConfigSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w: missing %s", filepath.Dir(path), ErrFormat, ConfigFile)
@@ -142,7 +143,7 @@ func readConfig(path string) (*Config, error) {
 // readIndex parses model.safetensors.index.json. It returns the shard file
 // names in sorted order and the weight map (tensor → shard file name).
 func readIndex(path string) ([]string, map[string]string, error) {
-	data, err := ReadFileBounded(path, maxIndexSize)
+	data, err := readFileIn(filepath.Dir(path), path, maxIndexSize)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,7 +181,16 @@ func readIndex(path string) ([]string, map[string]string, error) {
 // shard must be listed.
 func (m *Model) addShards(files []string, weightMap map[string]string) error {
 	for i, path := range files {
-		f, err := safetensors.Open(path)
+		open := path
+		if m.Dir == m.Path { // a directory: its shards must stay inside it
+			var err error
+			if open, err = safeio.Resolve(m.Dir, path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%w (%w)", err, ErrFormat)
+			} else if err != nil {
+				open = path
+			}
+		}
+		f, err := safetensors.Open(open)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("%s: %w: missing shard %s named in %s", path, ErrFormat, filepath.Base(path), IndexFile)

@@ -336,7 +336,7 @@ func (o *Output) CopyAux(inDir string, config []byte) error {
 			}
 			continue
 		}
-		if err := copyFile(filepath.Join(inDir, name), o.Path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := copyFile(inDir, filepath.Join(inDir, name), o.Path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
+	"github.com/lmsparse/lmsparse/internal/safeio"
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
@@ -261,7 +263,7 @@ func Stage(out string, fill func(dir string) error) error {
 // of a checkpoint directory (those present) from inDir to outDir.
 func CopyAux(inDir, outDir string) error {
 	for _, name := range auxFiles {
-		if err := copyFile(filepath.Join(inDir, name), filepath.Join(outDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := copyFile(inDir, filepath.Join(inDir, name), filepath.Join(outDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -299,16 +301,27 @@ func writeIndex(path string, shards []Shard) error {
 	return atomicfile.WriteBytes(path, append(b, '\n'))
 }
 
-// copyFile copies src to dst atomically. A missing src is reported as
-// os.ErrNotExist so callers can skip optional files.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// copyFile copies src, a file of the input directory inDir, to dst
+// atomically under the input rule of package safeio: src's symbolic links
+// must resolve inside inDir, and only a regular file is copied (a link out
+// of the directory, a FIFO, device or directory is an error wrapping
+// ErrFormat). The copy gets at most src's permissions (0644 masked by
+// them), and exactly the size src had when opened. A missing src is
+// reported as os.ErrNotExist so callers can skip optional files.
+func copyFile(inDir, src, dst string) error {
+	in, st, err := safeio.OpenIn(inDir, src)
 	if err != nil {
+		if errors.Is(err, safeio.ErrInput) {
+			return fmt.Errorf("%w (%w)", err, ErrFormat)
+		}
 		return err
 	}
 	defer in.Close()
-	return atomicfile.Write(dst, func(f *os.File) error {
-		_, err := f.ReadFrom(in)
+	return atomicfile.WriteMode(dst, st.Mode().Perm()&0o644, func(f *os.File) error {
+		n, err := io.Copy(f, io.LimitReader(in, st.Size()))
+		if err == nil && n != st.Size() {
+			err = fmt.Errorf("%s: %w: changed while copied", src, ErrFormat)
+		}
 		return err
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
 // File is the name of the manifest in an output directory.
@@ -337,7 +339,7 @@ func HashFiles(dir string, files []string) ([]Input, error) {
 	var out []Input
 	buf := make([]byte, 1<<20)
 	for _, p := range files {
-		f, err := os.Open(p)
+		f, _, err := safeio.Open(p)
 		if err != nil {
 			return nil, err
 		}

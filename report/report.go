@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 
 	"github.com/lmsparse/lmsparse/manifest"
+
+	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
 // Schema is the version of report.json this package writes and reads.
@@ -178,9 +179,12 @@ type Timing struct {
 	Seconds float64 `json:"seconds"`
 }
 
+// maxReportSize bounds report.json as read.
+const maxReportSize = 64 << 20
+
 // Load reads and checks a report.json.
 func Load(path string) (*Report, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, maxReportSize)
 	if err != nil {
 		return nil, err
 	}

@@ -159,7 +159,11 @@ func (l *loader) buildSplitters(t *Tokenizer, added []addedTokenJSON) error {
 			tok.normalized = *a.Normalized
 		}
 		if tok.normalized && t.norm != nil {
-			if tok.content = t.norm.normalize(sanitizeUTF8(a.Content)); tok.content != "" {
+			content, ok := t.norm.normalize(sanitizeUTF8(a.Content), normLimit(len(a.Content)))
+			if !ok {
+				return l.errorf(ErrFormat, "added token %d: the normalizers make it more than %d times longer", tok.id, MaxNormalizedFactor)
+			}
+			if tok.content = content; tok.content != "" {
 				norm = append(norm, tok)
 			}
 			continue

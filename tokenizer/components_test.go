@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -209,15 +210,15 @@ func TestBertNormalizer(t *testing.T) {
 		{"한국 𠀀x", "\u1112\u1161\u11ab\u1100\u116e\u11a8 \U00020000x"},
 	}
 	for _, c := range cases {
-		if got := n.normalize(c.in); got != c.want {
+		if got, _ := n.normalize(c.in, math.MaxInt); got != c.want {
 			t.Errorf("normalize(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 	yes, no := true, false
-	if got := (bertNormalizer{stripAccents: &yes}).normalize("Héllo ÅÇ"); got != "Hello AC" {
+	if got := (bertNormalizer{stripAccents: &yes}).apply("Héllo ÅÇ"); got != "Hello AC" {
 		t.Errorf("strip_accents only: %q", got)
 	}
-	if got := (bertNormalizer{lowercase: true, stripAccents: &no}).normalize("Héllo ÅÇ"); got != "héllo åç" {
+	if got := (bertNormalizer{lowercase: true, stripAccents: &no}).apply("Héllo ÅÇ"); got != "héllo åç" {
 		t.Errorf("lowercase only: %q", got)
 	}
 }

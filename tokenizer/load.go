@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
 // Limits on what is read from files.
@@ -32,10 +33,11 @@ func Load(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	dir := ""
 	if st.IsDir() {
-		path = filepath.Join(path, "tokenizer.json")
+		dir, path = path, filepath.Join(path, "tokenizer.json")
 	}
-	data, err := readFile(path)
+	data, err := readFile(dir, path)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +47,7 @@ func Load(path string) (*Tokenizer, error) {
 		return nil, err
 	}
 	cfgPath := filepath.Join(filepath.Dir(path), "tokenizer_config.json")
-	cfgData, err := readFile(cfgPath)
+	cfgData, err := readFile(filepath.Dir(path), cfgPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		cfgData = nil
@@ -58,19 +60,22 @@ func Load(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// readFile reads a file of at most maxFileSize bytes.
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// readFile reads a regular file of at most maxFileSize bytes, without
+// blocking on special files; with dir set, its symbolic links must
+// resolve inside dir (see package safeio).
+func readFile(dir, path string) ([]byte, error) {
+	var data []byte
+	var err error
+	if dir != "" {
+		data, err = safeio.ReadFileIn(dir, path, maxFileSize)
+	} else {
+		data, err = safeio.ReadFile(path, maxFileSize)
+	}
+	if errors.Is(err, safeio.ErrInput) {
+		return nil, fmt.Errorf("tokenizer: %w (%w)", err, ErrFormat)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("tokenizer: %s: %w: larger than %d bytes", path, ErrFormat, maxFileSize)
 	}
 	return data, nil
 }

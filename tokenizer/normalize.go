@@ -7,63 +7,99 @@ import (
 
 // A normalizer rewrites the text of one section (the text between two added
 // tokens) before pre-tokenization.
+//
+// limit bounds the length of the result: a normalizer whose output would
+// be longer returns ok false without building it, so that a chain of
+// expanding replacements cannot exhaust memory (see [MaxNormalizedFactor]).
 type normalizer interface {
-	normalize(s string) string
+	normalize(s string, limit int) (out string, ok bool)
+}
+
+// MaxNormalizedFactor bounds normalization: the normalized form of a piece
+// of text of n bytes may have at most MaxNormalizedFactor·n + 1024 bytes;
+// a tokenizer.json whose normalizers expand text beyond that is refused
+// when text is encoded (an error wrapping [ErrLimit]).
+const MaxNormalizedFactor = 64
+
+// normLimit is the longest normalized form of n bytes.
+func normLimit(n int) int { return MaxNormalizedFactor*min(n, 1<<40) + 1024 }
+
+// within returns s, and whether it fits limit.
+func within(s string, limit int) (string, bool) {
+	if len(s) > limit {
+		return "", false
+	}
+	return s, true
 }
 
 // sequenceNormalizer applies normalizers in order ("Sequence").
 type sequenceNormalizer []normalizer
 
-func (q sequenceNormalizer) normalize(s string) string {
+func (q sequenceNormalizer) normalize(s string, limit int) (string, bool) {
 	for _, n := range q {
-		s = n.normalize(s)
+		var ok bool
+		if s, ok = n.normalize(s, limit); !ok {
+			return "", false
+		}
 	}
-	return s
+	return s, true
 }
 
 // prependNormalizer prepends a string ("Prepend"; Llama's legacy "▁").
 type prependNormalizer struct{ prefix string }
 
-func (p prependNormalizer) normalize(s string) string {
+func (p prependNormalizer) normalize(s string, limit int) (string, bool) {
 	if s == "" {
-		return s
+		return s, true
 	}
-	return p.prefix + s
+	if len(p.prefix) > limit-len(s) {
+		return "", false
+	}
+	return p.prefix + s, true
 }
 
 // replaceNormalizer replaces every occurrence of a literal string
 // ("Replace" with a String pattern).
 type replaceNormalizer struct{ from, to string }
 
-func (r replaceNormalizer) normalize(s string) string {
+func (r replaceNormalizer) normalize(s string, limit int) (string, bool) {
 	if r.from == "" {
-		return s
+		return s, true
 	}
-	return strings.ReplaceAll(s, r.from, r.to)
+	if grow := int64(len(r.to)) - int64(len(r.from)); grow > 0 {
+		// The result's length, before building it: at most len(s)
+		// occurrences, each at most 64 MiB longer, fit an int64.
+		if int64(len(s))+int64(strings.Count(s, r.from))*grow > int64(limit) {
+			return "", false
+		}
+	}
+	return strings.ReplaceAll(s, r.from, r.to), true
 }
 
 // lowercaseNormalizer lowercases with the full Unicode mapping
 // ("Lowercase").
 type lowercaseNormalizer struct{}
 
-func (lowercaseNormalizer) normalize(s string) string { return toLowerJS(s) }
+func (lowercaseNormalizer) normalize(s string, limit int) (string, bool) {
+	return within(toLowerJS(s), limit)
+}
 
 // nfdNormalizer applies Unicode Normalization Form D ("NFD").
 type nfdNormalizer struct{}
 
-func (nfdNormalizer) normalize(s string) string { return nfd(s) }
+func (nfdNormalizer) normalize(s string, limit int) (string, bool) { return within(nfd(s), limit) }
 
 // stripNormalizer trims whitespace from the ends ("Strip").
 type stripNormalizer struct{ left, right bool }
 
-func (n stripNormalizer) normalize(s string) string {
+func (n stripNormalizer) normalize(s string, limit int) (string, bool) {
 	if n.left {
 		s = strings.TrimLeftFunc(s, isJSSpace)
 	}
 	if n.right {
 		s = strings.TrimRightFunc(s, isJSSpace)
 	}
-	return s
+	return within(s, limit)
 }
 
 // bertNormalizer is BERT's normalizer ("BertNormalizer"), step for step as
@@ -85,7 +121,11 @@ type bertNormalizer struct {
 	stripAccents                       *bool
 }
 
-func (n bertNormalizer) normalize(s string) string {
+func (n bertNormalizer) normalize(s string, limit int) (string, bool) {
+	return within(n.apply(s), limit)
+}
+
+func (n bertNormalizer) apply(s string) string {
 	if n.cleanText {
 		s = bertCleanText(s)
 	}

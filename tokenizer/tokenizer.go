@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -16,7 +17,17 @@ var (
 	// example `model type "Unigram"` or `pre_tokenizer "Split" with pattern
 	// {"Regex": "\\s+"}`.
 	ErrUnsupported = errors.New("unsupported tokenizer component")
+	// ErrLimit reports text that [Tokenizer.EncodeLimited] refuses: its
+	// normalized form is more than [MaxNormalizedFactor] times longer, or
+	// a pre-tokenized word is longer than [MaxWordBytes].
+	ErrLimit = errors.New("text beyond the tokenizer's limits")
 )
+
+// MaxWordBytes bounds one pre-tokenized word (the unit BPE or WordPiece
+// runs on; for a tokenizer with no pre-tokenizer, as Llama's, a whole
+// section of text between added tokens): 8 MiB, some 400 MB of working
+// memory.
+const MaxWordBytes = 8 << 20
 
 // Kinds returned by [Tokenizer.Kind].
 const (
@@ -77,26 +88,57 @@ func (t *Tokenizer) Encode(text string) []int { return t.EncodeOptions(text, tru
 // EncodeOptions returns the token ids of text, with the special tokens of
 // the post-processor (or of tokenizer_config.json) added when addSpecial is
 // true. Added tokens that occur in text are always matched.
+//
+// It does not bound its work: for text from outside, use
+// [Tokenizer.EncodeLimited]. Text beyond the limits gives the ids encoded
+// before the limit was hit.
 func (t *Tokenizer) EncodeOptions(text string, addSpecial bool) []int {
-	ids := make([]int, 0, len(text)/3+len(t.prefix)+len(t.suffix)+1)
+	ids, _ := t.encode(text, addSpecial, 0, false)
+	return ids
+}
+
+// EncodeLimited is [Tokenizer.EncodeOptions] for untrusted text, in bounded
+// memory: a section whose normalized form would be more than
+// [MaxNormalizedFactor] times longer, or a pre-tokenized word longer than
+// [MaxWordBytes], is an error wrapping [ErrLimit] that says where. With
+// maxTokens > 0 it stops once it has more than maxTokens ids (the suffix
+// of special tokens is then not added): the ids it returns start as the
+// whole text's would.
+func (t *Tokenizer) EncodeLimited(text string, addSpecial bool, maxTokens int) ([]int, error) {
+	return t.encode(text, addSpecial, maxTokens, true)
+}
+
+func (t *Tokenizer) encode(text string, addSpecial bool, maxTokens int, limited bool) ([]int, error) {
+	n := len(text)/3 + len(t.prefix) + len(t.suffix) + 1
+	if maxTokens > 0 {
+		n = min(n, maxTokens+len(t.prefix)+1)
+	}
+	ids := make([]int, 0, n)
 	if addSpecial {
 		ids = append(ids, t.prefix...)
 	}
-	ids = t.encodeText(ids, text)
+	ids, err := t.encodeText(ids, text, maxTokens, limited)
+	if err != nil || (maxTokens > 0 && len(ids) > maxTokens) {
+		return ids, err
+	}
 	if addSpecial {
 		ids = append(ids, t.suffix...)
 	}
-	return ids
+	return ids, nil
 }
 
 // encodeText appends the ids of text: replace ill-formed UTF-8, cut at the
 // added tokens, and for each piece between them normalize, cut at the added
 // tokens that match normalized text, pre-tokenize and run the model.
-func (t *Tokenizer) encodeText(dst []int, text string) []int {
+func (t *Tokenizer) encodeText(dst []int, text string, maxTokens int, limited bool) ([]int, error) {
 	text = sanitizeUTF8(text)
 	st := &encodeState{}
 	segs := t.rawSplit.split(nil, text)
+	done := func() bool { return maxTokens > 0 && len(dst) > maxTokens }
 	for i, seg := range segs {
+		if done() {
+			return dst, nil
+		}
 		if seg.tok != nil {
 			dst = append(dst, seg.tok.id)
 			continue
@@ -106,7 +148,15 @@ func (t *Tokenizer) encodeText(dst []int, text string) []int {
 			continue
 		}
 		if t.norm != nil {
-			if s = t.norm.normalize(s); s == "" {
+			limit := math.MaxInt
+			if limited {
+				limit = normLimit(len(s))
+			}
+			var ok bool
+			if s, ok = t.norm.normalize(s, limit); !ok {
+				return dst, fmt.Errorf("%w: the normalizers make a %d-byte piece of text more than %d times longer (after %d tokens)", ErrLimit, len(s), MaxNormalizedFactor, len(dst))
+			}
+			if s == "" {
 				continue
 			}
 		}
@@ -124,10 +174,17 @@ func (t *Tokenizer) encodeText(dst []int, text string) []int {
 			} else {
 				st.words = append(st.words[:0], sub.text)
 			}
+			if limited {
+				for _, w := range st.words {
+					if len(w) > MaxWordBytes && t.longestUnit(w) > MaxWordBytes {
+						return dst, fmt.Errorf("%w: a pre-tokenized word of %d bytes (at most %d; after %d tokens)", ErrLimit, len(w), MaxWordBytes, len(dst))
+					}
+				}
+			}
 			dst = t.model.encode(dst, st.words, st)
 		}
 	}
-	return dst
+	return dst, nil
 }
 
 // Decode returns the text of ids through the tokenizer.json decoder.
@@ -186,3 +243,22 @@ func (t *Tokenizer) TokenID(s string) (int, bool) {
 // Prefix returns the special tokens the tokenizer adds before a sequence
 // (Llama's BOS), empty for tokenizers that add none (GPT-2).
 func (t *Tokenizer) Prefix() []int { return append([]int(nil), t.prefix...) }
+
+// longestUnit returns the length of the longest piece of the word w the
+// model encodes as a unit: w, or for a BPE model that cuts at "▁" (Llama's)
+// the longest run between two of them.
+func (t *Tokenizer) longestUnit(w string) int {
+	if m, ok := t.model.(*bpeModel); !ok || !m.cutSpace {
+		return len(w)
+	}
+	longest := 0
+	for len(w) > 0 {
+		j := strings.Index(w[1:], spaceMark)
+		if j < 0 {
+			return max(longest, len(w))
+		}
+		longest = max(longest, j+1)
+		w = w[j+1:]
+	}
+	return longest
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -13,6 +12,8 @@ import (
 
 	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
 	"github.com/lmsparse/lmsparse/tensor"
+
+	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
 var (
@@ -92,18 +93,14 @@ type Model struct {
 // relative to the model's directory. Errors wrap [ErrFormat] (and
 // fs.ErrNotExist for a missing file) and name the file and the tensor.
 func Open(path string) (*Model, error) {
-	f, err := os.Open(path)
+	f, st, err := safeio.Open(path)
 	if err != nil {
+		if errors.Is(err, safeio.ErrInput) {
+			return nil, fmt.Errorf("%w (%w)", err, ErrFormat)
+		}
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s: not a regular file", ErrFormat, path)
-	}
 	if st.Size() > MaxProtoBytes {
 		return nil, fmt.Errorf("%w: %s: %d bytes, over protobuf's 2 GiB limit (larger models keep tensors in external data)", ErrFormat, path, st.Size())
 	}

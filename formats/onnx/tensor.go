@@ -12,6 +12,8 @@ import (
 
 	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
 	"github.com/lmsparse/lmsparse/tensor"
+
+	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
 // tensorMeta is what meta learns about a TensorProto without reading data.
@@ -321,9 +323,9 @@ func (m *Model) tensorData(t *onnxpb.TensorProto, what string) (tensor.DType, te
 }
 
 func readExternal(r extRef) ([]byte, error) {
-	f, err := os.Open(r.path)
+	f, _, err := safeio.Open(r.path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: external data %q: %w", ErrFormat, r.location, err)
 	}
 	defer f.Close()
 	b := make([]byte, r.length)

@@ -2,9 +2,12 @@ package safetensors
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
 // File is an open safetensors file. Its methods are safe for concurrent
@@ -24,18 +27,12 @@ type File struct {
 // memory-mapped, so [File.Bytes] returns views of it without copying.
 // Errors name the path and wrap ErrFormat for invalid files.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, st, err := safeio.Open(path)
 	if err != nil {
+		if errors.Is(err, safeio.ErrInput) {
+			return nil, fmt.Errorf("%w (%w)", err, ErrFormat)
+		}
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrFormat)
 	}
 	sf, err := newFile(f, st.Size(), path)
 	if err != nil {

@@ -10,6 +10,11 @@ import (
 // gets mode 0644. On any error the temporary file is removed, path is left
 // as it was, and the error names path.
 func Write(path string, fill func(f *os.File) error) (err error) {
+	return WriteMode(path, 0o644, fill)
+}
+
+// WriteMode is [Write] giving the file the permissions mode.
+func WriteMode(path string, mode os.FileMode, fill func(f *os.File) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -25,7 +30,7 @@ func Write(path string, fill func(f *os.File) error) (err error) {
 	if err = fill(tmp); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(0o644); err != nil {
+	if err = tmp.Chmod(mode); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
