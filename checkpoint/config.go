@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Config is the part of a Hugging Face config.json that lmsparse uses,
@@ -29,6 +30,20 @@ type Config struct {
 	TieWordEmbeddings bool    // the LM head reuses the token embedding
 	Activation        string  // hidden_act / activation_function
 	TorchDType        string  // torch_dtype as written, may be ""
+
+	// Fields that change the forward pass, which lmsparse does not
+	// implement: package model refuses a model that sets them (see
+	// docs/SECURITY.md, "Config fields that change the math").
+
+	// RopeScaling is rope_scaling's type ("linear", "llama3", "dynamic",
+	// …), "" when absent, null or "default".
+	RopeScaling string
+	// AttentionBias is attention_bias (llama family): the q/k/v/o
+	// projections have biases, which the checkpoint must then hold.
+	AttentionBias bool
+	// SlidingWindow is the attention window of mistral (sliding_window),
+	// or of qwen2 with use_sliding_window; 0 when attention is full.
+	SlidingWindow int
 }
 
 // Supported lists the model_type values lmsparse understands.
@@ -67,6 +82,13 @@ type rawConfig struct {
 	RMSEps       *float64 `json:"rms_norm_eps"`
 	RopeTheta    *float64 `json:"rope_theta"`
 	HiddenAct    *string  `json:"hidden_act"`
+	RopeScaling  *struct {
+		Type     *string `json:"type"`
+		RopeType *string `json:"rope_type"`
+	} `json:"rope_scaling"`
+	AttentionBias    *bool `json:"attention_bias"`
+	SlidingWindow    *int  `json:"sliding_window"`
+	UseSlidingWindow *bool `json:"use_sliding_window"`
 
 	// gpt2
 	NEmbd  *int     `json:"n_embd"`
@@ -86,6 +108,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if len(data) > maxConfigSize {
 		return nil, fmt.Errorf("%w: config.json is %d bytes (at most %d)", ErrFormat, len(data), maxConfigSize)
 	}
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: config.json is not valid UTF-8", ErrFormat)
+	}
 	var raw rawConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
@@ -94,6 +119,9 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("%w: config.json: %q has the wrong type (%s, want %s)", ErrFormat, te.Field, te.Value, te.Type)
 		}
 		return nil, fmt.Errorf("%w: config.json: invalid JSON: %v", ErrFormat, err)
+	}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, fmt.Errorf("%w: config.json: %d bytes after the JSON object (trailing garbage, or a second value)", ErrFormat, len(rest))
 	}
 	if raw.ModelType == nil || *raw.ModelType == "" {
 		return nil, fmt.Errorf("%w: config.json has no model_type", ErrFormat)
@@ -170,6 +198,22 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.RopeTheta = flt(raw.RopeTheta, "rope_theta", 10000)
 		c.Activation = str(raw.HiddenAct, "silu")
 		c.TieWordEmbeddings = raw.Tie != nil && *raw.Tie
+		if rs := raw.RopeScaling; rs != nil {
+			c.RopeScaling = "unknown"
+			for _, t := range []*string{rs.RopeType, rs.Type} {
+				if t != nil && *t != "" {
+					c.RopeScaling = *t
+					break
+				}
+			}
+			if c.RopeScaling == "default" {
+				c.RopeScaling = ""
+			}
+		}
+		c.AttentionBias = raw.AttentionBias != nil && *raw.AttentionBias
+		if raw.SlidingWindow != nil && (c.ModelType == "mistral" || c.ModelType == "qwen2" && raw.UseSlidingWindow != nil && *raw.UseSlidingWindow) {
+			c.SlidingWindow = opt(raw.SlidingWindow, "sliding_window", maxPositions, 0)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -101,7 +101,7 @@ func Open(path string) (m *Model, err error) {
 				return nil, err
 			}
 		}
-		return m, m.addShards([]string{path}, nil)
+		return m, m.finishOpen(m.addShards([]string{path}, nil))
 	}
 	m.Dir = path
 	if m.Config, err = readConfig(filepath.Join(path, ConfigFile)); err != nil {
@@ -109,7 +109,7 @@ func Open(path string) (m *Model, err error) {
 	}
 	single := filepath.Join(path, SingleFile)
 	if _, err := os.Stat(single); err == nil {
-		return m, m.addShards([]string{single}, nil)
+		return m, m.finishOpen(m.addShards([]string{single}, nil))
 	}
 	index := filepath.Join(path, IndexFile)
 	if _, err := os.Stat(index); err != nil {
@@ -122,7 +122,7 @@ func Open(path string) (m *Model, err error) {
 	for i, f := range files {
 		files[i] = filepath.Join(path, f)
 	}
-	return m, m.addShards(files, weightMap)
+	return m, m.finishOpen(m.addShards(files, weightMap))
 }
 
 func readConfig(path string) (*Config, error) {
@@ -366,4 +366,45 @@ func (m *Model) ReadInto(name string, buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%s: tensor %q: %w", m.Files[r.shard], name, err)
 	}
 	return buf, nil
+}
+
+// finishOpen checks, after the tensors are registered (err is theirs),
+// that no tensor belongs to a block beyond the config's layer count: a
+// num_hidden_layers smaller than the blocks present would make the forward
+// pass ignore them.
+func (m *Model) finishOpen(err error) error {
+	if err != nil || m.Config == nil {
+		return err
+	}
+	for _, name := range m.names {
+		if l, ok := blockIndex(name); ok && l >= m.Config.NumLayers {
+			key := "num_hidden_layers"
+			if m.Config.ModelType == "gpt2" {
+				key = "n_layer"
+			}
+			return fmt.Errorf("%s: %w: tensor %q is in block %d, but config.json's %s is %d", m.Path, ErrFormat, name, l, key, m.Config.NumLayers)
+		}
+	}
+	return nil
+}
+
+// blockIndex returns N for a tensor of a transformer block, named like
+// "model.layers.N.…", "transformer.h.N.…" or "h.N.…".
+func blockIndex(name string) (int, bool) {
+	for _, p := range []string{"model.layers.", "layers.", "transformer.h.", "h."} {
+		i := strings.Index(name, p)
+		if i < 0 || (i > 0 && name[i-1] != '.') {
+			continue
+		}
+		rest := name[i+len(p):]
+		n, j := 0, 0
+		for j < len(rest) && j < 9 && rest[j] >= '0' && rest[j] <= '9' {
+			n = n*10 + int(rest[j]-'0')
+			j++
+		}
+		if j > 0 && j < len(rest) && rest[j] == '.' {
+			return n, true
+		}
+	}
+	return 0, false
 }

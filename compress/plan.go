@@ -76,7 +76,12 @@ type Plan struct {
 	started time.Time
 	timings []report.Timing
 	ran     bool
+	notes   []string
 }
+
+// Notes returns what writing the output did beside it that a user may want
+// to know (see checkpoint.Output.Notes), once Run has returned.
+func (p *Plan) Notes() []string { return p.notes }
 
 // NewPlan checks a run of recipe r on the model at modelPath into the
 // directory out: the recipe as a whole, the output location, the prune
@@ -206,11 +211,11 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 func (p *Plan) prepareEval() error {
 	e := p.r.Eval
 	p.text = p.r.TextPath()
-	text, err := eval.ReadText(p.text)
+	tok, err := eval.LoadTokenizer(p.model, "")
 	if err != nil {
 		return err
 	}
-	tok, err := eval.LoadTokenizer(p.model, "")
+	text, err := eval.ReadTextTokens(p.text, tok, e.MaxTokens)
 	if err != nil {
 		return err
 	}
@@ -321,6 +326,7 @@ func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 	}
 	committed := false
 	defer func() {
+		p.notes = out.Notes()
 		if !committed {
 			out.Abort()
 		}

@@ -135,7 +135,10 @@ func NewHarness(base model.LM, tok *tokenizer.Tokenizer, text *Text, opts Option
 	} else if opts.Ctx > 0 && opts.Stride > opts.Ctx {
 		return nil, &WindowError{Ctx: opts.Ctx, Stride: opts.Stride}
 	}
-	h.ids = tok.Encode(string(text.Data))
+	var err error
+	if h.ids, err = tok.EncodeLimited(string(text.Data), true, opts.MaxTokens); err != nil {
+		return nil, inputErrorf("%s: %v", text.Path, err)
+	}
 	if opts.MaxTokens > 0 && opts.MaxTokens < len(h.ids) {
 		h.ids, h.cut = h.ids[:opts.MaxTokens], true
 	}

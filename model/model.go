@@ -162,7 +162,16 @@ func (m *Model) Config() checkpoint.Config {
 func (m *Model) VocabSize() int { return m.cfg.VocabSize }
 
 // MaxPositions returns the longest window the model accepts.
-func (m *Model) MaxPositions() int { return m.cfg.MaxPositions }
+//
+// A model with a sliding attention window (mistral's sliding_window)
+// accepts windows no longer than it: within them every token sees all the
+// earlier ones, so full attention is exact.
+func (m *Model) MaxPositions() int {
+	if w := m.cfg.SlidingWindow; w > 0 && w < m.cfg.MaxPositions {
+		return w
+	}
+	return m.cfg.MaxPositions
+}
 
 // Threads returns the number of goroutines a forward pass uses.
 func (m *Model) Threads() int { return m.threads }
@@ -405,6 +414,9 @@ func checkConfig(c *checkpoint.Config) error {
 		}
 		if !(c.RopeTheta > 0) {
 			return bad("rope_theta %g must be positive", c.RopeTheta)
+		}
+		if c.RopeScaling != "" {
+			return bad("rope_scaling of type %q is not implemented (scores would be wrong)", c.RopeScaling)
 		}
 	case "gpt2":
 		switch c.Activation {
@@ -699,6 +711,9 @@ func (m *Model) buildLlama(src source) (string, error) {
 		spec(&L.spec[pQKV], D, lp+"self_attn.q_proj.weight", qDim, lp+"self_attn.k_proj.weight", kvDim, lp+"self_attn.v_proj.weight", kvDim)
 		if e != nil {
 			return "", e
+		}
+		if c.AttentionBias && !src.has(lp+"self_attn.q_proj.bias") {
+			return "", fmt.Errorf("%w: config.json sets attention_bias but the checkpoint has no %s", checkpoint.ErrFormat, lp+"self_attn.q_proj.bias")
 		}
 		if c.ModelType == "qwen2" || src.has(lp+"self_attn.q_proj.bias") || src.has(lp+"self_attn.k_proj.bias") || src.has(lp+"self_attn.v_proj.bias") {
 			bq := load(lp+"self_attn.q_proj.bias", qDim)

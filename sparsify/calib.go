@@ -222,7 +222,10 @@ func (j *Job) calibWindows(ctx context.Context, lm *model.Model, tok *tokenizer.
 		if err != nil {
 			return nil, nil, err
 		}
-		ids := tok.Encode(string(data))
+		ids, err := tok.EncodeLimited(string(data), true, 0)
+		if err != nil {
+			return nil, nil, invalidf("calibration text %s: %v", c.Text, err)
+		}
 		for k := 0; k < c.Samples && (k+1)*c.Len <= len(ids); k++ {
 			wins = append(wins, ids[k*c.Len:(k+1)*c.Len])
 		}

@@ -109,8 +109,17 @@ func selectTargets(m *checkpoint.Model, include, exclude []string) ([]*target, e
 		if !info.DType.IsFloat() {
 			return nil, fmt.Errorf("%s: tensor %q: %w: cannot prune dtype %s (floating-point tensors only)", info.File, name, tensor.ErrDType, info.DType)
 		}
+		n, err := info.Shape.Elems()
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
+		}
+		if n == 0 {
+			// Nothing to prune, whatever its dimensions: a tensor of no
+			// elements (valid, e.g. [2^62, 0]) is written untouched, so no
+			// work or memory ever follows from its dimensions.
+			continue
+		}
 		t := &target{name: name, info: info}
-		n, _ := info.Shape.Elems()
 		switch len(info.Shape) {
 		case 0, 1:
 			t.sRows, t.sCols = 1, n
@@ -174,7 +183,13 @@ func onnxTargets(m *onnx.Model, file string, include, exclude []string) ([]*targ
 		if !in.DType.IsFloat() {
 			return nil, fmt.Errorf("%s: tensor %q: %w: cannot prune dtype %s (floating-point tensors only)", file, in.Name, tensor.ErrDType, in.DType)
 		}
-		n, _ := in.Shape.Elems()
+		n, err := in.Shape.Elems()
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %w", file, in.Name, err)
+		}
+		if n == 0 {
+			continue // nothing to prune (see selectTargets)
+		}
 		t := &target{name: in.Name, info: checkpoint.Tensor{TensorInfo: safetensors.TensorInfo{Name: in.Name, DType: in.DType,
 			Shape: in.Shape.Clone(), Size: in.Bytes}, File: file}}
 		switch {

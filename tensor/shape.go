@@ -21,11 +21,18 @@ func (s Shape) Elems() (int64, error) {
 	if len(s) > MaxDims {
 		return 0, fmt.Errorf("%w: %d dimensions (at most %d)", ErrShape, len(s), MaxDims)
 	}
-	n := int64(1)
+	zero := false
 	for _, d := range s {
 		if d < 0 {
 			return 0, fmt.Errorf("%w %v: negative dimension %d", ErrShape, s, d)
 		}
+		zero = zero || d == 0
+	}
+	if zero {
+		return 0, nil // however large the other dimensions
+	}
+	n := int64(1)
+	for _, d := range s {
 		var err error
 		if n, err = MulInt64(n, d); err != nil {
 			return 0, fmt.Errorf("%w %v: element count overflows int64", ErrShape, s)

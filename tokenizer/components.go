@@ -770,5 +770,9 @@ func (l *loader) parseDecoder(raw json.RawMessage, added map[string]bool, depth 
 		}
 		return q, nil
 	}
-	return nil, l.errorf(ErrUnsupported, "decoder %q (supported: ByteLevel, WordPiece, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence)", typ)
+	switch typ {
+	case "BPEDecoder", "CTC": // Hugging Face tokenizers' other decoders
+		return nil, l.errorf(ErrUnsupported, "decoder %q (supported: ByteLevel, WordPiece, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence)", typ)
+	}
+	return nil, l.errorf(ErrFormat, "decoder %q is not a decoder type of Hugging Face tokenizers", typ)
 }

@@ -228,6 +228,12 @@ func (l *loader) load(data []byte) (*Tokenizer, error) {
 	for _, a := range f.AddedTokens {
 		added[a.Content] = true
 	}
+	// A decoder lmsparse does not implement only makes Decode unavailable
+	// (scoring never decodes); a malformed one, or a type that Hugging
+	// Face's tokenizers does not have, is a malformed file.
 	t.dec, t.decErr = l.parseDecoder(f.Decoder, added, 0)
+	if t.decErr != nil && !errors.Is(t.decErr, ErrUnsupported) {
+		return nil, t.decErr
+	}
 	return t, nil
 }

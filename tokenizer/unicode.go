@@ -211,10 +211,11 @@ func isCased(r rune) bool {
 
 // isCaseIgnorable reports the Unicode Case_Ignorable property: categories
 // Mn, Me, Cf, Lm and Sk, and the Word_Break classes MidLetter, MidNumLet
-// and Single_Quote.
+// and Single_Quote. The ASCII ones are listed: ' . : (word break) and the
+// modifier symbols (Sk) ^ and `.
 func isCaseIgnorable(r rune) bool {
 	switch r {
-	case '\'', '.', ':', 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019, 0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A:
+	case '\'', '.', ':', '^', '`', 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019, 0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A:
 		return true
 	}
 	return r >= utf8.RuneSelf && unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf, unicode.Lm, unicode.Sk)

@@ -161,7 +161,9 @@ func plan(m *checkpoint.Model, path string, opts JobOptions) (*Job, error) {
 		if err != nil {
 			return nil, err
 		}
-		j.textIDs = j.tok.Encode(string(text.Data))
+		if j.textIDs, err = j.tok.EncodeLimited(string(text.Data), true, 0); err != nil {
+			return nil, invalidf("%s: %v", o.Text, err)
+		}
 		if len(j.textIDs) < o.Ctx {
 			return nil, invalidf("%s gives %d tokens, fewer than one window of %d", o.Text, len(j.textIDs), o.Ctx)
 		}

@@ -40,11 +40,21 @@ func findCommand(name string) *command {
 }
 
 // Main runs the CLI with args (without the program name) and returns the
-// process exit code. Errors are printed as one line on stderr.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// process exit code. Errors are printed as one line on stderr; a panic (a
+// bug) is one line naming the command and its first argument, exit 1.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "lmsparse: internal error (a bug in lmsparse; please report it) running %q: %s\n", strings.Join(args[:min(len(args), 2)], " "), oneLine(fmt.Sprint(r)))
+			code = exitFailure
+		}
+	}()
 	err := dispatch(ctx, args, stdout, stderr)
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = errors.New("interrupted by a signal")
 	}
 	fmt.Fprintf(stderr, "lmsparse: %s\n", oneLine(err.Error()))
 	return exitCode(err)

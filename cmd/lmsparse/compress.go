@@ -188,6 +188,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	}
 	defer plan.Close()
 	rep, err := plan.Run(ctx)
+	printNotes(stderr, plan.Notes())
 	show.close()
 	if rep == nil {
 		return compressErr(err)

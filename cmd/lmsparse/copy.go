@@ -46,7 +46,7 @@ func copyCommand() *command {
 }
 
 func runCopy(ctx context.Context, o copyOptions, stdout, stderr io.Writer) error {
-	shards, err := writeOutput(ctx, o.Out, checkpoint.InputDir(o.Model), func(out *checkpoint.Output) ([]checkpoint.Shard, error) {
+	shards, err := writeOutput(ctx, stderr, o.Out, checkpoint.InputDir(o.Model), func(out *checkpoint.Output) ([]checkpoint.Shard, error) {
 		return sparsify.Copy(ctx, o.Model, out, o.Out.MaxShardSize)
 	})
 	if err != nil {

@@ -46,7 +46,7 @@ func decompressCommand() *command {
 }
 
 func runDecompress(ctx context.Context, o decompressOptions, stdout, stderr io.Writer) error {
-	d, err := writeOutput(ctx, o.Out, checkpoint.InputDir(o.Model), func(out *checkpoint.Output) (*sparsify.Decompressed, error) {
+	d, err := writeOutput(ctx, stderr, o.Out, checkpoint.InputDir(o.Model), func(out *checkpoint.Output) (*sparsify.Decompressed, error) {
 		return sparsify.Decompress(ctx, o.Model, out, o.Out.MaxShardSize)
 	})
 	if err != nil {

@@ -100,11 +100,11 @@ func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(evalGCPercent))
 	}
-	text, err := eval.ReadText(o.Text)
+	tok, err := eval.LoadTokenizer(o.Model, o.Tokenizer)
 	if err != nil {
 		return evalError(err)
 	}
-	tok, err := eval.LoadTokenizer(o.Model, o.Tokenizer)
+	text, err := eval.ReadTextTokens(o.Text, tok, o.MaxTokens)
 	if err != nil {
 		return evalError(err)
 	}

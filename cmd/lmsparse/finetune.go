@@ -111,7 +111,7 @@ func runFinetune(ctx context.Context, path string, out outputOptions, o train.Jo
 		return err
 	}
 	defer job.Close()
-	res, err := writeOutput(ctx, out, job.InputDir(), func(dst *checkpoint.Output) (*train.Outcome, error) {
+	res, err := writeOutput(ctx, stderr, out, job.InputDir(), func(dst *checkpoint.Output) (*train.Outcome, error) {
 		return job.Execute(ctx, dst)
 	})
 	if err != nil {

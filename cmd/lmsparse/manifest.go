@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/spf13/pflag"
 
@@ -33,13 +35,16 @@ func (o *outputOptions) check(cmd string) error {
 
 // writeOutput creates the output directory (checked against the input
 // directory inDir), lets fill write into it and commits it; on any error
-// nothing is left under the output's name beyond what was there.
-func writeOutput[T any](ctx context.Context, o outputOptions, inDir string, fill func(out *checkpoint.Output) (T, error)) (T, error) {
+// nothing is left under the output's name beyond what was there. The
+// notes of the output (staging directories of interrupted runs removed)
+// go to stderr.
+func writeOutput[T any](ctx context.Context, stderr io.Writer, o outputOptions, inDir string, fill func(out *checkpoint.Output) (T, error)) (T, error) {
 	var zero T
 	out, err := checkpoint.Create(o.Dir, checkpoint.OutputOptions{Force: o.Force, InputDir: inDir})
 	if err != nil {
 		return zero, err
 	}
+	defer func() { printNotes(stderr, out.Notes()) }()
 	v, err := fill(out)
 	if err != nil {
 		out.Abort()
@@ -49,4 +54,10 @@ func writeOutput[T any](ctx context.Context, o outputOptions, inDir string, fill
 		return zero, err
 	}
 	return v, nil
+}
+
+func printNotes(w io.Writer, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(w, "lmsparse: note: %s\n", n)
+	}
 }

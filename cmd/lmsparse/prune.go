@@ -156,7 +156,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 		return pruneErr("prune", err)
 	}
 	defer job.Close()
-	man, err := writeOutput(ctx, o.Out, job.InputDir(), func(out *checkpoint.Output) (*manifest.Manifest, error) {
+	man, err := writeOutput(ctx, stderr, o.Out, job.InputDir(), func(out *checkpoint.Output) (*manifest.Manifest, error) {
 		return job.Execute(ctx, out)
 	})
 	if err != nil {

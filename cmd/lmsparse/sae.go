@@ -178,7 +178,7 @@ func runSAE(ctx context.Context, o saeOptions, stdout, stderr io.Writer) error {
 	if o.Text != "" {
 		flags["text"] = o.Text
 	}
-	man, err := writeOutput(ctx, o.Out, m.Dir, func(out *checkpoint.Output) (*manifest.Manifest, error) {
+	man, err := writeOutput(ctx, stderr, o.Out, m.Dir, func(out *checkpoint.Output) (*manifest.Manifest, error) {
 		return res.Write(out, o.Out.MaxShardSize, flags)
 	})
 	if err != nil {

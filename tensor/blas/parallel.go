@@ -20,6 +20,8 @@ func Threads(n int) int {
 // identifies the goroutine, so callers can give each worker its own
 // scratch buffers. Which worker runs which i varies from run to run; callers
 // keep results deterministic by making each i's output depend only on i.
+// A panic in fn stops the workers and is raised again in the caller's
+// goroutine (where a recover can catch it) once they have stopped.
 func ParallelFor(threads, n int, fn func(worker, i int)) {
 	if threads > n {
 		threads = n
@@ -31,11 +33,20 @@ func ParallelFor(threads, n int, fn func(worker, i int)) {
 		return
 	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		panicked atomic.Pointer[workerPanic]
+	)
 	wg.Add(threads)
 	for w := 0; w < threads; w++ {
 		go func(w int) {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					panicked.CompareAndSwap(nil, &workerPanic{r})
+					next.Store(int64(n)) // the others stop at their next item
+				}
+			}()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -46,7 +57,13 @@ func ParallelFor(threads, n int, fn func(worker, i int)) {
 		}(w)
 	}
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(p.value)
+	}
 }
+
+// workerPanic carries a worker's panic value to the caller.
+type workerPanic struct{ value any }
 
 // ParallelRows splits [0, n) into contiguous chunks of at least minChunk
 // rows and calls fn(lo, hi) for each on at most threads goroutines. It
