@@ -2,9 +2,11 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/tokenizer"
@@ -219,6 +221,14 @@ func (h *Harness) Score(ctx context.Context, m model.LM, label string) (*Report,
 	start := time.Now()
 	res, err := model.Score(ctx, m, h.ids, so)
 	if err != nil {
+		var nf *model.NonFiniteError
+		if errors.As(err, &nf) {
+			who := label
+			if nf.Base {
+				who = h.opts.BaseLabel
+			}
+			return nil, explainNonFinite(ctx, err, who)
+		}
 		return nil, err
 	}
 	secs := time.Since(start).Seconds()
@@ -321,4 +331,37 @@ func windowStats(n, ctx, stride int) (windows, positions int) {
 			return windows, positions
 		}
 	}
+}
+
+// explainNonFinite turns a non-finite log-probability of the model at path
+// into an error naming the first tensor holding a NaN or an infinity (an
+// input error: the checkpoint is broken), when path is a checkpoint that
+// has one; otherwise err is returned as it is.
+func explainNonFinite(ctx context.Context, err error, path string) error {
+	if path == "" {
+		return err
+	}
+	if _, ok := checkpoint.ONNXPath(path); ok {
+		return err
+	}
+	m, oerr := checkpoint.Open(path)
+	if oerr != nil {
+		return err
+	}
+	defer m.Close()
+	buf := make([]byte, 1<<20)
+	for _, name := range m.Names() {
+		if ctx.Err() != nil {
+			return err
+		}
+		info, _ := m.Tensor(name)
+		if !info.DType.IsFloat() {
+			continue
+		}
+		st, serr := m.Stats(name, buf)
+		if serr == nil && st.NaN+st.Inf > 0 {
+			return inputErrorf("%s: tensor %q holds %d NaN and %d infinite values (%v)", info.File, name, st.NaN, st.Inf, err)
+		}
+	}
+	return err
 }

@@ -325,7 +325,7 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 	for _, w := range ws {
 		for j := w.lo; j < w.end; j++ {
 			if math.IsNaN(nll[j]) || math.IsInf(nll[j], 0) {
-				return nil, fmt.Errorf("model: non-finite log-probability at position %d (NaN or Inf logits)", j)
+				return nil, &NonFiniteError{Pos: j}
 			}
 			r.Scored++
 			r.NLLSum += nll[j]
@@ -335,7 +335,7 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 			}
 			if o.Base != nil {
 				if math.IsNaN(bnll[j]) || math.IsInf(bnll[j], 0) {
-					return nil, fmt.Errorf("model: base model: non-finite log-probability at position %d (NaN or Inf logits)", j)
+					return nil, &NonFiniteError{Pos: j, Base: true}
 				}
 				if math.IsNaN(kl[j]) {
 					return nil, fmt.Errorf("model: KL divergence at position %d is NaN (NaN or Inf logits)", j)
@@ -440,4 +440,20 @@ func percentile(sorted []float64, p float64) float64 {
 	}
 	f := pos - float64(lo)
 	return sorted[lo] + f*(sorted[lo+1]-sorted[lo])
+}
+
+// NonFiniteError is a log-probability that is NaN or infinite: the logits
+// at Pos (of the base model when Base) are not finite, usually because a
+// weight is. Callers that know the checkpoint name the tensor.
+type NonFiniteError struct {
+	Pos  int
+	Base bool
+}
+
+func (e *NonFiniteError) Error() string {
+	who := "model: "
+	if e.Base {
+		who = "model: base model: "
+	}
+	return fmt.Sprintf("%snon-finite log-probability at position %d (NaN or Inf logits)", who, e.Pos)
 }

@@ -195,6 +195,9 @@ func Load(path string) (*Report, error) {
 	if r.Schema != Schema {
 		return nil, fmt.Errorf("%s: %w: schema %q, this lmsparse reads %q", path, ErrFormat, r.Schema, Schema)
 	}
+	if len(r.Tensors) == 0 {
+		return nil, fmt.Errorf("%s: %w: \"tensors\" is missing, null or empty", path, ErrFormat)
+	}
 	return &r, nil
 }
 

@@ -466,13 +466,15 @@ func Charts(r *report.Report) ([]Chart, error) {
 		out = append(out, Chart{id, []byte(s)})
 		return nil
 	}
-	sp, err := LayerSparsityChart(r)
-	if err := add("layer-sparsity", width, sp, err); err != nil {
-		return nil, err
-	}
-	by, err := LayerBytesChart(r)
-	if err := add("layer-bytes", width, by, err); err != nil {
-		return nil, err
+	if len(r.Layers()) > 0 { // nothing to draw otherwise
+		sp, err := LayerSparsityChart(r)
+		if err := add("layer-sparsity", width, sp, err); err != nil {
+			return nil, err
+		}
+		by, err := LayerBytesChart(r)
+		if err := add("layer-bytes", width, by, err); err != nil {
+			return nil, err
+		}
 	}
 	if recon := LayerReconChart(r); recon != nil {
 		if err := add("layer-recon", width, recon, nil); err != nil {
