@@ -159,7 +159,19 @@ func InspectONNX(ctx context.Context, file, label string) (*InspectReport, error
 			row.File += " (sparse)"
 		}
 		var st *tensor.Stats
-		if in.DType.Known() {
+		if in.DType.Known() && in.Storage == onnx.StorageSparse {
+			// Counted from the stored values, never expanded: the
+			// implicit elements are zeros.
+			b, err := m.SparseValues(in.Name)
+			if err != nil {
+				return nil, err
+			}
+			st = &tensor.Stats{}
+			if err := st.Add(in.DType, b); err != nil {
+				return nil, fmt.Errorf("%s: tensor %q: %w", file, in.Name, err)
+			}
+			st.Zeros += params - in.NNZ
+		} else if in.DType.Known() {
 			b, err := m.InitializerBytes(in.Name)
 			if err != nil {
 				return nil, err

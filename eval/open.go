@@ -71,6 +71,12 @@ func openONNX(file string, opts model.Options) (model.LM, error) {
 	if err != nil {
 		return nil, err // names the file
 	}
+	switch {
+	case len(s.Outputs()) == 0:
+		return nil, fmt.Errorf("%s: %w: the graph has no outputs; eval needs logits [batch, sequence, vocabulary]", file, onnx.ErrFormat)
+	case s.VocabSize() <= 0:
+		return nil, fmt.Errorf("%s: %w: the logits output does not declare the vocabulary size (its last dimension); eval needs logits [batch, sequence, vocabulary]", file, onnx.ErrUnsupported)
+	}
 	return &onnxLM{s: s, threads: threads}, nil
 }
 

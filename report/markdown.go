@@ -87,7 +87,7 @@ func (r *Report) Markdown() []byte {
 		fmt.Fprintf(&b, "\nStructured pruning: %s.\n", r.Structured)
 	}
 	if s := r.SAE; s != nil {
-		fmt.Fprintf(&b, "\nSparse autoencoder on `%s`: %d latents, ", s.Tensor, s.Latents)
+		fmt.Fprintf(&b, "\nSparse autoencoder on `%s`: %d latents, ", Escape(s.Tensor), s.Latents)
 		if s.K > 0 {
 			fmt.Fprintf(&b, "k %d", s.K)
 		} else {
@@ -137,7 +137,7 @@ func (r *Report) Markdown() []byte {
 	}
 	b.WriteString("\n#### Layers\n\n| layer | parameters | sparsity | bytes before | bytes after |\n|---|---:|---:|---:|---:|\n")
 	for _, l := range r.Layers() {
-		fmt.Fprintf(&b, "| %s | %s | %.2f%% | %s | %s |\n", l.Name, Commas(l.Parameters), 100*l.Sparsity(), Commas(l.BytesBefore), Commas(l.BytesAfter))
+		fmt.Fprintf(&b, "| %s | %s | %.2f%% | %s | %s |\n", strings.ReplaceAll(Escape(l.Name), "|", `\|`), Commas(l.Parameters), 100*l.Sparsity(), Commas(l.BytesBefore), Commas(l.BytesAfter))
 	}
 	if len(r.Timings) > 0 {
 		var parts []string

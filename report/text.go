@@ -5,8 +5,10 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
@@ -22,8 +24,32 @@ type Table struct {
 	Right map[int]bool
 }
 
-// Add appends a row.
-func (t *Table) Add(cells ...string) { t.rows = append(t.rows, cells) }
+// Add appends a row. A cell holding control or bidirectional formatting
+// characters (a tensor name with a newline or an ANSI escape, from an
+// untrusted checkpoint) is shown escaped and quoted (see [Escape]).
+func (t *Table) Add(cells ...string) {
+	row := make([]string, len(cells))
+	for i, c := range cells {
+		row[i] = Escape(c)
+	}
+	t.rows = append(t.rows, row)
+}
+
+// Escape returns s unchanged when it prints safely on a terminal, else
+// quoted with Go's escapes (strconv.Quote): s holds invalid UTF-8, a
+// control character (C0, DEL, C1: newlines, ANSI escape sequences) or a
+// bidirectional or other formatting character (category Cf).
+func Escape(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 || r >= 0x80 && unicode.Is(unicode.Cf, r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
 
 // Write renders the rows into w.
 func (t *Table) Write(w io.Writer) error {
@@ -59,10 +85,10 @@ func (t *Table) Write(w io.Writer) error {
 // WriteInspect prints an inspect report as "lmsparse inspect" shows it.
 func WriteInspect(w io.Writer, rep *checkpoint.InspectReport) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "model\t%s\n", rep.Path)
+	fmt.Fprintf(tw, "model\t%s\n", Escape(rep.Path))
 	var files []string
 	for _, f := range rep.Files {
-		files = append(files, f.Name)
+		files = append(files, Escape(f.Name))
 	}
 	fmt.Fprintf(tw, "files\t%s (%s)\n", strings.Join(files, ", "), HumanBytes(rep.Totals.FileBytes))
 	if a := rep.Architecture; a != nil {

@@ -453,8 +453,40 @@ func (m *Model) sparseMeta(s *onnxpb.SparseTensorProto, what string) (sparseMeta
 
 // MaxSparseDenseBytes bounds the dense size a sparse tensor may expand to
 // (64 GiB): its dims are read from the file, so a few bytes could
-// otherwise ask for any amount of memory.
+// otherwise ask for any amount of memory. Below it, a tensor may expand to
+// at most [SparseExpandFactor] times the model file's size, or
+// [MinSparseBudget] (see [Model.SparseBudget]).
 const MaxSparseDenseBytes = 1 << 36
+
+// The budget of a sparse tensor's expansion, tied to the model's real size.
+const (
+	SparseExpandFactor = 64
+	MinSparseBudget    = 256 << 20
+)
+
+// SparseBudget returns the most bytes one sparse tensor of m may expand to:
+// SparseExpandFactor times the model's file size plus the external data it
+// names, at least MinSparseBudget and at most MaxSparseDenseBytes.
+func (m *Model) SparseBudget() int64 {
+	real := m.size
+	for _, in := range m.inits {
+		if in.Storage == StorageExternal && in.Length > 0 {
+			real += min(in.Length, MaxSparseDenseBytes)
+		}
+	}
+	return min(max(min(real, MaxSparseDenseBytes/SparseExpandFactor)*SparseExpandFactor, MinSparseBudget), MaxSparseDenseBytes)
+}
+
+// SparseValues returns the stored values of the sparse initializer name
+// (NNZ elements), without expanding it.
+func (m *Model) SparseValues(name string) ([]byte, error) {
+	i, ok := m.index[name]
+	if !ok || m.sparse[i] == nil {
+		return nil, fmt.Errorf("%s: no sparse initializer %q", m.name, name)
+	}
+	_, _, vals, err := m.tensorData(m.sparse[i].Values, fmt.Sprintf("sparse initializer %q values", name))
+	return vals, err
+}
 
 // sparseIndices reads and checks the indices of a sparse tensor: in range
 // and strictly increasing. It returns them linearized.
@@ -498,8 +530,9 @@ func (m *Model) sparseData(s *onnxpb.SparseTensorProto, what string) (tensor.DTy
 	if err != nil {
 		return "", nil, nil, err
 	}
-	if sm.nbytes > MaxSparseDenseBytes {
-		return "", nil, nil, fmt.Errorf("%w: %s: %s: dense shape %v %s is %d bytes, over the %d-byte limit", ErrFormat, m.name, what, sm.shape, sm.dtype, sm.nbytes, int64(MaxSparseDenseBytes))
+	if b := m.SparseBudget(); sm.nbytes > b {
+		return "", nil, nil, fmt.Errorf("%w: %s: %s: dense shape %v %s is %d bytes, over the %d-byte budget of expanding a sparse tensor (%d times the model's size, at least %d)",
+			ErrFormat, m.name, what, sm.shape, sm.dtype, sm.nbytes, b, SparseExpandFactor, MinSparseBudget)
 	}
 	lins, err := m.sparseIndices(s, sm, what)
 	if err != nil {

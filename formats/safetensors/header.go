@@ -23,6 +23,10 @@ const (
 	MaxHeaderSize = 100_000_000
 	// MaxNameLen bounds a tensor name or metadata key.
 	MaxNameLen = 4096
+	// MaxTensors bounds the tensors of one file (131,072; real checkpoints
+	// hold at most a few thousand per shard), so that the memory and time
+	// spent per file stay small whatever its header.
+	MaxTensors = 1 << 17
 	// metadataKey is the reserved header key that holds string metadata.
 	metadataKey = "__metadata__"
 )
@@ -94,6 +98,9 @@ func ParseHeader(buf []byte, dataSize int64) (*Header, error) {
 				return nil, err
 			}
 			continue
+		}
+		if len(h.Tensors) == MaxTensors {
+			return nil, formatErr("more than %d tensors in one file", MaxTensors)
 		}
 		seen[key] = true
 		info, err := readTensor(dec, key)
