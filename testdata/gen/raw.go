@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // RawTensor is one header entry, written exactly as given.
@@ -55,13 +56,13 @@ func (f RawFile) header() string {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			fmt.Fprintf(&b, "%s:%s", strconv.Quote(k), strconv.Quote(f.Metadata[k]))
+			fmt.Fprintf(&b, "%s:%s", jsonQuote(k), jsonQuote(f.Metadata[k]))
 		}
 		b.WriteByte('}')
 	}
 	for _, t := range f.Tensors {
 		sep()
-		fmt.Fprintf(&b, `%s:{"dtype":%s,"shape":[`, strconv.Quote(t.Name), strconv.Quote(t.DType))
+		fmt.Fprintf(&b, `%s:{"dtype":%s,"shape":[`, jsonQuote(t.Name), jsonQuote(t.DType))
 		for i, d := range t.Shape {
 			if i > 0 {
 				b.WriteByte(',')
@@ -129,4 +130,15 @@ func DecodeRaw(b []byte) (RawFile, error) {
 		return f.Tensors[i].Name < f.Tensors[j].Name
 	})
 	return f, nil
+}
+
+// jsonQuote quotes s as a JSON string (HTML characters unescaped): as
+// strconv.Quote for printable text, with JSON's escapes for control
+// characters.
+func jsonQuote(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
