@@ -208,12 +208,12 @@ func hostileInputs(t testing.TB, root string) []hostile {
 	add(hostile{name: "2 GB --text whole", args: []string{"eval", demo, "--text", huge}, code: 2, want: "use --max-tokens", crash: true})
 	m = demoDir(t, root, "many-tensors", func(d string) {
 		editWeights(t, d, func(f *gen.RawFile) {
-			for i := range 1<<17 + 1 {
+			for i := range 1<<16 + 1 {
 				addEmpty(fmt.Sprintf("t.%d", i), 0)(f)
 			}
 		})
 	})
-	add(hostile{name: "header with 131,073 tensors", args: []string{"inspect", m, "--json"}, code: 2, want: "more than 131072 tensors", crash: true})
+	add(hostile{name: "header with 65,537 tensors", args: []string{"inspect", m, "--json"}, code: 2, want: "more than 65536 tensors", crash: true})
 
 	// Wrong codes and silent wrong answers.
 	cfg := func(name string, edit func(map[string]any)) string {
@@ -314,5 +314,80 @@ func checkHostile(t *testing.T, h hostile, code int, stdout, stderr string) {
 	}
 	if !strings.Contains(stdout, h.want) {
 		t.Fatalf("%v: stdout lacks %q:\n%s", h.args, h.want, stdout)
+	}
+}
+
+// panicWriter panics on every write: a stand-in for any bug.
+type panicWriter struct{}
+
+func (panicWriter) Write([]byte) (int, error) { panic("write to a broken writer") }
+
+// TestPanicIsOneLine: a panic anywhere under Main (here in writing the
+// help text; in a ParallelFor worker it is carried to Main's goroutine) is
+// one line saying it is a bug, naming the command, exit 1 — not Go's exit 2
+// with a stack dump.
+func TestPanicIsOneLine(t *testing.T) {
+	var stderr bytes.Buffer
+	code := Main(context.Background(), []string{"help", "prune"}, panicWriter{}, &stderr)
+	line := stderr.String()
+	if code != exitFailure || strings.Count(line, "\n") != 1 ||
+		!strings.HasPrefix(line, `lmsparse: internal error (a bug in lmsparse; please report it) running "help prune": write to a broken writer`) {
+		t.Errorf("exit %d, stderr %q", code, line)
+	}
+}
+
+// TestInterruptedSaysSo: a run stopped by SIGINT/SIGTERM (its context
+// canceled) says "interrupted", exit 1, and leaves no output.
+func TestInterruptedSaysSo(t *testing.T) {
+	root := t.TempDir()
+	m := demoDir(t, root, "m", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	out := filepath.Join(root, "out")
+	code := Main(ctx, []string{"prune", m, "-o", out, "--sparsity", "0.5"}, &stdout, &stderr)
+	if code != exitFailure || strings.TrimSpace(stderr.String()) != "lmsparse: interrupted by a signal" {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("interrupted run left %s: %v", out, err)
+	}
+}
+
+// TestSideFileMode: side files are copied with at most their source's
+// permissions (a 0600 tokenizer.model stays 0600), and a link inside the
+// model directory is followed.
+func TestSideFileMode(t *testing.T) {
+	root := t.TempDir()
+	m := demoDir(t, root, "m", func(d string) {
+		mustT(t, os.WriteFile(filepath.Join(d, "tokenizer.model"), []byte("private"), 0o600))
+		mustT(t, os.WriteFile(filepath.Join(d, "LICENSE.real"), []byte("MIT"), 0o644))
+		mustT(t, os.Symlink("LICENSE.real", filepath.Join(d, "LICENSE")))
+	})
+	out := filepath.Join(root, "out")
+	if code, _, stderr := run(t, "prune", m, "-o", out, "--sparsity", "0.5"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for name, want := range map[string]os.FileMode{"tokenizer.model": 0o600, "LICENSE": 0o644, "config.json": 0o644} {
+		st, err := os.Lstat(filepath.Join(out, name))
+		if err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want a regular file of mode %v", name, st.Mode(), err, want)
+		}
+	}
+}
+
+// TestStaleStagingRemovedAndSaid: a staging directory left beside OUT by a
+// killed run (its pid gone) is removed by the next run, which says so.
+func TestStaleStagingRemovedAndSaid(t *testing.T) {
+	root := t.TempDir()
+	m := demoDir(t, root, "m", nil)
+	stale := filepath.Join(root, ".out.tmp-999999999-1")
+	mustT(t, os.MkdirAll(filepath.Join(stale, "junk"), 0o755))
+	code, _, stderr := run(t, "prune", m, "-o", filepath.Join(root, "out"), "--sparsity", "0.5")
+	if code != 0 || !strings.Contains(stderr, "lmsparse: note: removed "+stale+", left by an interrupted run (pid 999999999)") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale staging directory still there: %v", err)
 	}
 }

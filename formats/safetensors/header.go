@@ -23,10 +23,10 @@ const (
 	MaxHeaderSize = 100_000_000
 	// MaxNameLen bounds a tensor name or metadata key.
 	MaxNameLen = 4096
-	// MaxTensors bounds the tensors of one file (131,072; real checkpoints
+	// MaxTensors bounds the tensors of one file (65,536; real checkpoints
 	// hold at most a few thousand per shard), so that the memory and time
 	// spent per file stay small whatever its header.
-	MaxTensors = 1 << 17
+	MaxTensors = 1 << 16
 	// metadataKey is the reserved header key that holds string metadata.
 	metadataKey = "__metadata__"
 )
