@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -330,16 +331,22 @@ var auxInputs = []string{"config.json", "tokenizer.json", "tokenizer_config.json
 // present) with their sizes and sha256, named relative to dir.
 func HashFiles(dir string, files []string) ([]Input, error) {
 	files = append([]string(nil), files...)
-	for _, aux := range auxInputs {
-		p := filepath.Join(dir, aux)
-		if _, err := os.Stat(p); err == nil {
+	aux := map[string]bool{}
+	for _, name := range auxInputs {
+		p := filepath.Join(dir, name)
+		if _, err := os.Lstat(p); err == nil {
 			files = append(files, p)
+			aux[p] = true
 		}
 	}
 	var out []Input
 	buf := make([]byte, 1<<20)
 	for _, p := range files {
-		f, _, err := safeio.Open(p)
+		open := safeio.Open
+		if aux[p] { // a file of the model directory: links must stay inside it
+			open = func(p string) (*os.File, fs.FileInfo, error) { return safeio.OpenIn(dir, p) }
+		}
+		f, _, err := open(p)
 		if err != nil {
 			return nil, err
 		}

@@ -391,3 +391,38 @@ func TestStaleStagingRemovedAndSaid(t *testing.T) {
 		t.Errorf("stale staging directory still there: %v", err)
 	}
 }
+
+// TestLateFailureKeepsOutput: compress --force over an existing output
+// that fails late — a NaN found in the last block's weights — exits 2
+// naming the tensor and leaves the output exactly as it was.
+func TestLateFailureKeepsOutput(t *testing.T) {
+	root := t.TempDir()
+	good := demoDir(t, root, "good", nil)
+	bad := demoDir(t, root, "bad", func(d string) {
+		editWeights(t, d, func(f *gen.RawFile) {
+			for _, tt := range f.Tensors {
+				if tt.Name == "model.layers.1.mlp.down_proj.weight" {
+					binary.LittleEndian.PutUint32(f.Data[tt.End-4:], math.Float32bits(float32(math.NaN())))
+				}
+			}
+		})
+	})
+	out := filepath.Join(root, "out")
+	if code, _, stderr := run(t, "compress", good, "-o", out, "--sparsity", "0.3"); code != 0 {
+		t.Fatalf("first compress: exit %d: %s", code, stderr)
+	}
+	before := forceHashTree(t, out)
+	code, _, stderr := run(t, "compress", bad, "-o", out, "--force", "--sparsity", "0.5")
+	if code != 2 || !strings.Contains(stderr, "model.layers.1.mlp.down_proj.weight") {
+		t.Errorf("compress with a NaN weight: exit %d, stderr %q", code, stderr)
+	}
+	if after := forceHashTree(t, out); !forceSameMap(before, after) {
+		t.Errorf("a failed compress --force changed the output: %s", forceDescribe(after, before, before))
+	}
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("left beside the output: %s", e.Name())
+		}
+	}
+}

@@ -144,6 +144,37 @@ func TestKillDuringCompressAndSAE(t *testing.T) {
 			if got := checkpointFiles(forceHashTree(t, out)); !forceSameMap(got, want) {
 				t.Errorf("after a full run: %s", fmt.Sprint(forceDescribe(got, want, want)))
 			}
+			// SIGINT: the run stops, says so (exit 1), removes its staging
+			// directory and lock, and the output is absent or complete.
+			for i := range 4 {
+				os.RemoveAll(out)
+				c := lms(out)
+				var stderr strings.Builder
+				c.Stderr = &stderr
+				mustT(t, c.Start())
+				delay := time.Duration(rng.Float64() * 1.2 * float64(took))
+				time.Sleep(delay)
+				c.Process.Signal(os.Interrupt)
+				c.Wait()
+				code := c.ProcessState.ExitCode()
+				state := "absent"
+				if _, err := os.Stat(out); err == nil {
+					if got := checkpointFiles(forceHashTree(t, out)); !forceSameMap(got, want) {
+						t.Fatalf("SIGINT %d: output is incomplete", i)
+					}
+					state = "complete"
+				}
+				switch {
+				case code == 0 && state == "complete":
+				case code == 1 && state == "absent" && strings.HasSuffix(stderr.String(), "lmsparse: interrupted by a signal\n"):
+				default:
+					t.Errorf("SIGINT %d after %v: exit %d, output %s, stderr %q", i, delay, code, state, stderr.String())
+				}
+				if l := leftovers(); len(l) > 0 {
+					t.Errorf("SIGINT %d: left beside the output: %v", i, l)
+				}
+				t.Logf("SIGINT %d after %v: exit %d, output %s", i, delay.Round(time.Millisecond), code, state)
+			}
 		})
 	}
 }
