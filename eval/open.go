@@ -67,7 +67,7 @@ func openONNX(file string, opts model.Options) (model.LM, error) {
 		return nil, fmt.Errorf("%w: ONNX execution %q (want auto or general)", model.ErrInput, opts.ONNX)
 	}
 	threads := blas.Threads(opts.Threads)
-	s, err := onnxrun.Load(om, onnxrun.Options{Threads: threads})
+	s, err := onnxrun.Load(om, onnxrun.Options{Threads: threads, MaxElements: onnxMaxElements(om)})
 	if err != nil {
 		return nil, err // names the file
 	}
@@ -128,4 +128,13 @@ func (a *onnxLM) Window(ctx context.Context, ids []int, from int) (func(r0, rows
 		return nil, err
 	}
 	return func(r0, rows int, out []float32) { copy(out[:rows*v], a.buf[r0*v:(r0+rows)*v]) }, nil
+}
+
+// onnxMaxElements bounds every tensor the executor computes for the model
+// m by the model's real size: as many elements as it has bytes, at least
+// 2^26 (logits of 1,024 positions over a 64K vocabulary) and at most the
+// executor's default, 2^31. A few bytes of graph (ConstantOfShape,
+// Expand) can then not ask for gigabytes.
+func onnxMaxElements(m *onnx.Model) int64 {
+	return min(max(m.StoredBytes(), 1<<26), onnxrun.DefaultMaxElements)
 }

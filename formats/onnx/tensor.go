@@ -468,13 +468,21 @@ const (
 // SparseExpandFactor times the model's file size plus the external data it
 // names, at least MinSparseBudget and at most MaxSparseDenseBytes.
 func (m *Model) SparseBudget() int64 {
+	real := m.StoredBytes()
+	return min(max(min(real, MaxSparseDenseBytes/SparseExpandFactor)*SparseExpandFactor, MinSparseBudget), MaxSparseDenseBytes)
+}
+
+// StoredBytes returns the model's real size: the bytes of its file plus
+// the external data its initializers name (each counted at most
+// MaxSparseDenseBytes, so the sum cannot overflow).
+func (m *Model) StoredBytes() int64 {
 	real := m.size
 	for _, in := range m.inits {
 		if in.Storage == StorageExternal && in.Length > 0 {
 			real += min(in.Length, MaxSparseDenseBytes)
 		}
 	}
-	return min(max(min(real, MaxSparseDenseBytes/SparseExpandFactor)*SparseExpandFactor, MinSparseBudget), MaxSparseDenseBytes)
+	return real
 }
 
 // SparseValues returns the stored values of the sparse initializer name
