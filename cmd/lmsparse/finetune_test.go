@@ -106,7 +106,7 @@ func TestFinetuneInterrupted(t *testing.T) {
 	time.AfterFunc(500*time.Millisecond, cancel)
 	var so, se strings.Builder
 	code := Main(ctx, []string{"finetune", in, "-o", out, "--text", sample, "--steps", "100000", "--ctx", "64"}, &so, &se)
-	if code != exitFailure || !strings.Contains(se.String(), "context canceled") {
+	if code != exitFailure || !strings.Contains(se.String(), "lmsparse: interrupted by a signal") {
 		t.Fatalf("exit %d, stderr %q", code, se.String())
 	}
 	if ents, _ := os.ReadDir(base); len(ents) != 0 {
