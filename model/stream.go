@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 
@@ -156,7 +157,16 @@ func (m *Model) startFeed() *feed {
 			case <-f.stop:
 				return
 			}
-			w, err := m.loadLayer(li, b, s, m.threads)
+			w, err := func() (w projs, err error) {
+				// A panic here (a bug) becomes an error, so it reaches
+				// the caller instead of ending the process.
+				defer func() {
+					if r := recover(); r != nil {
+						err = fmt.Errorf("internal error (a bug in lmsparse; please report it): %v", r)
+					}
+				}()
+				return m.loadLayer(li, b, s, m.threads)
+			}()
 			select {
 			case f.ready <- loaded{w, b, err}:
 			case <-f.stop:

@@ -423,7 +423,7 @@ func (p *prefetcher) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			x, err := buf.load(t)
+			x, err := protect(func() (*prune.Matrix, error) { return buf.load(t) })
 			wait := func() {}
 			if err == nil {
 				wait = share.lend(t, buf.raw)
@@ -445,7 +445,7 @@ func (p *prefetcher) run(ctx context.Context) {
 		for l := range loadedCh {
 			raw, err := l.buf.raw, l.err
 			if err == nil {
-				raw, err = l.buf.pruneLoaded(&sel, l.t, l.x, l.wait)
+				raw, err = protect(func() ([]byte, error) { return l.buf.pruneLoaded(&sel, l.t, l.x, l.wait) })
 			}
 			select {
 			case p.ready <- prefetched{l.t, raw, l.buf, err}:
@@ -557,4 +557,16 @@ func chooseEncoding(f Format, t *target, bitmaskOK bool) sparse.Encoding {
 		return e
 	}
 	return sparse.Dense
+}
+
+// protect runs f, turning a panic in it (a bug) into an error, so that a
+// panic in a pipeline goroutine reaches the caller — and the command line
+// prints one line — instead of ending the process with a stack dump.
+func protect[T any](f func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error (a bug in lmsparse; please report it): %v", r)
+		}
+	}()
+	return f()
 }

@@ -98,7 +98,7 @@ func startBackground(ctx context.Context, m *checkpoint.Model, targets []*target
 		if link != nil {
 			defer close(link.gone)
 		}
-		b.inputs, b.err = b.scan(ctx, m, regions, link)
+		b.inputs, b.err = protect(func() ([]manifest.Input, error) { return b.scan(ctx, m, regions, link) })
 	}()
 	return b
 }
