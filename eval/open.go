@@ -74,10 +74,12 @@ func openONNX(file string, opts model.Options) (model.LM, error) {
 	switch {
 	case len(s.Outputs()) == 0:
 		return nil, fmt.Errorf("%s: %w: the graph has no outputs; eval needs logits [batch, sequence, vocabulary]", file, onnx.ErrFormat)
+	case s.VocabSize() > maxONNXVocab:
+		return nil, fmt.Errorf("%s: %w: the logits output declares a vocabulary of %d (at most %d)", file, onnx.ErrFormat, s.VocabSize(), maxONNXVocab)
 	case s.VocabSize() <= 0:
 		return nil, fmt.Errorf("%s: %w: the logits output does not declare the vocabulary size (its last dimension); eval needs logits [batch, sequence, vocabulary]", file, onnx.ErrUnsupported)
 	}
-	return &onnxLM{s: s, threads: threads}, nil
+	return &onnxLM{s: s, threads: threads, maxElems: onnxMaxElements(om)}, nil
 }
 
 // nativeLM is a recognised ONNX export run by package model.
@@ -93,10 +95,15 @@ func (n nativeLM) Unwrap() *model.Model { return n.Model }
 // onnxLM adapts an ONNX session to model.LM: each window's logits are
 // computed at once and handed out in rows.
 type onnxLM struct {
-	s       *onnxrun.Session
-	threads int
-	buf     []float32
+	s        *onnxrun.Session
+	threads  int
+	buf      []float32
+	maxElems int64 // the executor's element budget, which the logits buffer keeps too
 }
+
+// maxONNXVocab bounds the vocabulary an ONNX model's logits may declare,
+// as config.json's vocab_size is bounded.
+const maxONNXVocab = 1 << 24
 
 func (a *onnxLM) VocabSize() int { return a.s.VocabSize() }
 func (a *onnxLM) Threads() int   { return a.threads }
@@ -119,6 +126,9 @@ func (a *onnxLM) Window(ctx context.Context, ids []int, from int) (func(r0, rows
 		return nil, err
 	}
 	v := a.s.VocabSize()
+	if int64(len(ids)-from)*int64(v) > a.maxElems { // both are bounded: no overflow
+		return nil, fmt.Errorf("%w: %d positions of logits over a vocabulary of %d are more than the %d elements the model's size allows", onnxrun.ErrInput, len(ids)-from, v, a.maxElems)
+	}
 	n := (len(ids) - from) * v
 	if cap(a.buf) < n {
 		a.buf = make([]float32, n)
