@@ -235,6 +235,25 @@ func (o *Output) sweep() {
 	}
 }
 
+// RemoveStale removes what interrupted runs whose process is gone left
+// beside the output dir — staging directories (.DIR.tmp-PID-N) and an
+// unheld lock file — and returns notes saying what it removed or left, as
+// [Output.Notes]. It takes no lock: a live run's directories are kept.
+func RemoveStale(dir string) []string {
+	target, err := outputTarget(filepath.Clean(dir))
+	if err != nil {
+		return nil
+	}
+	o := &Output{dir: dir, target: target, lay: layoutOf(target)}
+	o.sweep()
+	if _, err := os.Lstat(o.lay.lock); err == nil && probeLock(o.lay.lock) == nil {
+		if l, err := lockOutput(o.lay.lock); err == nil {
+			l.release() // removes the file while holding the lock
+		}
+	}
+	return o.notes
+}
+
 // parseTempSuffix parses "PID-N" (both decimal).
 func parseTempSuffix(s string) (int, bool) {
 	p, n, ok := strings.Cut(s, "-")

@@ -83,6 +83,15 @@ type Plan struct {
 // to know (see checkpoint.Output.Notes), once Run has returned.
 func (p *Plan) Notes() []string { return p.notes }
 
+// scratch returns the path of the temporary output of a stage (the sweep's
+// points, recovery's intermediate) beside OUT: .OUT.lmsparse-STAGE, named
+// after OUT so that runs writing other outputs in the same directory never
+// share it (nor its lock).
+func (p *Plan) scratch(stage string) string {
+	out := filepath.Clean(p.out)
+	return filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".lmsparse-"+stage)
+}
+
 // NewPlan checks a run of recipe r on the model at modelPath into the
 // directory out: the recipe as a whole, the output location, the prune
 // targets and options, the autoencoder's tensor and options, the recover
@@ -324,9 +333,14 @@ func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The stages' temporary outputs of earlier runs on OUT that were
+	// killed: removed now, whether or not this run has those stages.
+	for _, stage := range []string{"sweep", "recover"} {
+		p.notes = append(p.notes, checkpoint.RemoveStale(p.scratch(stage))...)
+	}
 	committed := false
 	defer func() {
-		p.notes = out.Notes()
+		p.notes = append(out.Notes(), p.notes...)
 		if !committed {
 			out.Abort()
 		}
@@ -687,7 +701,7 @@ func (p *Plan) sweepPoint(ctx context.Context, method string, s float64) (report
 	if err != nil {
 		return report.Point{}, err
 	}
-	tmp, err := checkpoint.Create(filepath.Join(filepath.Dir(filepath.Clean(p.out)), ".lmsparse-sweep"), checkpoint.OutputOptions{})
+	tmp, err := checkpoint.Create(p.scratch("sweep"), checkpoint.OutputOptions{})
 	if err != nil {
 		return report.Point{}, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,7 +85,7 @@ func (p *Plan) recover(ctx context.Context, out *checkpoint.Output, rep *report.
 		return err
 	}
 	defer job.Close()
-	tmp, err := checkpoint.Create(filepath.Join(filepath.Dir(filepath.Clean(p.out)), ".lmsparse-recover"), checkpoint.OutputOptions{})
+	tmp, err := checkpoint.Create(p.scratch("recover"), checkpoint.OutputOptions{})
 	if err != nil {
 		return err
 	}

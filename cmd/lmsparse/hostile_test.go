@@ -426,3 +426,40 @@ func TestLateFailureKeepsOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressScratchPerOutput: compress's temporary outputs (the sweep's
+// points) are named after OUT, so two runs writing different outputs in
+// one directory run together; what a killed run left of them is removed
+// by the next compress on OUT, with or without a sweep, which says so.
+func TestCompressScratchPerOutput(t *testing.T) {
+	root := t.TempDir()
+	m := demoDir(t, root, "m", nil)
+	text := filepath.Join(root, "text.txt")
+	mustT(t, os.WriteFile(text, []byte(strings.Repeat("The cat sat on the mat. ", 40)), 0o644))
+	codes := make(chan string, 2)
+	for _, name := range []string{"a", "b"} {
+		go func() {
+			var so, se bytes.Buffer
+			code := Main(context.Background(), []string{"compress", m, "-o", filepath.Join(root, name), "--sparsity", "0.5", "--text", text, "--sweep", "0.1,0.2,0.3,0.4,0.5,0.6"}, &so, &se)
+			codes <- fmt.Sprintf("%d %s", code, se.String())
+		}()
+	}
+	for range 2 {
+		if c := <-codes; !strings.HasPrefix(c, "0 ") {
+			t.Errorf("concurrent compress into another output: exit %s", c)
+		}
+	}
+	stale := filepath.Join(root, "..c.lmsparse-sweep.tmp-999999999-1")
+	mustT(t, os.MkdirAll(filepath.Join(stale, "junk"), 0o755))
+	lock := filepath.Join(root, "..c.lmsparse-sweep.lmsparse-lock")
+	mustT(t, os.WriteFile(lock, []byte("999999999\n"), 0o644))
+	code, _, stderr := run(t, "compress", m, "-o", filepath.Join(root, "c"), "--sparsity", "0.5")
+	if code != 0 || !strings.Contains(stderr, "lmsparse: note: removed "+stale) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	for _, p := range []string{stale, lock} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there: %v", p, err)
+		}
+	}
+}
