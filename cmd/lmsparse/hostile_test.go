@@ -143,6 +143,12 @@ func hostileInputs(t testing.TB, root string) []hostile {
 	mkfifo(t, fifo)
 	add(hostile{name: "--text a FIFO", args: []string{"eval", demo, "--text", fifo}, code: 2, want: "a FIFO"})
 	add(hostile{name: "--text a directory", args: []string{"eval", demo, "--text", root}, code: 2, want: "a directory"})
+	add(hostile{name: "--recipe a FIFO", args: []string{"compress", demo, "-o", out("r"), "--recipe", fifo}, code: 2, want: "a FIFO"})
+	add(hostile{name: "--calib a FIFO", args: []string{"prune", demo, "-o", out("c"), "--sparsity", "0.5", "--method", "wanda", "--calib", fifo}, code: 2, want: "not a regular file"})
+	add(hostile{name: "--tokenizer a FIFO", args: []string{"eval", demo, "--text", text, "--tokenizer", fifo}, code: 2, want: "a FIFO"})
+	onnxFifo := filepath.Join(root, "fifo.onnx")
+	mkfifo(t, onnxFifo)
+	add(hostile{name: "model.onnx a FIFO", args: []string{"inspect", onnxFifo}, code: 2, want: "a FIFO"})
 
 	// Sharded checkpoints whose shards lead out of the directory.
 	outside := filepath.Join(root, "elsewhere")
