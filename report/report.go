@@ -185,6 +185,9 @@ const maxReportSize = 64 << 20
 // Load reads and checks a report.json.
 func Load(path string) (*Report, error) {
 	b, err := safeio.ReadFile(path, maxReportSize)
+	if errors.Is(err, safeio.ErrInput) {
+		return nil, fmt.Errorf("%w (%w)", err, ErrFormat)
+	}
 	if err != nil {
 		return nil, err
 	}

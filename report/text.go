@@ -312,3 +312,12 @@ func StructuredNote(rep *manifest.Manifest) string {
 	}
 	return ""
 }
+
+// WriteNotes prints notes (what a command did beside its work that the
+// user may want to know, such as removing what an interrupted run left),
+// one line each: "lmsparse: note: …".
+func WriteNotes(w io.Writer, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(w, "lmsparse: note: %s\n", Escape(n))
+	}
+}

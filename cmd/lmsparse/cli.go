@@ -40,8 +40,7 @@ func findCommand(name string) *command {
 }
 
 // Main runs the CLI with args (without the program name) and returns the
-// process exit code. Errors are printed as one line on stderr; a panic (a
-// bug) is one line naming the command and its first argument, exit 1.
+// process exit code. Errors (and panics: bugs) are one line on stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {

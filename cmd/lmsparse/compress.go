@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lmsparse/lmsparse/compress"
+	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/spf13/pflag"
 )
@@ -188,7 +189,7 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	}
 	defer plan.Close()
 	rep, err := plan.Run(ctx)
-	printNotes(stderr, plan.Notes())
+	report.WriteNotes(stderr, plan.Notes())
 	show.close()
 	if rep == nil {
 		return compressErr(err)

@@ -12,7 +12,6 @@ import (
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
-	"github.com/lmsparse/lmsparse/internal/safeio"
 	"github.com/lmsparse/lmsparse/model"
 	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
 	"github.com/lmsparse/lmsparse/prune"
@@ -72,7 +71,6 @@ var exitCodes = []struct {
 	{onnxrun.ErrInput, exitBadArgs},
 	{tensor.ErrDType, exitBadArgs},
 	{fs.ErrNotExist, exitBadArgs},
-	{safeio.ErrInput, exitBadArgs},
 }
 
 func exitCode(err error) int {

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/report"
 )
 
 // outputOptions are the flags of every command that writes a checkpoint.
@@ -35,29 +35,18 @@ func (o *outputOptions) check(cmd string) error {
 
 // writeOutput creates the output directory (checked against the input
 // directory inDir), lets fill write into it and commits it; on any error
-// nothing is left under the output's name beyond what was there. The
-// notes of the output (staging directories of interrupted runs removed)
-// go to stderr.
+// nothing is left under the output's name beyond what was there.
 func writeOutput[T any](ctx context.Context, stderr io.Writer, o outputOptions, inDir string, fill func(out *checkpoint.Output) (T, error)) (T, error) {
 	var zero T
 	out, err := checkpoint.Create(o.Dir, checkpoint.OutputOptions{Force: o.Force, InputDir: inDir})
 	if err != nil {
 		return zero, err
 	}
-	defer func() { printNotes(stderr, out.Notes()) }()
+	defer func() { report.WriteNotes(stderr, out.Notes()) }()
+	defer out.Abort() // nothing after a commit
 	v, err := fill(out)
-	if err != nil {
-		out.Abort()
-		return zero, err
+	if err == nil {
+		err = out.Commit(ctx)
 	}
-	if err := out.Commit(ctx); err != nil {
-		return zero, err
-	}
-	return v, nil
-}
-
-func printNotes(w io.Writer, notes []string) {
-	for _, n := range notes {
-		fmt.Fprintf(w, "lmsparse: note: %s\n", n)
-	}
+	return v, err // callers use v only without an error
 }

@@ -188,7 +188,7 @@ func runShrink(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) er
 		return fmt.Errorf("prune: %w", err)
 	}
 	defer job.Close()
-	man, err := writeOutput(ctx, o.Out, job.InputDir(), func(out *checkpoint.Output) (*manifest.Manifest, error) { return job.Execute(ctx, out) })
+	man, err := writeOutput(ctx, stderr, o.Out, job.InputDir(), func(out *checkpoint.Output) (*manifest.Manifest, error) { return job.Execute(ctx, out) })
 	if err != nil {
 		return err
 	}
