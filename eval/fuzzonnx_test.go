@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
+	"github.com/lmsparse/lmsparse/model"
 )
 
 // constGraph is a model whose logits [1, seq, vocab] come from
@@ -48,7 +49,7 @@ func FuzzONNXEval(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		lm, err := openONNX(p, 1)
+		lm, err := openONNX(p, model.Options{Threads: 1})
 		if err != nil {
 			return
 		}
