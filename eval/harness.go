@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
@@ -190,6 +191,22 @@ func (h *Harness) Base() model.LM { return h.base }
 // [WindowError], a token id outside its vocabulary a [TokenError]; the
 // forward pass's own errors pass through.
 func (h *Harness) Score(ctx context.Context, m model.LM, label string) (*Report, error) {
+	run, err := h.run(ctx, m, label, model.Shard{})
+	if err != nil {
+		return nil, err
+	}
+	res := run.res
+	rep := newReport(run.id, res, res.NLL, run.perf, run.seconds, run.positions)
+	if h.opts.KeepNLL {
+		rep.NLL, rep.Pos = res.NLL, res.Pos
+	} else {
+		rep.FirstNLL = slices.Clone(rep.FirstNLL) // let the rest go
+	}
+	return rep, nil
+}
+
+// run scores shard of the windows of m (all of them with the zero Shard).
+func (h *Harness) run(ctx context.Context, m model.LM, label string, shard model.Shard) (*scored, error) {
 	if mm, ok := m.(*model.Model); m == nil || ok && mm == nil {
 		return nil, inputErrorf("no model to score")
 	}
@@ -209,12 +226,12 @@ func (h *Harness) Score(ctx context.Context, m model.LM, label string) (*Report,
 			return nil, &TokenError{ID: id, Pos: i, Vocab: m.VocabSize(), Model: label}
 		}
 	}
-	nwin, positions := windowStats(len(h.ids), wctx, stride)
-	so := model.ScoreOptions{Ctx: wctx, Stride: stride, Base: h.base, KeepNLL: true}
+	so := model.ScoreOptions{Ctx: wctx, Stride: stride, Base: h.base, KeepNLL: true, Shard: shard}
 	if !h.cut {
 		so.TextBytes = int64(len(h.text.Data))
 	}
-	st := h.opts.Progress.Start("eval", int64(nwin), "windows")
+	first, last := shard.Range(model.WindowCount(len(h.ids), wctx, stride))
+	st := h.opts.Progress.Start("eval", int64(last-first), "windows")
 	if st != nil {
 		so.Progress = func(done, _ int) { st.Set(int64(done), "") }
 	}
@@ -231,33 +248,54 @@ func (h *Harness) Score(ctx context.Context, m model.LM, label string) (*Report,
 		}
 		return nil, err
 	}
-	secs := time.Since(start).Seconds()
-	st.Finish("")
-	rep := &Report{Schema: Schema, Model: label, Text: h.text.Path, TextBytes: int64(len(h.text.Data)),
-		Tokenizer: h.kind, Tokens: res.Tokens, Ctx: wctx, Stride: stride, Windows: res.Windows, Scored: res.Scored,
-		MeanNLL: res.MeanNLL, PPL: res.PPL, InvalidUTF8: h.text.InvalidUTF8, Threads: threadsOf(m), Seconds: secs,
-		Kernel: kernelOf(m), Streamed: streamed(m) || streamed(h.base)}
+	run := &scored{res: res, seconds: time.Since(start).Seconds(), positions: windowPositions(len(h.ids), wctx, stride, first, last),
+		perf: perf{Threads: threadsOf(m), Kernel: kernelOf(m), Streamed: streamed(m) || streamed(h.base)},
+		id: RunID{Model: label, Text: h.text.Path, TextBytes: int64(len(h.text.Data)), InvalidUTF8: h.text.InvalidUTF8,
+			Tokenizer: h.kind, Tokens: len(h.ids), MaxTokens: h.opts.MaxTokens, Cut: h.cut, Ctx: wctx, Stride: stride, Windows: res.Windows}}
 	if h.base != nil {
-		rep.Base = h.opts.BaseLabel
+		run.id.Base = h.opts.BaseLabel
 	}
-	if secs > 0 {
-		rep.TokensPerS = float64(positions) / secs
+	st.Finish("")
+	return run, nil
+}
+
+// scored is what one Score of a Harness measured, whole or a shard.
+type scored struct {
+	id        RunID
+	res       *model.Result
+	perf      perf
+	seconds   float64
+	positions int // token positions of the windows run
+}
+
+// perf says how a run computed, for the report.
+type perf struct {
+	Threads  int
+	Kernel   string
+	Streamed bool
+}
+
+// newReport builds the report of a run identified by id whose totals are
+// res (see model.Totals), whose first scored NLLs are firstNLL, and which
+// ran positions token positions in seconds: the one place both
+// [Harness.Score] and [Merge] build it.
+func newReport(id RunID, res *model.Result, firstNLL []float64, p perf, seconds float64, positions int) *Report {
+	rep := &Report{Schema: Schema, Model: id.Model, Base: id.Base, Text: id.Text, TextBytes: id.TextBytes,
+		Tokenizer: id.Tokenizer, Tokens: id.Tokens, Ctx: id.Ctx, Stride: id.Stride, Windows: id.Windows, Scored: res.Scored,
+		MeanNLL: res.MeanNLL, PPL: res.PPL, InvalidUTF8: id.InvalidUTF8, Threads: p.Threads, Seconds: seconds,
+		Kernel: p.Kernel, Streamed: p.Streamed, FirstNLL: firstNLL[:min(8, len(firstNLL))]}
+	if seconds > 0 {
+		rep.TokensPerS = float64(positions) / seconds
 	}
-	if !h.cut {
+	if !id.Cut {
 		b := res.BitsPerByte
 		rep.BitsPerByte = &b
-	}
-	rep.FirstNLL = res.NLL[:min(8, len(res.NLL))]
-	if h.opts.KeepNLL {
-		rep.NLL, rep.Pos = res.NLL, res.Pos
-	} else {
-		rep.FirstNLL = append([]float64(nil), rep.FirstNLL...) // let the rest go
 	}
 	if k := res.KL; k != nil {
 		rep.KL = &KL{Mean: k.Mean, Max: k.Max, P99: k.P99, P90: k.P90, P50: k.P50, Top1: k.Top1,
 			BasePPL: k.BasePPL, LogPPLRatio: k.LogPPLRatio, BaseNLLSum: k.BaseNLLSum}
 	}
-	return rep, nil
+	return rep
 }
 
 // Compare opens the model at modelPath and, unless basePath is empty, the
@@ -266,26 +304,12 @@ func (h *Harness) Score(ctx context.Context, m model.LM, label string) (*Report,
 // report, labelled with the paths (Options.BaseLabel, when empty, becomes
 // basePath).
 func Compare(ctx context.Context, modelPath, basePath string, text *Text, tok *tokenizer.Tokenizer, opts Options, mopts model.Options) (*Report, error) {
-	m, err := Open(modelPath, mopts)
-	if err != nil {
-		return nil, err
-	}
-	defer closeLM(m)
-	var base model.LM // stays a nil interface without basePath
-	if basePath != "" {
-		if base, err = Open(basePath, mopts); err != nil {
-			return nil, err
-		}
-		defer closeLM(base)
-		if opts.BaseLabel == "" {
-			opts.BaseLabel = basePath
-		}
-	}
-	h, err := NewHarness(base, tok, text, opts)
-	if err != nil {
-		return nil, err
-	}
-	return h.Score(ctx, m, modelPath)
+	var rep *Report
+	err := withModels(modelPath, basePath, text, tok, opts, mopts, func(h *Harness, m model.LM) (err error) {
+		rep, err = h.Score(ctx, m, modelPath)
+		return err
+	})
+	return rep, err
 }
 
 // closeLM releases what a model holds open (a streaming model's
@@ -320,17 +344,15 @@ func streamed(m model.LM) bool {
 	return ok && s.Streaming()
 }
 
-// windowStats returns the number of windows of the protocol over n tokens
-// and the token positions they cover (the sum of their lengths).
-func windowStats(n, ctx, stride int) (windows, positions int) {
-	for begin := 0; ; begin += stride {
-		end := min(begin+ctx, n)
-		windows++
-		positions += end - begin
-		if end == n {
-			return windows, positions
-		}
+// windowPositions returns the token positions that windows [first, last)
+// of the protocol over n tokens cover (the sum of their lengths).
+func windowPositions(n, ctx, stride, first, last int) int {
+	positions := 0
+	for w := first; w < last; w++ {
+		begin := w * stride
+		positions += min(begin+ctx, n) - begin
 	}
+	return positions
 }
 
 // explainNonFinite turns a non-finite log-probability of the model at path

@@ -203,9 +203,21 @@
 // j ≥ prev_end and j > begin (the first token of the text, and with stride
 // = ctx the first token of every window, is never scored); the loop stops
 // after the window that reaches N. Each NLL is −log_softmax in float64 from
-// the float32 logits (max-shifted, sums in float64), summed in position
-// order; ppl = exp(nll_sum/scored) and bits per byte = nll_sum/ln 2/bytes,
-// with the byte count of the text passed in.
+// the float32 logits (max-shifted, sums in float64); ppl =
+// exp(nll_sum/scored) and bits per byte = nll_sum/ln 2/bytes, with the
+// byte count of the text passed in.
+//
+// The order of the sums is fixed, so that a run split into shards merges
+// to the very bits of one run: each window's scored positions are summed
+// in increasing position order into its [WindowSums] (NLL, base NLL, KL,
+// from 0), and the totals are the sum of the windows' sums in window order
+// ([Totals]). ScoreOptions.Shard scores one contiguous range of windows
+// ([Shard]) and returns its windows' sums in Result.Sums and the KL of
+// each scored position in Result.KLs; [Totals] over the concatenated sums
+// and KL values of all shards, in shard order, is exactly what Score
+// computes over all windows (percentiles sort a copy of the KL values, so
+// their order does not matter). Package eval writes and merges such
+// shards.
 //
 // With a base model, each scored position also gets KL(base‖model) =
 // Σ_v p_base(v)·(ln p_base(v) − ln p_model(v)) in float64 (rounding

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
@@ -32,6 +34,56 @@ type ScoreOptions struct {
 	// as keep each model's activations within [BatchMemory], else 1.
 	// Results do not depend on it.
 	Batch int
+	// Shard, when its N is not 0, scores only shard I of N of the
+	// protocol's windows (see [Shard]); the zero value scores them all.
+	Shard Shard
+}
+
+// Shard is shard I (0 ≤ I < N) of N of the protocol's windows: of w
+// windows, numbered 0 … w−1 in the order they start, it holds the
+// contiguous range [⌊I·w/N⌋, ⌊(I+1)·w/N⌋). The N shards together hold
+// every window exactly once, so every scored token is scored by exactly
+// one shard; a shard is empty when N > w and I falls between two windows.
+type Shard struct{ I, N int }
+
+// Range returns the windows [first, end) of shard s when there are w
+// windows; the zero Shard holds them all.
+func (s Shard) Range(w int) (first, end int) {
+	if s.N == 0 {
+		return 0, w
+	}
+	return int(int64(s.I) * int64(w) / int64(s.N)), int(int64(s.I+1) * int64(w) / int64(s.N))
+}
+
+// Valid returns an error wrapping [ErrInput] unless s is the zero Shard
+// or 0 ≤ I < N.
+func (s Shard) Valid() error {
+	if s == (Shard{}) || s.N >= 1 && s.I >= 0 && s.I < s.N {
+		return nil
+	}
+	return fmt.Errorf("%w: shard %d/%d: want 0 ≤ i < n", ErrInput, s.I, s.N)
+}
+
+// ParseShard parses "I/N" (decimal, 0 ≤ I < N) as a Shard; anything else
+// is an error wrapping [ErrInput].
+func ParseShard(s string) (Shard, error) {
+	is, ns, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n || strconv.Itoa(i)+"/"+strconv.Itoa(n) != s {
+		return Shard{}, fmt.Errorf("%w: shard %q: want I/N with 0 ≤ I < N, e.g. 0/4", ErrInput, s)
+	}
+	return Shard{I: i, N: n}, nil
+}
+
+// WindowCount returns the number of windows of the protocol over n ≥ 1
+// tokens with 1 ≤ stride ≤ ctx, computed without listing them: the last
+// window is the first whose begin + ctx reaches n.
+func WindowCount(n, ctx, stride int) int {
+	if n <= ctx {
+		return 1
+	}
+	return (n-ctx+stride-1)/stride + 1
 }
 
 // BatchMemory bounds the activation memory per model of the windows
@@ -43,9 +95,13 @@ const BatchMemory = 64 << 20
 
 // Result is the outcome of [Score].
 type Result struct {
-	Tokens      int     // tokens in the input
-	Scored      int     // tokens scored (every token but the first when windows overlap)
-	Windows     int     // forward passes of the model
+	Tokens  int // tokens in the input
+	Scored  int // tokens scored (every token but the first when windows overlap)
+	Windows int // windows of the protocol (forward passes of the model without a Shard)
+	// FirstWindow is the index of the first window scored (0 without a
+	// Shard); Sums has one entry per window scored, in window order.
+	FirstWindow int
+	Sums        []WindowSums
 	NLLSum      float64 // Σ −ln p(token), nats
 	MeanNLL     float64 // NLLSum / Scored
 	PPL         float64 // exp(MeanNLL)
@@ -55,6 +111,19 @@ type Result struct {
 	NLL []float64
 	Pos []int
 	KL  *KLStats // comparison with ScoreOptions.Base, or nil
+	// KLs is each scored position's KL(base‖model) in increasing position
+	// order, with ScoreOptions.Base.
+	KLs []float64
+}
+
+// WindowSums are the sums over one window's scored positions, each a
+// float64 added in increasing position order starting from 0.
+type WindowSums struct {
+	Scored  int     // positions scored in the window
+	NLL     float64 // Σ −ln p_model(token)
+	BaseNLL float64 // Σ −ln p_base(token), with a base model
+	KL      float64 // Σ KL(base‖model), with a base model
+	Top1    int     // positions whose argmax logits agree, with a base model
 }
 
 // KLStats compares the model with a base model over the scored positions.
@@ -221,8 +290,13 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 		}
 	}
 
+	if err := o.Shard.Valid(); err != nil {
+		return nil, err
+	}
 	N := len(ids)
 	ws := windows(N, o.Ctx, o.Stride)
+	first, last := o.Shard.Range(len(ws))
+	sel := ws[first:last]
 	nll := make([]float64, N) // by absolute position; scored positions only
 	var kl, bnll []float64
 	var agree []bool
@@ -244,11 +318,11 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 	}
 	mm, bm := asModel(m), asModel(o.Base)
 	var mp, bp pass // activations of the batches of mm and bm
-	for b0 := 0; b0 < len(ws); b0 += batch {
+	for b0 := 0; b0 < len(sel); b0 += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		bws := ws[b0:min(b0+batch, len(ws))]
+		bws := sel[b0:min(b0+batch, len(sel))]
 		wins, froms := make([][]int, len(bws)), make([]int, len(bws))
 		for i, w := range bws {
 			wins[i] = ids[w.begin:w.end]
@@ -313,22 +387,22 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 				})
 			}
 			if o.Progress != nil {
-				o.Progress(b0+i+1, len(ws))
+				o.Progress(b0+i+1, len(sel))
 			}
 		}
 	}
 
-	r := &Result{Tokens: N, Windows: len(ws)}
-	var klv []float64
-	var bsum float64
-	var agreeN int
-	for _, w := range ws {
+	r := &Result{Tokens: N, Windows: len(ws), FirstWindow: first}
+	sums := make([]WindowSums, 0, len(sel))
+	var kls []float64
+	for _, w := range sel {
+		var s WindowSums
 		for j := w.lo; j < w.end; j++ {
 			if math.IsNaN(nll[j]) || math.IsInf(nll[j], 0) {
 				return nil, &NonFiniteError{Pos: j}
 			}
-			r.Scored++
-			r.NLLSum += nll[j]
+			s.Scored++
+			s.NLL += nll[j]
 			if o.KeepNLL {
 				r.NLL = append(r.NLL, nll[j])
 				r.Pos = append(r.Pos, j)
@@ -340,39 +414,67 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 				if math.IsNaN(kl[j]) {
 					return nil, fmt.Errorf("model: KL divergence at position %d is NaN (NaN or Inf logits)", j)
 				}
-				bsum += bnll[j]
-				klv = append(klv, kl[j])
+				s.BaseNLL += bnll[j]
+				s.KL += kl[j]
+				kls = append(kls, kl[j])
 				if agree[j] {
-					agreeN++
+					s.Top1++
 				}
 			}
 		}
+		sums = append(sums, s)
+	}
+	t := Totals(sums, kls, o.TextBytes, o.Base != nil)
+	r.Scored, r.NLLSum, r.MeanNLL, r.PPL, r.BitsPerByte, r.KL = t.Scored, t.NLLSum, t.MeanNLL, t.PPL, t.BitsPerByte, t.KL
+	r.Sums, r.KLs = sums, kls
+	return r, nil
+}
+
+// Totals computes a Result's totals — Scored, NLLSum, MeanNLL, PPL,
+// BitsPerByte (with textBytes > 0) and, with base, KL — from the sums of
+// consecutive windows in window order and the KL values of their scored
+// positions (any order). It is the one place [Score] and a merge of shards
+// compute them, so shards merged in window order give the very bits of one
+// run: every total is the float64 sum of the windows' sums, added in window
+// order starting from 0. With no scored position the means are 0.
+func Totals(sums []WindowSums, kls []float64, textBytes int64, base bool) *Result {
+	r := &Result{}
+	var bsum, klsum float64
+	var agreeN int
+	for _, s := range sums {
+		r.Scored += s.Scored
+		r.NLLSum += s.NLL
+		bsum += s.BaseNLL
+		klsum += s.KL
+		agreeN += s.Top1
+	}
+	if r.Scored == 0 {
+		return r
 	}
 	r.MeanNLL = r.NLLSum / float64(r.Scored)
 	r.PPL = math.Exp(r.MeanNLL)
-	if o.TextBytes > 0 {
-		r.BitsPerByte = r.NLLSum / math.Ln2 / float64(o.TextBytes)
+	if textBytes > 0 {
+		r.BitsPerByte = r.NLLSum / math.Ln2 / float64(textBytes)
 	}
-	if o.Base != nil {
-		s := &KLStats{
+	if base {
+		k := &KLStats{
 			Top1:        float64(agreeN) / float64(r.Scored),
 			BaseNLLSum:  bsum,
 			BasePPL:     math.Exp(bsum / float64(r.Scored)),
 			LogPPLRatio: (r.NLLSum - bsum) / float64(r.Scored),
+			Mean:        klsum / float64(r.Scored),
 		}
-		var sum float64
-		for _, v := range klv {
-			sum += v
+		if len(kls) > 0 {
+			sorted := slices.Clone(kls)
+			slices.Sort(sorted)
+			k.Max = sorted[len(sorted)-1]
+			k.P99 = percentile(sorted, 99)
+			k.P90 = percentile(sorted, 90)
+			k.P50 = percentile(sorted, 50)
 		}
-		s.Mean = sum / float64(len(klv))
-		slices.Sort(klv)
-		s.Max = klv[len(klv)-1]
-		s.P99 = percentile(klv, 99)
-		s.P90 = percentile(klv, 90)
-		s.P50 = percentile(klv, 50)
-		r.KL = s
+		r.KL = k
 	}
-	return r, nil
+	return r
 }
 
 func grow(b []float32, n int) []float32 {

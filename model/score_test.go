@@ -172,3 +172,63 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("one value: %g", got)
 	}
 }
+
+// TestScoreShards checks that shards cover every window once and that the
+// totals of their concatenated sums are bit for bit those of one run.
+func TestScoreShards(t *testing.T) {
+	m := tinyModel(t, 20, 32)
+	cfg := m.cfg
+	base2, err := New(&cfg, randomWeights(&cfg, 10), Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := testIDs(101, 20)
+	o := ScoreOptions{Ctx: 16, Stride: 8, TextBytes: 300, Base: base2}
+	one, err := Score(context.Background(), m, ids, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Windows != 12 || len(one.Sums) != 12 || len(one.KLs) != one.Scored {
+		t.Fatalf("one run: %d windows, %d sums, %d KLs, %d scored", one.Windows, len(one.Sums), len(one.KLs), one.Scored)
+	}
+	for _, n := range []int{1, 2, 3, 5, 7, 12, 13, 20} {
+		var sums []WindowSums
+		var kls []float64
+		next := 0
+		for i := range n {
+			o.Shard = Shard{i, n}
+			r, err := Score(context.Background(), m, ids, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.FirstWindow != next || r.Windows != one.Windows {
+				t.Fatalf("n=%d shard %d: first window %d, want %d", n, i, r.FirstWindow, next)
+			}
+			next += len(r.Sums)
+			sums = append(sums, r.Sums...)
+			kls = append(kls, r.KLs...)
+		}
+		if next != one.Windows {
+			t.Fatalf("n=%d: shards hold %d windows, want %d", n, next, one.Windows)
+		}
+		got := Totals(sums, kls, 300, true)
+		if got.Scored != one.Scored || got.NLLSum != one.NLLSum || got.PPL != one.PPL || got.BitsPerByte != one.BitsPerByte || *got.KL != *one.KL {
+			t.Fatalf("n=%d: merged %+v %+v, one run %+v %+v", n, got, got.KL, one, one.KL)
+		}
+	}
+	for n := 1; n < 40; n++ {
+		for ctx := 2; ctx < 12; ctx++ {
+			for stride := 1; stride <= ctx; stride++ {
+				if got, want := WindowCount(n, ctx, stride), len(windows(n, ctx, stride)); got != want {
+					t.Fatalf("WindowCount(%d, %d, %d) = %d, want %d", n, ctx, stride, got, want)
+				}
+			}
+		}
+	}
+	for _, s := range []Shard{{-1, 2}, {2, 2}, {0, -1}, {1, 0}} {
+		o.Shard = s
+		if _, err := Score(context.Background(), m, ids, o); !errors.Is(err, ErrInput) {
+			t.Errorf("shard %v: got %v, want ErrInput", s, err)
+		}
+	}
+}

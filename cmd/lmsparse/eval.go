@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/model"
-	"github.com/lmsparse/lmsparse/report"
 )
 
 // evalOptions are the inputs of "lmsparse eval".
@@ -29,13 +27,15 @@ type evalOptions struct {
 	Tokenizer string
 	JSON      bool
 	Stream    string
+	Shard     string // "i/n"
+	Partial   string
 }
 
 func evalCommand() *command {
 	return &command{
 		name:    "eval",
 		summary: "Measure perplexity, bits per byte and, against a base model, KL and top-1 agreement on held-out text",
-		usage:   "eval MODEL --text FILE [--ctx N] [--stride N] [--base MODEL] [--max-tokens N] [--threads N] [--tokenizer PATH] [--stream auto|on|off] [--json]",
+		usage:   "eval MODEL --text FILE [--ctx N] [--stride N] [--base MODEL] [--max-tokens N] [--threads N] [--tokenizer PATH] [--stream auto|on|off] [--json | --shard I/N --partial OUT.json]",
 		details: help("eval"),
 		examples: []string{
 			"lmsparse eval ../shared/models/stories260k --text ../shared/text/tinystories/tinystories_sample.txt",
@@ -52,6 +52,8 @@ func evalCommand() *command {
 			fs.StringVar(&o.Tokenizer, "tokenizer", "", "tokenizer.json (or its directory) to use instead of the model's")
 			fs.BoolVar(&o.JSON, "json", false, "print a JSON report")
 			fs.StringVar(&o.Stream, "stream", "auto", "stream block weights from the checkpoint: auto (when larger than twice the largest tensor + 64 MiB), on or off")
+			fs.StringVar(&o.Shard, "shard", "", "score only shard I of N (0 ≤ I < N) of the windows; needs --partial")
+			fs.StringVar(&o.Partial, "partial", "", "write the shard's partial results to this JSON file, for merge-eval")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if len(args) != 1 {
 					return usageErrorf("eval: want exactly one MODEL argument, got %d (see 'lmsparse eval --help')", len(args))
@@ -82,6 +84,9 @@ func evalCommand() *command {
 				default:
 					return usageErrorf("eval: --stream %q: want auto, on or off", o.Stream)
 				}
+				if (o.Shard == "") != (o.Partial == "") || o.Shard != "" && o.JSON {
+					return usageErrorf("eval: --shard I/N and --partial OUT.json go together, without --json")
+				}
 				return runEval(ctx, o, stdout, stderr)
 			}
 		},
@@ -111,17 +116,29 @@ func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error
 	warnInvalidUTF8(stderr, text)
 	show := newProgress(stderr, "eval", false, false)
 	opts := eval.Options{Ctx: o.Ctx, Stride: o.Stride, MaxTokens: o.MaxTokens, Progress: show.event}
-	rep, err := eval.Compare(ctx, o.Model, o.Base, text, tok, opts, model.Options{Threads: o.Threads, Stream: o.Stream})
+	mopts := model.Options{Threads: o.Threads, Stream: o.Stream}
+	if o.Shard != "" {
+		sh, err := model.ParseShard(o.Shard)
+		if err != nil {
+			return usageErrorf("eval: --shard: %v", err)
+		}
+		p, err := eval.CompareShard(ctx, o.Model, o.Base, text, tok, opts, mopts, sh)
+		show.close()
+		if err == nil {
+			err = eval.WritePartial(o.Partial, p)
+		}
+		if err != nil {
+			return evalError(err)
+		}
+		_, err = fmt.Fprintf(stdout, "%s → %s\n", p, o.Partial)
+		return err
+	}
+	rep, err := eval.Compare(ctx, o.Model, o.Base, text, tok, opts, mopts)
 	show.close()
 	if err != nil {
 		return evalError(err)
 	}
-	if o.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	return printEval(stdout, rep)
+	return rep.Write(stdout, o.JSON)
 }
 
 // evalError phrases the errors of package eval about its inputs in terms
@@ -154,34 +171,4 @@ func warnInvalidUTF8(stderr io.Writer, text *eval.Text) {
 	if text.InvalidUTF8 > 0 {
 		fmt.Fprintf(stderr, "lmsparse: warning: %s has %d bytes of invalid UTF-8; they are tokenized as U+FFFD, one per invalid sequence\n", text.Path, text.InvalidUTF8)
 	}
-}
-
-func printEval(w io.Writer, r *eval.Report) error {
-	tab := &report.Table{}
-	tab.Add("model", r.Model)
-	tab.Add("text", fmt.Sprintf("%s (%s bytes, %s tokens, tokenizer %s)", r.Text, report.Commas(r.TextBytes), report.Commas(int64(r.Tokens)), r.Tokenizer))
-	tab.Add("windows", fmt.Sprintf("%d of ctx %d, stride %d", r.Windows, r.Ctx, r.Stride))
-	tab.Add("scored", report.Commas(int64(r.Scored)))
-	tab.Add("mean NLL", fmt.Sprintf("%.6f nats", r.MeanNLL))
-	tab.Add("perplexity", fmt.Sprintf("%.6f", r.PPL))
-	if r.BitsPerByte != nil {
-		tab.Add("bits/byte", fmt.Sprintf("%.6f", *r.BitsPerByte))
-	} else {
-		tab.Add("bits/byte", "- (--max-tokens cut the text)")
-	}
-	if k := r.KL; k != nil {
-		tab.Add("base", r.Base)
-		tab.Add("base perplexity", fmt.Sprintf("%.6f", k.BasePPL))
-		tab.Add("ln(ppl/base)", fmt.Sprintf("%.6f", k.LogPPLRatio))
-		tab.Add("KL mean", fmt.Sprintf("%.6g nats", k.Mean))
-		tab.Add("KL max", fmt.Sprintf("%.6g", k.Max))
-		tab.Add("KL p99/p90/p50", fmt.Sprintf("%.6g / %.6g / %.6g", k.P99, k.P90, k.P50))
-		tab.Add("top-1 agreement", fmt.Sprintf("%.4f%%", 100*k.Top1))
-	}
-	weights := ""
-	if r.Streamed {
-		weights = ", weights streamed"
-	}
-	tab.Add("speed", fmt.Sprintf("%.0f tokens/s (%d threads, %s kernel%s, %.2f s)", r.TokensPerS, r.Threads, r.Kernel, weights, r.Seconds))
-	return tab.Write(w)
 }
