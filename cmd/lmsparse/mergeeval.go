@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/spf13/pflag"
@@ -25,7 +26,7 @@ func mergeEvalCommand() *command {
 				}
 				rep, err := eval.MergeFiles(args)
 				if err != nil {
-					return evalError(err)
+					return fmt.Errorf("merge-eval: %w", err)
 				}
 				if *out != "" {
 					if err := eval.WriteReport(*out, rep); err != nil {
