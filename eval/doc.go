@@ -44,6 +44,32 @@
 // Options.MaxTokens cuts the tokens, and the report then has no bits per
 // byte.
 //
+// # Sharded runs
+//
+// One run's windows can be scored on many machines: [Harness.ScoreShard]
+// (or [CompareShard]) scores shard I of N — the contiguous windows
+// [⌊I·W/N⌋, ⌊(I+1)·W/N⌋) of the W windows, model.Shard — and returns a
+// [Partial]; [WritePartial] and [ReadPartial] store it as JSON (schema
+// [PartialSchema], read strictly and bounded by [MaxPartialBytes]);
+// [Merge] (or [MergeFiles]) combines the N partials into the [Report] that
+// [Harness.Score] returns for the whole run. The merged report equals the
+// one-machine report in every field but the timings (seconds,
+// tokens_per_second): perplexity, mean NLL, bits per byte, KL mean, max
+// and percentiles, top-1 agreement and the base perplexity bit for bit,
+// because both paths compute them with model.Totals from the same
+// per-window sums added in window order (each window's positions summed in
+// position order), and the percentiles from every scored position's KL,
+// which each partial carries as a float64 (JSON numbers round-trip
+// float64 exactly): about 22 bytes per scored token with a base model, and
+// about 60 bytes per window without. A partial's [RunID] — model and base
+// labels, text path, size and SHA-256, tokenizer kind, SHA-256 of the
+// token ids (4 bytes little-endian each), MaxTokens, ctx, stride, windows,
+// N — must be the same in every part; Merge refuses parts of different
+// runs, a missing shard or a shard given twice with an error wrapping
+// [ErrInput] that names the field or the shard. Model weights are not
+// hashed: every shard must read the same checkpoint at the same path.
+// Merged seconds are the sum of the shards' scoring times.
+//
 // # Errors
 //
 // Inputs eval refuses — an empty text, fewer than 2 tokens, a window
