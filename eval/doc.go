@@ -60,8 +60,8 @@
 // per-window sums added in window order (each window's positions summed in
 // position order), and the percentiles from every scored position's KL,
 // which each partial carries as a float64 (JSON numbers round-trip
-// float64 exactly): about 22 bytes per scored token with a base model, and
-// about 60 bytes per window without. A partial's [RunID] — model and base
+// float64 exactly): about 21 bytes per scored token with a base model, plus
+// about 40 bytes per window (100 with a base) and 0.7 KB. A partial's [RunID] — model and base
 // labels, text path, size and SHA-256, tokenizer kind, SHA-256 of the
 // token ids (4 bytes little-endian each), MaxTokens, ctx, stride, windows,
 // N — must be the same in every part; Merge refuses parts of different
