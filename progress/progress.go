@@ -1,6 +1,9 @@
 package progress
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Event is one report of progress.
 type Event struct {
@@ -33,6 +36,29 @@ func (e Event) ETA() time.Duration {
 		return 0
 	}
 	return time.Duration(float64(e.Total-e.Done) / r * float64(time.Second))
+}
+
+// String describes the event in one line: "STAGE: DONE/TOTAL UNIT, RATE/s,
+// ETA D, DETAIL", the parts that are unknown left out (e.g. "eval: 12/80
+// windows, 3.1/s, ETA 22s").
+func (e Event) String() string {
+	s := fmt.Sprintf("%s: %d", e.Stage, e.Done)
+	if e.Total > 0 {
+		s += fmt.Sprintf("/%d", e.Total)
+	}
+	if e.Unit != "" {
+		s += " " + e.Unit
+	}
+	if r := e.Rate(); r > 0 {
+		s += fmt.Sprintf(", %.3g/s", r)
+		if eta := e.ETA(); eta > 0 {
+			s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
+		}
+	}
+	if e.Detail != "" {
+		s += ", " + e.Detail
+	}
+	return s
 }
 
 // Func receives progress events. A nil Func ignores them.

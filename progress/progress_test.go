@@ -39,3 +39,17 @@ func TestRateETA(t *testing.T) {
 		t.Error("zero event has a rate")
 	}
 }
+
+func TestEventString(t *testing.T) {
+	for _, c := range []struct {
+		e    Event
+		want string
+	}{
+		{Event{Stage: "eval", Done: 20, Total: 80, Unit: "windows", Elapsed: 10 * time.Second, Detail: "x"}, "eval: 20/80 windows, 2/s, ETA 30s, x"},
+		{Event{Stage: "write", Done: 3}, "write: 3"},
+	} {
+		if got := c.e.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.e, got, c.want)
+		}
+	}
+}

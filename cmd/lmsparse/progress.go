@@ -73,28 +73,7 @@ func (v *progressView) event(e progress.Event) {
 		return
 	}
 	v.lastLog[e.Stage] = now
-	fmt.Fprintln(v.w, v.describe(e))
-}
-
-// describe is one line of progress: stage, done/total, rate and ETA.
-func (v *progressView) describe(e progress.Event) string {
-	s := fmt.Sprintf("lmsparse: %s: %s: %d", v.cmd, e.Stage, e.Done)
-	if e.Total > 0 {
-		s += fmt.Sprintf("/%d", e.Total)
-	}
-	if e.Unit != "" {
-		s += " " + e.Unit
-	}
-	if r := e.Rate(); r > 0 {
-		s += fmt.Sprintf(", %.3g/s", r)
-		if eta := e.ETA(); eta > 0 {
-			s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
-		}
-	}
-	if e.Detail != "" {
-		s += ", " + e.Detail
-	}
-	return s
+	fmt.Fprintf(v.w, "lmsparse: %s: %s\n", v.cmd, e)
 }
 
 // clear removes the live bar (the caller holds mu).
