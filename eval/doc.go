@@ -64,7 +64,7 @@
 // about 40 bytes per window (100 with a base) and 0.7 KB. A partial's [RunID] — model and base
 // labels, text path, size and SHA-256, tokenizer kind, SHA-256 of the
 // token ids (4 bytes little-endian each), MaxTokens, ctx, stride, windows,
-// N — must be the same in every part; Merge refuses parts of different
+// N, and the lmsparse build (manifest.Tool) — must be the same in every part; Merge refuses parts of different
 // runs, a missing shard or a shard given twice with an error wrapping
 // [ErrInput] that names the field or the shard. Model weights are not
 // hashed: every shard must read the same checkpoint at the same path.

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/tokenizer"
@@ -46,6 +47,9 @@ type RunID struct {
 	Stride       int    `json:"stride"`
 	Windows      int    `json:"windows"` // of the protocol, over all shards
 	Shards       int    `json:"shards"`  // n
+	// Tool is the lmsparse build that scored the shard (manifest.Tool):
+	// another build may compute other bits.
+	Tool string `json:"tool"`
 }
 
 // fields lists the RunID's fields by JSON name, to name a difference.
@@ -54,7 +58,7 @@ func (id RunID) fields() [][2]string {
 		{"text_bytes", fmt.Sprint(id.TextBytes)}, {"invalid_utf8_bytes", fmt.Sprint(id.InvalidUTF8)},
 		{"tokenizer", id.Tokenizer}, {"tokens", fmt.Sprint(id.Tokens)}, {"tokens_sha256", id.TokensSHA256},
 		{"max_tokens", fmt.Sprint(id.MaxTokens)}, {"cut", fmt.Sprint(id.Cut)}, {"ctx", fmt.Sprint(id.Ctx)},
-		{"stride", fmt.Sprint(id.Stride)}, {"windows", fmt.Sprint(id.Windows)}, {"shards", fmt.Sprint(id.Shards)}}
+		{"stride", fmt.Sprint(id.Stride)}, {"windows", fmt.Sprint(id.Windows)}, {"shards", fmt.Sprint(id.Shards)}, {"tool", id.Tool}}
 }
 
 // A Partial is what one shard of a sharded eval measured ([Harness.ScoreShard]):
@@ -113,6 +117,7 @@ func (h *Harness) ScoreShard(ctx context.Context, m model.LM, label string, shar
 	ts := sha256.Sum256(h.text.Data)
 	id.TextSHA256 = hex.EncodeToString(ts[:])
 	id.TokensSHA256 = tokensSHA256(h.ids)
+	id.Tool = manifest.Tool()
 	p := &Partial{Schema: PartialSchema, Shard: shard.I, RunID: id, FirstWindow: res.FirstWindow,
 		EndWindow: res.FirstWindow + len(res.Sums), KL: res.KLs, FirstNLL: slices.Clone(res.NLL[:min(8, len(res.NLL))]),
 		Threads: run.perf.Threads, Kernel: run.perf.Kernel, Streamed: run.perf.Streamed, Seconds: run.seconds, Positions: run.positions, Sums: make([]WindowSums, len(res.Sums))}

@@ -117,10 +117,24 @@ func TestMergeEvalRefuses(t *testing.T) {
 	mustRun(t, "eval", other, "--text", demoHeldout, "--max-tokens", "3000", "--shard", "1/2", "--partial", om)
 	report := filepath.Join(dir, "report.json")
 	os.WriteFile(report, []byte(mustRun(t, "eval", demoModel, "--text", demoHeldout, "--max-tokens", "300", "--json")), 0o644)
+	// Edited parts: another build, and sums that do not fit the windows.
+	edit := func(name, old, new string) string {
+		b, err := os.ReadFile(p2[1])
+		if err != nil || !strings.Contains(string(b), old) {
+			t.Fatalf("%s: %v, or no %q", p2[1], err, old)
+		}
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
+		return path
+	}
+	tool := edit("tool.json", `"tool":"lmsparse `, `"tool":"lmsparse other `)
+	short := edit("short.json", `"sums":[{`, `"sums":[{"scored":1,"nll":1},{`)
 	for _, c := range []struct {
 		parts []string
 		want  []string
 	}{
+		{[]string{p2[0], tool}, []string{"not shards of one run", "tool"}},
+		{[]string{p2[0], short}, []string{short, "holds windows"}},
 		{[]string{p3[0], p3[2]}, []string{"missing shard(s) 1/3"}},
 		{[]string{p3[0], p3[1], p3[1], p3[2]}, []string{"shard 1/3 given twice", p3[1]}},
 		{[]string{p2[0], ctx[1]}, []string{"not shards of one run", `ctx "256" vs "128"`}},
