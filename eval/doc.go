@@ -68,7 +68,11 @@
 // runs, a missing shard or a shard given twice with an error wrapping
 // [ErrInput] that names the field or the shard. Model weights are not
 // hashed: every shard must read the same checkpoint at the same path.
-// Merged seconds are the sum of the shards' scoring times.
+// Merged seconds are the sum of the shards' scoring times. The numbers do
+// not depend on the threads, but they do on the matrix kernel (AVX-512,
+// AVX2 and pure Go differ in the last bits): the merged report's kernel
+// lists every kernel the shards used, and only shards of one kernel give
+// the one run's bits.
 //
 // # Errors
 //
