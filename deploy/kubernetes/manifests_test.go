@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -234,6 +235,17 @@ func TestPodsAsProcesses(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// Static: no program interpreter (dynamic loader) in the ELF file.
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatalf("%s needs a dynamic loader: not a static binary", bin)
+		}
+	}
+	f.Close()
 	run := func(env []string, args ...string) []byte {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
