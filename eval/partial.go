@@ -101,18 +101,14 @@ type WindowSums struct {
 // [Harness.Score] scores them all, and returns the shard's [Partial]; label
 // names m (its path). The shard must have N ≥ 1.
 func (h *Harness) ScoreShard(ctx context.Context, m model.LM, label string, shard model.Shard) (*Partial, error) {
-	if shard.N < 1 {
-		return nil, inputErrorf("shard %d/%d: want 0 ≤ i < n", shard.I, shard.N)
-	}
-	if err := shard.Valid(); err != nil {
+	if shard.N < 1 || shard.Valid() != nil {
 		return nil, inputErrorf("shard %d/%d: want 0 ≤ i < n", shard.I, shard.N)
 	}
 	run, err := h.run(ctx, m, label, shard)
 	if err != nil {
 		return nil, err
 	}
-	res := run.res
-	id := run.id
+	res, id := run.res, run.id
 	id.Shards = shard.N
 	ts := sha256.Sum256(h.text.Data)
 	id.TextSHA256 = hex.EncodeToString(ts[:])
