@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
@@ -86,6 +87,10 @@ func evalCommand() *command {
 				}
 				if (o.Shard == "") != (o.Partial == "") || o.Shard != "" && o.JSON {
 					return usageErrorf("eval: --shard I/N and --partial OUT.json go together, without --json")
+				} else if o.Partial != "" {
+					if err := checkPath("eval", "partial", "its directory", filepath.Dir(o.Partial)); err != nil {
+						return err
+					}
 				}
 				return runEval(ctx, o, stdout, stderr)
 			}
@@ -120,7 +125,7 @@ func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error
 	if o.Shard != "" {
 		sh, err := model.ParseShard(o.Shard)
 		if err != nil {
-			return usageErrorf("eval: --shard: %v", err)
+			return usageErrorf("eval: --shard %q: want I/N with 0 ≤ I < N, e.g. 0/4", o.Shard)
 		}
 		p, err := eval.CompareShard(ctx, o.Model, o.Base, text, tok, opts, mopts, sh)
 		show.close()

@@ -157,10 +157,11 @@ func TestMergeEvalRefuses(t *testing.T) {
 	}
 	for _, args := range [][]string{{"--shard", "3/3", "--partial", a}, {"--shard", "1/0", "--partial", a},
 		{"--shard", "-1/2", "--partial", a}, {"--shard", "a/b", "--partial", a}, {"--shard", "01/2", "--partial", a},
-		{"--shard", "0/2"}, {"--partial", a}, {"--shard", "0/2", "--partial", a, "--json"}} {
+		{"--shard", "0/2"}, {"--partial", a}, {"--shard", "0/2", "--partial", a, "--json"},
+		{"--shard", "0/2", "--partial", filepath.Join(dir, "no-such-dir", "part.json")}} {
 		code, _, errOut := run(t, append([]string{"eval", demoModel, "--text", demoHeldout}, args...)...)
-		if code != exitBadArgs || !strings.Contains(errOut, "--shard") {
-			t.Errorf("eval %v: exit %d, want 2 and a message naming --shard: %s", args, code, errOut)
+		if code != exitBadArgs || !strings.Contains(errOut, "--shard") && !strings.Contains(errOut, "--partial") {
+			t.Errorf("eval %v: exit %d, want 2 and a message naming --shard or --partial: %s", args, code, errOut)
 		}
 	}
 }
