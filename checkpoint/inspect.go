@@ -121,6 +121,20 @@ func Inspect(ctx context.Context, m *Model) (*InspectReport, error) {
 	return rep, nil
 }
 
+// InspectPath describes the model at path: an ONNX model (see [ONNXPath])
+// with [InspectONNX], else a checkpoint opened with [Open] with [Inspect].
+func InspectPath(ctx context.Context, path string) (*InspectReport, error) {
+	if file, ok := ONNXPath(path); ok {
+		return InspectONNX(ctx, file, path)
+	}
+	m, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return Inspect(ctx, m)
+}
+
 // InspectONNX describes an ONNX model's initializers in Inspect's schema;
 // label is the path to report.
 func InspectONNX(ctx context.Context, file, label string) (*InspectReport, error) {

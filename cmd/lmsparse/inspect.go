@@ -42,22 +42,9 @@ func inspectCommand() *command {
 }
 
 func runInspect(ctx context.Context, o inspectOptions, stdout, stderr io.Writer) error {
-	var rep *checkpoint.InspectReport
-	if file, ok := checkpoint.ONNXPath(o.Model); ok {
-		r, err := checkpoint.InspectONNX(ctx, file, o.Model)
-		if err != nil {
-			return err
-		}
-		rep = r
-	} else {
-		m, err := checkpoint.Open(o.Model)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		if rep, err = checkpoint.Inspect(ctx, m); err != nil {
-			return err
-		}
+	rep, err := checkpoint.InspectPath(ctx, o.Model)
+	if err != nil {
+		return err
 	}
 	if o.JSON {
 		enc := json.NewEncoder(stdout)
