@@ -7,15 +7,15 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
+	"github.com/lmsparse/lmsparse/internal/safeio"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/report"
@@ -179,23 +179,20 @@ func WriteReport(path string, rep *Report) error {
 	return atomicfile.WriteBytes(path, b)
 }
 
-// ReadPartial reads a partial file, at most [MaxPartialBytes], strictly
+// ReadPartial reads a partial file — a regular file (package safeio: a
+// FIFO, device or directory is refused without blocking) of at most
+// [MaxPartialBytes] — strictly
 // (unknown fields are errors), and checks that it is whole: a schema other
 // than [PartialSchema], a shard outside [0, shards), a window range or sums
 // that do not fit the protocol's windows, or KL values that do not match
 // the scored positions are errors wrapping [ErrInput] naming the file.
 func ReadPartial(path string) (*Partial, error) {
-	f, err := os.Open(path)
+	data, err := safeio.ReadFile(path, MaxPartialBytes)
+	if errors.Is(err, safeio.ErrInput) {
+		return nil, &inputError{msg: err.Error()}
+	}
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxPartialBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxPartialBytes {
-		return nil, inputErrorf("%s is more than the %d bytes a partial file may have", path, MaxPartialBytes)
 	}
 	var p Partial
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/eval"
@@ -127,6 +128,10 @@ func TestMergeEvalRefuses(t *testing.T) {
 		os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
 		return path
 	}
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tool := edit("tool.json", `"tool":"lmsparse `, `"tool":"lmsparse other `)
 	short := edit("short.json", `"sums":[{`, `"sums":[{"scored":1,"nll":1},{`)
 	for _, c := range []struct {
@@ -134,6 +139,8 @@ func TestMergeEvalRefuses(t *testing.T) {
 		want  []string
 	}{
 		{[]string{p2[0], tool}, []string{"not shards of one run", "tool"}},
+		{[]string{p2[0], fifo}, []string{fifo, "not a regular file"}},
+		{[]string{p2[0], dir}, []string{dir}},
 		{[]string{p2[0], short}, []string{short, "holds windows"}},
 		{[]string{p3[0], p3[2]}, []string{"missing shard(s) 1/3"}},
 		{[]string{p3[0], p3[1], p3[1], p3[2]}, []string{"shard 1/3 given twice", p3[1]}},
