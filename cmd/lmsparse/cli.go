@@ -54,6 +54,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code in
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = errors.New("interrupted by a signal")
+		if out := outputArg(args); out != "" {
+			err = fmt.Errorf("interrupted by a signal; nothing written to %s (an existing %s is left as it was)", out, out)
+		}
 	}
 	fmt.Fprintf(stderr, "lmsparse: %s\n", oneLine(err.Error()))
 	return exitCode(err)
@@ -105,28 +108,16 @@ func newFlagSet(name string) *pflag.FlagSet {
 }
 
 func printHelp(w io.Writer) {
-	fmt.Fprint(w, `lmsparse makes pretrained language models smaller and measures what they kept.
-
-Usage:
-  lmsparse COMMAND [ARGUMENTS] [FLAGS]
-
-Commands:
-`)
+	var b strings.Builder
 	cs := commands()
 	width := 0
 	for _, c := range cs {
 		width = max(width, len(c.name))
 	}
 	for _, c := range cs {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
 	}
-	fmt.Fprint(w, `
-Other:
-  lmsparse help [COMMAND]   show help for lmsparse or a command
-  lmsparse --version        print the version and build revision
-
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input, 3 a fidelity gate failed.
-`)
+	fmt.Fprintln(w, strings.Replace(help("lmsparse"), "COMMANDS\n", b.String(), 1))
 }
 
 func printCommandHelp(w io.Writer, c *command) error {
@@ -146,6 +137,20 @@ func printCommandHelp(w io.Writer, c *command) error {
 		}
 	}
 	return nil
+}
+
+// outputArg returns the value of -o/--output in args, or "".
+func outputArg(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--output="); ok {
+			return v
+		} else if v, ok := strings.CutPrefix(a, "-o="); ok {
+			return v
+		} else if (a == "-o" || a == "--output") && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // oneLine collapses a multi-line message so errors always print as one line.

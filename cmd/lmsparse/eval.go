@@ -98,17 +98,9 @@ func evalCommand() *command {
 	}
 }
 
-// evalGCPercent is the garbage collector's target (GOGC) while eval runs,
-// unless the environment sets GOGC: the forward pass reuses its buffers,
-// so little garbage is made, and collecting it early keeps the peak near
-// the live heap, which Go's default of 100 lets double on long runs (a
-// 2 GB checkpoint over 80 windows: 0.43 GB peak instead of 0.51 GB, same
-// speed).
-const evalGCPercent = 25
-
 func runEval(ctx context.Context, o evalOptions, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(evalGCPercent))
+		defer debug.SetGCPercent(debug.SetGCPercent(eval.GCPercent))
 	}
 	tok, err := eval.LoadTokenizer(o.Model, o.Tokenizer)
 	if err != nil {

@@ -352,7 +352,7 @@ func TestInterruptedSaysSo(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	out := filepath.Join(root, "out")
 	code := Main(ctx, []string{"prune", m, "-o", out, "--sparsity", "0.5"}, &stdout, &stderr)
-	if code != exitFailure || strings.TrimSpace(stderr.String()) != "lmsparse: interrupted by a signal" {
+	if want := "lmsparse: interrupted by a signal; nothing written to " + out + " (an existing " + out + " is left as it was)"; code != exitFailure || strings.TrimSpace(stderr.String()) != want {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/eval"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/report"
@@ -149,7 +150,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	if so.Algorithm != sparsify.Magnitude && os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(evalGCPercent)) // as eval: the peak stays near the live heap
+		defer debug.SetGCPercent(debug.SetGCPercent(eval.GCPercent)) // as eval: the peak stays near the live heap
 	}
 	job, err := sparsify.Plan(ctx, o.Model, so)
 	if err != nil {
