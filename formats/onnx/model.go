@@ -13,6 +13,7 @@ import (
 	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
 	"github.com/lmsparse/lmsparse/tensor"
 
+	"github.com/lmsparse/lmsparse/internal/mmap"
 	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
@@ -105,7 +106,7 @@ func Open(path string) (*Model, error) {
 		return nil, fmt.Errorf("%w: %s: %d bytes, over protobuf's 2 GiB limit (larger models keep tensors in external data)", ErrFormat, path, st.Size())
 	}
 	var m *Model
-	if data := mmapFile(f, st.Size()); data != nil {
+	if data := mmap.File(f, st.Size()); data != nil {
 		// The large initializers stay in the mapping: reading them costs
 		// no heap, and Release lets their pages go once they are decoded.
 		var aliased bool
@@ -139,7 +140,7 @@ func (m *Model) Release(name string) {
 	if !ok || !m.mapped || m.dense[i] == nil {
 		return
 	}
-	dropPages(m.dense[i].RawData)
+	mmap.DropPages(m.dense[i].RawData)
 }
 
 // Decode reads an ONNX model from memory. dir is the directory external

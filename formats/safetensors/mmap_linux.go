@@ -10,21 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mmapFile maps the whole file read-only, or returns nil when it cannot
-// (the caller then reads with ReadAt).
-func mmapFile(f *os.File, size int64) []byte {
-	if size <= 0 || int64(int(size)) != size {
-		return nil
-	}
-	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-func munmap(b []byte) error { return unix.Munmap(b) }
-
 // copyRange copies n bytes at offset off of src to the current offset of dst
 // with copy_file_range. done is false when the kernel cannot do it for these
 // files before anything was written, so the caller should copy itself.

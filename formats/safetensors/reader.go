@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/lmsparse/lmsparse/internal/mmap"
 	"github.com/lmsparse/lmsparse/internal/safeio"
 )
 
@@ -40,7 +41,7 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	sf.osFile = f
-	sf.mapped = mmapFile(f, st.Size())
+	sf.mapped = mmap.File(f, st.Size())
 	return sf, nil
 }
 
@@ -86,7 +87,7 @@ func newFile(r io.ReaderAt, size int64, path string) (*File, error) {
 func (f *File) Close() error {
 	var err error
 	if f.mapped != nil {
-		err = munmap(f.mapped)
+		err = mmap.Unmap(f.mapped)
 		f.mapped = nil
 	}
 	if f.osFile != nil {
