@@ -26,22 +26,13 @@ func TestHostileUnderMemoryLimit(t *testing.T) {
 		t.Skip("skipping: ulimit -v and FIFOs")
 	}
 	root := t.TempDir()
-	bin := filepath.Join(root, "lmsparse")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
 	// Go 1.26 randomizes the heap's base address; under a 1 GiB
 	// address-space limit its reservations then fail at start-up in about
 	// one run in eight, whatever the program does (measured: 5 of 40 runs
 	// of "inspect" on the demo model; 0 of 40 without it). The limit is
 	// meant to catch lmsparse's allocations, so the binary is built
 	// without the randomization.
-	build := exec.Command(goTool, "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "GOEXPERIMENT=norandomizedheapbase64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, root, "GOEXPERIMENT=norandomizedheapbase64")
 	text := filepath.Join(root, "text.txt")
 	runs := 0
 	for _, h := range hostileInputs(t, root) {

@@ -7,13 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/lmsparse/lmsparse/tensor"
-	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
 // TestKillDuringCompressAndSAE SIGKILLs "compress" and "sae" of a
@@ -31,28 +27,9 @@ func TestKillDuringCompressAndSAE(t *testing.T) {
 		t.Skip("skipping: the atomic rename of directories is Linux's renameat2")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "lmsparse")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	spec := gen.Llama(tensor.F32, 1)
-	spec.Hidden, spec.Inter, spec.Layers = 512, 2048, 7
-	model := filepath.Join(tmp, "model")
-	mustT(t, gen.WriteCheckpoint(model, spec))
-	if st, err := os.Stat(filepath.Join(model, "model.safetensors")); err != nil || st.Size() < 100<<20 {
-		t.Fatalf("generated checkpoint: %v", err)
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("LMSPARSE_KILL_SEED"); s != "" {
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("LMSPARSE_KILL_SEED=%d", seed)
+	bin := buildBinary(t, tmp)
+	model := bigCheckpoint(t, tmp)
+	seed := killSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 0x6b696c32))
 	// checkpointFiles are the files compared with the uninterrupted run's
 	// (report.json and friends hold timings; they must only exist).

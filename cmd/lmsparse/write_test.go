@@ -11,14 +11,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/lmsparse/lmsparse/tensor"
-	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
 // TestForceWriteAllOrNothing runs the lmsparse binary on a generated
@@ -36,24 +32,8 @@ func TestForceWriteAllOrNothing(t *testing.T) {
 		t.Skip("skipping: the atomic exchange of directories is Linux's renameat2")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "lmsparse")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	// 7 layers of hidden size 512, F32: 110 MB in one file.
-	spec := gen.Llama(tensor.F32, 1)
-	spec.Hidden, spec.Inter, spec.Layers = 512, 2048, 7
-	model := filepath.Join(tmp, "model")
-	if err := gen.WriteCheckpoint(model, spec); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Stat(filepath.Join(model, "model.safetensors")); err != nil || st.Size() < 100<<20 {
-		t.Fatalf("generated checkpoint: %v", err)
-	}
+	bin := buildBinary(t, tmp)
+	model := bigCheckpoint(t, tmp)
 	lms := func(args ...string) *exec.Cmd { return exec.Command(bin, args...) }
 
 	// The old output: 3 shards with an index, plus the user's files.
@@ -138,13 +118,7 @@ func TestForceWriteAllOrNothing(t *testing.T) {
 	}
 
 	t.Run("sigkill", func(t *testing.T) {
-		seed := uint64(time.Now().UnixNano())
-		if s := os.Getenv("LMSPARSE_KILL_SEED"); s != "" {
-			if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-				t.Fatal(err)
-			}
-		}
-		t.Logf("LMSPARSE_KILL_SEED=%d", seed)
+		seed := killSeed(t)
 		rng := rand.New(rand.NewPCG(seed, 0x6b696c6c))
 		restore()
 		counts := map[string]int{}
