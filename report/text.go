@@ -321,3 +321,23 @@ func WriteNotes(w io.Writer, notes []string) {
 		fmt.Fprintf(w, "lmsparse: note: %s\n", Escape(n))
 	}
 }
+
+// WriteTraining writes the text summary of "lmsparse finetune": the run,
+// the L1 target and recovery steps when there were any, the eval before
+// and after, and what was written to out.
+func WriteTraining(w io.Writer, out string, t *manifest.Training, tot manifest.Totals) error {
+	fmt.Fprintf(w, "trained %d steps of %d×%d tokens (%s, lr %g) on %s: loss %.4f -> %.4f, %.0f tokens/s\n",
+		t.Steps, t.Batch, t.Ctx, t.Optimizer, t.LR, t.Data.Source, t.Loss[0], t.Loss[len(t.Loss)-1], t.TokensPerS)
+	if t.TargetSparsity > 0 {
+		fmt.Fprintf(w, "%.2f%% of target weights zero after training; pruned to %.0f%% by magnitude", 100*t.SparsityReached, 100*t.TargetSparsity)
+		if t.RecoverLoss != nil {
+			fmt.Fprintf(w, ", then %d steps: loss %.4f -> %.4f", t.RecoverSteps, t.RecoverLoss[0], t.RecoverLoss[len(t.RecoverLoss)-1])
+		}
+		fmt.Fprintln(w)
+	}
+	if t.Before != nil {
+		fmt.Fprintf(w, "before: %s\nafter:  %s\n", t.Before, t.After)
+	}
+	_, err := fmt.Fprintf(w, "wrote %s: %.2f%% of target weights zero, %s bytes\n", out, 100*tot.TargetSparsity, Commas(tot.BytesAfter))
+	return err
+}

@@ -20,6 +20,7 @@ type command struct {
 	usage    string // synopsis after "lmsparse "
 	details  string // paragraphs printed by --help before the flags
 	examples []string
+	arg      string // the one positional argument ("MODEL"); "" when flags' function checks them
 	// flags registers the command's flags and returns the function that
 	// validates the positional arguments and runs it.
 	flags func(fs *pflag.FlagSet) func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -96,6 +97,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return printCommandHelp(stdout, c)
 		}
 		return usageErrorf("%s: %v (see 'lmsparse %s --help')", c.name, err, c.name)
+	}
+	if c.arg != "" && fs.NArg() != 1 {
+		return usageErrorf("%s: want exactly one %s argument, got %d (see 'lmsparse %s --help')", c.name, c.arg, fs.NArg(), c.name)
 	}
 	return run(ctx, fs.Args(), stdout, stderr)
 }

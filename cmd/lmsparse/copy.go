@@ -21,6 +21,7 @@ type copyOptions struct {
 func copyCommand() *command {
 	return &command{
 		name:    "copy",
+		arg:     "MODEL",
 		summary: "Copy a checkpoint unchanged, re-sharding it (validates every file on the way)",
 		usage:   "copy MODEL -o OUT [--max-shard-size SIZE] [--force]",
 		details: help("copy"),
@@ -32,9 +33,6 @@ func copyCommand() *command {
 			var o copyOptions
 			o.Out.register(fs)
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("copy: want exactly one MODEL argument, got %d (see 'lmsparse copy --help')", len(args))
-				}
 				if err := o.Out.check("copy"); err != nil {
 					return err
 				}

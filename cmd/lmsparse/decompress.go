@@ -22,6 +22,7 @@ type decompressOptions struct {
 func decompressCommand() *command {
 	return &command{
 		name:    "decompress",
+		arg:     "MODEL",
 		summary: "Rebuild a dense checkpoint from one with CSR or bitmask tensors",
 		usage:   "decompress MODEL -o OUT [--max-shard-size SIZE] [--force]",
 		details: help("decompress"),
@@ -32,9 +33,6 @@ func decompressCommand() *command {
 			var o decompressOptions
 			o.Out.register(fs)
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("decompress: want exactly one MODEL argument, got %d (see 'lmsparse decompress --help')", len(args))
-				}
 				if err := o.Out.check("decompress"); err != nil {
 					return err
 				}

@@ -35,6 +35,7 @@ type evalOptions struct {
 func evalCommand() *command {
 	return &command{
 		name:    "eval",
+		arg:     "MODEL",
 		summary: "Measure perplexity, bits per byte and, against a base model, KL and top-1 agreement on held-out text",
 		usage:   "eval MODEL --text FILE [--ctx N] [--stride N] [--base MODEL] [--max-tokens N] [--threads N] [--tokenizer PATH] [--stream auto|on|off] [--json | --shard I/N --partial OUT.json]",
 		details: help("eval"),
@@ -56,9 +57,6 @@ func evalCommand() *command {
 			fs.StringVar(&o.Shard, "shard", "", "score only shard I of N (0 ≤ I < N) of the windows; needs --partial")
 			fs.StringVar(&o.Partial, "partial", "", "write the shard's partial results to this JSON file, for merge-eval")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("eval: want exactly one MODEL argument, got %d (see 'lmsparse eval --help')", len(args))
-				}
 				o.Model = args[0]
 				if o.Text == "" {
 					return usageErrorf("eval: --text FILE is required")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"runtime"
 
@@ -18,6 +17,7 @@ import (
 func finetuneCommand() *command {
 	return &command{
 		name:    "finetune",
+		arg:     "MODEL",
 		summary: "Train a (pruned) model on CPU: recovery with distillation, or L1 sparse training",
 		usage:   "finetune MODEL -o OUT (--text FILE | --calib self) [--base ORIGINAL] [--steps N] [--batch B] [--ctx T] [--lr η] [--optimizer adamw|sgd] [--distill α] [--l1 λ] [--target-sparsity S] [--keep-mask] [--seed S] [--threads N] [--eval-text FILE] [--json]",
 		details: help("finetune"),
@@ -61,9 +61,6 @@ func finetuneCommand() *command {
 			fs.StringVar(&format, "format", "dense", "storage of the weights: dense, csr, bitmask or auto")
 			fs.BoolVar(&jsonOut, "json", false, "print each step's loss as a JSON line, then the manifest")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("finetune: want exactly one MODEL argument, got %d (see 'lmsparse finetune --help')", len(args))
-				}
 				if err := out.check("finetune"); err != nil {
 					return err
 				}
@@ -120,20 +117,5 @@ func runFinetune(ctx context.Context, path string, out outputOptions, o train.Jo
 	if jsonOut {
 		return enc.Encode(res.Manifest)
 	}
-	t := res.Training
-	fmt.Fprintf(stdout, "trained %d steps of %d×%d tokens (%s, lr %g) on %s: loss %.4f -> %.4f, %.0f tokens/s\n",
-		t.Steps, t.Batch, t.Ctx, t.Optimizer, t.LR, t.Data.Source, t.Loss[0], t.Loss[len(t.Loss)-1], t.TokensPerS)
-	if t.TargetSparsity > 0 {
-		fmt.Fprintf(stdout, "%.2f%% of target weights zero after training; pruned to %.0f%% by magnitude", 100*t.SparsityReached, 100*t.TargetSparsity)
-		if t.RecoverLoss != nil {
-			fmt.Fprintf(stdout, ", then %d steps: loss %.4f -> %.4f", t.RecoverSteps, t.RecoverLoss[0], t.RecoverLoss[len(t.RecoverLoss)-1])
-		}
-		fmt.Fprintln(stdout)
-	}
-	if t.Before != nil {
-		fmt.Fprintf(stdout, "before: %s\nafter:  %s\n", t.Before, t.After)
-	}
-	tot := res.Manifest.Totals
-	_, err = fmt.Fprintf(stdout, "wrote %s: %.2f%% of target weights zero, %s bytes\n", out.Dir, 100*tot.TargetSparsity, report.Commas(tot.BytesAfter))
-	return err
+	return report.WriteTraining(stdout, out.Dir, res.Training, res.Manifest.Totals)
 }

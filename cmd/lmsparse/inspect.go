@@ -20,6 +20,7 @@ type inspectOptions struct {
 func inspectCommand() *command {
 	return &command{
 		name:    "inspect",
+		arg:     "MODEL",
 		summary: "Show a checkpoint's architecture and every tensor's dtype, shape, size, zeros and NaN/Inf counts",
 		usage:   "inspect MODEL [--json]",
 		details: help("inspect"),
@@ -31,9 +32,6 @@ func inspectCommand() *command {
 			var o inspectOptions
 			fs.BoolVar(&o.JSON, "json", false, "print a JSON report instead of a table")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("inspect: want exactly one MODEL argument, got %d (see 'lmsparse inspect --help')", len(args))
-				}
 				o.Model = args[0]
 				return runInspect(ctx, o, stdout, stderr)
 			}

@@ -144,6 +144,11 @@ func TestKillDuringCompressAndSAE(t *testing.T) {
 				switch {
 				case code == 0 && state == "complete":
 				case code == 1 && state == "absent" && strings.Contains(stderr.String(), "lmsparse: interrupted by a signal; nothing written to "):
+				case code == -1 && state == "absent" && stderr.Len() == 0 && delay < 100*time.Millisecond:
+					// The signal came before the runtime installed main's
+					// handler (a loaded machine can take this long to start
+					// a process): the default action killed it before it
+					// wrote anything.
 				default:
 					t.Errorf("SIGINT %d after %v: exit %d, output %s, stderr %q", i, delay, code, state, stderr.String())
 				}

@@ -46,6 +46,7 @@ func (o *saeOptions) store() saestore.Options {
 func saeCommand() *command {
 	return &command{
 		name:    "sae",
+		arg:     "MODEL",
 		summary: "Replace the token embedding by sparse codes over a learned dictionary (sparse autoencoder)",
 		usage:   "sae MODEL -o OUT [--tensor NAME] [--latents M] [--k K | --l1 λ] [--epochs N] [--batch B] [--lr η] [--seed S] [--threads T] [--compare svd] [--text FILE] [--json]",
 		details: help("sae"),
@@ -71,9 +72,6 @@ func saeCommand() *command {
 			fs.BoolVar(&o.NoRefit, "no-refit", false, "store the encoder's code values instead of least-squares ones")
 			fs.BoolVar(&o.JSON, "json", false, "print the report as JSON (the content of lmsparse.json)")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("sae: want exactly one MODEL argument, got %d (see 'lmsparse sae --help')", len(args))
-				}
 				o.Model = args[0]
 				if fs.Changed("l1") && fs.Changed("k") {
 					return usageErrorf("sae: give either --k (TopK SAE) or --l1 (L1 SAE), not both")
