@@ -44,6 +44,10 @@ type Options struct {
 	// 0.01) of the recipe's method that passes every gate, and runs the
 	// recipe at it; the points tried go to the report's sweep.
 	FindSparsity bool
+	// Shard, when its N is not 0, makes the plan shard I of N of a
+	// sharded sweep, run with Plan.RunShard (see "Sharded sweeps" in the
+	// package documentation); the zero value is the whole run.
+	Shard model.Shard
 }
 
 func (o *Options) applyDefaults() {
@@ -70,8 +74,9 @@ type Plan struct {
 	text    string // the text file read
 	textLen int64
 
-	inner   progress.Func // opts.Progress for the packages a stage drives
-	windows [][]int       // calibration windows, shared by the prune stage, the sweep and find-sparsity
+	inner   progress.Func    // opts.Progress for the packages a stage drives
+	windows [][]int          // calibration windows, shared by the prune stage, the sweep and find-sparsity
+	inputs  []manifest.Input // the model's files with their sha256, from the first prune that hashed them
 
 	started time.Time
 	timings []report.Timing
@@ -128,6 +133,9 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 	if err := r.Normalize(); err != nil {
 		return nil, err
 	}
+	if err := p.checkShard(); err != nil {
+		return nil, err
+	}
 	if r.Store.MaxShardSize != "" {
 		n, err := checkpoint.ParseSize(r.Store.MaxShardSize)
 		if err != nil {
@@ -146,8 +154,10 @@ func NewPlan(ctx context.Context, modelPath, out string, r *Recipe, opts Options
 			p.Close()
 		}
 	}()
-	if err := checkpoint.CheckOutput(out, m.Dir, opts.Force); err != nil {
-		return nil, err
+	if first, end := opts.Shard.Range(p.units()); first == 0 && end > 0 { // a shard without the main pass writes no OUT
+		if err := checkpoint.CheckOutput(out, m.Dir, opts.Force); err != nil {
+			return nil, err
+		}
 	}
 	if r.Prune != nil {
 		if p.method, err = r.PruneMethod(); err != nil {
@@ -322,78 +332,126 @@ func (p *Plan) stage(name string, begin time.Time, format string, args ...any) {
 // beside the output (removed before Run returns), scored, fine-tuned and
 // written from there; the sweep and find-sparsity stay one-shot. It
 // returns the report; when a gate fails, the error wraps ErrGateFailed and
-// the report is complete.
+// the report is complete. The plan of a shard (Options.Shard) runs with
+// RunShard instead.
 func (p *Plan) Run(ctx context.Context) (*report.Report, error) {
+	if p.opts.Shard.N != 0 {
+		return nil, fmt.Errorf("compress: the plan of shard %d/%d runs with RunShard", p.opts.Shard.I, p.opts.Shard.N)
+	}
+	rep, err := p.run(ctx, 0, p.units())
+	if err != nil {
+		return nil, err
+	}
+	if failed := rep.FailedGates(); len(failed) > 0 {
+		return rep, fmt.Errorf("%w: %s (reports in %s)", ErrGateFailed, strings.Join(failed, ", "), p.out)
+	}
+	return rep, nil
+}
+
+// run does the work units [first, end) of the run (see units): unit 0,
+// the main pass, prunes, trains, writes and scores the output, and the
+// others are the sweep's points. With unit 0 it writes the output — the
+// reports too, unless the plan is a shard's — and commits it.
+func (p *Plan) run(ctx context.Context, first, end int) (*report.Report, error) {
 	if p.ran {
 		return nil, fmt.Errorf("compress: the plan was already run")
 	}
 	p.ran = true
-	r, m := p.r, p.m
-	out, err := checkpoint.Create(p.out, checkpoint.OutputOptions{Force: p.opts.Force, InputDir: m.Dir})
-	if err != nil {
-		return nil, err
-	}
-	// The stages' temporary outputs of earlier runs on OUT that were
-	// killed: removed now, whether or not this run has those stages.
-	for _, stage := range []string{"sweep", "recover"} {
-		p.notes = append(p.notes, checkpoint.RemoveStale(p.scratch(stage))...)
-	}
-	committed := false
-	defer func() {
-		p.notes = append(out.Notes(), p.notes...)
-		if !committed {
-			out.Abort()
+	r, main, sharded := p.r, first == 0 && end > 0, p.opts.Shard.N != 0
+	var out *checkpoint.Output
+	if main {
+		var err error
+		if out, err = checkpoint.Create(p.out, checkpoint.OutputOptions{Force: p.opts.Force, InputDir: p.m.Dir}); err != nil {
+			return nil, err
 		}
-	}()
-	if r.Prune != nil && (r.Algorithm() != sparsify.Magnitude || r.sweepCalibrated()) && (len(r.Sweep) > 0 || p.opts.FindSparsity) {
+		// The stages' temporary outputs of earlier runs on OUT that were
+		// killed: removed now, whether or not this run has those stages.
+		for _, stage := range []string{"sweep", "recover"} {
+			p.notes = append(p.notes, checkpoint.RemoveStale(p.scratch(stage))...)
+		}
+		defer func() {
+			out.Abort() // nothing after a commit
+			p.notes = append(out.Notes(), p.notes...)
+		}()
+	}
+	if sharded {
+		p.notes = append(p.notes, checkpoint.RemoveStale(p.sweepScratch())...)
+	}
+	if p.needWindows(first, end) {
 		// One set of calibration windows for every pruning of the run.
 		c := r.Prune.Calib
+		var err error
 		if p.windows, err = sparsify.CalibrationWindows(ctx, p.model, sparsify.Calibration{Text: r.calibPath(), Samples: c.Samples,
 			Len: c.Len, Seed: c.Seed}, p.opts.Threads); err != nil {
 			return nil, err
 		}
 	}
 	rep := &report.Report{Schema: report.Schema, Tool: manifest.Tool(), Model: p.model, Output: p.out, Recipe: r, Passed: true}
-	if p.opts.FindSparsity {
-		if err := p.findSparsity(ctx, rep); err != nil {
+	if main {
+		if err := p.mainPass(ctx, out, rep); err != nil {
 			return nil, err
 		}
 	}
-	sae, err := p.saeStage(ctx, rep)
-	if err != nil {
-		return nil, err
-	}
-	if r.Recover != nil {
-		err = p.recover(ctx, out, rep, sae)
-	} else {
-		err = p.write(ctx, out, rep, sae)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if p.harness != nil {
-		if err := p.evalStage(ctx, out.Staging(), rep); err != nil {
+	if p.harness != nil && len(r.Sweep) > 0 {
+		if err := p.sweep(ctx, rep, max(first, 1), end); err != nil {
 			return nil, err
-		}
-		if len(r.Sweep) > 0 {
-			if err := p.sweep(ctx, rep); err != nil {
-				return nil, err
-			}
 		}
 	}
 	rep.Timings = append(p.timings, report.Timing{Stage: "total", Seconds: manifest.Round(time.Since(p.started).Seconds(), 3)})
 	rep.PeakRSS = peakRSS()
-	if err := WriteReports(out, rep); err != nil {
-		return nil, err
-	}
-	if err := out.Commit(ctx); err != nil {
-		return nil, err
-	}
-	committed = true
-	if failed := rep.FailedGates(); len(failed) > 0 {
-		return rep, fmt.Errorf("%w: %s (reports in %s)", ErrGateFailed, strings.Join(failed, ", "), p.out)
+	if main {
+		if !sharded {
+			if err := WriteReports(out, rep); err != nil {
+				return nil, err
+			}
+		}
+		if err := out.Commit(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
+}
+
+// mainPass is the run's unit 0: find-sparsity, the sae stage, prune and
+// write (or recover), and the eval stage with the gates.
+func (p *Plan) mainPass(ctx context.Context, out *checkpoint.Output, rep *report.Report) error {
+	if p.opts.FindSparsity {
+		if err := p.findSparsity(ctx, rep); err != nil {
+			return err
+		}
+	}
+	sae, err := p.saeStage(ctx, rep)
+	if err != nil {
+		return err
+	}
+	if p.r.Recover != nil {
+		err = p.recover(ctx, out, rep, sae)
+	} else {
+		err = p.write(ctx, out, rep, sae)
+	}
+	if err != nil || p.harness == nil {
+		return err
+	}
+	return p.evalStage(ctx, out.Staging(), rep)
+}
+
+// needWindows reports whether units [first, end) prune with a calibrated
+// method that takes the run's shared calibration windows: the main pass
+// with a sweep or find-sparsity, or a sweep point.
+func (p *Plan) needWindows(first, end int) bool {
+	r := p.r
+	if r.Prune == nil {
+		return false
+	}
+	if first == 0 && end > 0 && r.Algorithm() != sparsify.Magnitude && (len(r.Sweep) > 0 || p.opts.FindSparsity) {
+		return true
+	}
+	for k := max(first, 1); k < end; k++ {
+		if _, method := p.unit(k); calibratedMethod(method) {
+			return true
+		}
+	}
+	return false
 }
 
 // saeStage trains the autoencoder of the sae stage (nil without one).
@@ -496,18 +554,11 @@ func (p *Plan) writeSummary(rep *report.Report, n int, desc string) string {
 
 // WriteReports renders report.json, report.md and report.html into out.
 func WriteReports(out *checkpoint.Output, rep *report.Report) error {
-	js, err := rep.JSON()
+	files, err := reportFiles(rep)
 	if err != nil {
 		return err
 	}
-	page, err := html.Render(rep)
-	if err != nil {
-		return err
-	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"report.json", js}, {"report.md", rep.Markdown()}, {"report.html", page}} {
+	for _, f := range files {
 		if err := out.WriteFile(f.name, f.data); err != nil {
 			return err
 		}
@@ -515,10 +566,30 @@ func WriteReports(out *checkpoint.Output, rep *report.Report) error {
 	return nil
 }
 
+// file is a file to write: its name and bytes.
+type file struct {
+	name string
+	data []byte
+}
+
+// reportFiles renders report.json, report.md and report.html.
+func reportFiles(rep *report.Report) ([]file, error) {
+	js, err := rep.JSON()
+	if err != nil {
+		return nil, err
+	}
+	page, err := html.Render(rep)
+	if err != nil {
+		return nil, err
+	}
+	return []file{{"report.json", js}, {"report.md", rep.Markdown()}, {"report.html", page}}, nil
+}
+
 // fillTotals copies the manifest into rep and measures the weight files
 // before (the input's) and after (in dir).
 func (p *Plan) fillTotals(rep *report.Report, man *manifest.Manifest, dir string) {
 	rep.Inputs, rep.Tensors, rep.Calibration = man.Inputs, man.Tensors, man.Calibration
+	p.inputs = man.Inputs
 	rep.Structured = strings.TrimPrefix(report.StructuredNote(man), "structured ")
 	rep.Totals = report.Totals{Totals: man.Totals}
 	for _, f := range p.m.Files {
@@ -602,44 +673,88 @@ func gates(g *Gates, pplRatio, kl, top1 float64) []report.Gate {
 	return out
 }
 
-// sweep prunes the original at each sweep sparsity with each of the
-// sweep's methods (dense, in a staging directory beside the output that
-// is never committed), evaluates it and records the curve; with gates,
-// the highest sparsity of the prune stage's own method passing them all.
-func (p *Plan) sweep(ctx context.Context, rep *report.Report) error {
+// sweep prunes the original at the sparsity of each of the work units
+// [from, to) with its method (dense, in a staging directory beside the
+// output that is never committed; see unit), evaluates it and records the
+// points; with gates, the highest sparsity of the prune stage's own method
+// passing them all.
+func (p *Plan) sweep(ctx context.Context, rep *report.Report, from, to int) error {
 	begin := time.Now()
-	methods := p.r.sweepMethods()
-	st := p.inner.Start("sweep", int64(len(p.r.Sweep)*len(methods)), "points")
-	for _, s := range p.r.Sweep {
-		for _, name := range methods {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			point, err := p.sweepPoint(ctx, name, s)
-			if err != nil {
-				return fmt.Errorf("sweep at sparsity %g (%s): %w", s, name, err)
-			}
-			if gs := gates(p.r.Gates, point.PPLRatio, point.KLMean, point.Top1); gs != nil {
-				ok := true
-				for _, g := range gs {
-					ok = ok && g.Passed
-				}
-				point.Passed = &ok
-				if ok && name == p.r.Prune.Method && (rep.Best == nil || s > *rep.Best) {
-					best := s
-					rep.Best = &best
-				}
-			}
-			rep.Sweep = append(rep.Sweep, point)
-			st.Add(1)
+	st := p.inner.Start("sweep", int64(max(to-from, 0)), "points")
+	for k := from; k < to; k++ {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		s, name := p.unit(k)
+		point, err := p.sweepPoint(ctx, name, s)
+		if err != nil {
+			return fmt.Errorf("sweep at sparsity %g (%s): %w", s, name, err)
+		}
+		if gs := gates(p.r.Gates, point.PPLRatio, point.KLMean, point.Top1); gs != nil {
+			ok := true
+			for _, g := range gs {
+				ok = ok && g.Passed
+			}
+			point.Passed = &ok
+		}
+		rep.Sweep = append(rep.Sweep, point)
+		st.Add(1)
 	}
-	if len(methods) > 1 {
+	rep.Best = bestPassing(rep.Sweep, p.r.Prune.Method)
+	methods := p.r.sweepMethods()
+	switch sh := p.opts.Shard; {
+	case sh.N != 0:
+		p.stage("sweep", begin, "%d of the sweep's %d points evaluated (shard %d/%d)", len(rep.Sweep), p.units()-1, sh.I, sh.N)
+	case len(methods) > 1:
 		p.stage("sweep", begin, "%d sparsities × %d methods (%s) evaluated", len(p.r.Sweep), len(methods), strings.Join(methods, ", "))
-	} else {
+	default:
 		p.stage("sweep", begin, "%d sparsities evaluated", len(p.r.Sweep))
 	}
 	return nil
+}
+
+// bestPassing returns the highest sparsity of the points of method own
+// that passed every gate (nil when none did, or without gates).
+func bestPassing(points []report.Point, own string) *float64 {
+	var best *float64
+	for _, pt := range points {
+		if pt.Passed != nil && *pt.Passed && pt.Method == own && (best == nil || pt.Sparsity > *best) {
+			s := pt.Sparsity
+			best = &s
+		}
+	}
+	return best
+}
+
+// units returns the number of work units of the run: the main pass (unit
+// 0) and a sweep point per sweep sparsity and method.
+func (p *Plan) units() int { return p.r.units() }
+
+// units returns the number of work units of a run of the normalized r.
+func (r *Recipe) units() int {
+	if r.Prune == nil || r.Eval == nil {
+		return 1
+	}
+	return 1 + len(r.Sweep)*len(r.sweepMethods())
+}
+
+// unit returns the sparsity and method of work unit k ≥ 1: the sweep's
+// points in order, by sparsity and, within one, in the order of the
+// methods.
+func (p *Plan) unit(k int) (float64, string) { return p.r.unit(k) }
+
+func (r *Recipe) unit(k int) (float64, string) {
+	methods := r.sweepMethods()
+	return r.Sweep[(k-1)/len(methods)], methods[(k-1)%len(methods)]
+}
+
+// sweepScratch is the temporary output of the sweep's points: named after
+// the shard, so that shards sharing OUT's directory never share it.
+func (p *Plan) sweepScratch() string {
+	if sh := p.opts.Shard; sh.N != 0 {
+		return p.scratch(fmt.Sprintf("sweep-%d-of-%d", sh.I, sh.N))
+	}
+	return p.scratch("sweep")
 }
 
 // findSparsity bisects over sparsities in [0, 0.99] for the highest one
@@ -701,13 +816,17 @@ func (p *Plan) sweepPoint(ctx context.Context, method string, s float64) (report
 	if err != nil {
 		return report.Point{}, err
 	}
-	tmp, err := checkpoint.Create(p.scratch("sweep"), checkpoint.OutputOptions{})
+	tmp, err := checkpoint.Create(p.sweepScratch(), checkpoint.OutputOptions{})
 	if err != nil {
 		return report.Point{}, err
 	}
 	defer tmp.Abort()
-	if _, err := job.Execute(ctx, tmp); err != nil {
+	man, err := job.Execute(ctx, tmp)
+	if err != nil {
 		return report.Point{}, err
+	}
+	if p.inputs == nil {
+		p.inputs = man.Inputs
 	}
 	res, err := p.score(ctx, tmp.Staging())
 	if err != nil {

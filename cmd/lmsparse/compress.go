@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/lmsparse/lmsparse/compress"
+	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/sparsify"
 	"github.com/spf13/pflag"
@@ -23,6 +25,9 @@ type compressOptions struct {
 	PrintRecipe bool
 	Quiet       bool
 	Threads     int
+	Shard       string // "i/n", parsed into shard
+	Partial     string
+	shard       model.Shard
 	fs          *pflag.FlagSet
 	flags       compressFlags
 }
@@ -45,11 +50,12 @@ func compressCommand() *command {
 	return &command{
 		name:    "compress",
 		summary: "Prune, compress the embedding, write, evaluate against the original and report, with CI gates",
-		usage:   "compress MODEL -o OUT [--recipe FILE.yaml] [--text FILE] [prune and sae flags] [--max-ppl-ratio R] [--max-kl K] [--min-top1 A] [--sweep S1,S2,... [--sweep-methods M1,M2,...]] [--print-recipe] [--quiet]",
+		usage:   "compress MODEL -o OUT [--recipe FILE.yaml] [--text FILE] [prune and sae flags] [--max-ppl-ratio R] [--max-kl K] [--min-top1 A] [--sweep S1,S2,... [--sweep-methods M1,M2,...] [--shard I/N --partial PART.json]] [--print-recipe] [--quiet]",
 		details: help("compress"),
 		examples: []string{
 			"lmsparse compress ./llama -o ./llama-small --sparsity 0.5 --format auto --text held-out.txt --max-ppl-ratio 1.2",
 			"lmsparse compress ./llama -o ./out --recipe recipe.yaml --sweep 0.3,0.5,0.7 --sweep-methods magnitude,wanda,sparsegpt",
+			"lmsparse compress ./llama -o ./out --recipe recipe.yaml --sweep 0.3,0.5,0.7 --shard 0/4 --partial parts/sweep-0.json",
 			"lmsparse compress ./llama -o ./out --recipe recipe.yaml --print-recipe",
 		},
 		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
@@ -94,6 +100,8 @@ func compressCommand() *command {
 			fs.Float64Var(&f.minTop1, "min-top1", 0, "gate: fail when top-1 agreement is below A (0..1)")
 			fs.StringVar(&f.sweep, "sweep", "", "also evaluate these sparsities, e.g. 0.3,0.5,0.7")
 			fs.StringSliceVar(&f.sweepMethods, "sweep-methods", nil, "sweep: prune each sparsity with each of these methods, e.g. magnitude,wanda,sparsegpt (default: --method)")
+			fs.StringVar(&o.Shard, "shard", "", "sweep: run only shard I of N (0 ≤ I < N) of the run's work units; needs --partial")
+			fs.StringVar(&o.Partial, "partial", "", "sweep: write the shard's results to this JSON file, for report --merge")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if len(args) != 1 {
 					return usageErrorf("compress: want exactly one MODEL argument, got %d (see 'lmsparse compress --help')", len(args))
@@ -106,6 +114,12 @@ func compressCommand() *command {
 					if err := o.Out.check("compress"); err != nil {
 						return err
 					}
+				}
+				var err error
+				if o.shard, err = model.ParseShard(o.Shard); (o.Shard == "") != (o.Partial == "") || o.Shard != "" && err != nil {
+					return usageErrorf("compress: --shard I/N (0 ≤ I < N, e.g. 0/4) and --partial PART.json go together")
+				} else if err := checkPath("compress", "partial", "its directory", filepath.Dir(o.Partial)); err != nil {
+					return err
 				}
 				return runCompress(ctx, o, stdout, stderr)
 			}
@@ -183,24 +197,36 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	show := newProgress(stderr, "compress", o.Quiet, true)
 	defer show.close()
 	plan, err := compress.NewPlan(ctx, o.Model, o.Out.Dir, r, compress.Options{Force: o.Out.Force, MaxShardSize: o.Out.MaxShardSize,
-		Threads: o.Threads, Progress: show.event, FindSparsity: o.flags.find})
+		Threads: o.Threads, Progress: show.event, FindSparsity: o.flags.find, Shard: o.shard})
 	if err != nil {
 		return compressErr(err)
 	}
 	defer plan.Close()
+	if o.Shard != "" { // one shard of a sharded sweep: its partial file, merged by report --merge
+		part, err := plan.RunShard(ctx, o.Partial)
+		if report.WriteNotes(stderr, plan.Notes()); err == nil {
+			fmt.Fprintf(stdout, "%s → %s\n", part, o.Partial)
+		}
+		return compressErr(err)
+	}
 	rep, err := plan.Run(ctx)
 	report.WriteNotes(stderr, plan.Notes())
 	show.close()
+	return printOutcome(stdout, stderr, "compress", rep, compressErr(err))
+}
+
+// printOutcome prints a report's headline, warnings and failed gates (nothing without one); it returns err.
+func printOutcome(stdout, stderr io.Writer, verb string, rep *report.Report, err error) error {
 	if rep == nil {
-		return compressErr(err)
+		return err
 	}
 	fmt.Fprintln(stdout, rep.Headline())
 	for _, n := range rep.Notes {
-		fmt.Fprintf(stderr, "lmsparse: compress: warning: %s\n", n)
+		fmt.Fprintf(stderr, "lmsparse: %s: warning: %s\n", verb, n)
 	}
 	for _, g := range rep.Gates {
 		if !g.Passed {
-			fmt.Fprintf(stderr, "lmsparse: compress: gate %s failed: %.6g is not %s %.6g\n", g.Name, g.Value, g.Op, g.Threshold)
+			fmt.Fprintf(stderr, "lmsparse: %s: gate %s failed: %.6g is not %s %.6g\n", verb, g.Name, g.Value, g.Op, g.Threshold)
 		}
 	}
 	return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/lmsparse/lmsparse/compress"
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
 	"github.com/lmsparse/lmsparse/report"
 	"github.com/lmsparse/lmsparse/report/html"
@@ -24,13 +25,21 @@ func reportCommand() *command {
 	return &command{
 		name:     "report",
 		summary:  "Re-render report.md and report.html of a compress output from its report.json",
-		usage:    "report OUT [--charts DIR]",
+		usage:    "report OUT [--charts DIR] | report --merge PART.json... -o OUT",
 		details:  help("report"),
-		examples: []string{"lmsparse report ./llama-small"},
+		examples: []string{"lmsparse report ./llama-small", "lmsparse report --merge parts/sweep-*.json -o ./out"},
 		flags: func(fs *pflag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) error {
 			var o reportOptions
 			fs.StringVar(&o.Charts, "charts", "", "also write each chart as DIR/<chart>.svg")
+			merge := fs.Bool("merge", false, "merge the partial files of a sharded sweep (compress --shard) into the reports in -o OUT")
+			out := fs.StringP("output", "o", "", "with --merge: the directory to write report.json, report.md and report.html into")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				if *merge != (*out != "") || *merge && (len(args) == 0 || o.Charts != "") {
+					return usageErrorf("report: --merge wants the partial files of every shard and -o OUT, without --charts")
+				} else if *merge {
+					rep, err := compress.MergeInto(args, *out)
+					return printOutcome(stdout, stderr, "report", rep, err)
+				}
 				if len(args) != 1 {
 					return usageErrorf("report: want exactly one OUT argument, got %d (see 'lmsparse report --help')", len(args))
 				}
