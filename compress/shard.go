@@ -106,10 +106,10 @@ func (p *Plan) checkShard() error {
 		return nil
 	case sh.Valid() != nil || sh.N > MaxShards:
 		return invalidf("shard %d/%d: want 0 ≤ i < n ≤ %d", sh.I, sh.N, MaxShards)
-	case len(p.r.Sweep) == 0 || p.r.Eval == nil || p.r.Prune == nil:
-		return invalidf("shard %d/%d: a sharded run splits a sweep: give a sweep and an eval stage", sh.I, sh.N)
 	case p.opts.FindSparsity:
 		return invalidf("shard %d/%d: find-sparsity bisects one point after the other and does not split; give a sweep instead", sh.I, sh.N)
+	case len(p.r.Sweep) == 0 || p.r.Eval == nil || p.r.Prune == nil:
+		return invalidf("shard %d/%d: a sharded run splits a sweep: give a sweep and an eval stage", sh.I, sh.N)
 	}
 	return nil
 }
@@ -241,7 +241,7 @@ func (p *Partial) check() error {
 	}
 	first, end := model.Shard{I: p.Shard, N: p.Shards}.Range(p.Units)
 	main := first == 0 && end > 0
-	if p.FirstUnit != first || p.EndUnit != end || len(p.Points) != end-max(first, 1) || (p.Main != nil) != main {
+	if p.FirstUnit != first || p.EndUnit != end || len(p.Points) != max(end-max(first, 1), 0) || (p.Main != nil) != main {
 		return fmt.Errorf("shard %d/%d of %d units holds units [%d, %d), but the file has [%d, %d), %d points and main pass %v",
 			p.Shard, p.Shards, p.Units, first, end, p.FirstUnit, p.EndUnit, len(p.Points), p.Main != nil)
 	}
@@ -259,8 +259,8 @@ func (p *Partial) check() error {
 // fields lists the RunID by name, to name a difference: the recipe by
 // its keys (recipe.prune.sparsity), the files by name.
 func (id RunID) fields() ([][2]string, error) {
-	out := [][2]string{{"model", id.Model}, {"output", id.Output}, {"tool", id.Tool}, {"shards", strconv.Itoa(id.Shards)},
-		{"units", strconv.Itoa(id.Units)}, {"max_shard_size", strconv.FormatInt(id.MaxShardSize, 10)}}
+	out := [][2]string{{"shards", strconv.Itoa(id.Shards)}, {"units", strconv.Itoa(id.Units)}, {"model", id.Model},
+		{"output", id.Output}, {"tool", id.Tool}, {"max_shard_size", strconv.FormatInt(id.MaxShardSize, 10)}}
 	for _, in := range id.Inputs {
 		out = append(out, [2]string{"model file " + in.File, fmt.Sprintf("%d bytes, sha256 %s", in.Bytes, in.SHA256)})
 	}

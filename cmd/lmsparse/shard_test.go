@@ -59,7 +59,7 @@ func sameReport(t *testing.T, name, merged, single string) {
 	}
 }
 
-// TestShardedEvalMerges: eval split into n = 1, 2, 3, 7 shards merges to
+// TestShardedEvalMerges: eval split into n = 1, 2, 3, 5, 7 shards merges to
 // the one-machine report, bit for bit, on the demo model and, with --base,
 // on a pruned stories260k against the original (4 windows of 512 tokens,
 // so 7 shards include empty ones, and 59 windows of 64 every 32).
@@ -87,7 +87,7 @@ func TestShardedEvalMerges(t *testing.T) {
 	}
 	for _, c := range cases {
 		single := mustRun(t, append(append([]string{"eval"}, c.args...), "--json")...)
-		for _, n := range []int{1, 2, 3, 7} {
+		for _, n := range []int{1, 2, 3, 5, 7} {
 			merged, _ := shardedEval(t, n, c.args...)
 			sameReport(t, fmt.Sprintf("%s, %d shards", c.name, n), merged, single)
 		}
