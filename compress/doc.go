@@ -57,4 +57,46 @@
 // With Options.FindSparsity, Run instead bisects for the highest
 // sparsity of the prune stage's method passing every gate and runs the
 // recipe at it.
+//
+// # Sharded sweeps
+//
+// A run with a sweep splits across processes or machines into the same
+// output. Its work units are the main pass (unit 0: find-sparsity is not
+// allowed; the sae stage, prune and write or recover, the eval stage and
+// the gates) and one unit per sweep point (unit k ≥ 1 is the (k−1)th
+// point of report.Report.Sweep: sparsity by sparsity, and within one in
+// the order of sweep_methods). With Options.Shard = model.Shard{I, N},
+// [Plan.RunShard] runs the contiguous units [⌊I·U/N⌋, ⌊(I+1)·U/N⌋) of
+// the U = 1 + sparsities × methods (model.Shard.Range), each exactly as
+// Run does: a shard computes the run's calibration windows itself (same
+// data, same seed) when one of its units needs them, and prunes its
+// points in a scratch directory beside OUT named after the shard
+// (.OUT.lmsparse-sweep-I-of-N), so shards sharing OUT's directory never
+// share one. The shard holding unit 0 (shard 0 when U ≥ N; with N > U
+// some shards are empty) writes and commits OUT — the checkpoint and
+// lmsparse.json, byte for byte Run's — but no reports; NewPlan checks the
+// output location only in that shard, and the others never touch OUT. A
+// failing gate is not an error of a shard.
+//
+// Each shard writes a [Partial] (JSON, schema [PartialSchema]): its
+// index, unit range, the main pass's report.Report (without sweep,
+// timings, peak RSS and recipe), its points, its timings and peak RSS,
+// and the run's identity [RunID] — model path and every model file's size
+// and sha256 (from the prunes, which hash the input as they read it; a
+// shard without units hashes it itself), OUT, the eval text's and a
+// calibration file's path, size and sha256, the normalized recipe (every
+// setting), the shard size, U, N and the lmsparse build. [Merge] (and
+// [MergeFiles], [MergeInto], behind "lmsparse report --merge") takes the
+// partials in any order and refuses, with an error wrapping [ErrPartial]
+// and [ErrInvalid], a missing or duplicated shard, a file that is not a
+// whole partial, or partials whose identities differ, naming the first
+// field that differs (recipe keys by dotted path: recipe.eval.max_tokens).
+// It returns the main pass's report with every shard's points in unit
+// order and the highest passing sparsity recomputed over them, so that
+// report.json, report.md and report.html are the one-machine run's byte
+// for byte apart from the timings: the merged timings are the main pass's
+// stages, then sweep and total, each summed over the shards (machine
+// time), and the peak RSS is the largest shard's. [MergeInto] writes the
+// three reports into a directory (OUT, normally) and, like Run, returns
+// an error wrapping [ErrGateFailed] when a gate failed.
 package compress

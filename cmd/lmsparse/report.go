@@ -24,7 +24,7 @@ type reportOptions struct {
 func reportCommand() *command {
 	return &command{
 		name:     "report",
-		summary:  "Re-render report.md and report.html of a compress output from its report.json",
+		summary:  "Re-render a compress output's report.md and report.html from report.json, or merge a sharded sweep's parts (--merge)",
 		usage:    "report OUT [--charts DIR] | report --merge PART.json... -o OUT",
 		details:  help("report"),
 		examples: []string{"lmsparse report ./llama-small", "lmsparse report --merge parts/sweep-*.json -o ./out"},

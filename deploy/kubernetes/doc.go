@@ -1,17 +1,22 @@
 // Package kubernetes holds no code: this directory is the Kubernetes
-// deployment of a sharded eval (see README.md, "Past one machine") —
+// deployment of sharded runs (see README.md, "Past one machine") —
 // eval-shards.yaml, an Indexed Job whose pod i runs
 // "lmsparse eval … --shard i/n --partial /parts/part-i.json";
 // eval-merge.yaml, the Job that runs "lmsparse merge-eval" on the parts;
+// sweep-shards.yaml, an Indexed Job whose pod i runs
+// "lmsparse compress … --sweep … --shard i/n --partial /parts/sweep-i.json"
+// (pod 0 writes the checkpoint into /parts/out); sweep-merge.yaml, the Job
+// that runs "lmsparse report --merge" on those parts into /parts/out;
 // pvc.yaml, the volumes for the inputs and the parts; and Dockerfile, the
 // image (a static binary, CGO_ENABLED=0, on an empty base).
 //
 // Its test decodes every manifest strictly into the Kubernetes API types
 // (k8s.io/api, through sigs.k8s.io/yaml: unknown fields are errors), checks
-// the Indexed Job's shape and that the pods' command lines are the ones the
+// each Indexed Job's shape and that the pods' command lines are the ones the
 // README documents, and runs those command lines as separate processes the
 // way the kubelet would (JOB_COMPLETION_INDEX set, $(VAR) expanded) on the
-// demo model, checking that the merged report is the one-machine report.
+// demo model, checking that the merged output is the one-machine run's:
+// the eval report, and the sweep's checkpoint and reports.
 // k8s.io/api is imported by that test only, so no lmsparse package depends
 // on it.
 package kubernetes
