@@ -212,6 +212,10 @@ func ReadPartial(path string) (*Partial, error) {
 	return &p, nil
 }
 
+// MaxShards bounds the N of a partial file, so that a corrupt or hostile
+// one cannot make Merge count to an arbitrary number.
+const MaxShards = 10000
+
 // check verifies that p is consistent in itself.
 func (p *Partial) check() error {
 	if p.Schema != PartialSchema {
@@ -219,8 +223,8 @@ func (p *Partial) check() error {
 	}
 	id := p.RunID
 	switch {
-	case id.Shards < 1 || p.Shard < 0 || p.Shard >= id.Shards:
-		return fmt.Errorf("shard %d/%d: want 0 ≤ i < n", p.Shard, id.Shards)
+	case id.Shards < 1 || id.Shards > MaxShards || p.Shard < 0 || p.Shard >= id.Shards:
+		return fmt.Errorf("shard %d/%d: want 0 ≤ i < n ≤ %d", p.Shard, id.Shards, MaxShards)
 	case id.TextBytes < 1 || id.TextBytes > MaxTextBytes:
 		return fmt.Errorf("text_bytes %d outside [1, %d]", id.TextBytes, MaxTextBytes)
 	case id.Tokens < 2 || int64(id.Tokens) > 4*id.TextBytes+16:
@@ -298,6 +302,9 @@ func Merge(parts []*Partial, names []string) (*Report, error) {
 		}
 	}
 	if len(missing) > 0 {
+		if len(missing) > 10 {
+			missing = append(missing[:10], fmt.Sprintf("and %d more", len(missing)-10))
+		}
 		return nil, inputErrorf("missing shard(s) %s of %d (got %d partial files)", strings.Join(missing, ", "), n, len(parts))
 	}
 	ordered := make([]*Partial, n)

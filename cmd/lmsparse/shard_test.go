@@ -134,6 +134,7 @@ func TestMergeEvalRefuses(t *testing.T) {
 	}
 	tool := edit("tool.json", `"tool":"lmsparse `, `"tool":"lmsparse other `)
 	short := edit("short.json", `"sums":[{`, `"sums":[{"scored":1,"nll":1},{`)
+	huge := edit("huge.json", `"shards":2`, `"shards":1000000000000`) // merge must not count to it
 	for _, c := range []struct {
 		parts []string
 		want  []string
@@ -142,6 +143,7 @@ func TestMergeEvalRefuses(t *testing.T) {
 		{[]string{p2[0], fifo}, []string{fifo, "not a regular file"}},
 		{[]string{p2[0], dir}, []string{dir}},
 		{[]string{p2[0], short}, []string{short, "holds windows"}},
+		{[]string{p2[0], huge}, []string{huge, "n ≤ 10000"}},
 		{[]string{p3[0], p3[2]}, []string{"missing shard(s) 1/3"}},
 		{[]string{p3[0], p3[1], p3[1], p3[2]}, []string{"shard 1/3 given twice", p3[1]}},
 		{[]string{p2[0], ctx[1]}, []string{"not shards of one run", `ctx "256" vs "128"`}},
