@@ -145,12 +145,13 @@ func (s *Session) LogitsFrom(ids []int, from int, out []float32) error {
 		}
 		feeds[io.name] = t
 	}
-	res, err := s.Run(feeds)
+	st, err := s.execute(feeds)
 	if err != nil {
 		return err
 	}
+	defer s.putState(st) // the logits stay in the arena: they are copied out
 	lo := s.logitsOutput()
-	t := res[lo.name]
+	t := st.vals[lo.slot]
 	if t == nil || t.kind() != kindFloat || len(t.Shape) < 2 {
 		return fmt.Errorf("%w: %s: output %q is not a float tensor of rank 2 or more", ErrInvalid, s.name, lo.name)
 	}

@@ -58,7 +58,12 @@ func opArith(c *call) ([]*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.e.alloc(a.DType, shape)
+	var out *Tensor
+	if a.kind() == kindFloat && (b.kind() == kindFloat || op == "Pow") {
+		out, err = c.outFor(a.DType, shape, 0, 1) // element-wise: in place over a dying operand
+	} else {
+		out, err = c.e.alloc(a.DType, shape)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +440,7 @@ func opUnary(c *call) ([]*Tensor, error) {
 		return nil, err
 	}
 	op := c.op()
-	out, err := c.e.alloc(a.DType, a.Shape)
+	out, err := c.outFor(a.DType, a.Shape, 0)
 	if err != nil {
 		return nil, err
 	}

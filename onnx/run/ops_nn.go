@@ -8,8 +8,8 @@ import (
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
-// prepareWeight transposes a constant 2-D float B operand of MatMul or Gemm
-// once, to the [N, K] layout matMulT reads.
+// prepareWeight packs a constant 2-D float B operand of MatMul or Gemm
+// once, as the B operand of the GEMM kernel (N rows of K).
 func (s *Session) prepareWeight(n *node, consts []*Tensor) {
 	op := n.pb.GetOpType()
 	if (op != "MatMul" && op != "Gemm") || len(n.in) < 2 || n.in[1] < 0 {
@@ -21,12 +21,11 @@ func (s *Session) prepareWeight(n *node, consts []*Tensor) {
 	}
 	rows, cols := b.Shape[0], b.Shape[1]
 	if op == "Gemm" && attrIntOf(n, "transB", 0) != 0 {
-		n.bT, n.bN, n.bK = b.F32, rows, cols // already [N, K]
+		n.bp, n.bN, n.bK = packB(b.F32, rows, cols, cols, 1, s.exec.threads), rows, cols // [N, K]
 		return
 	}
-	bt := make([]float32, len(b.F32))
-	permute(bt, b.F32, b.Shape, []int{1, 0})
-	n.bT, n.bN, n.bK = bt, cols, rows
+	// [K, N]: row j of the packed operand is column j.
+	n.bp, n.bN, n.bK = packB(b.F32, cols, rows, 1, cols, s.exec.threads), cols, rows
 }
 
 func attrIntOf(n *node, name string, def int64) int64 {
@@ -47,18 +46,21 @@ func opMatMul(c *call) ([]*Tensor, error) {
 		return nil, fmt.Errorf("%w: MatMul of %s", ErrUnsupported, a.DType)
 	}
 	// A constant B prepared at load time: one product over all rows of A.
-	if c.n.bT != nil {
+	if c.n.bp != nil {
 		if len(a.Shape) == 0 || a.Shape[len(a.Shape)-1] != c.n.bK {
 			return nil, fmt.Errorf("%w: MatMul of %v and [%d %d]", ErrInvalid, a.Shape, c.n.bK, c.n.bN)
 		}
 		shape := slices.Clone(a.Shape)
 		shape[len(shape)-1] = c.n.bN
-		out, err := c.e.alloc(a.DType, shape)
+		out, err := c.e.allocRaw(a.DType, shape)
 		if err != nil {
 			return nil, err
 		}
-		rows := len(a.F32) / c.n.bK
-		matMulT(out.F32, a.F32, c.n.bT, rows, c.n.bN, c.n.bK, c.e.threads)
+		rows := len(a.F32) / max(c.n.bK, 1)
+		if c.n.bK == 0 {
+			clear(out.F32)
+		}
+		c.e.gemmB(out.F32, a.F32, c.n.bp, rows, c.n.bN, c.n.bK, false)
 		return []*Tensor{out}, nil
 	}
 	b, err := c.need(1)
@@ -90,7 +92,7 @@ func opMatMul(c *call) ([]*Tensor, error) {
 		return nil, err
 	}
 	shape := append(slices.Clone(batch), m, n)
-	out, err := c.e.alloc(a.DType, shape)
+	out, err := c.e.allocRaw(a.DType, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -103,27 +105,7 @@ func opMatMul(c *call) ([]*Tensor, error) {
 			bOff = append(bOff, (offs[1]+i*steps[1])*k*n)
 		}
 	})
-	// Each distinct B matrix transposed once to [n, k].
-	bt := map[int][]float32{}
-	for _, o := range bOff {
-		if _, ok := bt[o]; !ok {
-			t := make([]float32, n*k)
-			permute(t, b.F32[o:o+k*n], []int{k, n}, []int{1, 0})
-			bt[o] = t
-		}
-	}
-	nb := len(aOff)
-	if nb == 1 || nb < c.e.threads {
-		for i := range aOff {
-			matMulT(out.F32[i*m*n:(i+1)*m*n], a.F32[aOff[i]:aOff[i]+m*k], bt[bOff[i]], m, n, k, c.e.threads)
-		}
-	} else {
-		blas.ParallelRows(c.e.threads, nb, 1, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				matMulT(out.F32[i*m*n:(i+1)*m*n], a.F32[aOff[i]:aOff[i]+m*k], bt[bOff[i]], m, n, k, 1)
-			}
-		})
-	}
+	c.e.batchedMatMul(out.F32, a.F32, b.F32, aOff, bOff, m, n, k)
 	// Drop the dimensions added to 1-D operands.
 	switch {
 	case aVec && bVec:
@@ -153,8 +135,16 @@ func opGemm(c *call) ([]*Tensor, error) {
 		am = make([]float32, len(a.F32))
 		permute(am, a.F32, a.Shape, []int{1, 0})
 	}
-	bt, n := c.n.bT, c.n.bN
-	if bt == nil {
+	var out *Tensor
+	if c.n.bp != nil {
+		if c.n.bK != k {
+			return nil, fmt.Errorf("%w: Gemm of %v and a weight of %d inputs", ErrInvalid, a.Shape, c.n.bK)
+		}
+		if out, err = c.e.alloc(a.DType, []int{m, c.n.bN}); err != nil {
+			return nil, err
+		}
+		c.e.gemmB(out.F32, am, c.n.bp, m, c.n.bN, k, false)
+	} else {
 		b, err := c.need(1)
 		if err != nil {
 			return nil, err
@@ -162,6 +152,8 @@ func opGemm(c *call) ([]*Tensor, error) {
 		if b.kind() != kindFloat || len(b.Shape) != 2 {
 			return nil, fmt.Errorf("%w: Gemm B of %s %v", ErrInvalid, b.DType, b.Shape)
 		}
+		var bt []float32
+		var n int
 		if transB {
 			bt, n = b.F32, b.Shape[0]
 			if b.Shape[1] != k {
@@ -175,14 +167,11 @@ func opGemm(c *call) ([]*Tensor, error) {
 			bt = make([]float32, len(b.F32))
 			permute(bt, b.F32, b.Shape, []int{1, 0})
 		}
-	} else if c.n.bK != k {
-		return nil, fmt.Errorf("%w: Gemm of %v and a weight of %d inputs", ErrInvalid, a.Shape, c.n.bK)
+		if out, err = c.e.alloc(a.DType, []int{m, n}); err != nil {
+			return nil, err
+		}
+		matMulT(out.F32, am, bt, m, n, k, c.e.threads)
 	}
-	out, err := c.e.alloc(a.DType, []int{m, n})
-	if err != nil {
-		return nil, err
-	}
-	matMulT(out.F32, am, bt, m, n, k, c.e.threads)
 	if alpha != 1 {
 		for i := range out.F32 {
 			out.F32[i] *= alpha
@@ -235,7 +224,7 @@ func opSoftmax(c *call) ([]*Tensor, error) {
 	if c.n.ver < 13 {
 		n, inner = n*inner, 1
 	}
-	out, err := c.e.alloc(a.DType, a.Shape)
+	out, err := c.outFor(a.DType, a.Shape, 0)
 	if err != nil {
 		return nil, err
 	}

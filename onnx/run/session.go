@@ -7,10 +7,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
 	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
 var (
@@ -104,11 +106,16 @@ type node struct {
 	in    []int // slots; -1 for an omitted input
 	out   []int // slots; -1 for an omitted output
 	impl  impl
-	// bT is a constant B operand of MatMul or Gemm, prepared as [N, K].
-	bT    []float32
-	bN    int
-	bK    int
-	free  []int // slots whose last reader this node is
+	// bp is a constant B operand of MatMul or Gemm, packed once for the
+	// GEMM kernel as N rows of K (the only copy kept: the initializer is
+	// dropped when nothing else reads it).
+	bp   *blas.Packed
+	bN   int
+	bK   int
+	free []int // slots whose last reader this node is
+	// dies[j] is set when input j's value dies at this node (its slot is
+	// in free): an element-wise operator may write its output over it.
+	dies  []bool
 	label string
 	// tensors holds the node's TENSOR attributes, decoded at load time.
 	tensors map[string]*Tensor
@@ -131,6 +138,20 @@ type Session struct {
 	// decodes when a node reads it ("" for the others); model reads it.
 	lazy  []string
 	model *onnx.Model
+	// states are the run states (values, arena) of finished runs, reused
+	// by the next ones: one per concurrent run at most.
+	mu     sync.Mutex
+	states []*runState
+}
+
+// runState is what one run needs beyond the session: the values of the
+// graph and the arena their buffers come from.
+type runState struct {
+	e    exec
+	ar   arena
+	vals []*Tensor
+	in   []*Tensor
+	c    call
 }
 
 type graphIO struct {
@@ -144,6 +165,7 @@ type graphIO struct {
 type exec struct {
 	threads  int
 	maxElems int64
+	arena    *arena // the run's, nil while constants are folded
 }
 
 // Load prepares model m for execution: it checks that every operator is
@@ -329,7 +351,7 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 	keep := make([]bool, s.slots)
 	for k, n := range s.nodes {
 		for j, i := range n.in {
-			if i < 0 || (j == 1 && n.bT != nil) {
+			if i < 0 || (j == 1 && n.bp != nil) {
 				continue
 			}
 			last[i] = k
@@ -348,6 +370,12 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 	for i, k := range last {
 		if k >= 0 && k < len(s.nodes) && consts[i] == nil {
 			s.nodes[k].free = append(s.nodes[k].free, i)
+		}
+	}
+	for _, n := range s.nodes {
+		n.dies = make([]bool, len(n.in))
+		for j, i := range n.in {
+			n.dies[j] = i >= 0 && slices.Contains(n.free, i)
 		}
 	}
 	// Outputs nothing reads (optional outputs computed anyway) die at once.
@@ -569,7 +597,12 @@ func decodeInt(dt tensor.DType, b []byte) int64 {
 
 // runNode executes one node on its inputs; m resolves Constant tensors.
 func (e *exec) runNode(n *node, in []*Tensor, m *onnx.Model) ([]*Tensor, error) {
-	c := &call{e: e, n: n, in: in, m: m}
+	return runCall(&call{e: e, n: n, in: in, m: m})
+}
+
+// runCall executes the node of c.
+func runCall(c *call) ([]*Tensor, error) {
+	n := c.n
 	out, err := n.impl.fn(c)
 	if err != nil {
 		return nil, err
@@ -600,9 +633,55 @@ func countOutputs(n *node) int {
 // Run computes the graph outputs from inputs, by graph input name. Every
 // graph input that is not an initializer must be given, with the kind of
 // dtype (float, integer, bool) and the fixed dimensions it declares.
+//
+// Intermediate values live in buffers of the run's arena, reused from
+// node to node once a value's last reader has run and from run to run;
+// the returned outputs are the caller's.
 func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
-	vals := make([]*Tensor, s.slots)
-	copy(vals, s.consts)
+	st, err := s.execute(inputs)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[string]*Tensor, len(s.outputs))
+	for _, o := range s.outputs {
+		t := st.vals[o.slot]
+		st.ar.detach(t)
+		res[o.name] = t
+	}
+	s.putState(st)
+	return res, nil
+}
+
+// getState returns a run state for one run.
+func (s *Session) getState() *runState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.states); n > 0 {
+		st := s.states[n-1]
+		s.states = s.states[:n-1]
+		return st
+	}
+	st := &runState{e: s.exec, vals: make([]*Tensor, s.slots), in: make([]*Tensor, 0, 8)}
+	st.e.arena = &st.ar
+	return st
+}
+
+// putState ends a run: every buffer goes back to the arena's free lists
+// (the caller has detached what it keeps) and the state is kept for the
+// next run.
+func (s *Session) putState(st *runState) {
+	st.ar.endRun()
+	clear(st.vals)
+	clear(st.in[:cap(st.in)])
+	st.c = call{}
+	s.mu.Lock()
+	s.states = append(s.states, st)
+	s.mu.Unlock()
+}
+
+// execute checks the inputs and runs every node, returning the run state
+// with the values of the graph outputs in vals.
+func (s *Session) execute(inputs map[string]*Tensor) (*runState, error) {
 	for _, io := range s.inputs {
 		t, ok := inputs[io.name]
 		if !ok || t == nil {
@@ -611,20 +690,25 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 		if err := io.accepts(t); err != nil {
 			return nil, fmt.Errorf("%s: graph input %q: %w", s.name, io.name, err)
 		}
-		vals[io.slot] = t
 	}
 	for k := range inputs {
 		if !slices.ContainsFunc(s.inputs, func(io graphIO) bool { return io.name == k }) {
 			return nil, fmt.Errorf("%w: %s: %q is not a graph input", ErrInput, s.name, k)
 		}
 	}
-	in := make([]*Tensor, 0, 8)
+	st := s.getState()
+	vals, ar := st.vals, &st.ar
+	copy(vals, s.consts)
+	for _, io := range s.inputs {
+		vals[io.slot] = inputs[io.name]
+	}
 	for _, n := range s.nodes {
-		in = in[:0]
+		in := st.in[:0]
 		for _, i := range n.in {
 			if i >= 0 && vals[i] == nil && s.lazy[i] != "" {
 				t, err := s.decodeLazy(s.lazy[i])
 				if err != nil {
+					s.putState(st)
 					return nil, fmt.Errorf("%s: %s: %w", s.name, n.label, err)
 				}
 				vals[i] = t
@@ -635,24 +719,30 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 				in = append(in, vals[i])
 			}
 		}
-		out, err := s.exec.runNode(n, in, nil)
+		st.in = in
+		st.c = call{e: &st.e, n: n, in: in}
+		out, err := runCall(&st.c)
 		if err != nil {
+			s.putState(st)
 			return nil, fmt.Errorf("%s: %s: %w", s.name, n.label, err)
 		}
 		for k, i := range n.out {
-			if i >= 0 {
+			if i >= 0 && k < len(out) {
 				vals[i] = out[k]
+				if out[k] != nil {
+					ar.retain(out[k])
+				}
 			}
 		}
 		for _, i := range n.free {
+			if vals[i] != nil {
+				ar.release(vals[i])
+			}
 			vals[i] = nil
 		}
+		ar.sweep()
 	}
-	res := make(map[string]*Tensor, len(s.outputs))
-	for _, o := range s.outputs {
-		res[o.name] = vals[o.slot]
-	}
-	return res, nil
+	return st, nil
 }
 
 // decodeLazy decodes a lazy initializer (Options.Lazy) for one run.

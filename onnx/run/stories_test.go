@@ -14,7 +14,7 @@ import (
 )
 
 // referenceIDs reads the reference token ids of tinystories_sample.txt.
-func referenceIDs(t *testing.T) []int {
+func referenceIDs(t testing.TB) []int {
 	t.Helper()
 	b, err := os.ReadFile(sharedtest.Path(t, "reference/tokens/stories260k.tinystories_sample.json"))
 	if err != nil {
@@ -33,7 +33,7 @@ func referenceIDs(t *testing.T) []int {
 	return ids
 }
 
-func loadStories(t *testing.T) *Session {
+func loadStories(t testing.TB) *Session {
 	t.Helper()
 	m, err := onnx.Open(sharedtest.Path(t, "models/stories260k-onnx/model.onnx"))
 	if err != nil {

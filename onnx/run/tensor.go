@@ -109,8 +109,20 @@ func elems(shape []int, max int64) (int, error) {
 }
 
 // alloc returns a zeroed tensor of dtype d and shape, checking the
-// session's element limit.
+// session's element limit; during a run its elements come from the run's
+// arena.
 func (e *exec) alloc(d tensor.DType, shape []int) (*Tensor, error) {
+	return e.allocFrom(d, shape, true)
+}
+
+// allocRaw is alloc without zeroing, for operators that write every
+// element.
+func (e *exec) allocRaw(d tensor.DType, shape []int) (*Tensor, error) {
+	return e.allocFrom(d, shape, false)
+}
+
+// allocNew returns a fresh zeroed tensor of dtype d and shape.
+func (e *exec) allocNew(d tensor.DType, shape []int) (*Tensor, error) {
 	n, err := elems(shape, e.maxElems)
 	if err != nil {
 		return nil, err
