@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/lmsparse/lmsparse/internal/fastmath"
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
@@ -244,7 +245,10 @@ func opSoftmax(c *call) ([]*Tensor, error) {
 	return []*Tensor{out}, nil
 }
 
-// softmax normalizes x[base + i·stride], i < n, into dst.
+// softmax normalizes x[base + i·stride], i < n, into dst (which may be x).
+// Softmax takes the exponentials in float32 (internal/fastmath.Expf, a few
+// ulp, as package model's attention) and sums them in float64;
+// LogSoftmax works in float64 throughout.
 func softmax(dst, x []float32, base, n, stride int, logSM bool) {
 	if n == 0 {
 		return
@@ -255,21 +259,26 @@ func softmax(dst, x []float32, base, n, stride int, logSM bool) {
 			mx = x[j]
 		}
 	}
-	m := float64(mx)
-	var sum float64
-	for i, j := 0, base; i < n; i, j = i+1, j+stride {
-		e := math.Exp(float64(x[j]) - m)
-		if !logSM {
-			dst[j] = float32(e)
-		}
-		sum += e
-	}
 	if logSM {
+		m := float64(mx)
+		var sum float64
+		for i, j := 0, base; i < n; i, j = i+1, j+stride {
+			sum += math.Exp(float64(x[j]) - m)
+		}
 		lse := m + math.Log(sum)
 		for i, j := 0, base; i < n; i, j = i+1, j+stride {
 			dst[j] = float32(float64(x[j]) - lse)
 		}
 		return
+	}
+	var sum float64
+	for i, j := 0, base; i < n; i, j = i+1, j+stride {
+		var e float32 // below −105 (masked scores) Expf underflows to 0
+		if d := x[j] - mx; d >= -105 || d != d {
+			e = fastmath.Expf(d)
+		}
+		dst[j] = e
+		sum += float64(e)
 	}
 	inv := 1 / sum
 	for i, j := 0, base; i < n; i, j = i+1, j+stride {

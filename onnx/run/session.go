@@ -57,6 +57,12 @@ type Options struct {
 	// pre-transposed MatMul weights) of nodes that read them: for a run
 	// or two, as a check. The model must stay usable while the session is.
 	Lazy bool
+	// NoFusion keeps every node as it is: no fused kernels (for comparing
+	// fused and unfused results).
+	NoFusion bool
+	// Debug, when set, receives a message for each pattern Load saw but
+	// did not fuse, and why (the same messages as Plan().Skipped).
+	Debug func(msg string)
 }
 
 // LazyMinBytes is the size from which Options.Lazy leaves an initializer
@@ -115,7 +121,10 @@ type node struct {
 	free []int // slots whose last reader this node is
 	// dies[j] is set when input j's value dies at this node (its slot is
 	// in free): an element-wise operator may write its output over it.
-	dies  []bool
+	dies []bool
+	// fused, on a node of several fused ones, holds its kernel's
+	// constants and the nodes it replaced.
+	fused *fused
 	label string
 	// tensors holds the node's TENSOR attributes, decoded at load time.
 	tensors map[string]*Tensor
@@ -142,6 +151,9 @@ type Session struct {
 	// by the next ones: one per concurrent run at most.
 	mu     sync.Mutex
 	states []*runState
+	// fusions and skipped are what Plan reports.
+	fusions []Fusion
+	skipped []string
 }
 
 // runState is what one run needs beyond the session: the values of the
@@ -342,6 +354,9 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 			}
 			n.tensors[a.GetName()] = t
 		}
+	}
+	if !o.NoFusion {
+		s.fuse(consts, o.Debug)
 	}
 	// Keep only the constants still read, and plan when values die.
 	last := make([]int, s.slots)
