@@ -412,7 +412,7 @@ func (f *fuser) norm(k int) {
 	// LayerNorm's x − mean is an intermediate: read by the Pow and the
 	// division (or product) only. (RMSNorm's x may have other readers.)
 	if r := f.readers[base]; kind == FuseLayerNorm && (len(r) != 2 || f.output[base]) {
-		f.skip(k, kind, "x − mean has %d readers, want 2", len(r))
+		f.skip(k, kind, "x − mean is read outside the pattern (%d readers, graph output %v)", len(r), f.output[base])
 		return
 	}
 	fz := &fused{k: []float32{eps}, form: form}
@@ -447,6 +447,10 @@ func (f *fuser) isConstValue(i int, want float64) bool {
 // Add(p0, 1): Mul(x, ·) then Mul(·, 0.5) (form 0), or Mul(Mul(x, 0.5), ·)
 // (form 1). It returns the node indices and the form.
 func (f *fuser) geluTail(kind string, start, p0, x int) ([]int, int, bool) {
+	if f.sole(p0) < 0 {
+		f.skip(start, kind, "its result has other readers or is a graph output")
+		return nil, 0, false
+	}
 	ad := f.soleOp(p0, "Add")
 	if ad < 0 || !f.isConstValue(f.other(ad, p0), 1) {
 		f.skip(start, kind, "not followed by Add 1")

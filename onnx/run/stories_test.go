@@ -229,3 +229,42 @@ func TestLazySameLogits(t *testing.T) {
 		}
 	}
 }
+
+// TestStoriesFusedMatchesUnfused: on the real export, the fused plan (its
+// RMSNorms, SiLUs and attention softmaxes) computes the unfused logits.
+func TestStoriesFusedMatchesUnfused(t *testing.T) {
+	m, err := onnx.Open(sharedtest.Path(t, "models/stories260k-onnx/model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := Load(m, Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := Load(m, Options{Threads: 2, NoFusion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := fs.Plan()
+	t.Logf("fused plan: %d nodes (unfused %d); RMSNorm %d, SiLU %d, ScaleSoftmax %d", p.Nodes, us.Plan().Nodes,
+		p.Count(FuseRMSNorm), p.Count(FuseSiLU), p.Count(FuseSoftmax))
+	if p.Count(FuseRMSNorm) != 11 || p.Count(FuseSiLU) != 5 || p.Count(FuseSoftmax) != 5 {
+		t.Errorf("fusions %+v; want 11 RMSNorm, 5 SiLU, 5 ScaleSoftmax", p.Fusions)
+	}
+	ids := referenceIDs(t)[:200]
+	a, b := make([]float32, len(ids)*512), make([]float32, len(ids)*512)
+	if err := fs.Logits(ids, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := us.Logits(ids, b); err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i := range a {
+		worst = max(worst, math.Abs(float64(a[i]-b[i]))/max(1, math.Abs(float64(b[i]))))
+	}
+	t.Logf("fused vs unfused, %d tokens: worst difference %.3g", len(ids), worst)
+	if worst > 1e-6 {
+		t.Errorf("fused and unfused logits differ by %.3g", worst)
+	}
+}

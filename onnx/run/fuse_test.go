@@ -1,0 +1,417 @@
+package run
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
+	"github.com/lmsparse/lmsparse/tensor"
+)
+
+// randF32 returns a seeded float32 tensor of normal values times scale.
+func randF32(rng *rand.Rand, scale float64, shape ...int) *Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64() * scale)
+	}
+	return f32(shape, v...)
+}
+
+// checkFusion loads mp with and without fusion, runs both on feeds, and
+// checks that every output agrees to 1e-6 (relative to max(1, |value|))
+// and that the fused session applied want fusions of kind (the unfused
+// none). It returns the fused session's plan.
+func checkFusion(t *testing.T, mp *onnxpb.ModelProto, feeds map[string]*Tensor, kind string, want int) Plan {
+	t.Helper()
+	var logged []string
+	fs, err := loadProto(t, mp, Options{Threads: 2, Debug: func(m string) { logged = append(logged, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := loadProto(t, mp, Options{Threads: 2, NoFusion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := fs.Plan()
+	if got := p.Count(kind); got != want {
+		t.Errorf("%d %s fusions, want %d (plan %+v)", got, kind, want, p)
+	}
+	if n := len(us.Plan().Fusions); n != 0 {
+		t.Errorf("NoFusion session applied %d fusions", n)
+	}
+	if strings.Join(logged, "\n") != strings.Join(p.Skipped, "\n") {
+		t.Errorf("debug log %q, plan skipped %q", logged, p.Skipped)
+	}
+	for run := range 2 { // the second run reuses the arena's buffers
+		got, err := fs.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := us.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range ref {
+			if err := sameTensor(got[name], r, 1e-6); err != nil {
+				t.Errorf("run %d: output %s: fused vs unfused: %v", run, name, err)
+			}
+		}
+	}
+	return p
+}
+
+func rng(t *testing.T, a, b uint64) *rand.Rand {
+	t.Logf("rng: PCG(%d, %d)", a, b)
+	return rand.New(rand.NewPCG(a, b))
+}
+
+// --- MatMul + Add ----------------------------------------------------------
+
+func matMulAddGraph(r *rand.Rand, k int, bias *Tensor, biasInput, extraReader bool) *onnxpb.ModelProto {
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	w := b.init(randF32(r, 1/math.Sqrt(float64(k)), k, 4))
+	mm := b.op("MatMul", []string{x, w})
+	var bn string
+	if biasInput {
+		bn = b.input("bias", tensor.F32)
+	} else {
+		bn = b.init(bias)
+	}
+	y := b.op("Add", []string{bn, mm})
+	b.output(y)
+	if extraReader {
+		b.output(mm)
+	}
+	return b.model(17)
+}
+
+func TestFuseMatMulAdd(t *testing.T) {
+	r := rng(t, 1, 2)
+	for _, k := range []int{5, 400} { // 400: past the GEMM's block depth
+		mp := matMulAddGraph(r, k, randF32(r, 1, 4), false, false)
+		p := checkFusion(t, mp, map[string]*Tensor{"x": randF32(r, 1, 2, 3, k)}, FuseMatMulAdd, 1)
+		if p.Nodes != 1 {
+			t.Errorf("k %d: %d nodes run, want 1", k, p.Nodes)
+		}
+		// A 1-D operand and a [1, 4] bias: the fused node falls back to
+		// the MatMul and Add (the bias raises the rank).
+		mp = matMulAddGraph(r, k, randF32(r, 1, 1, 4), false, false)
+		checkFusion(t, mp, map[string]*Tensor{"x": randF32(r, 1, k)}, FuseMatMulAdd, 1)
+	}
+}
+
+func TestFuseMatMulAddNearMiss(t *testing.T) {
+	r := rng(t, 3, 4)
+	x := map[string]*Tensor{"x": randF32(r, 1, 2, 3, 5)}
+	// A [3, 4] bias broadcasts over the rows, not as one row.
+	checkFusion(t, matMulAddGraph(r, 5, randF32(r, 1, 3, 4), false, false), x, FuseMatMulAdd, 0)
+	// The product is also a graph output.
+	checkFusion(t, matMulAddGraph(r, 5, randF32(r, 1, 4), false, true), x, FuseMatMulAdd, 0)
+	// The addend is computed (a residual), not a constant.
+	x["bias"] = randF32(r, 1, 2, 3, 4)
+	checkFusion(t, matMulAddGraph(r, 5, nil, true, false), x, FuseMatMulAdd, 0)
+}
+
+// --- RMSNorm and LayerNorm --------------------------------------------------
+
+type normSpec struct {
+	layer     bool    // LayerNorm (x − mean) rather than RMSNorm
+	form      string  // "div" (x / root), "one" (x · (1 / root)), "recip" (x · Reciprocal(root))
+	axis      int64   // of the mean of squares
+	meanAxis  int64   // LayerNorm's mean
+	keepdims  int64   // of the mean of squares
+	eps       float32 // as a scalar constant
+	epsVector bool    // ε as a [8] constant instead
+	gamma     *Tensor // nil: none
+	beta      *Tensor // nil: none
+	extraOut  string  // "root": the root is also a graph output; "centered": x − mean is
+	opset     int64
+}
+
+func normGraph(s normSpec) *onnxpb.ModelProto {
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	reduce := func(in string, axis, keep int64) string {
+		if s.opset >= 18 {
+			return b.op("ReduceMean", []string{in, b.init(i64(sh(1), axis))}, aInt("keepdims", keep))
+		}
+		return b.op("ReduceMean", []string{in}, aInts("axes", axis), aInt("keepdims", keep))
+	}
+	base := x
+	var centered string
+	if s.layer {
+		mean := reduce(x, s.meanAxis, 1)
+		centered = b.op("Sub", []string{x, mean})
+		base = centered
+	}
+	sq := b.op("Pow", []string{base, b.scalar(2)})
+	ms := reduce(sq, s.axis, s.keepdims)
+	eps := b.scalar(s.eps)
+	if s.epsVector {
+		v := make([]float32, 8)
+		for i := range v {
+			v[i] = s.eps
+		}
+		eps = b.init(f32(sh(8), v...))
+	}
+	root := b.op("Sqrt", []string{b.op("Add", []string{ms, eps})})
+	var y string
+	switch s.form {
+	case "div":
+		y = b.op("Div", []string{base, root})
+	case "one":
+		y = b.op("Mul", []string{b.op("Div", []string{b.scalar(1), root}), base})
+	case "recip":
+		y = b.op("Mul", []string{base, b.op("Reciprocal", []string{root})})
+	}
+	if s.gamma != nil {
+		y = b.op("Mul", []string{y, b.init(s.gamma)})
+	}
+	if s.beta != nil {
+		y = b.op("Add", []string{b.init(s.beta), y})
+	}
+	b.output(y)
+	switch s.extraOut {
+	case "root":
+		b.output(root)
+	case "centered":
+		b.output(centered)
+	}
+	return b.model(s.opset)
+}
+
+func TestFuseNorms(t *testing.T) {
+	r := rng(t, 5, 6)
+	x := map[string]*Tensor{"x": randF32(r, 2, 2, 3, 8)}
+	g, bt := randF32(r, 1, 8), randF32(r, 1, 8)
+	for _, s := range []normSpec{
+		{form: "one", gamma: g, eps: 1e-5},                          // the Llama export's form
+		{form: "div", gamma: f32(sh(1, 1, 8), g.F32...), eps: 1e-6}, // another ε, γ of rank 3
+		{form: "recip", eps: 1e-5, opset: 18},
+		{form: "div", eps: 0.5},                                     // an ε far from the usual: read, not assumed
+		{layer: true, form: "div", gamma: g, beta: bt, eps: 1e-5},   // torch's opset < 17 layer_norm
+		{layer: true, form: "div", gamma: g, eps: 1e-12, opset: 18}, // no β, axes as an input
+		{layer: true, form: "recip", eps: 1e-5},
+	} {
+		s.axis, s.meanAxis, s.keepdims = -1, -1, 1
+		if s.opset == 0 {
+			s.opset = 17
+		}
+		kind := FuseRMSNorm
+		if s.layer {
+			kind = FuseLayerNorm
+		}
+		p := checkFusion(t, normGraph(s), x, kind, 1)
+		if p.Nodes != 1 {
+			t.Errorf("%+v: %d nodes left, want 1 (%+v)", s, p.Nodes, p)
+		}
+	}
+	// γ that is not a row ([2, 1, 8] scales per batch): the norm is fused,
+	// the Mul by γ stays a node of its own.
+	s := normSpec{form: "one", gamma: randF32(r, 1, 2, 1, 8), eps: 1e-5, axis: -1, meanAxis: -1, keepdims: 1, opset: 17}
+	if p := checkFusion(t, normGraph(s), x, FuseRMSNorm, 1); p.Nodes != 2 {
+		t.Errorf("γ [2 1 8]: %d nodes left, want 2", p.Nodes)
+	}
+}
+
+func TestFuseNormsNearMiss(t *testing.T) {
+	r := rng(t, 7, 8)
+	x := map[string]*Tensor{"x": randF32(r, 2, 2, 3, 8)}
+	g := randF32(r, 1, 8)
+	base := normSpec{form: "one", gamma: g, eps: 1e-5, axis: -1, meanAxis: -1, keepdims: 1, opset: 17}
+	for name, mod := range map[string]func(*normSpec){
+		"mean of squares over axis 1":   func(s *normSpec) { s.axis = 1 },
+		"axis 2 (the last, but not -1)": func(s *normSpec) { s.axis = 2 },
+		"keepdims 0":                    func(s *normSpec) { s.keepdims = 0 },
+		"ε a vector":                    func(s *normSpec) { s.epsVector = true },
+		"root also an output":           func(s *normSpec) { s.extraOut = "root" },
+		"LayerNorm mean over axis -2":   func(s *normSpec) { s.layer, s.form, s.meanAxis = true, "div", -2 },
+		"LayerNorm x − mean an output":  func(s *normSpec) { s.layer, s.form, s.extraOut = true, "div", "centered" },
+	} {
+		s := base
+		mod(&s)
+		kind := FuseRMSNorm
+		if s.layer {
+			kind = FuseLayerNorm
+		}
+		mp := normGraph(s)
+		t.Run(name, func(t *testing.T) {
+			if s.keepdims == 0 {
+				// [2 3] against [2 3 8] does not broadcast: both paths fail alike.
+				fs, _ := loadProto(t, mp, Options{})
+				if fs.Plan().Count(kind) != 0 {
+					t.Errorf("keepdims 0 fused")
+				}
+				return
+			}
+			p := checkFusion(t, mp, x, kind, 0)
+			if len(p.Skipped) == 0 {
+				t.Errorf("no reason logged")
+			}
+			t.Log(p.Skipped)
+		})
+	}
+}
+
+// --- GELU and SiLU ----------------------------------------------------------
+
+// geluGraph builds torch's erf GELU (tail "a": (x·(1+erf))·0.5; "b":
+// (x·0.5)·(1+erf)), with the constants given.
+func geluGraph(tail string, sqrt2, one, half float32, mulInv bool) *onnxpb.ModelProto {
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	var t string
+	if mulInv {
+		t = b.op("Mul", []string{b.scalar(sqrt2), x})
+	} else {
+		t = b.op("Div", []string{x, b.scalar(sqrt2)})
+	}
+	u := b.op("Add", []string{b.op("Erf", []string{t}), b.scalar(one)})
+	var y string
+	if tail == "a" {
+		y = b.op("Mul", []string{b.op("Mul", []string{x, u}), b.scalar(half)})
+	} else {
+		y = b.op("Mul", []string{b.op("Mul", []string{x, b.scalar(half)}), u})
+	}
+	b.output(y)
+	return b.model(17)
+}
+
+// geluTanhGraph builds Hugging Face's gelu_new.
+func geluTanhGraph(c1, c2 float32, cube float32, extra bool) *onnxpb.ModelProto {
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	h := b.op("Mul", []string{x, b.scalar(0.5)})
+	p := b.op("Pow", []string{x, b.scalar(cube)})
+	q := b.op("Mul", []string{b.scalar(c2), p})
+	s := b.op("Mul", []string{b.scalar(c1), b.op("Add", []string{x, q})})
+	th := b.op("Tanh", []string{s})
+	y := b.op("Mul", []string{h, b.op("Add", []string{th, b.scalar(1)})})
+	b.output(y)
+	if extra {
+		b.output(th)
+	}
+	return b.model(17)
+}
+
+func TestFuseGeluSiLU(t *testing.T) {
+	r := rng(t, 9, 10)
+	x := map[string]*Tensor{"x": randF32(r, 3, 4, 5000)} // large enough for both threads
+	for _, tail := range []string{"a", "b"} {
+		if p := checkFusion(t, geluGraph(tail, float32(math.Sqrt2), 1, 0.5, false), x, FuseGelu, 1); p.Nodes != 1 {
+			t.Errorf("tail %s: %d nodes", tail, p.Nodes)
+		}
+	}
+	checkFusion(t, geluGraph("a", float32(1/math.Sqrt2), 1, 0.5, true), x, FuseGelu, 1)
+	if p := checkFusion(t, geluTanhGraph(float32(math.Sqrt(2/math.Pi)), 0.044715, 3, false), x, FuseGeluTanh, 1); p.Nodes != 1 {
+		t.Errorf("gelu tanh: %d nodes", p.Nodes)
+	}
+	b := newGraph()
+	xs := b.input("x", tensor.F32)
+	b.output(b.op("Mul", []string{b.op("Sigmoid", []string{xs}), xs}))
+	checkFusion(t, b.model(17), x, FuseSiLU, 1)
+	// A float16 operand: the fused kernels fall back to the nodes, which
+	// round to float16 after each.
+	h := randF32(r, 3, 2, 50)
+	h.DType = tensor.F16
+	roundFloat(h)
+	b = newGraph()
+	xs = b.input("x", tensor.F16)
+	b.output(b.op("Mul", []string{xs, b.op("Sigmoid", []string{xs})}))
+	checkFusion(t, b.model(17), map[string]*Tensor{"x": h}, FuseSiLU, 1)
+	checkFusion(t, geluGraph("b", float32(math.Sqrt2), 1, 0.5, false), map[string]*Tensor{"x": h}, FuseGelu, 1)
+}
+
+func TestFuseGeluSiLUNearMiss(t *testing.T) {
+	r := rng(t, 11, 12)
+	x := map[string]*Tensor{"x": randF32(r, 3, 4, 50)}
+	for name, mp := range map[string]*onnxpb.ModelProto{
+		"halved by 0.6":        geluGraph("a", float32(math.Sqrt2), 1, 0.6, false),
+		"x / 1.5 under Erf":    geluGraph("b", 1.5, 1, 0.5, false),
+		"1 + erf is 2 + erf":   geluGraph("a", float32(math.Sqrt2), 2, 0.5, false),
+		"tanh: 0.04 · x³":      geluTanhGraph(float32(math.Sqrt(2/math.Pi)), 0.04, 3, false),
+		"tanh: x² not x³":      geluTanhGraph(float32(math.Sqrt(2/math.Pi)), 0.044715, 2, false),
+		"tanh: √(2/π) rounded": geluTanhGraph(0.8, 0.044715, 3, false),
+		"tanh: Tanh an output": geluTanhGraph(float32(math.Sqrt(2/math.Pi)), 0.044715, 3, true),
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := checkFusion(t, mp, x, FuseGelu, 0)
+			if p.Count(FuseGeluTanh) != 0 {
+				t.Errorf("gelu tanh fused")
+			}
+			t.Log(p.Skipped)
+		})
+	}
+	// SiLU: the sigmoid multiplies another value; the sigmoid is also an
+	// output.
+	b := newGraph()
+	xs, ys := b.input("x", tensor.F32), b.input("y", tensor.F32)
+	b.output(b.op("Mul", []string{b.op("Sigmoid", []string{xs}), ys}))
+	checkFusion(t, b.model(17), map[string]*Tensor{"x": x["x"], "y": randF32(r, 1, 4, 50)}, FuseSiLU, 0)
+	b = newGraph()
+	xs = b.input("x", tensor.F32)
+	sg := b.op("Sigmoid", []string{xs})
+	b.output(b.op("Mul", []string{sg, xs}), sg)
+	checkFusion(t, b.model(17), x, FuseSiLU, 0)
+}
+
+// --- scale + mask + Softmax -------------------------------------------------
+
+func softmaxGraph(op string, c float32, mask *Tensor, axis int64, extra bool) *onnxpb.ModelProto {
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	s := b.op(op, []string{x, b.scalar(c)})
+	in := s
+	if mask != nil {
+		in = b.op("Add", []string{s, b.init(mask)})
+	}
+	b.output(b.op("Softmax", []string{in}, aInt("axis", axis)))
+	if extra {
+		b.output(s)
+	}
+	return b.model(17)
+}
+
+func causal(n int) *Tensor {
+	m := zeros(1, 1, n, n)
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			m.F32[i*n+j] = float32(math.Inf(-1))
+		}
+	}
+	return m
+}
+
+func TestFuseScaleSoftmax(t *testing.T) {
+	r := rng(t, 13, 14)
+	x := map[string]*Tensor{"x": randF32(r, 3, 2, 4, 64, 64)}
+	for _, mp := range []*onnxpb.ModelProto{
+		softmaxGraph("Div", float32(math.Sqrt(8)), causal(64), -1, false),
+		softmaxGraph("Mul", 0.125, nil, -1, false),
+		softmaxGraph("Div", 2, randF32(r, 1, 64), -1, false), // a mask row for every query
+		softmaxGraph("Div", 2, randF32(r, 1, 4, 1, 1), -1, false),
+	} {
+		if p := checkFusion(t, mp, x, FuseSoftmax, 1); p.Nodes != 1 {
+			t.Errorf("%d nodes left", p.Nodes)
+		}
+	}
+}
+
+func TestFuseScaleSoftmaxNearMiss(t *testing.T) {
+	r := rng(t, 15, 16)
+	x := map[string]*Tensor{"x": randF32(r, 3, 2, 4, 16, 16)}
+	for name, mp := range map[string]*onnxpb.ModelProto{
+		"axis 1":                  softmaxGraph("Div", 4, causal(16), 1, false),
+		"scaled scores an output": softmaxGraph("Div", 4, causal(16), -1, true),
+		"scaled by Sub":           softmaxGraph("Sub", 4, causal(16), -1, false),
+	} {
+		t.Run(name, func(t *testing.T) { checkFusion(t, mp, x, FuseSoftmax, 0) })
+	}
+}
