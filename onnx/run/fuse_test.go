@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/formats/onnx/onnxpb"
 	"github.com/lmsparse/lmsparse/tensor"
 )
@@ -413,5 +414,47 @@ func TestFuseScaleSoftmaxNearMiss(t *testing.T) {
 		"scaled by Sub":           softmaxGraph("Sub", 4, causal(16), -1, false),
 	} {
 		t.Run(name, func(t *testing.T) { checkFusion(t, mp, x, FuseSoftmax, 0) })
+	}
+}
+
+// TestGPT2ExportFusions: torch.onnx.export's opset-14 graph of a tiny
+// GPT-2 (testdata/onnx-gpt2) gets every fusion its layers offer — the
+// decomposed LayerNorms, the biased Conv1D projections, gelu_new and the
+// scaled, masked attention softmax — and computes the unfused logits.
+func TestGPT2ExportFusions(t *testing.T) {
+	m, err := onnx.Open("../../testdata/onnx-gpt2/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := Load(m, Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := Load(m, Options{Threads: 2, NoFusion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := fs.Plan()
+	t.Logf("%d nodes fused into %d (%d fusions); skipped: %q", us.Plan().Nodes, p.Nodes, len(p.Fusions), p.Skipped)
+	for kind, want := range map[string]int{FuseLayerNorm: 5, FuseMatMulAdd: 8, FuseGeluTanh: 2, FuseSoftmax: 2} {
+		if got := p.Count(kind); got != want {
+			t.Errorf("%d %s fusions, want %d", got, kind, want)
+		}
+	}
+	ids := make([]int, 32)
+	for i := range ids {
+		ids[i] = (i*17 + 3) % 40
+	}
+	a, b := make([]float32, 32*40), make([]float32, 32*40)
+	if err := fs.Logits(ids, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := us.Logits(ids, b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if d := math.Abs(float64(a[i] - b[i])); d > 1e-6*max(1, math.Abs(float64(b[i]))) {
+			t.Fatalf("logit %d: fused %v, unfused %v", i, a[i], b[i])
+		}
 	}
 }
