@@ -20,6 +20,7 @@ const (
 	FuseGeluTanh  = "GeluTanh"     // 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))
 	FuseSiLU      = "SiLU"         // x · sigmoid(x)
 	FuseSoftmax   = "ScaleSoftmax" // Softmax(x / c [+ mask]) over the last axis
+	FuseAttention = "Attention"    // MatMul(ScaleSoftmax(MatMul(Q, Kᵀ)), V)
 )
 
 // Fusion is one group of nodes [Load] replaced by a fused kernel.
@@ -65,8 +66,12 @@ type fused struct {
 	gamma  []float32 // RMSNorm/LayerNorm scale (nil: none), MatMul+Add bias
 	beta   []float32 // LayerNorm shift (nil: none)
 	form   int       // pattern variant (operand order of the final product, division or reciprocal, …)
-	mask   int       // ScaleSoftmax: index in the fused node's inputs of the mask, -1 without
+	mask   int       // ScaleSoftmax, Attention: index in the fused node's inputs of the mask, -1 without
 	rankLo int       // minimum rank of the operand (the bias's or scale's rank)
+	// Attention: indices in the fused node's inputs of Kᵀ and V, and the
+	// scale-softmax node it contains.
+	kt, v int
+	soft  *fused
 }
 
 // fuser matches patterns over the folded node list.
@@ -84,23 +89,7 @@ type fuser struct {
 
 // fuse replaces the patterns of the Fuse* kinds in s.nodes by fused nodes.
 func (s *Session) fuse(consts []*Tensor, log func(string)) {
-	f := &fuser{s: s, consts: consts, nodes: s.nodes, prod: map[int]int{}, readers: map[int][]int{},
-		output: map[int]bool{}, dead: make([]bool, len(s.nodes)), fusedAt: map[int]*node{}, log: log}
-	for k, n := range s.nodes {
-		for _, i := range n.out {
-			if i >= 0 {
-				f.prod[i] = k
-			}
-		}
-		for j, i := range n.in {
-			if i >= 0 && !slices.Contains(n.in[:j], i) {
-				f.readers[i] = append(f.readers[i], k)
-			}
-		}
-	}
-	for _, o := range s.outputs {
-		f.output[o.slot] = true
-	}
+	f := newFuser(s, consts, log)
 	for k, n := range s.nodes {
 		if f.dead[k] {
 			continue
@@ -120,8 +109,41 @@ func (s *Session) fuse(consts []*Tensor, log func(string)) {
 			f.scaleSoftmax(k)
 		}
 	}
-	var out []*node
+	s.nodes = f.result()
+	// Second stage: attentions around the fused softmaxes.
+	f = newFuser(s, consts, log)
 	for k, n := range s.nodes {
+		if n.fused != nil && n.fused.kind == FuseSoftmax {
+			f.attention(k)
+		}
+	}
+	s.nodes = f.result()
+}
+
+func newFuser(s *Session, consts []*Tensor, log func(string)) *fuser {
+	f := &fuser{s: s, consts: consts, nodes: s.nodes, prod: map[int]int{}, readers: map[int][]int{},
+		output: map[int]bool{}, dead: make([]bool, len(s.nodes)), fusedAt: map[int]*node{}, log: log}
+	for k, n := range s.nodes {
+		for _, i := range n.out {
+			if i >= 0 {
+				f.prod[i] = k
+			}
+		}
+		for j, i := range n.in {
+			if i >= 0 && !slices.Contains(n.in[:j], i) {
+				f.readers[i] = append(f.readers[i], k)
+			}
+		}
+	}
+	for _, o := range s.outputs {
+		f.output[o.slot] = true
+	}
+	return f
+}
+
+func (f *fuser) result() []*node {
+	var out []*node
+	for k, n := range f.nodes {
 		if fn, ok := f.fusedAt[k]; ok {
 			out = append(out, fn)
 			continue
@@ -130,7 +152,7 @@ func (s *Session) fuse(consts []*Tensor, log func(string)) {
 			out = append(out, n)
 		}
 	}
-	s.nodes = out
+	return out
 }
 
 func (f *fuser) skip(k int, kind, why string, args ...any) {
@@ -291,6 +313,7 @@ func init() {
 		FuseGeluTanh:  kGeluTanh,
 		FuseSiLU:      kSiLU,
 		FuseSoftmax:   kScaleSoftmax,
+		FuseAttention: kAttention,
 	}
 }
 
@@ -615,5 +638,30 @@ func (f *fuser) scaleSoftmax(k int) {
 	n := f.commit(FuseSoftmax, ks, x, fz)
 	if mask >= 0 {
 		fz.mask = slices.Index(n.in, mask)
+	}
+}
+
+// attention: a fused ScaleSoftmax (node k) whose scores are MatMul(Q, Kᵀ)
+// of two computed operands, read by nothing else, and whose probabilities
+// are read only by MatMul(·, V), as its left operand.
+func (f *fuser) attention(k int) {
+	ss := f.nodes[k]
+	x := ss.in[0]
+	p, ok := f.prod[x]
+	if !ok || f.op(p) != "MatMul" || f.nodes[p].bp != nil || f.sole(x) != k {
+		return
+	}
+	mm := f.sole(ss.out[0])
+	if mm < 0 || f.op(mm) != "MatMul" || f.nodes[mm].bp != nil || len(f.nodes[mm].in) != 2 ||
+		f.nodes[mm].in[0] != ss.out[0] || f.nodes[mm].in[1] == ss.out[0] {
+		f.skip(k, FuseAttention, "the probabilities are not read by one MatMul, as its left operand only")
+		return
+	}
+	q, kt, v := f.nodes[p].in[0], f.nodes[p].in[1], f.nodes[mm].in[1]
+	fz := &fused{soft: ss.fused, mask: -1}
+	n := f.commit(FuseAttention, []int{p, k, mm}, q, fz)
+	fz.kt, fz.v = slices.Index(n.in, kt), slices.Index(n.in, v)
+	if ss.fused.mask >= 0 {
+		fz.mask = slices.Index(n.in, ss.in[ss.fused.mask])
 	}
 }

@@ -458,3 +458,64 @@ func TestGPT2ExportFusions(t *testing.T) {
 		}
 	}
 }
+
+// --- attention ----------------------------------------------------------------
+
+// attentionGraph builds MatMul(Softmax(MatMul(q, Transpose(k)) / c + mask), v).
+func attentionGraph(mask *Tensor, extra string) *onnxpb.ModelProto {
+	b := newGraph()
+	q, k, v := b.input("q", tensor.F32), b.input("k", tensor.F32), b.input("v", tensor.F32)
+	kt := b.op("Transpose", []string{k}, aInts("perm", 0, 1, 3, 2))
+	s := b.op("MatMul", []string{q, kt})
+	in := b.op("Div", []string{s, b.scalar(float32(math.Sqrt(8)))})
+	if mask != nil {
+		in = b.op("Add", []string{in, b.init(mask)})
+	}
+	p := b.op("Softmax", []string{in}, aInt("axis", -1))
+	b.output(b.op("MatMul", []string{p, v}))
+	switch extra {
+	case "scores":
+		b.output(s)
+	case "probs":
+		b.output(p)
+	}
+	return b.model(17)
+}
+
+func attentionFeeds(r *rand.Rand, t, s int) map[string]*Tensor {
+	return map[string]*Tensor{"q": randF32(r, 1, 1, 2, t, 8), "k": randF32(r, 1, 1, 2, s, 8), "v": randF32(r, 1, 1, 2, s, 8)}
+}
+
+func TestFuseAttention(t *testing.T) {
+	r := rng(t, 17, 18)
+	for _, n := range []int{1, 5, 64, 130, 500} {
+		checkFusion(t, attentionGraph(causal(n), ""), attentionFeeds(r, n, n), FuseAttention, 1)
+	}
+	checkFusion(t, attentionGraph(nil, ""), attentionFeeds(r, 70, 70), FuseAttention, 1)
+	// A padding mask (−∞ on the last columns of every row) and a mask of
+	// large finite values.
+	pad := zeros(1, 1, 1, 40)
+	for j := 30; j < 40; j++ {
+		pad.F32[j] = float32(math.Inf(-1))
+	}
+	checkFusion(t, attentionGraph(pad, ""), attentionFeeds(r, 20, 40), FuseAttention, 1)
+	big := causal(33)
+	for i, v := range big.F32 {
+		if math.IsInf(float64(v), -1) {
+			big.F32[i] = -1e30
+		}
+	}
+	checkFusion(t, attentionGraph(big, ""), attentionFeeds(r, 33, 33), FuseAttention, 1)
+	// Operands that are not finite: the fused node runs the nodes.
+	f := attentionFeeds(r, 9, 9)
+	f["v"].F32[3] = float32(math.Inf(1))
+	checkFusion(t, attentionGraph(causal(9), ""), f, FuseAttention, 1)
+}
+
+func TestFuseAttentionNearMiss(t *testing.T) {
+	r := rng(t, 19, 20)
+	for _, extra := range []string{"scores", "probs"} {
+		p := checkFusion(t, attentionGraph(causal(16), extra), attentionFeeds(r, 16, 16), FuseAttention, 0)
+		t.Logf("%s also an output: %q", extra, p.Skipped)
+	}
+}

@@ -210,22 +210,14 @@ func kScaleSoftmax(c *call) ([]*Tensor, error) {
 	r := len(x.Shape)
 	n := x.Shape[r-1]
 	var m *Tensor
-	var mstr []int // the mask's stride along each of x's dimensions (0: broadcast)
+	var mstr []int
 	if fz.mask >= 0 {
-		m = c.input(fz.mask)
-		if m == nil || m.DType != tensor.F32 || len(m.Shape) > r {
+		var ok bool
+		if m = c.input(fz.mask); m == nil {
 			return c.fallback()
 		}
-		if s, err := broadcastShapes(x.Shape, m.Shape); err != nil || !shapeEq(s, x.Shape) {
+		if mstr, ok = maskStrides(m, x.Shape); !ok {
 			return c.fallback()
-		}
-		mstr = make([]int, r)
-		acc := 1
-		for i := len(m.Shape) - 1; i >= 0; i-- {
-			if m.Shape[i] != 1 {
-				mstr[r-len(m.Shape)+i] = acc
-			}
-			acc *= m.Shape[i]
 		}
 	}
 	out, err := c.outFor(tensor.F32, x.Shape, 0)
@@ -249,24 +241,188 @@ func kScaleSoftmax(c *call) ([]*Tensor, error) {
 				}
 			}
 			if m != nil {
-				off := 0
-				for d, rem := r-2, row; d >= 0; d-- {
-					off += rem % x.Shape[d] * mstr[d]
-					rem /= x.Shape[d]
-				}
-				if st := mstr[r-1]; st == 0 {
-					mv := m.F32[off]
-					for i := range dst {
-						dst[i] += mv
-					}
-				} else {
-					for i, mv := range m.F32[off : off+n] {
-						dst[i] += mv
-					}
-				}
+				addMask(dst, m.F32, maskRow(x.Shape, mstr, row), mstr[r-1])
 			}
 			softmax(dst, dst, 0, n, 1, false)
 		}
+	})
+	return []*Tensor{out}, nil
+}
+
+// maskStrides checks that m, a float32 tensor, broadcasts to shape and
+// returns its stride along each of shape's dimensions (0 where it is
+// broadcast).
+func maskStrides(m *Tensor, shape []int) ([]int, bool) {
+	r := len(shape)
+	if m.DType != tensor.F32 || len(m.Shape) > r {
+		return nil, false
+	}
+	if s, err := broadcastShapes(shape, m.Shape); err != nil || !shapeEq(s, shape) {
+		return nil, false
+	}
+	st := make([]int, r)
+	acc := 1
+	for i := len(m.Shape) - 1; i >= 0; i-- {
+		if m.Shape[i] != 1 {
+			st[r-len(m.Shape)+i] = acc
+		}
+		acc *= m.Shape[i]
+	}
+	return st, true
+}
+
+// maskRow returns the offset in a mask of strides st of row row of a
+// tensor of shape (rows: every dimension but the last).
+func maskRow(shape, st []int, row int) int {
+	off := 0
+	for d := len(shape) - 2; d >= 0; d-- {
+		off += row % shape[d] * st[d]
+		row /= shape[d]
+	}
+	return off
+}
+
+// addMask adds the mask row at m[off], step st, to dst.
+func addMask(dst, m []float32, off, st int) {
+	if st == 0 {
+		mv := m[off]
+		for i := range dst {
+			dst[i] += mv
+		}
+		return
+	}
+	if st == 1 {
+		for i, mv := range m[off : off+len(dst)] {
+			dst[i] += mv
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] += m[off+i*st]
+	}
+}
+
+func finite(v []float32) bool {
+	for _, x := range v {
+		if x-x != 0 { // ±Inf and NaN
+			return false
+		}
+	}
+	return true
+}
+
+// kAttention computes MatMul(ScaleSoftmax(MatMul(Q, Kᵀ)), V) for Q
+// [..., T, hd], Kᵀ [..., hd, S] and V [..., S, dv] of the same batch
+// dimensions: per batch and block of query rows, the scores, their scaled
+// and masked softmax and the product by V, with K and V packed once per
+// batch. Where the mask is −∞ from a column to the end of a row, those
+// columns are skipped: their probability is exactly 0 (the operands are
+// checked finite first, so no score there could be NaN or +∞). Scores
+// and probabilities are computed as the unfused nodes compute them; the
+// product by V sums only up to the last column a block of rows uses, so
+// with more than the GEMM's block depth of columns its rounding may
+// differ from the unfused product's in the last bits.
+func kAttention(c *call) ([]*Tensor, error) {
+	fz := c.n.fused
+	q, kt, v := c.input(0), c.input(fz.kt), c.input(fz.v)
+	if q == nil || kt == nil || v == nil || q.DType != tensor.F32 || kt.DType != tensor.F32 || v.DType != tensor.F32 {
+		return c.fallback()
+	}
+	r := len(q.Shape)
+	if r < 2 || len(kt.Shape) != r || len(v.Shape) != r || !shapeEq(q.Shape[:r-2], kt.Shape[:r-2]) || !shapeEq(q.Shape[:r-2], v.Shape[:r-2]) {
+		return c.fallback()
+	}
+	T, hd, S, dv := q.Shape[r-2], q.Shape[r-1], kt.Shape[r-1], v.Shape[r-1]
+	if kt.Shape[r-2] != hd || v.Shape[r-2] != S || T == 0 || hd == 0 || S == 0 || dv == 0 {
+		return c.fallback()
+	}
+	nb := len(q.F32) / (T * hd)
+	scores := append(append([]int(nil), q.Shape[:r-2]...), T, S)
+	var m *Tensor
+	var mstr []int
+	if fz.mask >= 0 {
+		var ok bool
+		if m = c.input(fz.mask); m == nil {
+			return c.fallback()
+		}
+		if mstr, ok = maskStrides(m, scores); !ok {
+			return c.fallback()
+		}
+	}
+	if !finite(q.F32) || !finite(kt.F32) || !finite(v.F32) {
+		return c.fallback()
+	}
+	// Row lengths: up to the last column whose mask is not −∞.
+	rows := nb * T
+	lens := c.e.arena.get(kindInt, rows).i[:rows]
+	for row := range lens {
+		L := S
+		if m != nil {
+			off, st := maskRow(scores, mstr, row), mstr[r-1]
+			for L > 0 && math.IsInf(float64(m.F32[off+(L-1)*st]), -1) {
+				L--
+			}
+		}
+		if L == 0 {
+			return c.fallback() // a fully masked row: NaN, as the nodes compute it
+		}
+		lens[row] = int64(L)
+	}
+	shape := append(append([]int(nil), q.Shape[:r-1]...), dv)
+	out, err := c.e.allocRaw(tensor.F32, shape)
+	if err != nil {
+		return nil, err
+	}
+	mr, nr := kernel.MR(), kernel.NR()
+	kLen, vLen := packedLen(S, hd, nr), packedLen(dv, S, nr)
+	kbuf, vbuf := c.e.scratch(nb*kLen), c.e.scratch(nb*vLen)
+	kps, vps := make([]blas.Packed, nb), make([]blas.Packed, nb)
+	threads := c.e.threads
+	blas.ParallelFor(threads, nb, func(_, b int) {
+		packInto(&kps[b], kbuf[b*kLen:(b+1)*kLen], kt.F32[b*hd*S:], S, hd, 1, S, nr, 1)
+		packInto(&vps[b], vbuf[b*vLen:(b+1)*vLen], v.F32[b*S*dv:], dv, S, 1, dv, nr, 1)
+	})
+	const rb = 64 // query rows per block
+	blocks := (T + rb - 1) / rb
+	workers := min(threads, nb*blocks)
+	type work struct{ q, s, p []float32 }
+	ws := make([]work, workers)
+	for w := range ws {
+		ws[w] = work{c.e.scratch(packedLen(rb, hd, mr)), c.e.scratch(rb * S), c.e.scratch(packedLen(rb, S, mr))}
+	}
+	k, div := fz.soft.k[0], fz.soft.form == 0
+	blas.ParallelFor(workers, nb*blocks, func(w, u int) {
+		b, r0 := u/blocks, u%blocks*rb
+		n := min(r0+rb, T) - r0
+		base := b*T + r0
+		L := 0
+		for _, l := range lens[base : base+n] {
+			L = max(L, int(l))
+		}
+		var ap, pp blas.Packed
+		packInto(&ap, ws[w].q, q.F32[base*hd:], n, hd, hd, 1, mr, 1)
+		sc := ws[w].s[:n*L]
+		kernel.Gemm(sc, L, &ap, &kps[b], n, L, hd, 1)
+		for i := 0; i < n; i++ {
+			row := sc[i*L : (i+1)*L]
+			li := int(lens[base+i])
+			if div {
+				for j, x := range row[:li] {
+					row[j] = x / k
+				}
+			} else {
+				for j, x := range row[:li] {
+					row[j] = x * k
+				}
+			}
+			if m != nil {
+				addMask(row[:li], m.F32, maskRow(scores, mstr, base+i), mstr[r-1])
+			}
+			softmax(row, row, 0, li, 1, false)
+			clear(row[li:])
+		}
+		packInto(&pp, ws[w].p, sc, n, L, L, 1, mr, 1)
+		kernel.Gemm(out.F32[base*dv:], dv, &pp, &vps[b], n, dv, L, 1)
 	})
 	return []*Tensor{out}, nil
 }

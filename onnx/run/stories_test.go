@@ -231,7 +231,11 @@ func TestLazySameLogits(t *testing.T) {
 }
 
 // TestStoriesFusedMatchesUnfused: on the real export, the fused plan (its
-// RMSNorms, SiLUs and attention softmaxes) computes the unfused logits.
+// RMSNorms, SiLUs and attentions) computes the unfused logits: to the bit
+// but for the attentions' products by V, which sum over the columns the
+// causal mask leaves and so block their sums differently past the GEMM's
+// block depth (192 on AVX-512) — last-bit differences, which five layers
+// grow to about 1e-5.
 func TestStoriesFusedMatchesUnfused(t *testing.T) {
 	m, err := onnx.Open(sharedtest.Path(t, "models/stories260k-onnx/model.onnx"))
 	if err != nil {
@@ -246,10 +250,10 @@ func TestStoriesFusedMatchesUnfused(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := fs.Plan()
-	t.Logf("fused plan: %d nodes (unfused %d); RMSNorm %d, SiLU %d, ScaleSoftmax %d", p.Nodes, us.Plan().Nodes,
-		p.Count(FuseRMSNorm), p.Count(FuseSiLU), p.Count(FuseSoftmax))
-	if p.Count(FuseRMSNorm) != 11 || p.Count(FuseSiLU) != 5 || p.Count(FuseSoftmax) != 5 {
-		t.Errorf("fusions %+v; want 11 RMSNorm, 5 SiLU, 5 ScaleSoftmax", p.Fusions)
+	t.Logf("fused plan: %d nodes (unfused %d); RMSNorm %d, SiLU %d, ScaleSoftmax %d, Attention %d", p.Nodes, us.Plan().Nodes,
+		p.Count(FuseRMSNorm), p.Count(FuseSiLU), p.Count(FuseSoftmax), p.Count(FuseAttention))
+	if p.Count(FuseRMSNorm) != 11 || p.Count(FuseSiLU) != 5 || p.Count(FuseSoftmax) != 5 || p.Count(FuseAttention) != 5 {
+		t.Errorf("fusions %+v; want 11 RMSNorm, 5 SiLU, 5 ScaleSoftmax within 5 Attention", p.Fusions)
 	}
 	ids := referenceIDs(t)[:200]
 	a, b := make([]float32, len(ids)*512), make([]float32, len(ids)*512)
@@ -264,7 +268,7 @@ func TestStoriesFusedMatchesUnfused(t *testing.T) {
 		worst = max(worst, math.Abs(float64(a[i]-b[i]))/max(1, math.Abs(float64(b[i]))))
 	}
 	t.Logf("fused vs unfused, %d tokens: worst difference %.3g", len(ids), worst)
-	if worst > 1e-6 {
+	if worst > 1e-4 {
 		t.Errorf("fused and unfused logits differ by %.3g", worst)
 	}
 }
