@@ -16,13 +16,71 @@
 // inside the file or in external data) to float32, int64 or bool, orders the
 // nodes topologically, evaluates once every node whose inputs are all
 // constant (Constant nodes, shape arithmetic on constants, Transposes of
-// weights), and lays constant 2-D MatMul and Gemm weights out as [N, K] for
-// the matrix kernel. Constants no remaining node reads are dropped. Each
+// weights), packs constant 2-D MatMul and Gemm weights once for the GEMM
+// kernel (see Matrix kernel), fuses the patterns listed under Fusions, and
+// plans when each value dies. Constants no remaining node reads are
+// dropped (a packed weight's initializer with them: one copy). Each
 // initializer's file pages are released once it is decoded
 // (onnx.Model.Release). With Options.Lazy, initializers of [LazyMinBytes]
 // or more are not decoded at load but by each run, when first read, and
 // dropped after their last reader: a one-off run (package onnx/native's
 // probe) then needs memory for a few weights, not all.
+//
+// # Fusions
+//
+// Load replaces these patterns by one fused kernel each, unless
+// Options.NoFusion is set. Every pattern is matched structurally over
+// single-reader intermediates (an intermediate that is also a graph output
+// or read elsewhere stops the match), its constants are checked
+// (exponents, the GELU constants to float32, ε a constant scalar, biases
+// and scales constant rows [D] or [1, …, 1, D]), and reductions must be
+// over axis −1 with keepdims. A pattern seen but not fused is reported,
+// with the reason, to Options.Debug and in [Session.Plan]'s Skipped;
+// Plan's Fusions lists what was fused.
+//
+//   - MatMul+Add: MatMul by a constant weight, then Add of a constant bias
+//     row: one GEMM accumulating onto the bias rows.
+//   - RMSNorm: Pow(x, 2) → ReduceMean → Add ε → Sqrt → Div(x, ·), or
+//     Div(1, ·)/Reciprocal → Mul(x, ·); then optionally Mul by γ.
+//   - LayerNorm: the same over x − ReduceMean(x) (torch's decomposition
+//     below opset 17), then optionally Mul by γ and Add of β.
+//   - Gelu: Div(x, √2) (or Mul by 1/√2) → Erf → Add 1 → Mul x → Mul 0.5
+//     (or Mul(Mul(x, 0.5), ·)). GeluTanh: Hugging Face's gelu_new,
+//     x·0.5·(1 + Tanh(√(2/π)·(x + 0.044715·Pow(x, 3)))).
+//   - SiLU: Mul(x, Sigmoid(x)).
+//   - ScaleSoftmax: Softmax over axis −1 (opset ≥ 13) of Div or Mul by a
+//     constant scalar, optionally plus a mask broadcast to the scores.
+//   - Attention: a ScaleSoftmax of MatMul(Q, Kᵀ) whose probabilities only
+//     MatMul(·, V) reads: per batch and block of 64 query rows, with K and
+//     V packed once per batch; the columns where the mask is −∞ to the end
+//     of a row (a causal or padding mask) are not computed.
+//
+// The fused kernels compute what the nodes compute, operation by
+// operation in float32 with the same roundings, so their results are the
+// unfused results to the bit, except in the GEMM sums of MatMul+Add (the
+// bias joins the first block of the sum when K exceeds the kernel's block
+// depth) and of Attention's product by V (summed over the columns the mask
+// leaves): last-bit differences. The skipped columns of an attention hold
+// probability 0 exactly; Q, K and V are checked finite first. When a run's
+// operands are not what a kernel handles (a dtype other than float32,
+// ranks or shapes load could not see, a fully masked row), the fused node
+// runs the nodes it replaced, one by one.
+//
+// # Memory
+//
+// Each run takes a run state (values and an arena) from the session, or
+// makes one; concurrent runs use different states. Computed tensors get
+// their arrays from the arena, which returns an array to its free lists
+// when the last value holding it (views such as Reshape's included) has
+// been read for the last time, as planned at load, and serves later
+// tensors from them (best fit, same element type, up to twice the size).
+// Element-wise operators (arithmetic, unary functions, Softmax, the fused
+// element-wise kernels) write over an operand whose value dies at that
+// node when nothing else holds its array. The arena keeps its arrays from
+// run to run, dropping at the end of a run those the run did not use, so
+// windows of one length run without allocating tensor memory; arrays
+// returned by [Session.Run] are the caller's. Small per-node headers
+// (tensor structs, shapes, broadcast plans) are still allocated.
 //
 // # Operators
 //
@@ -59,17 +117,21 @@
 // computes in float32. Integers are int64 (Cast wraps them to narrower
 // types), booleans bool. Transcendental functions, Softmax sums, reductions
 // and LayerNormalization statistics use float64 and round once; matrix
-// products accumulate in float32. Integer Div truncates toward zero; Mod
+// products accumulate in float32. Softmax takes its exponentials in float32
+// (internal/fastmath.Expf, a few ulp, as package model does) and sums them
+// in float64; LogSoftmax stays in float64. Integer Div truncates toward zero; Mod
 // follows the divisor's sign unless fmod=1. Cast from float to integer
 // truncates toward zero.
 //
 // # Matrix kernel
 //
-// Every matrix product is C = A·Bᵀ with B laid out [N, K] by a local
-// pure-Go kernel (4×4 register blocks over 64-column panels of B, split
-// across Options.Threads goroutines). It is the place to switch to the
-// packed SIMD GEMM of package tensor/blas (blas.MatMulT has the same
-// contract) once that package is in place: matMulT in matmul.go.
+// Matrix products run on the packed GEMM of package tensor/blas (the
+// kernel of package model: AVX-512, AVX2 or pure Go) on Options.Threads
+// goroutines. Constant B operands (MatMul and Gemm weights) are packed once
+// at load; A operands are packed per run into arena scratch. Batched
+// products (attention scores and outputs) pack each batch's operands
+// straight from their layout, without transposed copies, and spread the
+// batches over the threads.
 //
 // # Logits
 //
