@@ -253,6 +253,10 @@ func softmax(dst, x []float32, base, n, stride int, logSM bool) {
 	if n == 0 {
 		return
 	}
+	if stride == 1 && !logSM {
+		softmaxRow(dst[base:base+n], x[base:base+n])
+		return
+	}
 	mx := float32(math.Inf(-1))
 	for i, j := 0, base; i < n; i, j = i+1, j+stride {
 		if x[j] > mx || x[j] != x[j] {
@@ -283,6 +287,49 @@ func softmax(dst, x []float32, base, n, stride int, logSM bool) {
 	inv := 1 / sum
 	for i, j := 0, base; i < n; i, j = i+1, j+stride {
 		dst[j] = float32(float64(dst[j]) * inv)
+	}
+}
+
+// softmaxRow is softmax of one contiguous row (dst may be x), the same
+// computation without strides.
+func softmaxRow(dst, x []float32) {
+	dst = dst[:len(x)]
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > mx || v != v {
+			mx = v
+		}
+	}
+	var sum float64
+	for i, v := range x {
+		d := v - mx
+		var e float32
+		switch {
+		case d >= -87 && d <= 88:
+			// internal/fastmath.Expf's in-range branch, the same operations
+			// in the same order (the same bits: TestSoftmaxRow), written
+			// out because the compiler does not inline the call.
+			t := d*1.44269504088896341 + 12582912
+			n := int32(math.Float32bits(t)) - 0x4B400000
+			fn := t - 12582912
+			r := d - fn*0.693359375
+			r -= fn * -2.12194440e-4
+			p := float32(1.9875691500e-4)
+			p = p*r + 1.3981999507e-3
+			p = p*r + 8.3334519073e-3
+			p = p*r + 4.1665795894e-2
+			p = p*r + 1.6666665459e-1
+			p = p*r + 5.0000001201e-1
+			e = (p*r*r + r + 1) * math.Float32frombits(uint32(n+127)<<23)
+		case d >= -105 || d != d: // below −105 (masked scores) Expf underflows to 0
+			e = fastmath.Expf(d)
+		}
+		dst[i] = e
+		sum += float64(e)
+	}
+	inv := 1 / sum
+	for i, v := range dst {
+		dst[i] = float32(float64(v) * inv)
 	}
 }
 
