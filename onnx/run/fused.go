@@ -2,6 +2,7 @@ package run
 
 import (
 	"math"
+	"slices"
 
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/tensor/blas"
@@ -352,10 +353,15 @@ func kAttention(c *call) ([]*Tensor, error) {
 	if !finite(q.F32) || !finite(kt.F32) || !finite(v.F32) {
 		return c.fallback()
 	}
-	// Row lengths: up to the last column whose mask is not −∞.
+	// Row lengths: up to the last column whose mask is not −∞. A mask
+	// shared by the batches (a causal mask) is scanned once.
 	rows := nb * T
 	lens := c.e.arena.get(kindInt, rows).i[:rows]
-	for row := range lens {
+	distinct := rows
+	if m == nil || !slices.ContainsFunc(mstr[:r-2], func(s int) bool { return s != 0 }) {
+		distinct = T
+	}
+	for row := range lens[:distinct] {
 		L := S
 		if m != nil {
 			off, st := maskRow(scores, mstr, row), mstr[r-1]
@@ -367,6 +373,9 @@ func kAttention(c *call) ([]*Tensor, error) {
 			return c.fallback() // a fully masked row: NaN, as the nodes compute it
 		}
 		lens[row] = int64(L)
+	}
+	for row := distinct; row < rows; row++ {
+		lens[row] = lens[row%T]
 	}
 	shape := append(append([]int(nil), q.Shape[:r-1]...), dv)
 	out, err := c.e.allocRaw(tensor.F32, shape)
