@@ -11,6 +11,7 @@ import (
 	"github.com/lmsparse/lmsparse/formats/onnx"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/onnx/native"
+	onnxrun "github.com/lmsparse/lmsparse/onnx/run"
 )
 
 func main() {
@@ -19,18 +20,37 @@ func main() {
 	threads := flag.Int("threads", 1, "threads")
 	iters := flag.Int("iters", 5, "timed windows")
 	kernel := flag.String("kernel", "", "GEMM kernel (default: fastest)")
+	onnxMode := flag.String("onnx", "auto", "an .onnx model: auto (recognised exports on package model) or general (the executor of onnx/run)")
 	flag.Parse()
-	var m *model.Model
+	var (
+		forward func(ids []int, logits []float32) error
+		vocab   int
+		name    string
+	)
 	if file, ok := checkpoint.ONNXPath(*dir); ok {
-		// A recognised ONNX export, as lmsparse eval runs it (onnx/native).
 		om, err := onnx.Open(file)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		if m, err = native.Load(om, model.Options{Threads: *threads, Kernel: *kernel}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		if *onnxMode == "general" {
+			// Any ONNX graph, as lmsparse eval runs one it does not recognise.
+			s, err := onnxrun.Load(om, onnxrun.Options{Threads: *threads})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			p := s.Plan()
+			forward, vocab = s.Logits, s.VocabSize()
+			name = fmt.Sprintf("onnx executor, %d nodes, %d fusions", p.Nodes, len(p.Fusions))
+		} else {
+			// A recognised ONNX export, as lmsparse eval runs it (onnx/native).
+			m, err := native.Load(om, model.Options{Threads: *threads, Kernel: *kernel})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			forward, vocab, name = m.Forward, m.VocabSize(), m.Kernel()
 		}
 	} else {
 		lm, err := checkpoint.Open(*dir)
@@ -38,19 +58,20 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		m, err = model.Load(lm, model.Options{Threads: *threads, Kernel: *kernel})
+		m, err := model.Load(lm, model.Options{Threads: *threads, Kernel: *kernel})
 		lm.Close()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		forward, vocab, name = m.Forward, m.VocabSize(), m.Kernel()
 	}
 	ids := make([]int, *ctx)
 	for i := range ids {
-		ids[i] = (i*7919 + 13) % m.VocabSize() // the same ids as bench/torch_forward.py
+		ids[i] = (i*7919 + 13) % vocab // the same ids as bench/torch_forward.py
 	}
-	logits := make([]float32, *ctx*m.VocabSize())
-	if err := m.Forward(ids, logits); err != nil { // warm-up, also the checksum
+	logits := make([]float32, *ctx*vocab)
+	if err := forward(ids, logits); err != nil { // warm-up, also the checksum
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -60,12 +81,12 @@ func main() {
 	}
 	start := time.Now()
 	for i := 0; i < *iters; i++ {
-		if err := m.Forward(ids, logits); err != nil {
+		if err := forward(ids, logits); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Printf("lmsparse threads=%d ctx=%d kernel=%s: %.1f tokens/s (%.3f s/window), mean|logit| %.6f\n",
-		*threads, *ctx, m.Kernel(), float64(*iters**ctx)/secs, secs/float64(*iters), sum/float64(len(logits)))
+		*threads, *ctx, name, float64(*iters**ctx)/secs, secs/float64(*iters), sum/float64(len(logits)))
 }
