@@ -333,10 +333,25 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 			}
 		}
 	}
-	// Pre-transpose constant 2-D weights of MatMul and Gemm; decode tensor
-	// attributes.
+	// Pack constant 2-D weights of MatMul and Gemm (a weight only its
+	// product reads is dropped at once: the packed copy is the only one);
+	// decode tensor attributes.
+	readers := make([]int, len(consts))
+	for _, n := range s.nodes {
+		for _, i := range n.in {
+			if i >= 0 {
+				readers[i]++
+			}
+		}
+	}
+	for _, o := range s.outputs {
+		readers[o.slot]++
+	}
 	for _, n := range s.nodes {
 		s.prepareWeight(n, consts)
+		if n.bp != nil && readers[n.in[1]] == 1 {
+			consts[n.in[1]] = nil
+		}
 		for _, a := range n.pb.GetAttribute() {
 			if a.GetT() == nil {
 				continue
