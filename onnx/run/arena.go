@@ -251,6 +251,13 @@ func (c *call) reuse(j int, d tensor.DType, shape []int) *Tensor {
 	if k < 0 || ar.live[k].refs != 1 {
 		return nil
 	}
+	// No other operand may read the array while it is written (a fused
+	// kernel reading its mask from the scores' array, say).
+	for i, o := range c.in {
+		if i != j && o != nil && ar.find(dataPtr(o)) == k {
+			return nil
+		}
+	}
 	ar.inplace++
 	return &Tensor{DType: d, Shape: shape, F32: t.F32, I64: t.I64, Bool: t.Bool}
 }

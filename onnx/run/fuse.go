@@ -165,6 +165,16 @@ func (f *fuser) skip(k int, kind, why string, args ...any) {
 
 func (f *fuser) op(k int) string { return f.nodes[k].pb.GetOpType() }
 
+// producer returns the node computing slot i, unless there is none or it
+// is already part of another fusion.
+func (f *fuser) producer(i int) (int, bool) {
+	k, ok := f.prod[i]
+	if !ok || f.dead[k] {
+		return -1, false
+	}
+	return k, true
+}
+
 // sole returns the node reading slot i when it is the only reader, i is
 // not a graph output and that node is not taken by another fusion; -1
 // otherwise.
@@ -363,8 +373,8 @@ func (f *fuser) norm(k int) {
 	// LayerNorm: base = Sub(x, mean) with mean = ReduceMean(x), base read
 	// by this Pow and the division.
 	var sub, mean int = -1, -1
-	if p, ok := f.prod[base]; ok && f.op(p) == "Sub" && len(f.nodes[p].in) == 2 {
-		if m, ok := f.prod[f.nodes[p].in[1]]; ok && f.op(m) == "ReduceMean" && f.nodes[m].in[0] == f.nodes[p].in[0] {
+	if p, ok := f.producer(base); ok && f.op(p) == "Sub" && len(f.nodes[p].in) == 2 {
+		if m, ok := f.producer(f.nodes[p].in[1]); ok && f.op(m) == "ReduceMean" && f.nodes[m].in[0] == f.nodes[p].in[0] {
 			sub, mean = p, m
 			kind = FuseLayerNorm
 			x = f.nodes[p].in[0]
@@ -494,7 +504,7 @@ func (f *fuser) geluTail(kind string, start, p0, x int) ([]int, int, bool) {
 		}
 		return []int{ad, m, h}, 0, true
 	}
-	if p, ok := f.prod[o]; ok && f.op(p) == "Mul" && f.sole(o) == m && f.other(p, x) >= 0 && f.isConstValue(f.other(p, x), 0.5) {
+	if p, ok := f.producer(o); ok && f.op(p) == "Mul" && f.sole(o) == m && f.other(p, x) >= 0 && f.isConstValue(f.other(p, x), 0.5) {
 		return []int{ad, p, m}, 1, true
 	}
 	f.skip(m, kind, "1 + … multiplies neither x nor x · 0.5")
@@ -504,7 +514,7 @@ func (f *fuser) geluTail(kind string, start, p0, x int) ([]int, int, bool) {
 // gelu: Erf(x / √2) (or x · (1/√2)), then the tail of geluTail.
 func (f *fuser) gelu(k int) {
 	t := f.nodes[k].in[0]
-	p, ok := f.prod[t]
+	p, ok := f.producer(t)
 	if !ok || f.sole(t) != k || len(f.nodes[p].in) != 2 {
 		return
 	}
@@ -532,7 +542,7 @@ func (f *fuser) gelu(k int) {
 // geluTanh: Tanh(c1 · (x + c2 · Pow(x, 3))), then the tail of geluTail.
 func (f *fuser) geluTanh(k int) {
 	s := f.nodes[k].in[0]
-	ms, ok := f.prod[s]
+	ms, ok := f.producer(s)
 	if !ok || f.sole(s) != k || f.op(ms) != "Mul" || len(f.nodes[ms].in) != 2 {
 		return
 	}
@@ -544,20 +554,20 @@ func (f *fuser) geluTanh(k int) {
 			r = i
 		}
 	}
-	ar, ok := f.prod[r]
+	ar, ok := f.producer(r)
 	if c1 < 0 || !ok || f.sole(r) != ms || f.op(ar) != "Add" || len(f.nodes[ar].in) != 2 {
 		f.skip(k, FuseGeluTanh, "the input of Tanh is not √(2/π) · (…)")
 		return
 	}
 	// x + c2 · x³: find the operand that is Mul(Pow(x, 3), c2).
 	for _, q := range f.nodes[ar].in {
-		mq, ok := f.prod[q]
+		mq, ok := f.producer(q)
 		if !ok || f.sole(q) != ar || f.op(mq) != "Mul" || len(f.nodes[mq].in) != 2 {
 			continue
 		}
 		x := f.other(ar, q)
 		for _, p3 := range f.nodes[mq].in {
-			pw, ok := f.prod[p3]
+			pw, ok := f.producer(p3)
 			c2 := f.other(mq, p3)
 			if !ok || f.sole(p3) != mq || f.op(pw) != "Pow" || f.nodes[pw].in[0] != x ||
 				!f.isConstValue(f.nodes[pw].in[1], 3) || !f.isConstValue(c2, 0.044715) {
@@ -604,10 +614,10 @@ func (f *fuser) scaleSoftmax(k int) {
 	in := sm.in[0]
 	ks := []int{k}
 	mask := -1
-	if a, ok := f.prod[in]; ok && f.op(a) == "Add" && f.sole(in) == k && len(f.nodes[a].in) == 2 {
+	if a, ok := f.producer(in); ok && f.op(a) == "Add" && f.sole(in) == k && len(f.nodes[a].in) == 2 {
 		// Add(scaled, mask): the scaled operand is a Div/Mul by a constant.
 		for _, s := range f.nodes[a].in {
-			if p, ok := f.prod[s]; ok && f.sole(s) == a && (f.op(p) == "Div" || f.op(p) == "Mul") && len(f.nodes[p].in) == 2 {
+			if p, ok := f.producer(s); ok && f.sole(s) == a && (f.op(p) == "Div" || f.op(p) == "Mul") && len(f.nodes[p].in) == 2 {
 				if _, ok := f.scalar(f.nodes[p].in[1]); ok {
 					mask = f.other(a, s)
 					in = s
@@ -620,7 +630,7 @@ func (f *fuser) scaleSoftmax(k int) {
 			return
 		}
 	}
-	p, ok := f.prod[in]
+	p, ok := f.producer(in)
 	if !ok || f.sole(in) != ks[len(ks)-1] || (f.op(p) != "Div" && f.op(p) != "Mul") || len(f.nodes[p].in) != 2 {
 		return
 	}
@@ -647,7 +657,7 @@ func (f *fuser) scaleSoftmax(k int) {
 func (f *fuser) attention(k int) {
 	ss := f.nodes[k]
 	x := ss.in[0]
-	p, ok := f.prod[x]
+	p, ok := f.producer(x)
 	if !ok || f.op(p) != "MatMul" || f.nodes[p].bp != nil || f.sole(x) != k {
 		return
 	}

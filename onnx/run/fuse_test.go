@@ -405,6 +405,18 @@ func TestFuseScaleSoftmax(t *testing.T) {
 	}
 }
 
+// TestFuseScaleSoftmaxSelfMask: the scores are their own mask (x/c + x),
+// and x dies at the fused node: it must not be written over while read.
+func TestFuseScaleSoftmaxSelfMask(t *testing.T) {
+	r := rng(t, 23, 24)
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	e := b.op("Exp", []string{x}) // computed, so that it lives in the arena
+	s := b.op("Div", []string{e, b.scalar(3)})
+	b.output(b.op("Softmax", []string{b.op("Add", []string{s, e})}, aInt("axis", -1)))
+	checkFusion(t, b.model(17), map[string]*Tensor{"x": randF32(r, 1, 3, 40)}, FuseSoftmax, 1)
+}
+
 func TestFuseScaleSoftmaxNearMiss(t *testing.T) {
 	r := rng(t, 15, 16)
 	x := map[string]*Tensor{"x": randF32(r, 3, 2, 4, 16, 16)}

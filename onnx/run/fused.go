@@ -221,7 +221,13 @@ func kScaleSoftmax(c *call) ([]*Tensor, error) {
 			return c.fallback()
 		}
 	}
-	out, err := c.outFor(tensor.F32, x.Shape, 0)
+	var out *Tensor
+	var err error
+	if fz.mask == 0 { // the mask is the scores themselves: not in place
+		out, err = c.e.allocRaw(tensor.F32, x.Shape)
+	} else {
+		out, err = c.outFor(tensor.F32, x.Shape, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +362,7 @@ func kAttention(c *call) ([]*Tensor, error) {
 	// Row lengths: up to the last column whose mask is not −∞. A mask
 	// shared by the batches (a causal mask) is scanned once.
 	rows := nb * T
-	lens := c.e.arena.get(kindInt, rows).i[:rows]
+	lens := c.e.intScratch(rows)
 	distinct := rows
 	if m == nil || !slices.ContainsFunc(mstr[:r-2], func(s int) bool { return s != 0 }) {
 		distinct = T

@@ -27,6 +27,14 @@ func (e *exec) scratch(n int) []float32 {
 	return e.arena.get(kindFloat, n).f[:n]
 }
 
+// intScratch returns n int64s for the node being run, like scratch.
+func (e *exec) intScratch(n int) []int64 {
+	if e.arena == nil || n == 0 {
+		return make([]int64, n)
+	}
+	return e.arena.get(kindInt, n).i[:n]
+}
+
 // packInto packs the rows×k matrix src (element (i, j) at src[i*si+j*sj])
 // into panels of r rows held by buf (len ≥ panels·k·r).
 func packInto(p *blas.Packed, buf, src []float32, rows, k, si, sj, r, threads int) {
