@@ -246,15 +246,26 @@ func opSoftmax(c *call) ([]*Tensor, error) {
 }
 
 // softmax normalizes x[base + i·stride], i < n, into dst (which may be x).
-// Softmax takes the exponentials in float32 (internal/fastmath.Expf, a few
-// ulp, as package model's attention) and sums them in float64;
-// LogSoftmax works in float64 throughout.
+// Softmax takes its exponentials with expSub (float32; AVX2 when the CPU
+// has it) and sums them in float64, every row, strided or not, through
+// softmaxRow; LogSoftmax works in float64 throughout.
 func softmax(dst, x []float32, base, n, stride int, logSM bool) {
 	if n == 0 {
 		return
 	}
-	if stride == 1 && !logSM {
-		softmaxRow(dst[base:base+n], x[base:base+n])
+	if !logSM {
+		if stride == 1 {
+			softmaxRow(dst[base:base+n], x[base:base+n])
+			return
+		}
+		row := make([]float32, n) // a strided softmax (not over the last axis): rare
+		for i, j := 0, base; i < n; i, j = i+1, j+stride {
+			row[i] = x[j]
+		}
+		softmaxRow(row, row)
+		for i, j := 0, base; i < n; i, j = i+1, j+stride {
+			dst[j] = row[i]
+		}
 		return
 	}
 	mx := float32(math.Inf(-1))
@@ -263,35 +274,18 @@ func softmax(dst, x []float32, base, n, stride int, logSM bool) {
 			mx = x[j]
 		}
 	}
-	if logSM {
-		m := float64(mx)
-		var sum float64
-		for i, j := 0, base; i < n; i, j = i+1, j+stride {
-			sum += math.Exp(float64(x[j]) - m)
-		}
-		lse := m + math.Log(sum)
-		for i, j := 0, base; i < n; i, j = i+1, j+stride {
-			dst[j] = float32(float64(x[j]) - lse)
-		}
-		return
-	}
+	m := float64(mx)
 	var sum float64
 	for i, j := 0, base; i < n; i, j = i+1, j+stride {
-		var e float32 // below −105 (masked scores) Expf underflows to 0
-		if d := x[j] - mx; d >= -105 || d != d {
-			e = fastmath.Expf(d)
-		}
-		dst[j] = e
-		sum += float64(e)
+		sum += math.Exp(float64(x[j]) - m)
 	}
-	inv := 1 / sum
+	lse := m + math.Log(sum)
 	for i, j := 0, base; i < n; i, j = i+1, j+stride {
-		dst[j] = float32(float64(dst[j]) * inv)
+		dst[j] = float32(float64(x[j]) - lse)
 	}
 }
 
-// softmaxRow is softmax of one contiguous row (dst may be x), the same
-// computation without strides.
+// softmaxRow is softmax of one contiguous row (dst may be x).
 func softmaxRow(dst, x []float32) {
 	dst = dst[:len(x)]
 	mx := float32(math.Inf(-1))
@@ -300,15 +294,33 @@ func softmaxRow(dst, x []float32) {
 			mx = v
 		}
 	}
+	copy(dst, x)
+	inv := 1 / expSub(dst, mx)
+	for i, v := range dst {
+		dst[i] = float32(float64(v) * inv)
+	}
+}
+
+var negInf = math.Inf(-1)
+
+// expSub sets x[i] = exp(x[i] − shift) and returns the sum of the new
+// values in float64. With AVX2 (vecExp) eight lanes at a time, every
+// element through the vector code, lanes below −87 set to 0, the sum
+// accumulated per lane and then added in a fixed order; otherwise
+// internal/fastmath.Expf one at a time (its polynomial written out in
+// the loop: the compiler does not inline the call), underflows below −105
+// skipped. Either way the result depends only on the values, not on the
+// row's length or on how a caller splits its work.
+func expSub(x []float32, shift float32) float64 {
+	if vecExp {
+		return expSubVec(x, shift)
+	}
 	var sum float64
 	for i, v := range x {
-		d := v - mx
+		d := v - shift
 		var e float32
 		switch {
 		case d >= -87 && d <= 88:
-			// internal/fastmath.Expf's in-range branch, the same operations
-			// in the same order (the same bits: TestSoftmaxRow), written
-			// out because the compiler does not inline the call.
 			t := d*1.44269504088896341 + 12582912
 			n := int32(math.Float32bits(t)) - 0x4B400000
 			fn := t - 12582912
@@ -321,16 +333,13 @@ func softmaxRow(dst, x []float32) {
 			p = p*r + 1.6666665459e-1
 			p = p*r + 5.0000001201e-1
 			e = (p*r*r + r + 1) * math.Float32frombits(uint32(n+127)<<23)
-		case d >= -105 || d != d: // below −105 (masked scores) Expf underflows to 0
+		case d >= -105 || d != d: // below −105 Expf underflows to 0
 			e = fastmath.Expf(d)
 		}
-		dst[i] = e
+		x[i] = e
 		sum += float64(e)
 	}
-	inv := 1 / sum
-	for i, v := range dst {
-		dst[i] = float32(float64(v) * inv)
-	}
+	return sum
 }
 
 // opReduce implements ReduceMean, ReduceSum, ReduceMax, ReduceMin,

@@ -4,13 +4,76 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/lmsparse/lmsparse/internal/fastmath"
 )
 
-// TestSoftmaxRow: the contiguous-row softmax (with the written-out exp)
-// computes the strided softmax's bits, masked entries and all.
-func TestSoftmaxRow(t *testing.T) {
+// TestExpSub checks softmax's exponentials against internal/fastmath.Expf
+// (within 4e-7 relative: a few ulp), exact zeros below −87 and NaN passed
+// through, and that an element's bits do not depend on the row's length
+// or its position in a vector (a fused attention's rows are prefixes of
+// the unfused rows).
+func TestExpSub(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	t.Log("rng: PCG(21, 22)")
+	t.Logf("rng: PCG(21, 22); vector exp: %v", vecExp)
+	x := make([]float32, 1003)
+	for i := range x {
+		x[i] = float32(rng.Float64()*120 - 100) // −100 … 20
+	}
+	x[5], x[6], x[7] = float32(math.Inf(-1)), float32(math.NaN()), -87.5
+	const shift = 3.25
+	full := append([]float32(nil), x...)
+	sum := expSub(full, shift)
+	var want float64
+	for i, v := range x {
+		d := v - shift
+		got := full[i]
+		switch {
+		case d != d:
+			if got == got {
+				t.Fatalf("exp(NaN) = %v", got)
+			}
+			continue
+		case d < -87:
+			if vecExp && got != 0 || !vecExp && got != fastmath.Expf(d) && !(d < -105 && got == 0) {
+				t.Fatalf("exp(%v) = %v", d, got)
+			}
+		default:
+			if w := fastmath.Expf(d); math.Abs(float64(got-w)) > 4e-7*float64(w) {
+				t.Fatalf("exp(%v) = %v, Expf %v", d, got, w)
+			}
+		}
+		want += float64(got)
+	}
+	if !math.IsNaN(sum) {
+		t.Errorf("sum %v with a NaN element", sum)
+	}
+	x[6] = 0
+	full = append(full[:0], x...)
+	sum = expSub(full, shift)
+	want = 0
+	for _, v := range full {
+		want += float64(v)
+	}
+	if math.Abs(sum-want) > 1e-12*want {
+		t.Errorf("sum %v, the elements add to %v", sum, want)
+	}
+	for _, n := range []int{1, 7, 8, 13, 64, 500} {
+		part := append([]float32(nil), x[:n]...)
+		expSub(part, shift)
+		for i := range part {
+			if math.Float32bits(part[i]) != math.Float32bits(full[i]) {
+				t.Fatalf("prefix of %d: element %d = %v, in the whole row %v", n, i, part[i], full[i])
+			}
+		}
+	}
+}
+
+// TestSoftmaxStrided: a softmax over another axis than the last gives the
+// contiguous row's bits.
+func TestSoftmaxStrided(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	t.Log("rng: PCG(23, 24)")
 	for _, n := range []int{1, 7, 256, 1000} {
 		x := make([]float32, n)
 		wide := make([]float32, 2*n)
@@ -21,19 +84,18 @@ func TestSoftmaxRow(t *testing.T) {
 			}
 			wide[2*i] = x[i]
 		}
-		if n == 1000 { // exponents across Expf's whole range: x − max from −90 to 0
-			for i := range x {
-				x[i] = float32(-90 * float64(i) / float64(n-1))
-				wide[2*i] = x[i]
-			}
-		}
 		got := make([]float32, n)
 		softmaxRow(got, x)
-		softmax(wide, wide, 0, n, 2, false) // the strided path
+		softmax(wide, wide, 0, n, 2, false)
+		var s float64
 		for i := range got {
 			if math.Float32bits(got[i]) != math.Float32bits(wide[2*i]) {
 				t.Fatalf("n %d: element %d = %v, strided %v", n, i, got[i], wide[2*i])
 			}
+			s += float64(got[i])
+		}
+		if math.Abs(s-1) > 1e-6 {
+			t.Errorf("n %d: probabilities add to %v", n, s)
 		}
 	}
 }

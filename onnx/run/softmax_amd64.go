@@ -1,0 +1,35 @@
+//go:build amd64 && !purego
+
+package run
+
+//go:noescape
+func expSubAVX2(x *float32, n int, shift float32, sum *[8]float64)
+
+// vecExp is set when the GEMM kernel is in assembly, which implies AVX2
+// and FMA (the check package model makes for its AVX2 kernels).
+var vecExp = kernel.Assembly()
+
+// expSubVec is expSub on whole vectors of 8 (expSubAVX2), the tail padded
+// to a vector of its own, so that every element, whatever its position
+// and the row's length, gets the same bits.
+func expSubVec(x []float32, shift float32) float64 {
+	var acc [8]float64
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		expSubAVX2(&x[0], n8, shift, &acc)
+	}
+	if t := len(x) - n8; t > 0 {
+		var pad [8]float32
+		for i := range pad {
+			pad[i] = float32(negInf)
+		}
+		copy(pad[:], x[n8:])
+		var tail [8]float64
+		expSubAVX2(&pad[0], 8, shift, &tail)
+		copy(x[n8:], pad[:t])
+		for l := range acc {
+			acc[l] += tail[l]
+		}
+	}
+	return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
