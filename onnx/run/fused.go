@@ -238,19 +238,11 @@ func kScaleSoftmax(c *call) ([]*Tensor, error) {
 	c.parallelRows(len(x.F32)/n, len(x.F32), func(lo, hi int) {
 		for row := lo; row < hi; row++ {
 			src, dst := x.F32[row*n:(row+1)*n], out.F32[row*n:(row+1)*n]
-			if div {
-				for i, v := range src {
-					dst[i] = v / k
-				}
-			} else {
-				for i, v := range src {
-					dst[i] = v * k
-				}
-			}
 			if m != nil {
-				addMask(dst, m.F32, maskRow(x.Shape, mstr, row), mstr[r-1])
+				scaleMaskSoftmax(dst, src, k, div, m.F32, maskRow(x.Shape, mstr, row), mstr[r-1])
+			} else {
+				scaleMaskSoftmax(dst, src, k, div, nil, 0, 0)
 			}
-			softmax(dst, dst, 0, n, 1, false)
 		}
 	})
 	return []*Tensor{out}, nil
@@ -289,24 +281,28 @@ func maskRow(shape, st []int, row int) int {
 	return off
 }
 
-// addMask adds the mask row at m[off], step st, to dst.
-func addMask(dst, m []float32, off, st int) {
-	if st == 0 {
-		mv := m[off]
-		for i := range dst {
-			dst[i] += mv
+// scaleMaskSoftmax sets dst to the softmax of src / k (div) or src · k,
+// plus the mask row at m[off] (step st; m nil: none): the Div or Mul, the
+// Add and the Softmax nodes' operations, the first two and the row's
+// maximum in one pass.
+func scaleMaskSoftmax(dst, src []float32, k float32, div bool, m []float32, off, st int) {
+	dst = dst[:len(src)]
+	mx := float32(math.Inf(-1))
+	for i, v := range src {
+		if div {
+			v /= k
+		} else {
+			v *= k
 		}
-		return
-	}
-	if st == 1 {
-		for i, mv := range m[off : off+len(dst)] {
-			dst[i] += mv
+		if m != nil {
+			v += m[off+i*st]
 		}
-		return
+		dst[i] = v
+		if v > mx || v != v {
+			mx = v
+		}
 	}
-	for i := range dst {
-		dst[i] += m[off+i*st]
-	}
+	softmaxShifted(dst, mx)
 }
 
 func finite(v []float32) bool {
@@ -421,19 +417,11 @@ func kAttention(c *call) ([]*Tensor, error) {
 		for i := 0; i < n; i++ {
 			row := sc[i*L : (i+1)*L]
 			li := int(lens[base+i])
-			if div {
-				for j, x := range row[:li] {
-					row[j] = x / k
-				}
-			} else {
-				for j, x := range row[:li] {
-					row[j] = x * k
-				}
-			}
 			if m != nil {
-				addMask(row[:li], m.F32, maskRow(scores, mstr, base+i), mstr[r-1])
+				scaleMaskSoftmax(row[:li], row[:li], k, div, m.F32, maskRow(scores, mstr, base+i), mstr[r-1])
+			} else {
+				scaleMaskSoftmax(row[:li], row[:li], k, div, nil, 0, 0)
 			}
-			softmax(row, row, 0, li, 1, false)
 			clear(row[li:])
 		}
 		packInto(&pp, ws[w].p, sc, n, L, L, 1, mr, 1)

@@ -295,6 +295,11 @@ func softmaxRow(dst, x []float32) {
 		}
 	}
 	copy(dst, x)
+	softmaxShifted(dst, mx)
+}
+
+// softmaxShifted finishes softmaxRow in place, given the row's maximum.
+func softmaxShifted(dst []float32, mx float32) {
 	inv := 1 / expSub(dst, mx)
 	for i, v := range dst {
 		dst[i] = float32(float64(v) * inv)
