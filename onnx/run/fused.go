@@ -288,7 +288,19 @@ func maskRow(shape, st []int, row int) int {
 func scaleMaskSoftmax(dst, src []float32, k float32, div bool, m []float32, off, st int) {
 	dst = dst[:len(src)]
 	mx := float32(math.Inf(-1))
-	for i, v := range src {
+	n8, nan := 0, false
+	if vecExp && (m == nil || st == 1) {
+		var mv []float32
+		if m != nil {
+			mv = m[off : off+len(src)]
+		}
+		n8, mx, nan = scaleMaskVec(dst, src, k, div, mv)
+		if nan {
+			mx = float32(math.NaN())
+		}
+	}
+	for i := n8; i < len(src); i++ {
+		v := src[i]
 		if div {
 			v /= k
 		} else {

@@ -2,6 +2,8 @@
 
 package run
 
+import "math"
+
 //go:noescape
 func expSubAVX2(x *float32, n int, shift float32, sum *[8]float64)
 
@@ -32,4 +34,28 @@ func expSubVec(x []float32, shift float32) float64 {
 		}
 	}
 	return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+//go:noescape
+func scaleMaskAVX2(dst, src, m *float32, n int, k float32, div bool, out *[16]float32)
+
+// scaleMaskVec runs scaleMaskAVX2 over the whole vectors of src, returning
+// how many elements it did, their maximum and whether one was NaN.
+func scaleMaskVec(dst, src []float32, k float32, div bool, m []float32) (int, float32, bool) {
+	n8 := len(src) &^ 7
+	if n8 == 0 {
+		return 0, float32(negInf), false
+	}
+	var out [16]float32
+	var mp *float32
+	if m != nil {
+		mp = &m[0]
+	}
+	scaleMaskAVX2(&dst[0], &src[0], mp, n8, k, div, &out)
+	mx, nan := float32(negInf), false
+	for l := range 8 {
+		mx = max(mx, out[l])
+		nan = nan || math.Float32bits(out[8+l]) != 0
+	}
+	return n8, mx, nan
 }

@@ -129,7 +129,15 @@ DATA expc<>+464(SB)/4, $0x42b20000
 DATA expc<>+468(SB)/4, $0x42b20000
 DATA expc<>+472(SB)/4, $0x42b20000
 DATA expc<>+476(SB)/4, $0x42b20000
-GLOBL expc<>(SB), RODATA|NOPTR, $480
+DATA expc<>+480(SB)/4, $0xff800000
+DATA expc<>+484(SB)/4, $0xff800000
+DATA expc<>+488(SB)/4, $0xff800000
+DATA expc<>+492(SB)/4, $0xff800000
+DATA expc<>+496(SB)/4, $0xff800000
+DATA expc<>+500(SB)/4, $0xff800000
+DATA expc<>+504(SB)/4, $0xff800000
+DATA expc<>+508(SB)/4, $0xff800000
+GLOBL expc<>(SB), RODATA|NOPTR, $512
 
 // func expSubAVX2(x *float32, n int, shift float32, sum *[8]float64)
 //
@@ -184,5 +192,52 @@ esloop:
 esdone:
 	VMOVUPD Y10, (DI)
 	VMOVUPD Y11, 32(DI)
+	VZEROUPPER
+	RET
+
+// func scaleMaskAVX2(dst, src, m *float32, n int, k float32, div bool, out *[16]float32)
+//
+// dst[i] = src[i]/k (div) or src[i]·k, plus m[i] when m is not nil, for
+// i < n (a multiple of 8); out[0:8] = the lanes' maxima of the new values
+// (VMAXPS, NaN not kept) and out[8:16] = all ones in a lane that saw a
+// NaN. Division, product and sum are IEEE operations on float32, the same
+// bits as the scalar code.
+TEXT ·scaleMaskAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ m+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS k+32(FP), Y13
+	MOVBLZX div+36(FP), AX
+	MOVQ out+40(FP), R8
+	VMOVUPS expc<>+480(SB), Y14
+	VXORPS Y15, Y15, Y15
+	SHRQ $3, CX
+	JZ smdone
+smloop:
+	VMOVUPS (SI), Y0
+	TESTL AX, AX
+	JZ smmul
+	VDIVPS Y13, Y0, Y0
+	JMP smmask
+smmul:
+	VMULPS Y13, Y0, Y0
+smmask:
+	TESTQ DX, DX
+	JZ smstore
+	VADDPS (DX), Y0, Y0
+	ADDQ $32, DX
+smstore:
+	VMOVUPS Y0, (DI)
+	VCMPPS $3, Y0, Y0, Y1
+	VORPS Y1, Y15, Y15
+	VMAXPS Y0, Y14, Y14
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ smloop
+smdone:
+	VMOVUPS Y14, (R8)
+	VMOVUPS Y15, 32(R8)
 	VZEROUPPER
 	RET

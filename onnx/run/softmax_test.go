@@ -111,3 +111,58 @@ func BenchmarkSoftmaxRow(b *testing.B) {
 		softmax(dst, r, 0, len(r), 1, false)
 	}
 }
+
+// TestScaleMaskSoftmax: the fused pass (vector code for whole vectors
+// when the CPU has it) gives the bits of the nodes' operations done one
+// after the other, NaN and −∞ included, for every mask layout.
+func TestScaleMaskSoftmax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	t.Log("rng: PCG(25, 26)")
+	for _, n := range []int{1, 8, 13, 64, 203} {
+		for _, st := range []int{-1, 0, 1, 2} { // −1: no mask
+			for _, div := range []bool{true, false} {
+				for _, withNaN := range []bool{false, true} {
+					src := make([]float32, n)
+					m := make([]float32, 2*n+1)
+					for i := range src {
+						src[i] = float32(rng.NormFloat64() * 10)
+					}
+					for i := range m {
+						m[i] = float32(rng.NormFloat64())
+						if rng.IntN(3) == 0 {
+							m[i] = float32(math.Inf(-1))
+						}
+					}
+					if withNaN {
+						src[rng.IntN(n)] = float32(math.NaN())
+					}
+					const k = 2.828427
+					want := make([]float32, n)
+					for i, v := range src {
+						if div {
+							v /= k
+						} else {
+							v *= k
+						}
+						if st >= 0 {
+							v += m[1+i*st]
+						}
+						want[i] = v
+					}
+					softmaxRow(want, want)
+					got := make([]float32, n)
+					if st >= 0 {
+						scaleMaskSoftmax(got, src, k, div, m, 1, st)
+					} else {
+						scaleMaskSoftmax(got, src, k, div, nil, 0, 0)
+					}
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+							t.Fatalf("n %d st %d div %v NaN %v: element %d = %v, want %v", n, st, div, withNaN, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
