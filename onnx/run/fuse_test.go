@@ -495,7 +495,12 @@ func attentionGraph(mask *Tensor, extra string) *onnxpb.ModelProto {
 }
 
 func attentionFeeds(r *rand.Rand, t, s int) map[string]*Tensor {
-	return map[string]*Tensor{"q": randF32(r, 1, 1, 2, t, 8), "k": randF32(r, 1, 1, 2, s, 8), "v": randF32(r, 1, 1, 2, s, 8)}
+	return attentionFeedsV(r, t, s, 8)
+}
+
+// attentionFeedsV has values of width dv.
+func attentionFeedsV(r *rand.Rand, t, s, dv int) map[string]*Tensor {
+	return map[string]*Tensor{"q": randF32(r, 1, 1, 2, t, 8), "k": randF32(r, 1, 1, 2, s, 8), "v": randF32(r, 1, 1, 2, s, dv)}
 }
 
 func TestFuseAttention(t *testing.T) {
@@ -504,6 +509,10 @@ func TestFuseAttention(t *testing.T) {
 		checkFusion(t, attentionGraph(causal(n), ""), attentionFeeds(r, n, n), FuseAttention, 1)
 	}
 	checkFusion(t, attentionGraph(nil, ""), attentionFeeds(r, 70, 70), FuseAttention, 1)
+	// Values as wide as a tile or wider: the product by V is not transposed.
+	for _, dv := range []int{32, 70} {
+		checkFusion(t, attentionGraph(causal(90), ""), attentionFeedsV(r, 90, 90, dv), FuseAttention, 1)
+	}
 	// A padding mask (−∞ on the last columns of every row) and a mask of
 	// large finite values.
 	pad := zeros(1, 1, 1, 40)

@@ -397,21 +397,36 @@ func kAttention(c *call) ([]*Tensor, error) {
 		return nil, err
 	}
 	mr, nr := kernel.MR(), kernel.NR()
-	kLen, vLen := packedLen(S, hd, nr), packedLen(dv, S, nr)
+	// The product by V as Oᵀ = Vᵀ·Pᵀ when V is narrower than a tile's
+	// columns (head dimensions below NR): V fills tile rows instead, and
+	// each output element is the same sum (a·b = b·a, same order).
+	vt := dv < nr
+	vr := nr
+	if vt {
+		vr = mr
+	}
+	kLen, vLen := packedLen(S, hd, nr), packedLen(dv, S, vr)
 	kbuf, vbuf := c.e.scratch(nb*kLen), c.e.scratch(nb*vLen)
 	kps, vps := make([]blas.Packed, nb), make([]blas.Packed, nb)
 	threads := c.e.threads
 	blas.ParallelFor(threads, nb, func(_, b int) {
 		packInto(&kps[b], kbuf[b*kLen:(b+1)*kLen], kt.F32[b*hd*S:], S, hd, 1, S, nr, 1)
-		packInto(&vps[b], vbuf[b*vLen:(b+1)*vLen], v.F32[b*S*dv:], dv, S, 1, dv, nr, 1)
+		packInto(&vps[b], vbuf[b*vLen:(b+1)*vLen], v.F32[b*S*dv:], dv, S, 1, dv, vr, 1)
 	})
 	const rb = 64 // query rows per block
 	blocks := (T + rb - 1) / rb
 	workers := min(threads, nb*blocks)
-	type work struct{ q, s, p []float32 }
+	type work struct{ q, s, p, o []float32 }
 	ws := make([]work, workers)
+	pr := mr
+	if vt {
+		pr = nr
+	}
 	for w := range ws {
-		ws[w] = work{c.e.scratch(packedLen(rb, hd, mr)), c.e.scratch(rb * S), c.e.scratch(packedLen(rb, S, mr))}
+		ws[w] = work{c.e.scratch(packedLen(rb, hd, mr)), c.e.scratch(rb * S), c.e.scratch(packedLen(rb, S, pr)), nil}
+		if vt {
+			ws[w].o = c.e.scratch(dv * rb)
+		}
 	}
 	k, div := fz.soft.k[0], fz.soft.form == 0
 	blas.ParallelFor(workers, nb*blocks, func(w, u int) {
@@ -436,8 +451,19 @@ func kAttention(c *call) ([]*Tensor, error) {
 			}
 			clear(row[li:])
 		}
-		packInto(&pp, ws[w].p, sc, n, L, L, 1, mr, 1)
-		kernel.Gemm(out.F32[base*dv:], dv, &pp, &vps[b], n, dv, L, 1)
+		packInto(&pp, ws[w].p, sc, n, L, L, 1, pr, 1)
+		if !vt {
+			kernel.Gemm(out.F32[base*dv:], dv, &pp, &vps[b], n, dv, L, 1)
+			return
+		}
+		ot := ws[w].o[:dv*n]
+		kernel.Gemm(ot, n, &vps[b], &pp, dv, n, L, 1)
+		o := out.F32[base*dv : (base+n)*dv]
+		for d := 0; d < dv; d++ {
+			for i, x := range ot[d*n : (d+1)*n] {
+				o[i*dv+d] = x
+			}
+		}
 	})
 	return []*Tensor{out}, nil
 }
