@@ -301,8 +301,12 @@ func softmaxRow(dst, x []float32) {
 // softmaxShifted finishes softmaxRow in place, given the row's maximum.
 func softmaxShifted(dst []float32, mx float32) {
 	inv := 1 / expSub(dst, mx)
-	for i, v := range dst {
-		dst[i] = float32(float64(v) * inv)
+	n8 := 0
+	if vecExp {
+		n8 = mulF64Vec(dst, inv)
+	}
+	for i, v := range dst[n8:] {
+		dst[n8+i] = float32(float64(v) * inv)
 	}
 }
 

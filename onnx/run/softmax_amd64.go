@@ -59,3 +59,16 @@ func scaleMaskVec(dst, src []float32, k float32, div bool, m []float32) (int, fl
 	}
 	return n8, mx, nan
 }
+
+//go:noescape
+func mulF64AVX2(x *float32, n int, f float64)
+
+// mulF64Vec runs mulF64AVX2 over the whole vectors of x and returns how
+// many elements it did.
+func mulF64Vec(x []float32, f float64) int {
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		mulF64AVX2(&x[0], n8, f)
+	}
+	return n8
+}

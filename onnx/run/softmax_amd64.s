@@ -241,3 +241,30 @@ smdone:
 	VMOVUPS Y15, 32(R8)
 	VZEROUPPER
 	RET
+
+// func mulF64AVX2(x *float32, n int, f float64)
+//
+// x[i] = float32(float64(x[i])·f) for i < n (a multiple of 8): the
+// conversions and the product in float64 are IEEE operations, the same
+// bits as the scalar code.
+TEXT ·mulF64AVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD f+16(FP), Y13
+	SHRQ $3, CX
+	JZ mfdone
+mfloop:
+	VCVTPS2PD (SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VMULPD Y13, Y0, Y0
+	VMULPD Y13, Y1, Y1
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X0, (SI)
+	VMOVUPS X1, 16(SI)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ mfloop
+mfdone:
+	VZEROUPPER
+	RET

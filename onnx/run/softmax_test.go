@@ -166,3 +166,27 @@ func TestScaleMaskSoftmax(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxNormalize: the vector normalization gives the scalar bits.
+func TestSoftmaxNormalize(t *testing.T) {
+	if !vecExp {
+		t.Skip("no vector kernels on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(27, 28))
+	t.Log("rng: PCG(27, 28)")
+	x := make([]float32, 1000)
+	for i := range x {
+		x[i] = float32(math.Exp(rng.Float64()*200 - 150))
+	}
+	y := append([]float32(nil), x...)
+	f := 1 / (rng.Float64()*300 + 0.5)
+	n8 := mulF64Vec(y, f)
+	if n8 != 1000 {
+		t.Fatalf("%d elements done, want 1000", n8)
+	}
+	for i, v := range x {
+		if w := float32(float64(v) * f); math.Float32bits(y[i]) != math.Float32bits(w) {
+			t.Fatalf("element %d: %v·%v = %v, want %v", i, v, f, y[i], w)
+		}
+	}
+}
