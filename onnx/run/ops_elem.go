@@ -92,7 +92,11 @@ func opArith(c *call) ([]*Tensor, error) {
 				return float32(r)
 			}
 		}
-		mapBinary(out.F32, a.F32, b.F32, p, f)
+		if op == "Mod" {
+			mapBinary(out.F32, a.F32, b.F32, p, f)
+		} else {
+			arithF32(op[0], out.F32, a.F32, b.F32, p) // the same operations, without a call per element
+		}
 	case kindInt:
 		var bi []int64
 		if b.kind() == kindInt {
@@ -151,6 +155,76 @@ func opArith(c *call) ([]*Tensor, error) {
 		return nil, fmt.Errorf("%w: %s of %s", ErrInvalid, op, a.DType)
 	}
 	return []*Tensor{out}, nil
+}
+
+// arithF32 is mapBinary for Add ('A'), Sub ('S'), Mul ('M') and Div
+// ('D') of float32 operands, with a loop per operator and operand steps.
+func arithF32(op byte, dst, a, b []float32, p bplan) {
+	o := 0
+	p.run(func(offs []int, n int, steps []int) {
+		d := dst[o : o+n]
+		o += n
+		ia, ib := offs[0], offs[1]
+		switch {
+		case steps[0] == 1 && steps[1] == 1:
+			x, y := a[ia:ia+n], b[ib:ib+n]
+			switch op {
+			case 'A':
+				for i := range d {
+					d[i] = x[i] + y[i]
+				}
+			case 'S':
+				for i := range d {
+					d[i] = x[i] - y[i]
+				}
+			case 'M':
+				for i := range d {
+					d[i] = x[i] * y[i]
+				}
+			default:
+				for i := range d {
+					d[i] = x[i] / y[i]
+				}
+			}
+		case steps[0] == 1 && steps[1] == 0:
+			x, y := a[ia:ia+n], b[ib]
+			switch op {
+			case 'A':
+				for i := range d {
+					d[i] = x[i] + y
+				}
+			case 'S':
+				for i := range d {
+					d[i] = x[i] - y
+				}
+			case 'M':
+				for i := range d {
+					d[i] = x[i] * y
+				}
+			default:
+				for i := range d {
+					d[i] = x[i] / y
+				}
+			}
+		default:
+			sa, sb := steps[0], steps[1]
+			for i := range d {
+				x, y := a[ia], b[ib]
+				switch op {
+				case 'A':
+					d[i] = x + y
+				case 'S':
+					d[i] = x - y
+				case 'M':
+					d[i] = x * y
+				default:
+					d[i] = x / y
+				}
+				ia += sa
+				ib += sb
+			}
+		}
+	})
 }
 
 // powFloat computes x^y with exact fast paths for the squares and square
