@@ -118,8 +118,11 @@
 // types), booleans bool. Transcendental functions, Softmax sums, reductions
 // and LayerNormalization statistics use float64 and round once; matrix
 // products accumulate in float32. Softmax takes its exponentials in float32
-// (internal/fastmath.Expf, a few ulp, as package model does) and sums them
-// in float64; LogSoftmax stays in float64. Integer Div truncates toward zero; Mod
+// with the Cephes expf scheme of internal/fastmath.Expf (a few ulp, as
+// package model does) — eight lanes at a time with AVX2 and FMA when the
+// CPU has them, each element through the vector code whatever the row's
+// length, exponents below −87 giving 0 — and sums them in float64;
+// LogSoftmax stays in float64. Integer Div truncates toward zero; Mod
 // follows the divisor's sign unless fmod=1. Cast from float to integer
 // truncates toward zero.
 //
