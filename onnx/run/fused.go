@@ -416,14 +416,17 @@ func kAttention(c *call) ([]*Tensor, error) {
 	const rb = 64 // query rows per block
 	blocks := (T + rb - 1) / rb
 	workers := min(threads, nb*blocks)
-	type work struct{ q, s, p, o []float32 }
+	type work struct {
+		q, s, p, o []float32
+		ap, pp     blas.Packed
+	}
 	ws := make([]work, workers)
 	pr := mr
 	if vt {
 		pr = nr
 	}
 	for w := range ws {
-		ws[w] = work{c.e.scratch(packedLen(rb, hd, mr)), c.e.scratch(rb * S), c.e.scratch(packedLen(rb, S, pr)), nil}
+		ws[w] = work{q: c.e.scratch(packedLen(rb, hd, mr)), s: c.e.scratch(rb * S), p: c.e.scratch(packedLen(rb, S, pr))}
 		if vt {
 			ws[w].o = c.e.scratch(dv * rb)
 		}
@@ -437,10 +440,10 @@ func kAttention(c *call) ([]*Tensor, error) {
 		for _, l := range lens[base : base+n] {
 			L = max(L, int(l))
 		}
-		var ap, pp blas.Packed
-		packInto(&ap, ws[w].q, q.F32[base*hd:], n, hd, hd, 1, mr, 1)
+		ap, pp := &ws[w].ap, &ws[w].pp
+		packInto(ap, ws[w].q, q.F32[base*hd:], n, hd, hd, 1, mr, 1)
 		sc := ws[w].s[:n*L]
-		kernel.Gemm(sc, L, &ap, &kps[b], n, L, hd, 1)
+		kernel.Gemm(sc, L, ap, &kps[b], n, L, hd, 1)
 		for i := 0; i < n; i++ {
 			row := sc[i*L : (i+1)*L]
 			li := int(lens[base+i])
@@ -451,13 +454,13 @@ func kAttention(c *call) ([]*Tensor, error) {
 			}
 			clear(row[li:])
 		}
-		packInto(&pp, ws[w].p, sc, n, L, L, 1, pr, 1)
+		packInto(pp, ws[w].p, sc, n, L, L, 1, pr, 1)
 		if !vt {
-			kernel.Gemm(out.F32[base*dv:], dv, &pp, &vps[b], n, dv, L, 1)
+			kernel.Gemm(out.F32[base*dv:], dv, pp, &vps[b], n, dv, L, 1)
 			return
 		}
 		ot := ws[w].o[:dv*n]
-		kernel.Gemm(ot, n, &vps[b], &pp, dv, n, L, 1)
+		kernel.Gemm(ot, n, &vps[b], pp, dv, n, L, 1)
 		o := out.F32[base*dv : (base+n)*dv]
 		for d := 0; d < dv; d++ {
 			for i, x := range ot[d*n : (d+1)*n] {
