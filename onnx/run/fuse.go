@@ -57,11 +57,12 @@ func (s *Session) Plan() Plan {
 // run instead, one by one, when a run's operands are not what the fused
 // kernel handles (another dtype than float32, shapes the checks at load
 // could not see), so results never depend on whether a fusion applied.
+// The fused node's first input is the operand the kernel reads (Q for an
+// attention); its other inputs are every outside operand of the replaced
+// nodes, for that fallback; the kernel's constants are held below.
 type fused struct {
-	kind string
-	sub  []*node
-	// x is the index in the fused node's inputs of the operand the kernel
-	// reads; the others are constants held in the fields below.
+	kind   string
+	sub    []*node
 	k      []float32 // the pattern's scalar constants, in the order its kernel uses them
 	gamma  []float32 // RMSNorm/LayerNorm scale (nil: none), MatMul+Add bias
 	beta   []float32 // LayerNorm shift (nil: none)
