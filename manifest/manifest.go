@@ -137,6 +137,10 @@ type Calibration struct {
 	DampRaised map[string]float64 `json:"damp_raised,omitempty"`
 	// LayerSparsity is the sparsity each block got (OWL varies it).
 	LayerSparsity []float64 `json:"layer_sparsity,omitempty"`
+	// Pipeline is where each block's calibration inputs came from:
+	// "sequential" (the blocks before it pruned) or "independent" (the
+	// dense model).
+	Pipeline string `json:"pipeline,omitempty"`
 }
 
 // Input is one input file with its size and sha256.

@@ -170,6 +170,25 @@ func (j *Job) checkCalibrated() error {
 		return invalidf("block size %d must be positive", o.BlockSize)
 	case m.Config == nil:
 		return invalidf("%s: %s runs the model on calibration data and needs config.json", m.Path, o.Algorithm)
+	case o.Pipeline != Sequential && o.Pipeline != Independent:
+		return invalidf("pipeline %q: want sequential or independent", o.Pipeline)
+	}
+	if r := o.Range; r != nil {
+		L := m.Config.NumLayers
+		if r.N > 0 {
+			if r.I < 0 || r.I >= r.N {
+				return invalidf("shard %d/%d: want 0 ≤ i < n", r.I, r.N)
+			}
+			r.First, r.End = model.Shard{I: r.I, N: r.N}.Range(L)
+		}
+		switch {
+		case o.Pipeline != Independent:
+			return invalidf("a block range is pruned with the independent pipeline: the sequential one needs every block before it pruned")
+		case r.First < 0 || r.End > L || r.First > r.End || r.N == 0 && r.First == r.End:
+			return invalidf("blocks %d:%d: want a:b with 0 ≤ a < b ≤ %d, the model's blocks", r.First, r.End, L)
+		case o.Values != nil || o.Calib.Windows != nil:
+			return invalidf("a block range takes its calibration from a text or samples, and no new values")
+		}
 	}
 	switch m.Config.ModelType {
 	case "llama", "mistral", "qwen2", "gpt2":
@@ -263,10 +282,13 @@ func (j *Job) calibWindows(ctx context.Context, lm *model.Model, tok *tokenizer.
 
 // calibrate prunes every target with the job's calibrated method, block
 // by block: the windows run through block i with the blocks before it
-// already pruned; each projection's inputs (computed with block i's dense
-// weights) give its statistics; the block's targets are pruned and the
-// block runs again, pruned, to give the next block its inputs. The pruned
-// tensors go to a spill file in dir, which the writer reads.
+// already pruned (Sequential) or dense (Independent); each projection's
+// inputs (computed with block i's dense weights) give its statistics; the
+// block's targets are pruned and, Sequential, the block runs again, pruned,
+// to give the next block its inputs (Independent: the dense run gave
+// them). With a Range, the blocks before it only run dense, and those
+// after it not at all. The pruned tensors go to a spill file in dir, which
+// the writer reads.
 func (j *Job) calibrate(ctx context.Context, dir string) error {
 	o := &j.opts
 	m := j.m
@@ -320,12 +342,25 @@ func (j *Job) calibrate(ctx context.Context, dir string) error {
 		return err
 	}
 	j.spill = sp
-	st := o.Progress.Start("calibrate", int64(lm.Layers()), "blocks")
-	for li := 0; li < lm.Layers(); li++ {
+	info.Pipeline = string(o.Pipeline)
+	first, end := 0, lm.Layers()
+	if r := o.Range; r != nil {
+		first, end = r.First, r.End
+	}
+	st := o.Progress.Start("calibrate", int64(end), "blocks")
+	for li := 0; li < end; li++ {
 		projs := lm.Projections(li)
 		weights, err := readProjections(m, projs)
 		if err != nil {
 			return err
+		}
+		if li < first { // only the inputs of block first are needed
+			if err := blocks.Run(ctx, weights, nil); err != nil {
+				return err
+			}
+			blocks.Advance()
+			st.Add(1)
+			continue
 		}
 		var stats [4]*prune.Stats
 		err = blocks.Run(ctx, weights, func(g int, in []float32, rows, k, ld int) {
@@ -380,13 +415,15 @@ func (j *Job) calibrate(ctx context.Context, dir string) error {
 			if t.spillOff, err = sp.write(raw); err != nil {
 				return err
 			}
-			t.spill = sp
+			t.spill, t.sha256 = sp, sha256.Sum256(raw)
 			r := reconError(weights[p.Name], x.Vals, p, hess[p.Group], o.Threads)
 			t.recon = &r
 			pruned[p.Name] = x.Vals
 		}
-		if err := blocks.Run(ctx, pruned, nil); err != nil {
-			return err
+		if o.Pipeline == Sequential {
+			if err := blocks.Run(ctx, pruned, nil); err != nil {
+				return err
+			}
 		}
 		blocks.Advance()
 		st.Add(1)

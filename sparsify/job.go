@@ -38,6 +38,7 @@ type Job struct {
 	notes []string              // warnings for the user
 	calib *manifest.Calibration // what a calibrated method used
 	spill *spillFile            // a calibrated method's pruned tensors
+	parts []*partFile           // PlanMerge's parts
 }
 
 // replacement is a tensor a later stage stores in its own parts.
@@ -55,6 +56,9 @@ type replacement struct {
 // nothing is read beyond the headers and nothing is written. Close the
 // job to release the model.
 func Plan(ctx context.Context, path string, opts Options) (*Job, error) {
+	if err := checkPipeline(opts); err != nil {
+		return nil, err
+	}
 	if file, ok := checkpoint.ONNXPath(path); ok {
 		return planONNX(file, opts)
 	}
@@ -74,6 +78,9 @@ func Plan(ctx context.Context, path string, opts Options) (*Job, error) {
 // PlanCheckpoint is Plan for a checkpoint the caller has opened (and
 // closes after the job).
 func PlanCheckpoint(ctx context.Context, m *checkpoint.Model, opts Options) (*Job, error) {
+	if err := checkPipeline(opts); err != nil {
+		return nil, err
+	}
 	opts.applyDefaults()
 	switch opts.Format {
 	case Dense, CSR, Bitmask, Bitmask24, Auto:
@@ -146,6 +153,7 @@ func (j *Job) Notes() []string { return append([]string(nil), j.notes...) }
 
 // Close releases the model when Plan opened it.
 func (j *Job) Close() error {
+	j.closeParts()
 	j.spill.close()
 	j.spill = nil
 	if j.own && j.m != nil {
@@ -211,12 +219,19 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 	if j.executed {
 		return nil, fmt.Errorf("sparsify: the job was already executed")
 	}
+	if j.opts.Range != nil {
+		return nil, invalidf("a job with a block range writes a part (ExecutePart), not a checkpoint")
+	}
 	j.executed = true
 	if j.om != nil {
 		return j.executeONNX(ctx, out)
 	}
 	m := j.m
-	if j.calibrated() {
+	if j.parts != nil {
+		if err := j.loadParts(filepath.Dir(out.Staging())); err != nil {
+			return nil, err
+		}
+	} else if j.calibrated() {
 		if err := j.calibrate(ctx, filepath.Dir(out.Staging())); err != nil {
 			return nil, err
 		}
@@ -270,6 +285,11 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 	res, err := bg.wait()
 	if err != nil {
 		return nil, err
+	}
+	if j.parts != nil {
+		if err := j.checkMergedInputs(res.inputs); err != nil {
+			return nil, err
+		}
 	}
 	man := j.manifest(res.nonzero)
 	man.Inputs = res.inputs

@@ -117,6 +117,16 @@ type Options struct {
 	BlockSize int
 	// OWL, when set, varies the sparsity of blocks by their outliers.
 	OWL *OWL
+	// Pipeline is where a calibrated method's inputs to each block come
+	// from: "" or Sequential (the blocks before, already pruned) or
+	// Independent (the dense model); see the package documentation.
+	Pipeline Pipeline
+	// Range, when set, makes the job one worker of a calibration split
+	// across machines: it prunes only the blocks of the range (with the
+	// Independent pipeline, which Range implies) and writes a part with
+	// [Job.ExecutePart] instead of a checkpoint; [PlanMerge] assembles the
+	// parts.
+	Range *BlockRange
 	// Threads of the forward pass of calibrated methods; 0 means all CPUs.
 	Threads int
 	// Values, when set, holds new float32 values of tensors by name
@@ -155,6 +165,16 @@ func (o *Options) applyDefaults() {
 		if o.Threads <= 0 {
 			o.Threads = runtime.NumCPU()
 		}
+	}
+	if o.Algorithm != Magnitude && o.Pipeline == "" {
+		o.Pipeline = Sequential
+		if o.Range != nil {
+			o.Pipeline = Independent
+		}
+	}
+	if o.Range != nil {
+		r := *o.Range // PlanCheckpoint fills it in
+		o.Range = &r
 	}
 	if o.Algorithm == SparseGPT {
 		if o.Damp == 0 {
@@ -233,6 +253,9 @@ func (o *Options) flags(onnx bool) map[string]any {
 		}
 		if o.OWL != nil {
 			f["owl_m"], f["owl_lambda"] = o.OWL.M, o.OWL.Lambda
+		}
+		if o.Pipeline == Independent {
+			f["pipeline"] = string(Independent)
 		}
 	}
 	return f

@@ -53,6 +53,7 @@ type target struct {
 	spill    *spillFile
 	spillOff int64
 	recon    *float64
+	sha256   [32]byte // of the spilled bytes
 }
 
 func (t *target) public() Target {

@@ -15,7 +15,8 @@ type calibFlags struct {
 	seed              uint64
 	damp, owlM, owlL  float64
 	blockSize, thread int
-	owl               bool
+	owl, independent  bool
+	layers, shard     string
 }
 
 func (c *calibFlags) register(fs *pflag.FlagSet) {
@@ -30,6 +31,9 @@ func (c *calibFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.owlM, "owl-m", 5, "OWL: outliers are scores above M × their mean")
 	fs.Float64Var(&c.owlL, "owl-lambda", 0.08, "OWL: block sparsities span S ± lambda")
 	fs.IntVar(&c.thread, "threads", runtime.NumCPU(), "threads of the forward pass")
+	fs.BoolVar(&c.independent, "independent", false, "calibrate every block on the dense model's activations, not on those of the blocks before it pruned")
+	fs.StringVar(&c.layers, "layers", "", "prune only blocks A:B (A ≤ block < B) into a part file -o for merge-shards (implies --independent)")
+	fs.StringVar(&c.shard, "shard", "", "prune only shard I of N of the blocks into a part file -o for merge-shards (implies --independent)")
 }
 
 // apply validates the flags and sets them in o.
@@ -38,7 +42,7 @@ func (c *calibFlags) apply(fs *pflag.FlagSet, cmd string, o *sparsify.Options) e
 	if err != nil {
 		return usageErrorf("%s: --%v", cmd, err)
 	}
-	calibOnly := []string{"calib", "calib-samples", "calib-len", "seed", "damp", "block-size", "owl", "owl-m", "owl-lambda"}
+	calibOnly := []string{"calib", "calib-samples", "calib-len", "seed", "damp", "block-size", "owl", "owl-m", "owl-lambda", "independent", "layers", "shard"}
 	for _, f := range calibOnly {
 		if alg == sparsify.Magnitude && fs.Changed(f) {
 			return usageErrorf("%s: --%s applies to --method wanda or sparsegpt", cmd, f)
@@ -61,6 +65,14 @@ func (c *calibFlags) apply(fs *pflag.FlagSet, cmd string, o *sparsify.Options) e
 	}
 	if c.owl {
 		o.OWL = &sparsify.OWL{M: c.owlM, Lambda: c.owlL}
+	}
+	if c.independent {
+		o.Pipeline = sparsify.Independent
+	}
+	if c.layers != "" || c.shard != "" {
+		if o.Range, err = sparsify.ParseRange(c.layers, c.shard); err != nil {
+			return usageErrorf("%s: --layers/--shard: %v", cmd, err)
+		}
 	}
 	return nil
 }

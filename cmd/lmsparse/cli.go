@@ -28,7 +28,7 @@ type command struct {
 
 // commands lists the verbs in the order "lmsparse help" shows them.
 func commands() []*command {
-	return []*command{compressCommand(), inspectCommand(), pruneCommand(), saeCommand(), finetuneCommand(), decompressCommand(), evalCommand(), mergeEvalCommand(), reportCommand(), copyCommand()}
+	return []*command{compressCommand(), inspectCommand(), pruneCommand(), saeCommand(), finetuneCommand(), decompressCommand(), evalCommand(), mergeEvalCommand(), mergeShardsCommand(), reportCommand(), copyCommand()}
 }
 
 func findCommand(name string) *command {

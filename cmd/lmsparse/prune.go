@@ -157,6 +157,13 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 		return pruneErr("prune", err)
 	}
 	defer job.Close()
+	if so.Range != nil { // one worker's part, for merge-shards
+		part, err := job.ExecutePart(ctx, o.Out.Dir)
+		if err == nil {
+			fmt.Fprintf(stdout, "wrote %s: %s\n", o.Out.Dir, part)
+		}
+		return pruneErr("prune", err)
+	}
 	man, err := writeOutput(ctx, stderr, o.Out, job.InputDir(), func(out *checkpoint.Output) (*manifest.Manifest, error) {
 		return job.Execute(ctx, out)
 	})
@@ -175,8 +182,8 @@ func runShrink(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) er
 	if err := o.calib.apply(o.fs, "prune", &so); err != nil {
 		return err
 	}
-	if !o.SparsitySet || o.Pattern != "" || len(o.Include)+len(o.Exclude) > 0 || o.Format != "dense" || so.Algorithm == sparsify.SparseGPT || so.OWL != nil {
-		return usageErrorf("prune: --structured mlp|heads|qheads [--shrink] takes --sparsity S (the fraction of units per block) and --method magnitude or wanda, not --pattern, --include, --exclude, --format, sparsegpt or --owl")
+	if !o.SparsitySet || o.Pattern != "" || len(o.Include)+len(o.Exclude) > 0 || o.Format != "dense" || so.Algorithm == sparsify.SparseGPT || so.OWL != nil || so.Pipeline != "" || so.Range != nil {
+		return usageErrorf("prune: --structured mlp|heads|qheads [--shrink] takes --sparsity S (the fraction of units per block) and --method magnitude or wanda, not --pattern, --include, --exclude, --format, sparsegpt, --owl, --independent, --layers or --shard")
 	}
 	show := newProgress(stderr, "prune", false, false)
 	defer show.close()
