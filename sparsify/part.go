@@ -2,13 +2,16 @@ package sparsify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -114,10 +117,13 @@ type Part struct {
 	// Layers is the model's number of blocks; the part holds the targets
 	// of blocks [First, End), shard Shard of Shards when Shards > 0.
 	Layers int `json:"layers"`
-	First  int `json:"first"`
-	End    int `json:"end"`
-	Shard  int `json:"shard"`
-	Shards int `json:"shards"`
+	// Threads is the worker's --threads (not part of the identity: the
+	// pruned bits do not depend on it).
+	Threads int `json:"threads"`
+	First   int `json:"first"`
+	End     int `json:"end"`
+	Shard   int `json:"shard"`
+	Shards  int `json:"shards"`
 	// Calibration is the manifest's calibration block as the worker
 	// computed it; its damp_raised lists the part's tensors only.
 	Calibration *manifest.Calibration `json:"calibration"`
@@ -151,7 +157,6 @@ type PartSettings struct {
 	BlockSize    int            `json:"block_size"`
 	OWL          *OWL           `json:"owl"`
 	Pipeline     Pipeline       `json:"pipeline"`
-	Threads      int            `json:"threads"`
 	Flags        map[string]any `json:"flags"` // the manifest's
 }
 
@@ -160,7 +165,7 @@ func (j *Job) partSettings() PartSettings {
 	return PartSettings{Command: o.Command, Method: o.Method, Include: o.Include, Exclude: o.Exclude, Format: o.Format,
 		MaxShardSize: o.MaxShardSize, Algorithm: o.Algorithm, CalibText: o.Calib.Text, CalibSamples: o.Calib.Samples,
 		CalibLen: o.Calib.Len, Seed: o.Calib.Seed, Damp: o.Damp, BlockSize: o.BlockSize, OWL: o.OWL, Pipeline: o.Pipeline,
-		Threads: o.Threads, Flags: o.flags(false)}
+		Flags: o.flags(false)}
 }
 
 // ExecutePart prunes the blocks of the job's Range (the job must have
@@ -175,6 +180,9 @@ func (j *Job) ExecutePart(ctx context.Context, path string) (*Part, error) {
 	case r == nil || j.m == nil:
 		return nil, invalidf("a part is written by a job with a block range")
 	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("part %s: its directory must exist: %w", path, cmp.Or(err, fs.ErrNotExist))
+	}
 	j.executed = true
 	inputs, err := manifest.HashFiles(j.m.Dir, j.m.Files)
 	if err != nil {
@@ -184,7 +192,7 @@ func (j *Job) ExecutePart(ctx context.Context, path string) (*Part, error) {
 		return nil, err
 	}
 	p := &Part{Schema: PartSchema, Model: j.m.Path, Inputs: inputs, Tool: manifest.Tool(), Settings: j.partSettings(),
-		Layers: j.m.Config.NumLayers, First: r.First, End: r.End, Shard: r.I, Shards: r.N, Calibration: j.calib, Tensors: []PartTensor{}}
+		Layers: j.m.Config.NumLayers, Threads: j.opts.Threads, First: r.First, End: r.End, Shard: r.I, Shards: r.N, Calibration: j.calib, Tensors: []PartTensor{}}
 	var entries []safetensors.Entry
 	for _, t := range j.targets {
 		if t.spill == nil { // outside the range
@@ -371,7 +379,7 @@ func PlanMerge(ctx context.Context, paths []string, modelPath string) (job *Job,
 	s := parts[0].Settings
 	o := Options{Method: s.Method, Include: s.Include, Exclude: s.Exclude, Format: s.Format, MaxShardSize: s.MaxShardSize,
 		Command: s.Command, Flags: s.Flags, Algorithm: s.Algorithm, Damp: s.Damp, BlockSize: s.BlockSize, OWL: s.OWL,
-		Pipeline: s.Pipeline, Threads: s.Threads, Calib: Calibration{Samples: s.CalibSamples, Len: s.CalibLen, Seed: s.Seed}}
+		Pipeline: s.Pipeline, Calib: Calibration{Samples: s.CalibSamples, Len: s.CalibLen, Seed: s.Seed}}
 	// The calibration text is not read: the parts carry what it gave.
 	j, err := PlanCheckpoint(ctx, m, o)
 	if err != nil {
@@ -429,8 +437,10 @@ func diffInputs(a, b []manifest.Input) string {
 			return fmt.Sprintf("file %s in one only", b[i].File)
 		case i >= len(b):
 			return fmt.Sprintf("file %s in one only", a[i].File)
+		case a[i].File != b[i].File:
+			return fmt.Sprintf("file %s vs %s", a[i].File, b[i].File)
 		case a[i] != b[i]:
-			return fmt.Sprintf("file %s: %d bytes sha256 %s vs %s: %d bytes sha256 %s", a[i].File, a[i].Bytes, a[i].SHA256, b[i].File, b[i].Bytes, b[i].SHA256)
+			return fmt.Sprintf("file %s: %d bytes, sha256 %s vs %d bytes, sha256 %s", a[i].File, a[i].Bytes, a[i].SHA256, b[i].Bytes, b[i].SHA256)
 		}
 	}
 	return ""
@@ -620,7 +630,7 @@ func (j *Job) loadParts(dir string) error {
 // the parts say.
 func (j *Job) checkMergedInputs(inputs []manifest.Input) error {
 	if want := j.parts[0].Inputs; !slices.Equal(inputs, want) {
-		return invalidf("%s is not the checkpoint the parts were pruned from: %s", j.m.Path, diffInputs(inputs, want))
+		return invalidf("%s is not the checkpoint the parts were pruned from: here vs in the parts, %s", j.m.Path, diffInputs(inputs, want))
 	}
 	return nil
 }
