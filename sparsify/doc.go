@@ -33,6 +33,39 @@
 // Face names they are the same block weights; otherwise the weight
 // initializers of MatMul and Gemm that nothing else reads.
 //
+// # Calibration pipelines and split calibration
+//
+// Wanda and SparseGPT prune block by block on calibration windows. With
+// the [Sequential] pipeline (the default) block i's statistics come from
+// the windows run through blocks 0…i−1 already pruned, so each block is
+// calibrated on the inputs it will see in the pruned model (and SparseGPT
+// compensates its predecessors' error); the blocks are done one after the
+// other. With [Independent] (llm-compressor's "independent" pipeline) they
+// come from the dense blocks: block 0 is pruned as with Sequential, later
+// blocks differently, and no forward pass of a pruned block is needed.
+// The pipeline is recorded in the manifest's calibration block (and
+// Independent in its flags).
+//
+// Independent block inputs depend on the checkpoint alone, so the blocks
+// split across workers: Options.Range (blocks [a, b), or shard i of n:
+// [⌊i·L/n⌋, ⌊(i+1)·L/n⌋)) implies Independent; the job runs blocks 0…a−1
+// dense, prunes blocks a…b−1 and [Job.ExecutePart] writes a part file (a
+// safetensors file with the pruned tensors and a [Part] descriptor in its
+// metadata: the input files' SHA-256, [PartSettings], the calibration
+// block, the lmsparse build, the range). Every worker samples or tokenizes
+// the calibration windows, and with OWL computes the block sparsities on
+// the dense model, itself — deterministically, and compared by the merge.
+// [PlanMerge] checks that the parts belong together and cover every block
+// once and plans a job whose [Job.Execute] writes exactly the checkpoint
+// and lmsparse.json of one Independent run with the same options: the
+// parts' tensors take the place of calibration, and the write is the same
+// code. It refuses (ErrInvalid, naming the part, shard or field) parts of
+// other inputs, calibration data, settings or builds, a missing shard or
+// range, a duplicated shard and overlapping ranges; the checkpoint's files
+// are compared with the parts' by size before and by SHA-256 during the
+// write. The merge first copies the parts' tensors into a temporary file
+// beside the output (as a calibrated run spills its pruned tensors).
+//
 // # Memory
 //
 // A dense job reads, prunes and writes one tensor at a time, a prefetcher

@@ -71,7 +71,7 @@ func TestPruneShrinkRefusals(t *testing.T) {
 		{[]string{"--structured", "heads", "--sparsity", "0.5", "--shrink"}, "gpt2 takes its head size from n_embd/n_head"},
 		{[]string{"--structured", "rows", "--sparsity", "0.5", "--shrink"}, "can only be zeroed"},
 		{[]string{"--sparsity", "0.5", "--shrink"}, "--structured"},
-		{[]string{"--structured", "mlp", "--sparsity", "0.5", "--shrink", "--format", "csr"}, "not --pattern, --include, --exclude, --format, sparsegpt or --owl"},
+		{[]string{"--structured", "mlp", "--sparsity", "0.5", "--shrink", "--format", "csr"}, "not --pattern, --include, --exclude, --format, sparsegpt, --owl, --independent, --layers or --shard"},
 		{[]string{"--structured", "mlp", "--shrink"}, "takes --sparsity S"},
 		{[]string{"--structured", "mlp", "--sparsity", "0.999", "--shrink"}, "would remove all 64 MLP channels"},
 	} {
