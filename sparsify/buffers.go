@@ -44,6 +44,8 @@ func (b *tensorBuffers) load(t *target) (*prune.Matrix, error) {
 	read := b.m.ReadInto
 	if t.spill != nil {
 		read = func(_ string, buf []byte) ([]byte, error) { return t.spill.read(t, buf) }
+	} else if t.part != nil {
+		read = func(_ string, buf []byte) ([]byte, error) { return readPart(t, buf) }
 	}
 	if t.info.DType == tensor.F32 && tensor.LittleEndianHost() {
 		raw, err := read(t.name, tensor.F32Bytes(b.vals))

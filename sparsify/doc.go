@@ -63,8 +63,8 @@
 // other inputs, calibration data, settings or builds, a missing shard or
 // range, a duplicated shard and overlapping ranges; the checkpoint's files
 // are compared with the parts' by size before and by SHA-256 during the
-// write. The merge first copies the parts' tensors into a temporary file
-// beside the output (as a calibrated run spills its pruned tensors).
+// write. The merge reads each pruned tensor from its part twice (its
+// SHA-256 first, then to write it) and needs no temporary copy.
 //
 // # Memory
 //

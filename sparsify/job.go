@@ -228,7 +228,7 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 	}
 	m := j.m
 	if j.parts != nil {
-		if err := j.loadParts(filepath.Dir(out.Staging())); err != nil {
+		if err := j.loadParts(); err != nil {
 			return nil, err
 		}
 	} else if j.calibrated() {

@@ -575,19 +575,14 @@ func fileSizes(m *checkpoint.Model) (map[string]int64, error) {
 	return out, nil
 }
 
-// loadParts puts the parts' tensors in a spill file, as calibrate would,
-// checking each against its target and its SHA-256, and sets the
-// calibration block.
-func (j *Job) loadParts(dir string) error {
+// loadParts points each target at its tensor in a part file (read in
+// place of the input's), checking it against the target and its SHA-256,
+// and sets the calibration block.
+func (j *Job) loadParts() error {
 	byName := map[string]*target{}
 	for _, t := range j.targets {
 		byName[t.name] = t
 	}
-	sp, err := newSpill(dir)
-	if err != nil {
-		return err
-	}
-	j.spill = sp
 	calib := calibIdentity(j.parts[0].Calibration)
 	for _, p := range j.parts {
 		for _, pt := range p.Tensors {
@@ -599,18 +594,19 @@ func (j *Job) loadParts(dir string) error {
 			if string(t.info.DType) != pt.DType || !slices.Equal([]int64(t.info.Shape), pt.Shape) {
 				return invalidf("%s: tensor %q: %s %v in the part, %s %v in the checkpoint", p.path, pt.Name, pt.DType, pt.Shape, t.info.DType, t.info.Shape)
 			}
-			b, err := p.f.Bytes(pt.Name)
+			sec, err := p.f.Section(pt.Name)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.path, err)
 			}
-			if t.sha256 = sha256.Sum256(b); hex.EncodeToString(t.sha256[:]) != pt.SHA256 {
+			h := sha256.New()
+			if _, err := io.Copy(h, io.NewSectionReader(sec, 0, sec.Size())); err != nil {
+				return fmt.Errorf("%s: tensor %q: %w", p.path, pt.Name, err)
+			}
+			if hex.EncodeToString(h.Sum(nil)) != pt.SHA256 {
 				return invalidf("%s: tensor %q: its bytes do not match the descriptor's SHA-256", p.path, pt.Name)
 			}
-			if t.spillOff, err = sp.write(b); err != nil {
-				return err
-			}
 			r := pt.ReconError
-			t.spill, t.recon, t.method = sp, &r, prune.Method{Scope: prune.ScopeTensor}
+			t.part, t.recon, t.method = sec, &r, prune.Method{Scope: prune.ScopeTensor}
 			if d, ok := p.Calibration.DampRaised[pt.Name]; ok {
 				if calib.DampRaised == nil {
 					calib.DampRaised = map[string]float64{}
@@ -624,6 +620,23 @@ func (j *Job) loadParts(dir string) error {
 	}
 	j.calib = &calib
 	return nil
+}
+
+// readPart reads a merged target's bytes from its part into buf (grown
+// when too small).
+func readPart(t *target, buf []byte) ([]byte, error) {
+	n := int(t.info.Size)
+	if t.part.Size() != t.info.Size {
+		return nil, fmt.Errorf("tensor %q: %d bytes in its part, want %d", t.name, t.part.Size(), n)
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := t.part.ReadAt(buf, 0); err != nil {
+		return nil, fmt.Errorf("tensor %q: its part: %w", t.name, err)
+	}
+	return buf, nil
 }
 
 // checkMergedInputs fails when the checkpoint's files hash otherwise than

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/internal/sharedtest"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
@@ -255,6 +256,79 @@ func TestSplitRequests(t *testing.T) {
 		r, err := sparsify.ParseRange(c.layers, c.shard)
 		if (err == nil) != c.ok || c.ok && *r != c.want {
 			t.Errorf("ParseRange(%q, %q) = %+v, %v", c.layers, c.shard, r, err)
+		}
+	}
+}
+
+// rewritePart writes a copy of the part file at path with its descriptor
+// changed by edit (on the JSON) and its tensor bytes by flip, and returns
+// the copy's path.
+func rewritePart(t *testing.T, path string, edit func(desc string) string, flip bool) string {
+	t.Helper()
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	meta := map[string]string{}
+	for k, v := range f.Metadata() {
+		meta[k] = v
+	}
+	meta[sparsify.PartMetadataKey] = edit(meta[sparsify.PartMetadataKey])
+	var entries []safetensors.Entry
+	for i, info := range f.Tensors() {
+		b, err := f.Bytes(info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Clone(b)
+		if flip && i == 0 {
+			b[0] ^= 1
+		}
+		entries = append(entries, safetensors.BytesEntry(info.Name, info.DType, info.Shape, b))
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := safetensors.WriteFile(out, meta, entries); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestMergeRefusesTampered: PlanMerge or Execute refuse a part whose
+// tensor bytes do not match its descriptor, a part of another lmsparse
+// build, a descriptor with an unknown field, and a shard whose range does
+// not fit its index.
+func TestMergeRefusesTampered(t *testing.T) {
+	s260 := sharedtest.Path(t, "models/stories260k")
+	parts := writeParts(t, s260, splitOpts(sparsify.Wanda), []sparsify.BlockRange{{I: 0, N: 2}, {I: 1, N: 2}})
+	same := func(s string) string { return s }
+	for _, c := range []struct {
+		name string
+		part string
+		want string
+	}{
+		{"flipped bit", rewritePart(t, parts[1], same, true), "do not match the descriptor's SHA-256"},
+		{"other build", rewritePart(t, parts[1], func(s string) string {
+			return strings.Replace(s, `"tool":"`, `"tool":"lmsparse v0.0.1 `, 1)
+		}, false), "different lmsparse builds"},
+		{"unknown field", rewritePart(t, parts[1], func(s string) string { return strings.Replace(s, `{`, `{"extra":1,`, 1) }, false), "unknown field"},
+		{"wrong range", rewritePart(t, parts[1], func(s string) string { return strings.Replace(s, `"first":2`, `"first":1`, 1) }, false), "holds blocks 2:5, not 1:5"},
+	} {
+		job, err := sparsify.PlanMerge(context.Background(), []string{parts[0], c.part}, "")
+		if err == nil {
+			dir := filepath.Join(t.TempDir(), "out")
+			out, cerr := checkpoint.Create(dir, checkpoint.OutputOptions{InputDir: job.InputDir()})
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			_, err = job.Execute(context.Background(), out)
+			out.Abort()
+			job.Close()
+		}
+		if !errors.Is(err, sparsify.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want ErrInvalid and %q", c.name, err, c.want)
+		} else {
+			t.Logf("%s: %v", c.name, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package sparsify
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/lmsparse/lmsparse/arch"
@@ -54,6 +55,9 @@ type target struct {
 	spillOff int64
 	recon    *float64
 	sha256   [32]byte // of the spilled bytes
+	// part, when set, holds a merged target's bytes (a part file's
+	// tensor, read in place of the input's).
+	part *io.SectionReader
 }
 
 func (t *target) public() Target {
