@@ -10,13 +10,12 @@ import (
 
 // calibFlags are the flags of the calibrated pruning methods.
 type calibFlags struct {
-	method, calib     string
-	samples, len      int
-	seed              uint64
-	damp, owlM, owlL  float64
-	blockSize, thread int
-	owl, independent  bool
-	layers, shard     string
+	method, calib, layers, shard string
+	samples, len                 int
+	seed                         uint64
+	damp, owlM, owlL             float64
+	blockSize, thread            int
+	owl, independent             bool
 }
 
 func (c *calibFlags) register(fs *pflag.FlagSet) {

@@ -161,6 +161,7 @@ func runPrune(ctx context.Context, o pruneOptions, stdout, stderr io.Writer) err
 		part, err := job.ExecutePart(ctx, o.Out.Dir)
 		if err == nil {
 			fmt.Fprintf(stdout, "wrote %s: %s\n", o.Out.Dir, part)
+			report.WriteNotes(stderr, job.Notes())
 		}
 		return pruneErr("prune", err)
 	}
