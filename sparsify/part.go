@@ -298,6 +298,8 @@ func checkPart(path string, f *safetensors.File) (*partFile, error) {
 		return nil, invalidf("%s: shard %d/%d: want 0 ≤ i < n", path, p.Shard, p.Shards)
 	case p.Calibration == nil:
 		return nil, invalidf("%s: a calibration part without its calibration block", path)
+	case p.Settings.MaxShardSize < 0:
+		return nil, invalidf("%s: max_shard_size %d must not be negative", path, p.Settings.MaxShardSize)
 	}
 	if p.Shards > 0 {
 		if a, b := (model.Shard{I: p.Shard, N: p.Shards}).Range(p.Layers); a != p.First || b != p.End {
