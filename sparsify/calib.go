@@ -348,7 +348,7 @@ func (j *Job) calibrate(ctx context.Context, dir string) error {
 		first, end = r.First, r.End
 	}
 	st := o.Progress.Start("calibrate", int64(end), "blocks")
-	for li := 0; li < end; li++ {
+	for li := 0; li < end && first < end; li++ { // an empty shard runs nothing
 		projs := lm.Projections(li)
 		weights, err := readProjections(m, projs)
 		if err != nil {

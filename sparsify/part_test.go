@@ -332,3 +332,30 @@ func TestMergeRefusesTampered(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitMoreShardsThanBlocks: 7 shards of 5 blocks — two of them empty
+// — merge to the one-machine output, given in any order.
+func TestSplitMoreShardsThanBlocks(t *testing.T) {
+	s260 := sharedtest.Path(t, "models/stories260k")
+	opts := splitOpts(sparsify.Wanda)
+	var ranges []sparsify.BlockRange
+	for i := 6; i >= 0; i-- {
+		ranges = append(ranges, sparsify.BlockRange{I: i, N: 7})
+	}
+	parts := writeParts(t, s260, opts, ranges)
+	empty := 0
+	for _, path := range parts {
+		p, err := sparsify.ReadPart(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Tensors) == 0 {
+			empty++
+		}
+	}
+	if empty != 2 {
+		t.Errorf("%d empty shards of 7 over 5 blocks, want 2", empty)
+	}
+	opts.Pipeline = sparsify.Independent
+	sameDirs(t, merge(t, parts), pruneTo(t, s260, opts))
+}
