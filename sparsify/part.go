@@ -245,7 +245,8 @@ type partFile struct {
 	f    *safetensors.File
 }
 
-// maxPartLayers bounds a part's block count (as config.json's).
+// maxPartLayers bounds a part's block count (as config.json's) and its
+// shard count.
 const maxPartLayers = 10_000
 
 // ReadPart reads the descriptor of the part file at path — a safetensors
@@ -294,8 +295,8 @@ func checkPart(path string, f *safetensors.File) (*partFile, error) {
 		return nil, invalidf("%s is not a calibration part (schema %q, want %q)", path, p.Schema, PartSchema)
 	case p.Layers < 1 || p.Layers > maxPartLayers || p.First < 0 || p.End > p.Layers || p.First > p.End:
 		return nil, invalidf("%s: blocks %d:%d of %d: want 0 ≤ a ≤ b ≤ layers ≤ %d", path, p.First, p.End, p.Layers, maxPartLayers)
-	case p.Shards < 0 || p.Shards > 0 && (p.Shard < 0 || p.Shard >= p.Shards):
-		return nil, invalidf("%s: shard %d/%d: want 0 ≤ i < n", path, p.Shard, p.Shards)
+	case p.Shards < 0 || p.Shards > maxPartLayers || p.Shards > 0 && (p.Shard < 0 || p.Shard >= p.Shards):
+		return nil, invalidf("%s: shard %d/%d: want 0 ≤ i < n ≤ %d", path, p.Shard, p.Shards, maxPartLayers)
 	case p.Calibration == nil:
 		return nil, invalidf("%s: a calibration part without its calibration block", path)
 	case p.Settings.MaxShardSize < 0:
@@ -498,13 +499,19 @@ func checkCover(parts []*partFile) error {
 			byIndex[p.Shard] = p
 		}
 		var missing []string
+		count := 0
 		for i, p := range byIndex {
 			if p == nil {
-				a, b := model.Shard{I: i, N: n}.Range(L)
-				missing = append(missing, fmt.Sprintf("%d/%d (blocks %d:%d)", i, n, a, b))
+				if count++; count <= 10 {
+					a, b := model.Shard{I: i, N: n}.Range(L)
+					missing = append(missing, fmt.Sprintf("%d/%d (blocks %d:%d)", i, n, a, b))
+				}
 			}
 		}
-		if len(missing) > 0 {
+		if count > 10 {
+			missing = append(missing, fmt.Sprintf("and %d more", count-10))
+		}
+		if count > 0 {
 			return invalidf("missing shard(s) %s of %d parts", strings.Join(missing, ", "), len(parts))
 		}
 		return nil
