@@ -191,7 +191,11 @@ func WriteManifest(w io.Writer, rep *manifest.Manifest) error {
 		_, err = fmt.Fprintln(w, g)
 	}
 	if c := rep.Calibration; c != nil && err == nil {
-		_, err = fmt.Fprintf(w, "calibration: %s on %d windows of %d tokens from %s (token sha256 %.12s…)\n", c.Method, c.Samples, c.Len, c.Source, c.TokensSHA256)
+		method := c.Method
+		if c.Pipeline == "independent" {
+			method += " (independent pipeline)"
+		}
+		_, err = fmt.Fprintf(w, "calibration: %s on %d windows of %d tokens from %s (token sha256 %.12s…)\n", method, c.Samples, c.Len, c.Source, c.TokensSHA256)
 	}
 	if err == nil {
 		if note := StructuredNote(rep); note != "" {
