@@ -754,3 +754,18 @@ func (r *Recipe) YAML() ([]byte, error) {
 	}
 	return b.Bytes(), enc.Close()
 }
+
+// ParseSweep parses a list of sweep sparsities written as on the command
+// line: comma-separated numbers such as "0.3,0.5,0.7" (the recipe checks
+// their range).
+func ParseSweep(s string) ([]float64, error) {
+	var sweep []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, invalidf("--sweep %q: want comma-separated sparsities such as 0.3,0.5,0.7", s)
+		}
+		sweep = append(sweep, v)
+	}
+	return sweep, nil
+}

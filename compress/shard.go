@@ -20,6 +20,7 @@ import (
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/report"
+	"github.com/lmsparse/lmsparse/report/html"
 )
 
 // PartialSchema is the schema of a [Partial] in JSON.
@@ -456,6 +457,44 @@ func MergeInto(paths []string, dir string) (*report.Report, error) {
 	}
 	if failed := rep.FailedGates(); len(failed) > 0 {
 		return rep, fmt.Errorf("%w: %s (reports in %s)", ErrGateFailed, strings.Join(failed, ", "), dir)
+	}
+	return rep, nil
+}
+
+// Rerender rewrites report.md and report.html in dir from its report.json
+// (after an upgrade of lmsparse, or an edit of report.json, which stays as
+// it is) and, when charts is not "", writes each chart as charts/ID.svg.
+func Rerender(dir, charts string) (*report.Report, error) {
+	rep, err := report.Load(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return nil, err
+	}
+	files, err := reportFiles(rep)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if f.name == "report.json" {
+			continue
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(dir, f.name), f.data); err != nil {
+			return nil, err
+		}
+	}
+	if charts == "" {
+		return rep, nil
+	}
+	cs, err := html.Charts(rep)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(charts, 0o755); err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if err := atomicfile.WriteBytes(filepath.Join(charts, c.ID+".svg"), c.SVG); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }

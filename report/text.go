@@ -345,3 +345,18 @@ func WriteTraining(w io.Writer, out string, t *manifest.Training, tot manifest.T
 	_, err := fmt.Fprintf(w, "wrote %s: %.2f%% of target weights zero, %s bytes\n", out, 100*tot.TargetSparsity, Commas(tot.BytesAfter))
 	return err
 }
+
+// WriteOutcome writes what a compress run (or a merge of its shards)
+// prints: the headline on stdout, then each warning and each failed gate
+// as a line "lmsparse: VERB: …" on stderr.
+func (r *Report) WriteOutcome(stdout, stderr io.Writer, verb string) {
+	fmt.Fprintln(stdout, r.Headline())
+	for _, n := range r.Notes {
+		fmt.Fprintf(stderr, "lmsparse: %s: warning: %s\n", verb, n)
+	}
+	for _, g := range r.Gates {
+		if !g.Passed {
+			fmt.Fprintf(stderr, "lmsparse: %s: gate %s failed: %.6g is not %s %.6g\n", verb, g.Name, g.Value, g.Op, g.Threshold)
+		}
+	}
+}

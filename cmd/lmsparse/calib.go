@@ -48,14 +48,10 @@ func (c *calibFlags) apply(fs *pflag.FlagSet, cmd string, o *sparsify.Options) e
 		}
 	}
 	switch {
-	case c.samples < 1:
-		return usageErrorf("%s: --calib-samples %d: must be at least 1", cmd, c.samples)
 	case c.len < 2:
 		return usageErrorf("%s: --calib-len %d: must be at least 2", cmd, c.len)
 	case !(c.damp > 0):
 		return usageErrorf("%s: --damp %g: must be positive", cmd, c.damp)
-	case c.blockSize < 1 || c.thread < 1:
-		return usageErrorf("%s: --block-size and --threads must be at least 1", cmd)
 	}
 	o.Algorithm, o.Threads, o.Damp, o.BlockSize = alg, c.thread, c.damp, c.blockSize
 	o.Calib = sparsify.Calibration{Samples: c.samples, Len: c.len, Seed: c.seed}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/lmsparse/lmsparse/manifest"
@@ -20,7 +21,8 @@ type command struct {
 	usage    string // synopsis after "lmsparse "
 	details  string // paragraphs printed by --help before the flags
 	examples []string
-	arg      string // the one positional argument ("MODEL"); "" when flags' function checks them
+	arg      string   // the one positional argument ("MODEL"); "" when flags' function checks them
+	positive []string // integer flags that, when given, must be at least 1 (as --threads always)
 	// flags registers the command's flags and returns the function that
 	// validates the positional arguments and runs it.
 	flags func(fs *pflag.FlagSet) func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -97,6 +99,13 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return printCommandHelp(stdout, c)
 		}
 		return usageErrorf("%s: %v (see 'lmsparse %s --help')", c.name, err, c.name)
+	}
+	for _, name := range append([]string{"threads"}, c.positive...) {
+		if f := fs.Lookup(name); f != nil && f.Changed {
+			if v, err := strconv.Atoi(f.Value.String()); err == nil && v < 1 {
+				return usageErrorf("%s: --%s %d: must be at least 1", c.name, name, v)
+			}
+		}
 	}
 	if c.arg != "" && fs.NArg() != 1 {
 		return usageErrorf("%s: want exactly one %s argument, got %d (see 'lmsparse %s --help')", c.name, c.arg, fs.NArg(), c.name)

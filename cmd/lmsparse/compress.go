@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 
 	"github.com/lmsparse/lmsparse/compress"
 	"github.com/lmsparse/lmsparse/model"
@@ -49,6 +48,7 @@ type compressFlags struct {
 func compressCommand() *command {
 	return &command{
 		name:    "compress",
+		arg:     "MODEL",
 		summary: "Prune, compress the embedding, write, evaluate against the original and report, with CI gates",
 		usage:   "compress MODEL -o OUT [--recipe FILE.yaml] [--text FILE] [prune and sae flags] [--max-ppl-ratio R] [--max-kl K] [--min-top1 A] [--sweep S1,S2,... [--sweep-methods M1,M2,...] [--shard I/N --partial PART.json]] [--print-recipe] [--quiet]",
 		details: help("compress"),
@@ -103,13 +103,7 @@ func compressCommand() *command {
 			fs.StringVar(&o.Shard, "shard", "", "sweep: run only shard I of N (0 ≤ I < N) of the run's work units; needs --partial")
 			fs.StringVar(&o.Partial, "partial", "", "sweep: write the shard's results to this JSON file, for report --merge")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("compress: want exactly one MODEL argument, got %d (see 'lmsparse compress --help')", len(args))
-				}
 				o.Model = args[0]
-				if o.Threads < 1 {
-					return usageErrorf("compress: --threads %d: must be at least 1", o.Threads)
-				}
 				if !o.PrintRecipe {
 					if err := o.Out.check("compress"); err != nil {
 						return err
@@ -150,13 +144,9 @@ func (o *compressOptions) effectiveRecipe() (*compress.Recipe, error) {
 		MaxPPLRatio: changed(fs, "max-ppl-ratio", f.maxPPL), MaxKL: changed(fs, "max-kl", f.maxKL), MinTop1: changed(fs, "min-top1", f.minTop1),
 		SweepMethods: changed(fs, "sweep-methods", f.sweepMethods)}
 	if fs.Changed("sweep") {
-		var sweep []float64
-		for _, s := range strings.Split(f.sweep, ",") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil {
-				return nil, usageErrorf("compress: --sweep %q: want comma-separated sparsities such as 0.3,0.5,0.7", f.sweep)
-			}
-			sweep = append(sweep, v)
+		sweep, err := compress.ParseSweep(f.sweep)
+		if err != nil {
+			return nil, err
 		}
 		ov.Sweep = &sweep
 	}
@@ -215,19 +205,10 @@ func runCompress(ctx context.Context, o compressOptions, stdout, stderr io.Write
 	return printOutcome(stdout, stderr, "compress", rep, compressErr(err))
 }
 
-// printOutcome prints a report's headline, warnings and failed gates (nothing without one); it returns err.
+// printOutcome prints a report's outcome (nothing without one); it returns err.
 func printOutcome(stdout, stderr io.Writer, verb string, rep *report.Report, err error) error {
-	if rep == nil {
-		return err
-	}
-	fmt.Fprintln(stdout, rep.Headline())
-	for _, n := range rep.Notes {
-		fmt.Fprintf(stderr, "lmsparse: %s: warning: %s\n", verb, n)
-	}
-	for _, g := range rep.Gates {
-		if !g.Passed {
-			fmt.Fprintf(stderr, "lmsparse: %s: gate %s failed: %.6g is not %s %.6g\n", verb, g.Name, g.Value, g.Op, g.Threshold)
-		}
+	if rep != nil {
+		rep.WriteOutcome(stdout, stderr, verb)
 	}
 	return err
 }

@@ -34,11 +34,12 @@ type evalOptions struct {
 
 func evalCommand() *command {
 	return &command{
-		name:    "eval",
-		arg:     "MODEL",
-		summary: "Measure perplexity, bits per byte and, against a base model, KL and top-1 agreement on held-out text",
-		usage:   "eval MODEL --text FILE [--ctx N] [--stride N] [--base MODEL] [--max-tokens N] [--threads N] [--tokenizer PATH] [--stream auto|on|off] [--json | --shard I/N --partial OUT.json]",
-		details: help("eval"),
+		name:     "eval",
+		arg:      "MODEL",
+		positive: []string{"stride"},
+		summary:  "Measure perplexity, bits per byte and, against a base model, KL and top-1 agreement on held-out text",
+		usage:    "eval MODEL --text FILE [--ctx N] [--stride N] [--base MODEL] [--max-tokens N] [--threads N] [--tokenizer PATH] [--stream auto|on|off] [--json | --shard I/N --partial OUT.json]",
+		details:  help("eval"),
 		examples: []string{
 			"lmsparse eval ../shared/models/stories260k --text ../shared/text/tinystories/tinystories_sample.txt",
 			"lmsparse eval ./pruned --base ./original --text wiki.test.raw --ctx 512 --stride 256 --json",
@@ -64,14 +65,8 @@ func evalCommand() *command {
 				if fs.Changed("ctx") && o.Ctx < 2 {
 					return usageErrorf("eval: --ctx %d: a window needs at least 2 tokens", o.Ctx)
 				}
-				if fs.Changed("stride") && o.Stride <= 0 {
-					return usageErrorf("eval: --stride %d: must be at least 1", o.Stride)
-				}
 				if o.MaxTokens < 0 {
 					return usageErrorf("eval: --max-tokens %d: must not be negative", o.MaxTokens)
-				}
-				if o.Threads < 1 {
-					return usageErrorf("eval: --threads %d: must be at least 1", o.Threads)
 				}
 				if o.Base != "" {
 					if err := checkPath("eval", "base", "the base model", o.Base); err != nil {

@@ -71,8 +71,6 @@ func finetuneCommand() *command {
 					return usageErrorf("finetune: --calib %q: the only source is self (a text file goes to --text)", calib)
 				case keep && free:
 					return usageErrorf("finetune: --keep-mask and --free-mask exclude each other")
-				case tr.Threads < 1:
-					return usageErrorf("finetune: --threads %d: must be at least 1", tr.Threads)
 				case o.Base != "":
 					if err := checkPath("finetune", "base", "the dense original", o.Base); err != nil {
 						return err

@@ -40,10 +40,12 @@ type pruneOptions struct {
 
 func pruneCommand() *command {
 	return &command{
-		name:    "prune",
-		summary: "Prune weights by magnitude (per tensor, per row, global, N:M or structured) and store them dense or sparse",
-		usage:   "prune MODEL -o OUT (--sparsity S [--scope tensor|row|global] | --pattern N:M | --sparsity S --structured rows|cols|mlp|heads|qheads [--shrink]) [--include GLOB]... [--exclude GLOB]... [--format dense|csr|bitmask|24bitmask|auto] [--json]",
-		details: help("prune"),
+		name:     "prune",
+		arg:      "MODEL",
+		positive: []string{"calib-samples", "block-size"},
+		summary:  "Prune weights by magnitude (per tensor, per row, global, N:M or structured) and store them dense or sparse",
+		usage:    "prune MODEL -o OUT (--sparsity S [--scope tensor|row|global] | --pattern N:M | --sparsity S --structured rows|cols|mlp|heads|qheads [--shrink]) [--include GLOB]... [--exclude GLOB]... [--format dense|csr|bitmask|24bitmask|auto] [--json]",
+		details:  help("prune"),
 		examples: []string{
 			"lmsparse prune ./llama -o ./llama-50 --sparsity 0.5",
 			"lmsparse prune ./llama -o ./llama-24 --pattern 2:4 --format bitmask",
@@ -67,9 +69,6 @@ func pruneCommand() *command {
 			o.calib.register(fs)
 			o.fs = fs
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-				if len(args) != 1 {
-					return usageErrorf("prune: want exactly one MODEL argument, got %d (see 'lmsparse prune --help')", len(args))
-				}
 				o.Model = args[0]
 				o.SparsitySet = fs.Changed("sparsity")
 				if fs.Changed("scope") && (o.Pattern != "" || o.Structured != "") {

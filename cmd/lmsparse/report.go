@@ -4,15 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"github.com/lmsparse/lmsparse/compress"
-	"github.com/lmsparse/lmsparse/internal/atomicfile"
-	"github.com/lmsparse/lmsparse/report"
-	"github.com/lmsparse/lmsparse/report/html"
 )
 
 // reportOptions are the inputs of "lmsparse report".
@@ -51,34 +46,10 @@ func reportCommand() *command {
 }
 
 func runReport(ctx context.Context, o reportOptions, stdout, stderr io.Writer) error {
-	rep, err := report.Load(filepath.Join(o.Dir, "report.json"))
+	rep, err := compress.Rerender(o.Dir, o.Charts)
 	if err != nil {
 		return err
 	}
-	page, err := html.Render(rep)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(o.Dir, "report.md"), rep.Markdown()); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(o.Dir, "report.html"), page); err != nil {
-		return err
-	}
-	if o.Charts != "" {
-		charts, err := html.Charts(rep)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(o.Charts, 0o755); err != nil {
-			return err
-		}
-		for _, c := range charts {
-			if err := atomicfile.WriteBytes(filepath.Join(o.Charts, c.ID+".svg"), c.SVG); err != nil {
-				return err
-			}
-		}
-	}
-	fmt.Fprintln(stdout, rep.Headline())
-	return nil
+	_, err = fmt.Fprintln(stdout, rep.Headline())
+	return err
 }

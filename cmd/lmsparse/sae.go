@@ -45,11 +45,14 @@ func (o *saeOptions) store() saestore.Options {
 
 func saeCommand() *command {
 	return &command{
-		name:    "sae",
-		arg:     "MODEL",
-		summary: "Replace the token embedding by sparse codes over a learned dictionary (sparse autoencoder)",
-		usage:   "sae MODEL -o OUT [--tensor NAME] [--latents M] [--k K | --l1 λ] [--epochs N] [--batch B] [--lr η] [--seed S] [--threads T] [--compare svd] [--text FILE] [--json]",
-		details: help("sae"),
+		name: "sae",
+		arg:  "MODEL",
+		// Package saestore reads 0 as "the default": the command line
+		// refuses it.
+		positive: []string{"latents", "k", "epochs", "batch"},
+		summary:  "Replace the token embedding by sparse codes over a learned dictionary (sparse autoencoder)",
+		usage:    "sae MODEL -o OUT [--tensor NAME] [--latents M] [--k K | --l1 λ] [--epochs N] [--batch B] [--lr η] [--seed S] [--threads T] [--compare svd] [--text FILE] [--json]",
+		details:  help("sae"),
 		examples: []string{
 			"lmsparse sae ../shared/models/stories260k -o /tmp/s260k-sae --latents 192 --k 4 --compare svd --text ../shared/text/tinystories/tinystories_sample.txt",
 			"lmsparse sae ./gpt2 -o ./gpt2-sae --latents 4096 --k 32 --epochs 10 --batch 1024 --json",
@@ -79,24 +82,11 @@ func saeCommand() *command {
 				if fs.Changed("l1") && !(o.L1 > 0) {
 					return usageErrorf("sae: --l1 %g: must be positive", o.L1)
 				}
-				// Package saestore reads 0 as "the default": a 0 given on the
-				// command line is refused here.
-				for _, f := range []struct {
-					name string
-					zero bool
-				}{{"latents", o.Latents == 0}, {"k", o.K == 0}, {"epochs", o.Epochs == 0}, {"batch", o.Batch == 0}} {
-					if f.zero && fs.Changed(f.name) {
-						return usageErrorf("sae: --%s 0: must be at least 1", f.name)
-					}
-				}
 				if o.LR == 0 && fs.Changed("lr") {
 					return usageErrorf("sae: --lr 0: must be a positive number")
 				}
 				if o.Compare != "" && o.Compare != "svd" {
 					return usageErrorf("sae: --compare %q: the only baseline is svd", o.Compare)
-				}
-				if o.Threads < 1 {
-					return usageErrorf("sae: --threads %d: must be at least 1", o.Threads)
 				}
 				if err := o.Out.check("sae"); err != nil {
 					return err
