@@ -17,6 +17,9 @@ func (m *Model) Stats(name string, buf []byte) (tensor.Stats, error) {
 		return st, err
 	}
 	if es := info.DType.Size(); es > 0 {
+		if len(buf) < es {
+			buf = make([]byte, 1<<16) // an empty buf would never advance
+		}
 		buf = buf[:len(buf)/es*es] // whole elements per chunk
 	}
 	for {

@@ -96,20 +96,17 @@ func (b *tensorBuffers) pruneDense(sel *prune.Selector, t *target) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return b.pruneLoaded(sel, t, x, func() {})
+	return b.pruneLoaded(sel, t, x)
 }
 
-// pruneLoaded is pruneDense once t is loaded as x: wait returns when the
-// input scan no longer reads the loaded bytes.
-func (b *tensorBuffers) pruneLoaded(sel *prune.Selector, t *target, x *prune.Matrix, wait func()) ([]byte, error) {
+// pruneLoaded is pruneDense once t is loaded as x.
+func (b *tensorBuffers) pruneLoaded(sel *prune.Selector, t *target, x *prune.Matrix) ([]byte, error) {
 	var err error
 	if t.plan == nil {
 		if t.plan, err = sel.NewPlan(t.method, x); err != nil {
-			wait()
 			return nil, fmt.Errorf("%s: %w", t.info.File, err)
 		}
 	}
-	wait()
 	zeroPruned(t, x.Vals, b.raw, b.mask)
 	return b.raw, nil
 }
@@ -339,7 +336,6 @@ type prefetcher struct {
 	m       *checkpoint.Model
 	targets map[string]*target
 	order   []*target     // set by plan
-	share   *shareLink    // set by startBackground, before run
 	exited  chan struct{} // closed when run's goroutine returns
 	ready   chan prefetched
 	free    chan *tensorBuffers
@@ -392,7 +388,7 @@ func (p *prefetcher) run(ctx context.Context) {
 	for range depth {
 		p.free <- &tensorBuffers{m: p.m}
 	}
-	order, share := p.order, p.share
+	order := p.order
 	p.exited = make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -400,24 +396,19 @@ func (p *prefetcher) run(ctx context.Context) {
 		wg.Wait()
 		close(p.exited)
 	}()
-	// Two stages: the reader loads targets (and lends them to the input
-	// scan) as far ahead as the free buffers allow, so the scan never
-	// waits for a read; the pruner selects, waits for the scan, zeroes and
-	// hands each to the writer.
+	// Two stages: the reader loads targets as far ahead as the free
+	// buffers allow; the pruner selects, zeroes and hands each to the
+	// writer.
 	type loaded struct {
-		t    *target
-		buf  *tensorBuffers
-		x    *prune.Matrix
-		wait func()
-		err  error
+		t   *target
+		buf *tensorBuffers
+		x   *prune.Matrix
+		err error
 	}
 	loadedCh := make(chan loaded, depth)
 	go func() {
 		defer wg.Done()
 		defer close(loadedCh)
-		if share != nil {
-			defer close(share.feed)
-		}
 		for _, t := range order {
 			var buf *tensorBuffers
 			select {
@@ -426,12 +417,8 @@ func (p *prefetcher) run(ctx context.Context) {
 				return
 			}
 			x, err := protect(func() (*prune.Matrix, error) { return buf.load(t) })
-			wait := func() {}
-			if err == nil {
-				wait = share.lend(t, buf.raw)
-			}
 			select {
-			case loadedCh <- loaded{t, buf, x, wait, err}:
+			case loadedCh <- loaded{t, buf, x, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -447,7 +434,7 @@ func (p *prefetcher) run(ctx context.Context) {
 		for l := range loadedCh {
 			raw, err := l.buf.raw, l.err
 			if err == nil {
-				raw, err = protect(func() ([]byte, error) { return l.buf.pruneLoaded(&sel, l.t, l.x, l.wait) })
+				raw, err = protect(func() ([]byte, error) { return l.buf.pruneLoaded(&sel, l.t, l.x) })
 			}
 			select {
 			case p.ready <- prefetched{l.t, raw, l.buf, err}:

@@ -236,21 +236,16 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 			return nil, err
 		}
 	}
-	// Without planning (dense, not global) nothing reads the weights before
-	// writing, so the input scan can wait for the prefetcher's order and
-	// take the targets' bytes from it; otherwise it starts now, beside
-	// planning, and reads everything itself. A calibrated method's targets
-	// come from its spill file, not the input: the scan reads them itself.
 	if j.opts.Values != nil {
 		if err := j.applyValues(filepath.Dir(out.Staging())); err != nil {
 			return nil, err
 		}
 	}
-	var bg *background
-	if j.needsPlanning() || j.calibrated() || j.opts.Values != nil {
-		bg = startBackground(ctx, m, j.targets, nil)
-		defer bg.stop()
-	}
+	// The input scan (hashes, nonzero counts) runs beside everything that
+	// follows, from now on. A calibrated method's targets come from its
+	// spill file, but the scan hashes the input as it is.
+	bg := startBackground(ctx, m, j.targets)
+	defer bg.stop()
 	if err := j.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -270,10 +265,6 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 	}
 	entries = j.reportWrites(entries)
 	pf.plan(entries, j.opts.MaxShardSize)
-	if bg == nil {
-		bg = startBackground(ctx, m, j.targets, pf)
-		defer bg.stop()
-	}
 	pf.run(ctx)
 	defer pf.stop()
 	if _, err := out.WriteTensors(entries, checkpoint.TensorOptions{MaxShardSize: j.opts.MaxShardSize, Metadata: meta}); err != nil {

@@ -1,38 +1,41 @@
 package sparsify
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
-	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
-// TestScanShares runs a job's steps by hand to see which path the input
-// scan took: with the file in name order every dense target's bytes come
-// from the prefetcher; in reverse order none do, and the output is the
-// same.
-func TestScanShares(t *testing.T) {
+// TestScan checks the input scan against the plain hash of the files and
+// the per-tensor counts, through the mapping and through reads: on two
+// shards, on a file whose tensors are stored in reverse name order (two
+// untouched tensors partly zero), and on one large enough (a 2 MiB
+// embedding) for the scan to go through it in many windows and drop their
+// pages as it goes.
+func TestScan(t *testing.T) {
 	base := t.TempDir()
-	inOrder := filepath.Join(base, "in-order")
-	if err := gen.WriteCheckpoint(inOrder, gen.Llama(tensor.F32, 1)); err != nil {
+	sharded := filepath.Join(base, "sharded")
+	if err := gen.WriteCheckpoint(sharded, gen.Llama(tensor.F32, 2)); err != nil {
 		t.Fatal(err)
 	}
 	reversed := filepath.Join(base, "reversed")
-	if err := gen.WriteReversedLlama(reversed); err != nil {
+	if err := gen.WriteReversedLlama(reversed, "model.norm.weight", "model.embed_tokens.weight"); err != nil {
 		t.Fatal(err)
 	}
-	var outputs [][]byte
-	for _, c := range []struct {
-		dir      string
-		wantLent bool
-	}{{inOrder, true}, {reversed, false}} {
-		m, err := checkpoint.Open(c.dir)
+	large := filepath.Join(base, "large")
+	spec := gen.Llama(tensor.F32, 1)
+	spec.Hidden, spec.Inter, spec.Vocab = 128, 512, 4096
+	if err := gen.WriteCheckpoint(large, spec); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{sharded, reversed, large} {
+		m, err := checkpoint.Open(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,38 +43,45 @@ func TestScanShares(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := j.prepare(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		entries, pf, err := pruneEntries(t.Context(), m, j.targets, j.buf)
+		wantInputs, err := manifest.HashFiles(m.Dir, m.Files)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pf.plan(entries, 0)
-		bg := startBackground(t.Context(), m, j.targets, pf)
-		pf.run(t.Context())
-		out := filepath.Join(c.dir+"-out", "model.safetensors")
-		os.MkdirAll(filepath.Dir(out), 0o755)
-		if err := safetensors.WriteFile(out, nil, entries); err != nil {
-			t.Fatal(err)
+		wantNonzero := map[string]int64{}
+		zeros := false
+		for _, name := range m.Names() {
+			if slices.ContainsFunc(j.targets, func(t *target) bool { return t.name == name }) {
+				continue
+			}
+			st, err := m.Stats(name, make([]byte, 1<<16))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, _ := m.Tensor(name)
+			params, _ := info.Shape.Elems()
+			wantNonzero[name] = params - st.Zeros
+			zeros = zeros || st.Zeros > 0
 		}
-		res, err := bg.wait()
-		pf.stop()
+		if dir == reversed && !zeros {
+			t.Fatalf("%s: no untouched tensor has zeros", dir)
+		}
+		for _, noMap := range []bool{false, true} {
+			res, err := startScan(t.Context(), m, j.targets, noMap).wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.inputs, wantInputs) {
+				t.Errorf("%s (noMap %v): inputs\n%v\nwant\n%v", dir, noMap, res.inputs, wantInputs)
+			}
+			if len(res.nonzero) != len(wantNonzero) {
+				t.Errorf("%s (noMap %v): %d tensors counted, want %d", dir, noMap, len(res.nonzero), len(wantNonzero))
+			}
+			for name, want := range wantNonzero {
+				if got, ok := res.nonzero[name]; !ok || got != want {
+					t.Errorf("%s (noMap %v): tensor %q: %d nonzero (counted %v), want %d", dir, noMap, name, got, ok, want)
+				}
+			}
+		}
 		m.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := 0
-		if c.wantLent {
-			want = len(j.targets)
-		}
-		if res.lent != want {
-			t.Errorf("%s: %d targets lent to the scan, want %d", c.dir, res.lent, want)
-		}
-		b, _ := os.ReadFile(out)
-		outputs = append(outputs, b)
-	}
-	if len(outputs[0]) == 0 || !slices.Equal(outputs[0], outputs[1]) {
-		t.Error("the pruned files differ between the two input orders")
 	}
 }

@@ -83,10 +83,46 @@ func (s *Stats) addF32(b []byte) {
 		zeros, special, inf = 0, 0, 0
 	}
 	for len(b) >= 4 {
-		chunk := b[:min(len(b), 1<<30)&^3] // 32-bit counters cannot wrap
+		chunk := b[:min(len(b), 1<<30)&^3] // 32-bit counters cannot wrap (2·words < 2^29)
 		b = b[len(chunk):]
-		for i := 0; i+4 <= len(chunk); i += 4 {
-			a := binary.LittleEndian.Uint32(chunk[i:]) & 0x7fffffff
+		// Two elements per 8-byte load, as 32-bit lanes of a uint64 (SWAR):
+		// with a lane's magnitude a < 2^31, a + 0x7fffffff has bit 31 set
+		// exactly when a != 0, and a + 0x00800000 exactly when a >=
+		// 0x7f800000 (Inf or NaN); neither carries into the next lane. The
+		// bits are summed per lane: each lane's sum stays below 2^32 as a
+		// chunk holds fewer than 2^32 words.
+		const (
+			abs  = 0x7fffffff_7fffffff
+			high = 0x80000000_80000000
+			spec = 0x00800000_00800000
+			infs = 0x7f800000_7f800000
+		)
+		var nz, sp, notInf, nz1, sp1, notInf1 uint64
+		j := 0
+		for ; j+16 <= len(chunk); j += 16 {
+			w := chunk[j : j+16 : j+16]
+			a := binary.LittleEndian.Uint64(w) & abs
+			c := binary.LittleEndian.Uint64(w[8:]) & abs
+			nz += (a + abs) & high >> 31
+			nz1 += (c + abs) & high >> 31
+			sp += (a + spec) & high >> 31
+			sp1 += (c + spec) & high >> 31
+			notInf += ((a ^ infs) + abs) & high >> 31
+			notInf1 += ((c ^ infs) + abs) & high >> 31
+		}
+		nz, sp, notInf = nz+nz1, sp+sp1, notInf+notInf1
+		for ; j+8 <= len(chunk); j += 8 {
+			a := binary.LittleEndian.Uint64(chunk[j:]) & abs
+			nz += (a + abs) & high >> 31
+			sp += (a + spec) & high >> 31
+			notInf += ((a ^ infs) + abs) & high >> 31
+		}
+		words := uint32(j / 8)
+		zeros += 2*words - uint32(nz) - uint32(nz>>32)
+		special += uint32(sp) + uint32(sp>>32)
+		inf += 2*words - uint32(notInf) - uint32(notInf>>32)
+		for ; j+4 <= len(chunk); j += 4 {
+			a := binary.LittleEndian.Uint32(chunk[j:]) & 0x7fffffff
 			zeros += (a - 1) >> 31
 			special += (0x7f7fffff - a) >> 31
 			inf += ((a ^ 0x7f800000) - 1) >> 31

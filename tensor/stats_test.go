@@ -89,3 +89,17 @@ func TestStatsF32Branchless(t *testing.T) {
 		t.Errorf("F32 stats %+v, want %+v", got, want)
 	}
 }
+
+// BenchmarkStatsF32 counts 64K float32 values, in cache as the input
+// scan has them (it hashes a window, then counts it).
+func BenchmarkStatsF32(b *testing.B) {
+	buf := make([]byte, 256<<10)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		var s Stats
+		s.Add(F32, buf)
+	}
+}
