@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,15 +17,15 @@ import (
 	"github.com/lmsparse/lmsparse/tensor"
 )
 
-// background is the work done beside pruning, on another goroutine: the
-// sha256 of the input files and the nonzero counts of the tensors that are
-// not pruned (for the size report), both in one sequential pass over each
-// safetensors file. It starts before the first tensor is pruned and never
-// waits for the pruning: on a two-core machine the hash (about 1.8 GB/s
-// with SHA-NI) takes one core and everything else the other. Where the
-// file can be mapped it hashes straight from the mapping, a window at a
-// time, and drops each window's pages from the resident set once hashed,
-// so it copies nothing and peak memory does not grow.
+// background is the work done beside pruning: the sha256 of the input
+// files and the nonzero counts of the tensors that are not pruned (for the
+// size report). It starts before the first tensor is pruned and never
+// waits for the pruning. The hash is one goroutine (SHA-256 is sequential:
+// about 1.8 GB/s with SHA-NI, as long as the rest of the job on a two-core
+// machine), the counts another. Both go through their own read-only
+// mapping of each file a window at a time and drop each window's pages
+// from the resident set when done with it, so they copy nothing and peak
+// memory does not grow; where a file cannot be mapped they read it.
 type background struct {
 	done    chan struct{}
 	inputs  []manifest.Input
@@ -56,9 +57,31 @@ func startScan(ctx context.Context, m *checkpoint.Model, targets []*target, noMa
 		close(b.done)
 		return b
 	}
+	if regions == nil {
+		// Tensors that are not plain file ranges: hash the files, then
+		// count tensor by tensor.
+		go func() {
+			defer close(b.done)
+			b.inputs, b.err = protect(func() ([]manifest.Input, error) { return b.scanSlow(m) })
+		}()
+		return b
+	}
+	counted := make(chan error, 1)
+	go func() {
+		_, err := protect(func() (struct{}, error) { return struct{}{}, b.count(ctx, m, regions) })
+		if err != nil {
+			cancel() // stop the hash too
+		}
+		counted <- err
+	}()
 	go func() {
 		defer close(b.done)
-		b.inputs, b.err = protect(func() ([]manifest.Input, error) { return b.scan(ctx, m, regions) })
+		inputs, err := protect(func() ([]manifest.Input, error) { return b.hash(ctx, m) })
+		cerr := <-counted
+		if err == nil || cerr != nil && errors.Is(err, context.Canceled) {
+			err = cerr // the count's error is the cause of a cancelled hash
+		}
+		b.inputs, b.err = inputs, err
 	}()
 	return b
 }
@@ -121,21 +144,20 @@ func scanRegions(m *checkpoint.Model, skip map[string]bool) ([][]region, error) 
 	return regions, nil
 }
 
-// scan hashes every input file and counts the untouched tensors' nonzeros.
-func (b *background) scan(ctx context.Context, m *checkpoint.Model, regions [][]region) ([]manifest.Input, error) {
-	if regions == nil {
-		// Tensors that are not plain file ranges: hash the files, then
-		// count tensor by tensor.
-		return b.scanSlow(m)
-	}
+// hash hashes every input file: m's files, then the configuration and
+// tokenizer files beside them (as manifest.HashFiles does).
+func (b *background) hash(ctx context.Context, m *checkpoint.Model) ([]manifest.Input, error) {
 	var out []manifest.Input
-	for fi, path := range m.Files {
-		in, err := b.scanFile(ctx, path, regions[fi])
+	for _, path := range m.Files {
+		h := sha256.New()
+		size, err := b.walk(ctx, path, []region{{off: 0, size: -1}}, func(_ region, c []byte) error {
+			h.Write(c)
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		in.File = manifest.Rel(m.Dir, path)
-		out = append(out, in)
+		out = append(out, manifest.Input{File: manifest.Rel(m.Dir, path), Bytes: size, SHA256: hex.EncodeToString(h.Sum(nil))})
 	}
 	aux, err := manifest.HashFiles(m.Dir, nil)
 	if err != nil {
@@ -144,23 +166,63 @@ func (b *background) scan(ctx context.Context, m *checkpoint.Model, regions [][]
 	return append(out, aux...), nil
 }
 
-// scanChunk is how much of a file the scan hashes (and counts) at a time:
-// it stays in the core's L2 cache between the two.
+// count counts the nonzeros of the untouched tensors (regions marked
+// count) into b.nonzero.
+func (b *background) count(ctx context.Context, m *checkpoint.Model, regions [][]region) error {
+	for fi, path := range m.Files {
+		var rs []region
+		for _, r := range regions[fi] {
+			if r.count {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		stats := make([]tensor.Stats, len(rs))
+		k := 0
+		_, err := b.walk(ctx, path, rs, func(r region, c []byte) error {
+			for rs[k].off != r.off {
+				k++
+			}
+			if err := stats[k].Add(r.dtype, c); err != nil {
+				return fmt.Errorf("%s: tensor %q: %w", path, r.name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, r := range rs {
+			b.nonzero[r.name] = r.params - stats[i].Zeros
+		}
+	}
+	return nil
+}
+
+// scanChunk is how much of a file the scan passes on at a time: it stays
+// in a core's L2 cache.
 const scanChunk = 256 << 10
 
-func (b *background) scanFile(ctx context.Context, path string, rs []region) (manifest.Input, error) {
-	f, err := os.Open(path)
+// walk passes the bytes of each region of file path (in file order; size
+// -1: to the end of the file) to f in chunks of at most scanChunk bytes,
+// a whole number of the region's elements each, and returns the file's
+// size. It reads through a mapping of the file unless b.noMap is set or
+// the file cannot be mapped, dropping the pages behind it.
+func (b *background) walk(ctx context.Context, path string, rs []region, f func(region, []byte) error) (int64, error) {
+	file, err := os.Open(path)
 	if err != nil {
-		return manifest.Input{}, err
+		return 0, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	defer file.Close()
+	st, err := file.Stat()
 	if err != nil {
-		return manifest.Input{}, fmt.Errorf("%s: %w", path, err)
+		return 0, fmt.Errorf("%s: %w", path, err)
 	}
+	size := st.Size()
 	var mapped, buf []byte
 	if !b.noMap {
-		mapped = mmap.File(f, st.Size())
+		mapped = mmap.File(file, size)
 	}
 	if mapped != nil {
 		defer mmap.Unmap(mapped)
@@ -168,32 +230,32 @@ func (b *background) scanFile(ctx context.Context, path string, rs []region) (ma
 		buf = make([]byte, scanChunk)
 	}
 	dropped := int64(0) // mapped[:dropped] is out of the resident set
-	h := sha256.New()
-	// read hashes [off, off+n) of the file and, with stats, adds its
-	// elements to them (n is then a multiple of the element size, and so
-	// is every chunk).
-	read := func(off, n int64, dt tensor.DType, stats *tensor.Stats) error {
+	for _, r := range rs {
+		off, n := r.off, r.size
+		if n < 0 {
+			n = size - off
+		}
+		if off < 0 || n > size-off {
+			return 0, fmt.Errorf("%s: %w: tensor %q: bytes %d..%d beyond the file's %d", path, io.ErrUnexpectedEOF, r.name, off, off+n, size)
+		}
 		for n > 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return 0, err
 			}
 			var c []byte
 			if mapped != nil {
 				c = mapped[off : off+min(n, scanChunk)]
 			} else {
-				c = buf[:min(n, int64(len(buf)))]
-				if _, err := f.ReadAt(c, off); err != nil {
+				c = buf[:min(n, scanChunk)]
+				if _, err := file.ReadAt(c, off); err != nil {
 					if err == io.EOF {
 						err = io.ErrUnexpectedEOF
 					}
-					return fmt.Errorf("%s: %w", path, err)
+					return 0, fmt.Errorf("%s: %w", path, err)
 				}
 			}
-			h.Write(c)
-			if stats != nil {
-				if err := stats.Add(dt, c); err != nil {
-					return err
-				}
+			if err := f(r, c); err != nil {
+				return 0, err
 			}
 			off += int64(len(c))
 			n -= int64(len(c))
@@ -202,32 +264,11 @@ func (b *background) scanFile(ctx context.Context, path string, rs []region) (ma
 				dropped = off &^ 4095
 			}
 		}
-		return nil
 	}
-	pos := int64(0)
-	for _, r := range rs {
-		if err := read(pos, r.off-pos, "", nil); err != nil {
-			return manifest.Input{}, err
-		}
-		pos = r.off + r.size
-		var stats *tensor.Stats
-		if r.count {
-			stats = &tensor.Stats{}
-		}
-		if err := read(r.off, r.size, r.dtype, stats); err != nil {
-			return manifest.Input{}, fmt.Errorf("tensor %q: %w", r.name, err)
-		}
-		if stats != nil {
-			b.nonzero[r.name] = r.params - stats.Zeros
-		}
-	}
-	if err := read(pos, st.Size()-pos, "", nil); err != nil {
-		return manifest.Input{}, err
-	}
-	if mapped != nil {
+	if mapped != nil && dropped < size {
 		mmap.DropPages(mapped[dropped:])
 	}
-	return manifest.Input{Bytes: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return size, nil
 }
 
 // scanSlow is the scan for models with virtual tensors: files hashed
