@@ -17,7 +17,9 @@ import (
 // calibRows rows of activations at the model's thread count, and kept in
 // CSR only when the sparse product was at least calibMargin faster: sparse
 // is never chosen where it measured slower than dense. Smaller weights,
-// whose products are too short to time, follow the threshold alone.
+// whose products are too short to time reliably at load, follow a fixed
+// table measured the same way (smallSparse), so their decisions — and the
+// logits of small models — are the same from run to run.
 const (
 	calibMinElems = 1 << 16
 	calibRows     = 256
@@ -33,6 +35,35 @@ type calibKey struct{ rows, k, bucket, threads int }
 type calibCache struct {
 	mu   sync.Mutex
 	sure map[calibKey]bool
+	// time, when set, replaces Model.timeBoth (tests inject timings).
+	time func(w []float32, rows, k, si, sj int) (dense, sparse time.Duration)
+}
+
+// smallSparse is, per assembly kernel, the sparsity from which a weight
+// of fewer than calibMinElems values is kept in CSR on one thread and on
+// more: the lowest 5% step from which the sparse product was at least
+// calibMargin faster than the dense one on every measured shape and at
+// every higher step (BenchmarkSparseSmall: M = 256 and 512 activation
+// rows, weights from 32×64 to 255×256, best of 40 alternating runs, on
+// the 2-vCPU AMD EPYC development host). A kernel or thread count not in
+// the table keeps small weights dense.
+var smallSparse = map[string][2]float64{
+	"avx512": {0.5, 0.5},
+	"avx2":   {0.5, 0.5},
+}
+
+// smallCSRPays is the decision for a weight below calibMinElems with
+// zeros exact zeros among n values: from the table, never timed.
+func (m *Model) smallCSRPays(zeros, n int) bool {
+	th, ok := smallSparse[m.kern.Name()]
+	if !ok || n == 0 {
+		return false
+	}
+	t := th[0]
+	if m.threads > 1 {
+		t = th[1]
+	}
+	return float64(zeros) >= t*float64(n)
 }
 
 // csrPays reports whether the [rows, k] weight staged in w (element (i, j)
@@ -40,8 +71,11 @@ type calibCache struct {
 // CSR kernel than through the packed dense GEMM (see above). It is called
 // only for weights the threshold rule sends to CSR.
 func (m *Model) csrPays(w []float32, rows, k, si, sj, zeros int) bool {
-	if m.sparse == "on" || rows*k < calibMinElems {
+	if m.sparse == "on" {
 		return true
+	}
+	if rows*k < calibMinElems {
+		return m.smallCSRPays(zeros, rows*k)
 	}
 	key := calibKey{rows, k, zeros * 20 / (rows * k), m.threads}
 	m.calib.mu.Lock()
@@ -49,7 +83,13 @@ func (m *Model) csrPays(w []float32, rows, k, si, sj, zeros int) bool {
 	if v, ok := m.calib.sure[key]; ok {
 		return v
 	}
-	pays := sparseFaster(m.timeBoth(w, rows, k, si, sj))
+	timer := m.calib.time
+	if timer == nil {
+		timer = func(w []float32, rows, k, si, sj int) (time.Duration, time.Duration) {
+			return m.timeBoth(w, rows, k, si, sj, calibRounds)
+		}
+	}
+	pays := sparseFaster(timer(w, rows, k, si, sj))
 	if m.calib.sure == nil {
 		m.calib.sure = map[calibKey]bool{}
 	}
@@ -63,10 +103,10 @@ func sparseFaster(dense, sparse time.Duration) bool {
 	return float64(dense) >= calibMargin*float64(sparse)
 }
 
-// timeBoth returns the best of calibRounds times of the dense and the
-// sparse product of calibRows rows of seeded random activations by the
-// weight, alternating the two.
-func (m *Model) timeBoth(w []float32, rows, k, si, sj int) (dense, sparse time.Duration) {
+// timeBoth returns the best of rounds times of the dense and the sparse
+// product of calibRows rows of seeded random activations by the weight,
+// alternating the two.
+func (m *Model) timeBoth(w []float32, rows, k, si, sj, rounds int) (dense, sparse time.Duration) {
 	rng := rand.New(rand.NewPCG(uint64(rows), uint64(k)))
 	a := make([]float32, calibRows*k)
 	for i := range a {
@@ -80,7 +120,7 @@ func (m *Model) timeBoth(w []float32, rows, k, si, sj int) (dense, sparse time.D
 	csr.SetStrided(w, rows, k, si, sj, -1)
 	sb := blas.NewSparseB(&csr)
 	dense, sparse = time.Duration(1<<62), time.Duration(1<<62)
-	for range calibRounds {
+	for range rounds {
 		t0 := time.Now()
 		ap := m.kern.PackA(a, calibRows, k, k, 1, m.threads)
 		m.kern.Gemm(c, rows, ap, bp, calibRows, rows, k, m.threads)

@@ -93,7 +93,17 @@
 // model's thread count, best of 3, once per shape and 5% sparsity step)
 // and stays dense unless the sparse product was at least 5% faster, so
 // sparse is never chosen where it measured slower (on a 2-vCPU EPYC a
-// 768×768 weight at 50% zeros is slower sparse on 2 threads). Logits agree with the
+// 768×768 weight at 50% zeros is slower sparse on 2 threads). Smaller
+// weights are not timed (their products are too short to time reliably
+// at load) but follow a fixed table per kernel and thread count, measured
+// the same way by BenchmarkSparseSmall (on the development host sparse
+// was at least 12% faster than dense on every shape from 32×64 to
+// 255×256 from 50% zeros, with both assembly kernels on 1 and 2 threads),
+// so a small model such as stories260k makes the same choices, and gets
+// the same logits, on every run; a large one may differ at float32
+// rounding between runs where its timings fall on either side of the
+// margin. TestSparseCalibration checks the rule with injected timings.
+// Logits agree with the
 // dense path to float32 rounding (TestSparseExecution, with every kernel).
 // The sparse kernel is chosen only with an assembly GEMM kernel, whose
 // sparse counterpart is AVX-512 or AVX2+FMA assembly (blas.SparseAsm). A
