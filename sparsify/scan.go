@@ -22,10 +22,13 @@ import (
 // size report). It starts before the first tensor is pruned and never
 // waits for the pruning. The hash is one goroutine (SHA-256 is sequential:
 // about 1.8 GB/s with SHA-NI, as long as the rest of the job on a two-core
-// machine), the counts another. Both go through their own read-only
-// mapping of each file a window at a time and drop each window's pages
-// from the resident set when done with it, so they copy nothing and peak
-// memory does not grow; where a file cannot be mapped they read it.
+// machine), the counts another. The hash goes through its own read-only
+// mapping of each file a window at a time, copying nothing, and drops each
+// window's pages from the resident set when done with it (the kernel maps
+// a whole page-cache folio per fault, so about one folio, up to 2 MiB,
+// stays mapped ahead of it); where a file cannot be mapped it reads it.
+// The counts, off the hash's core, read the untouched tensors into one
+// reused buffer.
 type background struct {
 	done    chan struct{}
 	inputs  []manifest.Input
@@ -150,7 +153,7 @@ func (b *background) hash(ctx context.Context, m *checkpoint.Model) ([]manifest.
 	var out []manifest.Input
 	for _, path := range m.Files {
 		h := sha256.New()
-		size, err := b.walk(ctx, path, []region{{off: 0, size: -1}}, func(_ region, c []byte) error {
+		size, err := b.walk(ctx, path, !b.noMap, []region{{off: 0, size: -1}}, func(_ region, c []byte) error {
 			h.Write(c)
 			return nil
 		})
@@ -181,7 +184,7 @@ func (b *background) count(ctx context.Context, m *checkpoint.Model, regions [][
 		}
 		stats := make([]tensor.Stats, len(rs))
 		k := 0
-		_, err := b.walk(ctx, path, rs, func(r region, c []byte) error {
+		_, err := b.walk(ctx, path, false, rs, func(r region, c []byte) error {
 			for rs[k].off != r.off {
 				k++
 			}
@@ -207,9 +210,10 @@ const scanChunk = 256 << 10
 // walk passes the bytes of each region of file path (in file order; size
 // -1: to the end of the file) to f in chunks of at most scanChunk bytes,
 // a whole number of the region's elements each, and returns the file's
-// size. It reads through a mapping of the file unless b.noMap is set or
-// the file cannot be mapped, dropping the pages behind it.
-func (b *background) walk(ctx context.Context, path string, rs []region, f func(region, []byte) error) (int64, error) {
+// size. With useMap it reads through a mapping of the file where the file
+// can be mapped, dropping the pages behind it; otherwise it reads the
+// file into a buffer.
+func (b *background) walk(ctx context.Context, path string, useMap bool, rs []region, f func(region, []byte) error) (int64, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -221,7 +225,7 @@ func (b *background) walk(ctx context.Context, path string, rs []region, f func(
 	}
 	size := st.Size()
 	var mapped, buf []byte
-	if !b.noMap {
+	if useMap {
 		mapped = mmap.File(file, size)
 	}
 	if mapped != nil {
@@ -259,7 +263,7 @@ func (b *background) walk(ctx context.Context, path string, rs []region, f func(
 			}
 			off += int64(len(c))
 			n -= int64(len(c))
-			if mapped != nil && off-dropped >= 4*scanChunk {
+			if mapped != nil && off-dropped >= scanChunk {
 				mmap.DropPages(mapped[dropped:off])
 				dropped = off &^ 4095
 			}
