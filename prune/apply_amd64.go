@@ -58,3 +58,23 @@ func collectBucketAsm(vals []float32, bucket uint32, out []uint32) (keys []uint3
 	m := collectBucketAVX512(&vals[0], n, bucket, &out[0])
 	return out[:m], n
 }
+
+// rangeKeysAVX512 counts the elements of p[:n] whose key is below lo and
+// those that are NaN, and writes the keys in [lo, hi] to out, in order,
+// returning their number; n is a multiple of 16 and out holds at least n.
+//
+//go:noescape
+func rangeKeysAVX512(p *float32, n int, lo, hi uint32, out *uint32) (below, nan, m int)
+
+// rangeKeysAsm runs rangeKeysAVX512 on the first len/16·16 elements of
+// vals (len(out) must be at least that) and returns the counts, the keys
+// found and how many elements it did (0 without AVX-512).
+func rangeKeysAsm(vals []float32, lo, hi uint32, out []uint32) (below, nan int, keys []uint32, done int) {
+	n := len(vals) &^ 15
+	if !hasAVX512() || n == 0 {
+		return 0, 0, out[:0], 0
+	}
+	_ = out[n-1]
+	below, nan, m := rangeKeysAVX512(&vals[0], n, lo, hi, &out[0])
+	return below, nan, out[:m], n
+}

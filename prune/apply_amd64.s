@@ -98,3 +98,61 @@ bdone:
 	MOVQ SI, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// func rangeKeysAVX512(p *float32, n int, lo, hi uint32, out *uint32) (below, nan, m int)
+// Counts the elements of p[:n] whose key (bits &^ sign) is below lo and
+// those whose key is above +Inf's (NaNs), and stores, in order, the keys in
+// [lo, hi] into out, returning their number; n is a multiple of 16 and out
+// has room for n.
+TEXT ·rangeKeysAVX512(SB), NOSPLIT, $0-56
+	MOVQ p+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVL lo+16(FP), AX
+	VPBROADCASTD AX, Z1
+	MOVL hi+20(FP), AX
+	VPBROADCASTD AX, Z3
+	MOVQ out+24(FP), SI
+	MOVQ SI, R9
+	MOVL $0x7fffffff, BX
+	VPBROADCASTD BX, Z2
+	MOVL $0x7f800000, BX
+	VPBROADCASTD BX, Z7
+	XORQ R8, R8
+	XORQ R10, R10
+	SHRQ $4, CX
+	JZ rdone
+
+rloop:
+	VPANDD (DI), Z2, Z4
+	VPCMPUD $1, Z1, Z4, K1 // K1 = key < lo
+	KMOVW K1, DX
+	POPCNTL DX, DX
+	ADDQ DX, R8
+	VPCMPUD $6, Z7, Z4, K2 // K2 = key > +Inf's: NaN
+	KMOVW K2, DX
+	POPCNTL DX, DX
+	ADDQ DX, R10
+	VPCMPUD $5, Z1, Z4, K3     // K3 = key >= lo
+	VPCMPUD $2, Z3, Z4, K3, K3 // K3 &= key <= hi
+	KORTESTW K3, K3
+	JZ rnext
+	// As in collectBucketAVX512: compress into a register, store 16 lanes.
+	VPCOMPRESSD Z4, K3, Z6
+	VMOVDQU32 Z6, (SI)
+	KMOVW K3, DX
+	POPCNTL DX, DX
+	LEAQ (SI)(DX*4), SI
+
+rnext:
+	ADDQ $64, DI
+	DECQ CX
+	JNZ rloop
+
+rdone:
+	SUBQ R9, SI
+	SHRQ $2, SI
+	MOVQ R8, below+32(FP)
+	MOVQ R10, nan+40(FP)
+	MOVQ SI, m+48(FP)
+	VZEROUPPER
+	RET

@@ -2,6 +2,7 @@ package prune
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -165,5 +166,64 @@ func BenchmarkZeroThreshold(b *testing.B) {
 				c.fn(vals, th)
 			}
 		})
+	}
+}
+
+// TestSampledSelect compares sampledSelect with the two-pass radix
+// selection on slices long enough for it: normal weights at several
+// sparsities, tie-heavy values, an odd length, a sample that misses the
+// k-th key (every sampled element huge: the bracket misses and it must
+// decline), and a NaN.
+func TestSampledSelect(t *testing.T) {
+	if !hasAVX512() {
+		t.Skip("no AVX-512: sampledSelect always declines")
+	}
+	seed := uint64(20261207)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	normal := make([]float32, sampledMin+12345)
+	for i := range normal {
+		normal[i] = float32(rng.NormFloat64() * 0.02)
+	}
+	var r, ref radix
+	for _, c := range []struct {
+		name string
+		vals []float32
+	}{{"normal", normal}, {"tie-heavy", tieHeavy(rng, sampledMin+7)}} {
+		for _, sp := range []float64{0.001, 0.1, 0.5, 0.9, 0.999} {
+			k := RoundHalfEven(sp, int64(len(c.vals)))
+			got, nan, ok := r.sampledSelect(c.vals, k)
+			want := ref.selectK(c.vals, k)
+			if nan || !ok || got != want {
+				t.Errorf("%s, k=%d: sampledSelect = %+v (nan %v, ok %v), want %+v", c.name, k, got, nan, ok, want)
+			}
+		}
+	}
+	// Every sampled element (stride len/sampleSize) huge, the rest small:
+	// the sample's bracket lies above the median.
+	skewed := slices.Clone(normal)
+	stride := len(skewed) / sampleSize
+	for i := 0; i < sampleSize; i++ {
+		skewed[i*stride] = 1000 + float32(i)
+	}
+	if _, _, ok := r.sampledSelect(skewed, int64(len(skewed)/2)); ok {
+		t.Error("skewed sample: sampledSelect did not decline")
+	}
+	m := Method{Sparsity: 0.5, Scope: ScopeTensor}
+	var s Selector
+	p, err := s.NewPlan(m, &Matrix{Name: "skewed", Vals: skewed, Rows: 1, Cols: len(skewed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ref.selectK(skewed, RoundHalfEven(0.5, int64(len(skewed)))); p.tensor != want {
+		t.Errorf("skewed: plan %+v, want %+v", p.tensor, want)
+	}
+	withNaN := slices.Clone(normal)
+	withNaN[len(withNaN)-3] = float32(math.NaN())
+	if _, nan, ok := r.sampledSelect(withNaN, int64(len(withNaN)/2)); !nan || ok {
+		t.Errorf("NaN: nan %v, ok %v", nan, ok)
+	}
+	if _, err := s.NewPlan(m, &Matrix{Name: "nan", Vals: withNaN, Rows: 1, Cols: len(withNaN)}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("NaN: NewPlan error %v, want ErrInvalid", err)
 	}
 }

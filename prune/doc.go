@@ -28,16 +28,22 @@
 //
 // Selection is O(n): a two-level radix select on the magnitude bits (16
 // high bits, then 16 low bits within one bucket), or a quickselect with a
-// three-way partition for rows shorter than 2^17.
+// three-way partition for rows shorter than 2^17. A tensor-scope
+// selection of 2^18 values or more on an AVX-512 CPU first brackets the
+// threshold with a strided sample of 4,096 keys and builds the first
+// histogram from the keys inside the bracket only (a vector pass instead
+// of the scalar one); it falls back to the plain radix select when the
+// bracket misses, so the result is the same (TestSampledSelect).
 //
 // # Kernels
 //
 // A tensor-scope plan is applied in about one pass: the prefix of the
 // tensor up to its last pruned tie is cleared at key ≤ threshold, the rest
 // at key < threshold. On amd64 with AVX-512 (and without the purego build
-// tag) three small assembly kernels do the bulk work 16 elements at a
-// time — clearing below a bound, counting keys equal to the threshold, and
-// gathering the keys of the radix select's second-level bucket — with Go
+// tag) four small assembly kernels do the bulk work 16 elements at a
+// time — clearing below a bound, counting keys equal to the threshold,
+// gathering the keys of the radix select's second-level bucket, and the
+// sampled select's bracket pass — with Go
 // loops for the remainders and for other CPUs. TestZeroThreshold,
 // FuzzApplyThreshold and TestExactAgainstSort check them against plain
 // reference loops and a sort.

@@ -86,6 +86,18 @@ func (s *Selector) NewPlan(m Method, x *Matrix) (*Plan, error) {
 		if err := x.checkShape(); err != nil {
 			return nil, err
 		}
+		k := RoundHalfEven(m.Sparsity, int64(len(x.Vals)))
+		t, nan, ok := s.radix.sampledSelect(x.Vals, k)
+		if nan {
+			if err := x.check(); err != nil {
+				return nil, err
+			}
+		}
+		if ok {
+			p.tensor = t
+			p.Pruned = t.Count()
+			return p, nil
+		}
 		s.radix.fillHi(x.Vals)
 		if s.radix.mayHoldNaN() {
 			if err := x.check(); err != nil {

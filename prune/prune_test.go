@@ -312,8 +312,8 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
-// BenchmarkSelect compares the radix selection with a full sort on 10M
-// weights (the acceptance benchmark of issue 3).
+// BenchmarkSelect compares the radix selection (and its sampled form) with
+// a full sort on 10M weights (the acceptance benchmark of issue 3).
 func BenchmarkSelect(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	vals := make([]float32, 10_000_000)
@@ -325,6 +325,14 @@ func BenchmarkSelect(b *testing.B) {
 		var r radix
 		for b.Loop() {
 			r.selectK(vals, k)
+		}
+	})
+	b.Run("sampled", func(b *testing.B) {
+		var r radix
+		for b.Loop() {
+			if _, _, ok := r.sampledSelect(vals, k); !ok {
+				b.Skip("sampledSelect declined (no AVX-512)")
+			}
 		}
 	})
 	b.Run("quickselect", func(b *testing.B) {
