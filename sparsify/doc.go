@@ -69,10 +69,13 @@
 // # Memory
 //
 // A dense job reads, prunes and writes one tensor at a time, a prefetcher
-// working one or two tensors ahead of the writer, and the input files are
-// hashed and the untouched tensors counted in one sequential pass beside
-// it; memory stays within about twice the largest tensor. Sparse formats
-// and global scope plan every target first, then write.
+// working one or two tensors ahead of the writer; beside it, from the
+// start of Job.Execute and never waiting for it, one goroutine hashes the
+// input files (sha256, straight from a read-only mapping, dropping the
+// pages behind it) and another counts the untouched tensors' nonzeros.
+// On two cores the hash (about 1.8 GB/s with SHA-NI) takes one and the
+// pruning the other. Memory stays within about twice the largest tensor.
+// Sparse formats and global scope plan every target first, then write.
 //
 // # Errors
 //
