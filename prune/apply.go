@@ -72,3 +72,70 @@ func countEqualGo(vals []float32, key uint32) int64 {
 	}
 	return n
 }
+
+// ChunkApplier applies a tensor-scope plan to the values it was made from
+// a chunk at a time, the chunks passed in order and covering the values
+// once: the result is [Plan.ApplyCount]'s, without the whole tensor in
+// writable memory (package sparsify prunes a mapped file this way, chunk
+// by chunk into its output buffer).
+type ChunkApplier struct {
+	t       Threshold
+	ties    int64 // ties still to prune
+	n       int64 // elements seen
+	stored  int64 // with Key 0: elements left with any bit set
+	nonzero int64 // with Key 0: elements left that are not zero
+}
+
+// ChunkApplier returns an applier of p, or nil when p is not one threshold
+// over the whole tensor (row scope, N:M, structured).
+func (p *Plan) ChunkApplier() *ChunkApplier {
+	if p.row != nil || p.lines != nil || p.method.IsNM() {
+		return nil
+	}
+	return &ChunkApplier{t: p.tensor, ties: p.tensor.Ties}
+}
+
+// Apply sets the pruned elements of chunk, the next values of the tensor,
+// to +0; the others keep their bits.
+func (a *ChunkApplier) Apply(chunk []float32) {
+	key := a.t.Key
+	a.n += int64(len(chunk))
+	switch {
+	case a.ties == 0:
+		zeroBelow(chunk, key)
+	default:
+		// The first ties elements equal to Key are pruned: all of them in
+		// this chunk if it holds no more, else up to the last one.
+		if c := countEqual(chunk, key); c <= a.ties {
+			zeroBelow(chunk, key+1) // Key <= +Inf's key: no overflow
+			a.ties -= c
+		} else {
+			end := afterTies(chunk, key, a.ties)
+			zeroBelow(chunk[:end], key+1)
+			zeroBelow(chunk[end:], key)
+			a.ties = 0
+		}
+	}
+	if key == 0 {
+		// Zeros or -0 may be left: count as ApplyCount does.
+		for _, v := range chunk {
+			if b := math.Float32bits(v); b != 0 {
+				a.stored++
+				if b != 1<<31 {
+					a.nonzero++
+				}
+			}
+		}
+	}
+}
+
+// Counts returns, once every chunk was applied, what ApplyCount would:
+// the elements pruned, those left with any bit set, those left nonzero.
+func (a *ChunkApplier) Counts() (pruned, stored, nonzero int64) {
+	pruned = a.t.Count()
+	if a.t.Key > 0 {
+		// Every element left has a key of at least Key > 0.
+		return pruned, a.n - pruned, a.n - pruned
+	}
+	return pruned, a.stored, a.nonzero
+}

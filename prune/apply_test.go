@@ -227,3 +227,59 @@ func TestSampledSelect(t *testing.T) {
 		t.Errorf("NaN: NewPlan error %v, want ErrInvalid", err)
 	}
 }
+
+// TestChunkApplier applies tensor-scope plans chunk by chunk, in random
+// chunk lengths, and compares the bits and the counts with ApplyCount on
+// the whole tensor: normal and tie-heavy values (zeros, -0, infinities),
+// sparsities from none to all.
+func TestChunkApplier(t *testing.T) {
+	seed := uint64(20261208)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	var s Selector
+	for trial := 0; trial < 60; trial++ {
+		n := 1 + rng.IntN(20000)
+		if trial%10 == 9 {
+			n = sampledMin + rng.IntN(5000)
+		}
+		vals := tieHeavy(rng, n)
+		if trial%2 == 0 {
+			for i := range vals {
+				vals[i] = float32(rng.NormFloat64())
+			}
+		}
+		sp := []float64{0, 0.1, 0.5, 0.9, 0.999}[trial%5]
+		p, err := s.NewPlan(Method{Sparsity: sp, Scope: ScopeTensor}, &Matrix{Name: "w", Vals: vals, Rows: 1, Cols: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Clone(vals)
+		wp, ws, wn := p.ApplyCount(want)
+		a := p.ChunkApplier()
+		if a == nil {
+			t.Fatal("no ChunkApplier for a tensor-scope plan")
+		}
+		got := slices.Clone(vals)
+		for lo := 0; lo < n; {
+			hi := min(n, lo+1+rng.IntN(3000))
+			a.Apply(got[lo:hi])
+			lo = hi
+		}
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("trial %d (n %d, sparsity %v): index %d: %v, ApplyCount %v", trial, n, sp, i, got[i], want[i])
+			}
+		}
+		if gp, gs, gn := a.Counts(); gp != wp || gs != ws || gn != wn {
+			t.Fatalf("trial %d: Counts = %d, %d, %d; ApplyCount %d, %d, %d", trial, gp, gs, gn, wp, ws, wn)
+		}
+	}
+	var rs Selector
+	rp, err := rs.NewPlan(Method{Sparsity: 0.5, Scope: ScopeRow}, &Matrix{Name: "w", Vals: make([]float32, 8), Rows: 2, Cols: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp.ChunkApplier() != nil {
+		t.Error("a row-scope plan has a ChunkApplier")
+	}
+}
