@@ -277,6 +277,22 @@ func (m *Model) Bytes(name string) ([]byte, error) {
 	return b, nil
 }
 
+// MappedBytes returns a tensor's raw bytes as a read-only view of the
+// mapped file (writing to it faults), or false when its file is not
+// mapped or the tensor is virtual. Pages touched through the view stay
+// resident until dropped (internal/mmap.DropPages) or unmapped.
+func (m *Model) MappedBytes(name string) ([]byte, bool) {
+	if m.virtual[name] != nil {
+		return nil, false
+	}
+	r, ok := m.tensors[name]
+	if !ok || !m.shards[r.shard].Mapped() {
+		return nil, false
+	}
+	b, err := m.shards[r.shard].Bytes(name)
+	return b, err == nil
+}
+
 // Float32 decodes a floating-point tensor to a new float32 slice. It reads
 // through the file descriptor, not the mapping, so that loading every
 // weight of a model does not also keep the mapped file resident.

@@ -6,10 +6,12 @@ import (
 	"io"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/formats/sparse"
+	"github.com/lmsparse/lmsparse/internal/mmap"
 	"github.com/lmsparse/lmsparse/progress"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -341,6 +343,8 @@ type prefetcher struct {
 	free    chan *tensorBuffers
 	cancel  context.CancelFunc
 	parent  context.Context // the context run was given
+	scratch []float32       // writeApplied's chunk
+	noMap   bool            // never prune in place of the mapping (tests)
 }
 
 type prefetched struct {
@@ -348,6 +352,66 @@ type prefetched struct {
 	raw []byte
 	buf *tensorBuffers
 	err error
+	// A target pruned in place of the mapped input (see mappedView): its
+	// bytes there and the plan's applier, which the writer runs chunk by
+	// chunk on a copy.
+	view []byte
+	ap   *prune.ChunkApplier
+}
+
+// applyChunk is how many bytes of a mapped target the writer copies and
+// prunes at a time (in L2 between the two).
+const applyChunk = 64 << 10
+
+// mappedView returns target t's bytes and values as read-only views of the
+// mapped input when the prefetcher can select there, without reading the
+// tensor into a buffer first, and apply the plan as the writer copies the
+// bytes out: F32 on a little-endian host, not from a spill file, a plan
+// that is one threshold over the tensor (tensor scope, unstructured, or
+// already planned so), a mapped file and a 4-byte-aligned tensor.
+func (p *prefetcher) mappedView(t *target) ([]byte, []float32, bool) {
+	if p.noMap || t.info.DType != tensor.F32 || !tensor.LittleEndianHost() || t.spill != nil {
+		return nil, nil, false
+	}
+	m := t.method
+	if t.plan == nil && (m.Scope != prune.ScopeTensor || m.IsNM() || m.Structured != prune.StructNone) {
+		return nil, nil, false
+	}
+	if t.plan != nil && t.plan.ChunkApplier() == nil {
+		return nil, nil, false
+	}
+	raw, ok := p.m.MappedBytes(t.name)
+	if !ok || len(raw) == 0 || len(raw)%4 != 0 || uintptr(unsafe.Pointer(&raw[0]))%4 != 0 {
+		return nil, nil, false
+	}
+	return raw, unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), len(raw)/4), true
+}
+
+// writeApplied writes a target pruned in place of the mapped input:
+// applyChunk bytes at a time copied to scratch, pruned there and written,
+// the pages of the mapping dropped behind; then its counts.
+func (p *prefetcher) writeApplied(w io.Writer, r prefetched) error {
+	if p.scratch == nil {
+		p.scratch = make([]float32, applyChunk/4)
+	}
+	dropped := 0
+	for off := 0; off < len(r.view); off += applyChunk {
+		c := r.view[off:min(off+applyChunk, len(r.view))]
+		vals := p.scratch[:len(c)/4]
+		b := tensor.F32Bytes(vals)
+		copy(b, c)
+		r.ap.Apply(vals)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		if end := off + len(c); end-dropped >= 16*applyChunk {
+			mmap.DropPages(r.view[dropped:end])
+			dropped = end
+		}
+	}
+	mmap.DropPages(r.view)
+	_, r.t.stored, r.t.nonzero = r.ap.Counts()
+	return nil
 }
 
 // start plans and runs prefetching for entries (plan, then run).
@@ -398,12 +462,16 @@ func (p *prefetcher) run(ctx context.Context) {
 	}()
 	// Two stages: the reader loads targets as far ahead as the free
 	// buffers allow; the pruner selects, zeroes and hands each to the
-	// writer.
+	// writer. A target mappedView accepts is not loaded: the pruner
+	// selects on the mapped input and the writer applies the plan as it
+	// copies the bytes out (its buffers are then only a token of the
+	// depth).
 	type loaded struct {
-		t   *target
-		buf *tensorBuffers
-		x   *prune.Matrix
-		err error
+		t    *target
+		buf  *tensorBuffers
+		x    *prune.Matrix
+		err  error
+		view []byte
 	}
 	loadedCh := make(chan loaded, depth)
 	go func() {
@@ -416,9 +484,16 @@ func (p *prefetcher) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			x, err := protect(func() (*prune.Matrix, error) { return buf.load(t) })
+			var x *prune.Matrix
+			var err error
+			view, vals, mapped := p.mappedView(t)
+			if mapped {
+				x = &prune.Matrix{Name: t.name, Vals: vals, Rows: t.rows, Cols: t.cols, Transposed: t.transposed}
+			} else {
+				x, err = protect(func() (*prune.Matrix, error) { return buf.load(t) })
+			}
 			select {
-			case loadedCh <- loaded{t, buf, x, err}:
+			case loadedCh <- loaded{t, buf, x, err, view}:
 			case <-ctx.Done():
 				return
 			}
@@ -432,12 +507,17 @@ func (p *prefetcher) run(ctx context.Context) {
 		defer close(p.ready)
 		var sel prune.Selector
 		for l := range loadedCh {
-			raw, err := l.buf.raw, l.err
-			if err == nil {
-				raw, err = protect(func() ([]byte, error) { return l.buf.pruneLoaded(&sel, l.t, l.x) })
+			r := prefetched{t: l.t, buf: l.buf, err: l.err, view: l.view}
+			switch {
+			case r.err != nil:
+			case l.view != nil:
+				r.ap, r.err = protect(func() (*prune.ChunkApplier, error) { return planMapped(&sel, l.t, l.x) })
+			default:
+				r.raw, r.err = protect(func() ([]byte, error) { return l.buf.pruneLoaded(&sel, l.t, l.x) })
 			}
+			err := r.err
 			select {
-			case p.ready <- prefetched{l.t, raw, l.buf, err}:
+			case p.ready <- r:
 			case <-ctx.Done():
 				return
 			}
@@ -485,9 +565,31 @@ func (p *prefetcher) write(w io.Writer, t *target) error {
 	case r.t != t:
 		return fmt.Errorf("tensor %q: internal error: pruned %q out of order", t.name, r.t.name)
 	}
-	_, err := w.Write(r.raw)
+	var err error
+	if r.view != nil {
+		err = p.writeApplied(w, r)
+	} else {
+		_, err = w.Write(r.raw)
+	}
 	p.free <- r.buf
 	return err
+}
+
+// planMapped plans target t, whose values x views in the mapped input,
+// when planning was skipped, and returns the plan's applier.
+func planMapped(sel *prune.Selector, t *target, x *prune.Matrix) (*prune.ChunkApplier, error) {
+	if t.plan == nil {
+		plan, err := sel.NewPlan(t.method, x)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.info.File, err)
+		}
+		t.plan = plan
+	}
+	ap := t.plan.ChunkApplier()
+	if ap == nil {
+		return nil, fmt.Errorf("%s: tensor %q: internal error: its plan is not one threshold", t.info.File, t.name)
+	}
+	return ap, nil
 }
 
 // stop ends prefetching and waits for its goroutine to return, so the

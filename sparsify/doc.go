@@ -69,7 +69,11 @@
 // # Memory
 //
 // A dense job reads, prunes and writes one tensor at a time, a prefetcher
-// working one or two tensors ahead of the writer; beside it, from the
+// working one or two tensors ahead of the writer (an F32 target with one
+// threshold over the tensor is not even read into memory: the selection
+// runs on the mapped input and the writer zeroes the pruned values in
+// 64 KiB copies on their way out, dropping the mapped pages behind it);
+// beside it, from the
 // start of Job.Execute and never waiting for it, one goroutine hashes the
 // input files (sha256, straight from a read-only mapping, dropping the
 // pages behind it) and another counts the untouched tensors' nonzeros.

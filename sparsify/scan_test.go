@@ -1,11 +1,13 @@
 package sparsify
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
+	"github.com/lmsparse/lmsparse/formats/safetensors"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/prune"
 	"github.com/lmsparse/lmsparse/tensor"
@@ -83,5 +85,79 @@ func TestScan(t *testing.T) {
 			}
 		}
 		m.Close()
+	}
+}
+
+// TestPrefetchMapped prunes the same F32 checkpoints dense with the
+// prefetcher selecting on the mapped input and applying the plan as the
+// writer copies (mappedView), and with every target read into buffers:
+// the files and the counts must be the same, at several sparsities and
+// for a tensor-scope and a row-scope method (which always reads).
+func TestPrefetchMapped(t *testing.T) {
+	base := t.TempDir()
+	in := filepath.Join(base, "in")
+	spec := gen.Llama(tensor.F32, 2)
+	spec.Hidden, spec.Inter = 64, 160
+	if err := gen.WriteCheckpoint(in, spec); err != nil {
+		t.Fatal(err)
+	}
+	gpt := filepath.Join(base, "gpt2") // transposed Conv1D weights
+	if err := gen.WriteCheckpoint(gpt, gen.GPT2(tensor.F32, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{in, gpt} {
+		for _, method := range []prune.Method{{Sparsity: 0.5, Scope: prune.ScopeTensor}, {Sparsity: 0.9, Scope: prune.ScopeTensor}, {Sparsity: 0.3, Scope: prune.ScopeRow}} {
+			var outs [2][]byte
+			var counts [2][]int64
+			for i, noMap := range []bool{false, true} {
+				m, err := checkpoint.Open(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				j, err := PlanCheckpoint(t.Context(), m, Options{Method: method})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := j.prepare(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				entries, pf, err := pruneEntries(t.Context(), m, j.targets, j.buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pf.noMap = noMap
+				mapped := 0
+				for _, tg := range j.targets {
+					if _, _, ok := pf.mappedView(tg); ok {
+						mapped++
+					}
+				}
+				if wantMapped := !noMap && method.Scope == prune.ScopeTensor; (mapped == len(j.targets)) != wantMapped || (mapped == 0) == wantMapped {
+					t.Fatalf("%s %s noMap %v: %d of %d targets mapped", dir, method, noMap, mapped, len(j.targets))
+				}
+				pf.plan(entries, 0)
+				pf.run(t.Context())
+				out := filepath.Join(base, "out", "model.safetensors")
+				os.MkdirAll(filepath.Dir(out), 0o755)
+				err = safetensors.WriteFile(out, nil, entries)
+				pf.stop()
+				m.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if outs[i], err = os.ReadFile(out); err != nil {
+					t.Fatal(err)
+				}
+				for _, tg := range j.targets {
+					counts[i] = append(counts[i], tg.stored, tg.nonzero)
+				}
+			}
+			if len(outs[0]) == 0 || !slices.Equal(outs[0], outs[1]) {
+				t.Errorf("%s %s: the pruned files differ", dir, method)
+			}
+			if !slices.Equal(counts[0], counts[1]) {
+				t.Errorf("%s %s: counts %v, read into buffers %v", dir, method, counts[0], counts[1])
+			}
+		}
 	}
 }
