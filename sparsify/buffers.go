@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
 	"sync"
 	"unsafe"
 
@@ -511,7 +512,9 @@ func (p *prefetcher) run(ctx context.Context) {
 			switch {
 			case r.err != nil:
 			case l.view != nil:
-				r.ap, r.err = protect(func() (*prune.ChunkApplier, error) { return planMapped(&sel, l.t, l.x) })
+				r.ap, r.err = protect(func() (*prune.ChunkApplier, error) {
+					return readMapped(l.t.info.File, func() (*prune.ChunkApplier, error) { return planMapped(&sel, l.t, l.x) })
+				})
 			default:
 				r.raw, r.err = protect(func() ([]byte, error) { return l.buf.pruneLoaded(&sel, l.t, l.x) })
 			}
@@ -567,7 +570,7 @@ func (p *prefetcher) write(w io.Writer, t *target) error {
 	}
 	var err error
 	if r.view != nil {
-		err = p.writeApplied(w, r)
+		_, err = readMapped(t.info.File, func() (struct{}, error) { return struct{}{}, p.writeApplied(w, r) })
 	} else {
 		_, err = w.Write(r.raw)
 	}
@@ -657,6 +660,23 @@ func protect[T any](f func() (T, error)) (v T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error (a bug in lmsparse; please report it): %v", r)
+		}
+	}()
+	return f()
+}
+
+// readMapped runs f, which reads a mapping of file path, turning a fault
+// on the mapping — the file truncated while mapped, an I/O error under the
+// page cache — into an error naming the file, where it would otherwise end
+// the process. Any other panic goes on (to protect).
+func readMapped[T any](path string, f func() (T, error)) (v T, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			err = fmt.Errorf("%s: reading the mapped file failed (did it change or shrink while being read?): %v", path, r)
 		}
 	}()
 	return f()

@@ -153,9 +153,11 @@ func (b *background) hash(ctx context.Context, m *checkpoint.Model) ([]manifest.
 	var out []manifest.Input
 	for _, path := range m.Files {
 		h := sha256.New()
-		size, err := b.walk(ctx, path, !b.noMap, []region{{off: 0, size: -1}}, func(_ region, c []byte) error {
-			h.Write(c)
-			return nil
+		size, err := readMapped(path, func() (int64, error) {
+			return b.walk(ctx, path, !b.noMap, []region{{off: 0, size: -1}}, func(_ region, c []byte) error {
+				h.Write(c)
+				return nil
+			})
 		})
 		if err != nil {
 			return nil, err
