@@ -44,7 +44,7 @@ func (b *tensorBuffers) load(t *target) (*prune.Matrix, error) {
 	}
 	b.vals, b.mask = b.vals[:n], b.mask[:n]
 	x := &prune.Matrix{Name: t.name, Vals: b.vals, Rows: t.rows, Cols: t.cols, Transposed: t.transposed}
-	read := b.m.ReadInto
+	read := b.m.ReadInto // t.fromInput() unless one of these
 	if t.spill != nil {
 		read = func(_ string, buf []byte) ([]byte, error) { return t.spill.read(t, buf) }
 	} else if t.part != nil {
@@ -90,6 +90,11 @@ func (b *tensorBuffers) masked(t *target) (*sparse.Matrix, error) {
 	b.maskedT, b.maskedM = t, sm
 	return sm, nil
 }
+
+// fromInput reports whether t's values are read from the input checkpoint,
+// not from a calibration's spill file or a merged part (tensorBuffers.load
+// and prefetcher.mappedView read them from where this says).
+func (t *target) fromInput() bool { return t.spill == nil && t.part == nil }
 
 // pruneDense loads t, plans it if planning was skipped, zeroes the pruned
 // weights in the raw bytes and counts what remains. It returns the bytes of
@@ -367,11 +372,12 @@ const applyChunk = 64 << 10
 // mappedView returns target t's bytes and values as read-only views of the
 // mapped input when the prefetcher can select there, without reading the
 // tensor into a buffer first, and apply the plan as the writer copies the
-// bytes out: F32 on a little-endian host, not from a spill file, a plan
+// bytes out: F32 on a little-endian host, read from the input (not from a
+// calibration's spill file or a merged part), a plan
 // that is one threshold over the tensor (tensor scope, unstructured, or
 // already planned so), a mapped file and a 4-byte-aligned tensor.
 func (p *prefetcher) mappedView(t *target) ([]byte, []float32, bool) {
-	if p.noMap || t.info.DType != tensor.F32 || !tensor.LittleEndianHost() || t.spill != nil {
+	if p.noMap || t.info.DType != tensor.F32 || !tensor.LittleEndianHost() || !t.fromInput() {
 		return nil, nil, false
 	}
 	m := t.method
