@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lmsparse/lmsparse/internal/fastmath"
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
@@ -311,7 +312,7 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 	const logitChunk = 192
 	var logits, blogits []float32
 	threads := lmThreads(m)
-	pbuf := make([][]float64, threads) // per worker: base probabilities
+	pbuf := make([][]float64, threads) // per worker: base exp terms
 	batch := o.Batch
 	if batch <= 0 {
 		batch = batchSize(m, o.Base, o.Ctx)
@@ -371,7 +372,7 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 				blas.ParallelFor(threads, rows, func(worker, r int) {
 					j := w.lo + r0 + r
 					row := logits[r*V : (r+1)*V]
-					lse, arg := logSumExp(row, nil)
+					lse, arg, _ := logSumExp(row, nil)
 					nll[j] = lse - float64(row[ids[j]])
 					if o.Base == nil {
 						return
@@ -380,10 +381,10 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 						pbuf[worker] = make([]float64, V)
 					}
 					brow := blogits[r*V : (r+1)*V]
-					blse, barg := logSumExp(brow, pbuf[worker])
+					blse, barg, bsum := logSumExp(brow, pbuf[worker])
 					bnll[j] = blse - float64(brow[ids[j]])
 					agree[j] = arg == barg
-					kl[j] = klRow(pbuf[worker], brow, row, blse, lse)
+					kl[j] = klRow(pbuf[worker], bsum, brow, row, blse, lse)
 				})
 			}
 			if o.Progress != nil {
@@ -484,48 +485,25 @@ func grow(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// logSumExp returns ln Σ exp(row), computed in float64, and the index of
-// the first maximum. With e non-nil it also leaves the softmax
-// probabilities exp(row[i] − lse) in e.
-func logSumExp(row []float32, e []float64) (lse float64, arg int) {
-	mx := row[0]
-	for i, v := range row {
-		if v > mx {
-			mx, arg = v, i
-		}
-	}
+// logSumExp returns ln Σ exp(row) and the index of the first maximum
+// (internal/fastmath: a vectorised float64 exp within 2 ulp, summed in a
+// fixed order, so the result does not depend on the CPU or the threads).
+// With e non-nil it also leaves exp(row[i] − max) in e and returns their
+// sum, the softmax denominator.
+func logSumExp(row []float32, e []float64) (lse float64, arg int, sum float64) {
+	mx, arg := fastmath.MaxIndex(row)
 	m64 := float64(mx)
-	var sum float64
-	if e == nil {
-		for _, v := range row {
-			sum += math.Exp(float64(v) - m64)
-		}
-		return m64 + math.Log(sum), arg
-	}
-	e = e[:len(row)]
-	for i, v := range row {
-		e[i] = math.Exp(float64(v) - m64)
-		sum += e[i]
-	}
-	inv := 1 / sum
-	for i := range e {
-		e[i] *= inv
-	}
-	return m64 + math.Log(sum), arg
+	sum = fastmath.SumExp(row, m64, e)
+	return m64 + math.Log(sum), arg, sum
 }
 
 // klRow returns KL(p‖q) = Σ p_i·(ln p_i − ln q_i) for the softmax
-// distributions of logits p and q, given p's probabilities pr and both
-// log-sum-exps, in float64, clamping rounding negatives to 0.
-func klRow(pr []float64, p, q []float32, plse, qlse float64) float64 {
+// distributions of logits p and q, given the terms e and their sum from
+// p's [logSumExp] (p_i = e_i/sum) and both log-sum-exps, in float64,
+// clamping rounding negatives to 0.
+func klRow(e []float64, sum float64, p, q []float32, plse, qlse float64) float64 {
 	// ln p_i − ln q_i = (p_i − plse) − (q_i − qlse).
-	var kl float64
-	pr = pr[:len(p)]
-	q = q[:len(p)]
-	for i, v := range p {
-		kl += pr[i] * ((float64(v) - plse) - (float64(q[i]) - qlse))
-	}
-	return max(kl, 0)
+	return max(fastmath.DotDiff(e, p, q, plse, qlse)/sum, 0)
 }
 
 // percentile returns the p-th percentile of sorted values by linear

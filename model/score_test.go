@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
@@ -149,7 +151,7 @@ func TestScoreProgressAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := logits[4*20 : 5*20]
-	lse, _ := logSumExp(row, nil)
+	lse, _, _ := logSumExp(row, nil)
 	if want := lse - float64(row[ids[5]]); math.Abs(r.NLL[4]-want) > 1e-12 {
 		t.Fatalf("NLL at position 5 = %g, from Forward %g", r.NLL[4], want)
 	}
@@ -230,5 +232,54 @@ func TestScoreShards(t *testing.T) {
 		if _, err := Score(context.Background(), m, ids, o); !errors.Is(err, ErrInput) {
 			t.Errorf("shard %v: got %v, want ErrInput", s, err)
 		}
+	}
+}
+
+// TestLogSumExpKL checks the vectorised log-sum-exp, argmax and KL against
+// plain float64 loops with math.Exp.
+func TestLogSumExpKL(t *testing.T) {
+	seed := uint64(191)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for _, V := range []int{2, 20, 512, 50257} {
+		p, q := make([]float32, V), make([]float32, V)
+		for i := range p {
+			p[i] = float32(rng.NormFloat64() * 4)
+			q[i] = p[i] + float32(rng.NormFloat64()*0.5)
+		}
+		p[V/2], p[V-1] = 30, 30 // a tie: the first one is the argmax
+		ref := func(x []float32) (float64, []float64) {
+			mx := float64(slices.Max(x))
+			var s float64
+			pr := make([]float64, len(x))
+			for i, v := range x {
+				pr[i] = math.Exp(float64(v) - mx)
+				s += pr[i]
+			}
+			for i := range pr {
+				pr[i] /= s
+			}
+			return mx + math.Log(s), pr
+		}
+		plse, ppr := ref(p)
+		qlse, _ := ref(q)
+		var wantKL float64
+		for i := range p {
+			wantKL += ppr[i] * ((float64(p[i]) - plse) - (float64(q[i]) - qlse))
+		}
+		e := make([]float64, V)
+		lse, arg, sum := logSumExp(p, e)
+		if math.Abs(lse-plse) > 1e-13*math.Abs(plse) || arg != V/2 {
+			t.Fatalf("V %d: logSumExp = %v, arg %d; want %v, arg %d", V, lse, arg, plse, V/2)
+		}
+		if lse2, arg2, _ := logSumExp(p, nil); lse2 != lse || arg2 != arg {
+			t.Fatalf("V %d: logSumExp without e = %v, %d; with e %v, %d", V, lse2, arg2, lse, arg)
+		}
+		qlse2, _, _ := logSumExp(q, nil)
+		kl := klRow(e, sum, p, q, lse, qlse2)
+		if math.Abs(kl-wantKL) > 1e-12+1e-10*wantKL {
+			t.Fatalf("V %d: klRow = %v, want %v", V, kl, wantKL)
+		}
+		t.Logf("V %d: lse %v (ref %v), KL %v (ref %v)", V, lse, plse, kl, wantKL)
 	}
 }
