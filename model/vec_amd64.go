@@ -19,9 +19,14 @@ func geluAVX2(x *float32, n int)
 //go:noescape
 func siluMulAVX2(gp, up *float32, n int)
 
-// vecFor returns the element-wise kernels used with k: the AVX2 ones with
-// an assembly kernel (which implies AVX2 and FMA), else the pure-Go ones.
+// vecFor returns the element-wise kernels used with k: with an assembly
+// kernel (which implies AVX2 and FMA) the AVX2 ones, and with the AVX-512
+// kernel (which implies AVX-512F) the AVX-512 column softmax; else the
+// pure-Go ones.
 func vecFor(k *blas.Kernel) *vecOps {
+	if k.Assembly() && k.Name() == "avx512" {
+		return avx512Vec()
+	}
 	if k.Assembly() {
 		return avx2Vec()
 	}

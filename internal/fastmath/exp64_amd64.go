@@ -4,12 +4,15 @@ package fastmath
 
 import "golang.org/x/sys/cpu"
 
-// The AVX2+FMA kernels of exp64_amd64.s, used when the CPU has both; each
-// takes whole blocks (16 elements for sumExpAVX2 and dotDiffAVX2, 32 for
+// The AVX2+FMA kernels of exp64_amd64.s, used when the CPU has both (and
+// sumExpAVX512 instead of sumExpAVX2 with AVX-512F); each takes whole blocks (16 elements for sumExpAVX2 and dotDiffAVX2, 32 for
 // maxAVX2 and indexAVX2) and the Go wrappers finish the rest.
 
 //go:noescape
 func sumExpAVX2(x *float32, n int, shift float64, out *float64, s *[Lanes]float64)
+
+//go:noescape
+func sumExpAVX512(x *float32, n int, shift float64, out *float64, s *[Lanes]float64)
 
 //go:noescape
 func dotDiffAVX2(w *float64, p, q *float32, n int, a, b float64, s *[Lanes]float64)
@@ -20,7 +23,10 @@ func maxAVX2(x *float32, n int) float32
 //go:noescape
 func indexAVX2(x *float32, n int, v float32) int
 
-var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+var (
+	useAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	useAVX512 = useAVX2 && cpu.X86.HasAVX512F
+)
 
 func sumExpBody(x []float32, shift float64, out []float64, s *[Lanes]float64) {
 	if !useAVX2 {
@@ -30,6 +36,10 @@ func sumExpBody(x []float32, shift float64, out []float64, s *[Lanes]float64) {
 	var o *float64
 	if out != nil {
 		o = &out[:len(x)][0]
+	}
+	if useAVX512 {
+		sumExpAVX512(&x[0], len(x)&^(Lanes-1), shift, o, s)
+		return
 	}
 	sumExpAVX2(&x[0], len(x)&^(Lanes-1), shift, o, s)
 }
