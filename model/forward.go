@@ -111,9 +111,20 @@ type pass struct {
 	raw            []byte // undecoded embedding rows
 }
 
-// mlpChunk is the number of rows the MLP of a pass works on at a time:
-// a multiple of every kernel's A block (192, 96 and 64 rows).
+// mlpChunk is the most rows the MLP of a pass works on at a time: a
+// multiple of every kernel's A block (192, 96 and 64 rows).
 const mlpChunk = 384
+
+// mlpRows returns the rows the MLP works on at a time over rows rows:
+// rows split into as few chunks of at most mlpChunk as it takes, of equal
+// length rounded up to a multiple of 16 (the last one shorter), so that
+// no chunk's products are a few small jobs that leave a thread idle (512
+// rows go as 256 + 256, not 384 + 128, whose down projection would be two
+// jobs of 512 and 256 columns).
+func mlpRows(rows int) int {
+	n := (rows + mlpChunk - 1) / mlpChunk
+	return min(mlpChunk, ((rows+n-1)/n+15)/16*16)
+}
 
 // passBytes estimates the memory of a pass over rows stacked rows:
 // activations and the packed A operand of the projections (the MLP's
@@ -441,13 +452,14 @@ func (m *Model) blockOut(p *pass, L *layer, w projs, rows int, probe Probe) {
 	}
 	p.s.linear(m, h, D, att, rows, H*hd, H*hd, w[pO], D)
 	addRes(h, L.oB)
-	// MLP, mlpChunk rows at a time, so that the hidden activations take
-	// mlpChunk·upDim floats whatever the batch (each row's result does
-	// not depend on the chunking).
+	// MLP, mlpRows rows at a time, so that the hidden activations take at
+	// most mlpChunk·upDim floats whatever the batch (each row's result
+	// does not depend on the chunking).
 	m.norm(h, x, L.norm2W, L.norm2B, 0, rows)
 	I := c.IntermediateSize
-	for r0 := 0; r0 < rows; r0 += mlpChunk {
-		n := min(mlpChunk, rows-r0)
+	chunk := mlpRows(rows)
+	for r0 := 0; r0 < rows; r0 += chunk {
+		n := min(chunk, rows-r0)
 		if probe != nil {
 			probe(2, h[r0*D:], n, D, D)
 		}

@@ -470,3 +470,21 @@ func TestForwardErrors(t *testing.T) {
 		t.Errorf("full-length window: %v", err)
 	}
 }
+
+// TestMLPRows checks the MLP's chunking: as few chunks as mlpChunk allows,
+// none longer than mlpChunk, of equal length but for a shorter last one.
+func TestMLPRows(t *testing.T) {
+	for rows := 1; rows <= 5000; rows++ {
+		c := mlpRows(rows)
+		n := (rows + c - 1) / c
+		if c < 1 || c > mlpChunk || n != (rows+mlpChunk-1)/mlpChunk || (c%16 != 0 && c < rows) {
+			t.Fatalf("rows %d: chunks of %d (%d of them)", rows, c, n)
+		}
+		if last := rows - (n-1)*c; last > c || rows > 16*n && last < c-16*n {
+			t.Fatalf("rows %d: chunks of %d, last %d", rows, c, last)
+		}
+	}
+	if c := mlpRows(512); c != 256 {
+		t.Fatalf("512 rows: chunks of %d, want 256", c)
+	}
+}

@@ -9,6 +9,12 @@ package model
 func maxCols16AVX512(x *float32, rows, ld int, scale float32, out *float32)
 
 //go:noescape
+func maxCols32AVX512(x *float32, rows, ld int, scale float32, out *float32)
+
+//go:noescape
+func expCols32AVX512(x *float32, rows, ld int, scale float32, shift *float32, sum *float64)
+
+//go:noescape
 func expCols16AVX512(x *float32, rows, ld int, scale float32, shift *float32, sum *float64)
 
 // avx512Vec returns the element-wise kernels used with the AVX-512 GEMM
@@ -19,8 +25,8 @@ func avx512Vec() *vecOps {
 	return v
 }
 
-// softmaxColsAVX512 is vecOps.softmaxCols on strips of sixteen columns
-// (other widths: softmaxColsAVX2).
+// softmaxColsAVX512 is vecOps.softmaxCols on strips of sixteen columns,
+// two at a time for 32 (other widths: softmaxColsAVX2).
 func softmaxColsAVX512(s []float32, rows, w int, scale float32, sum []float64) {
 	if w%16 != 0 || rows < 1 {
 		softmaxColsAVX2(s, rows, w, scale, sum)
@@ -34,6 +40,11 @@ func softmaxColsAVX512(s []float32, rows, w int, scale float32, sum []float64) {
 		mx = make([]float32, 0, w)
 	}
 	mx = mx[:w]
+	if w == 32 { // the AVX-512 kernel's panel width: both strips a row at a time
+		maxCols32AVX512(&s[0], rows, w, scale, &mx[0])
+		expCols32AVX512(&s[0], rows, w, scale, &mx[0], &sum[0])
+		return
+	}
 	for c := 0; c < w; c += 16 {
 		maxCols16AVX512(&s[c], rows, w, scale, &mx[c])
 		expCols16AVX512(&s[c], rows, w, scale, &mx[c], &sum[c])
