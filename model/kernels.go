@@ -14,12 +14,19 @@ import (
 type kernel struct {
 	*blas.Kernel
 	vec *vecOps
+	// tail8, when set, is the micro-kernel on rows 0-7 of an A panel
+	// (stride lda floats per step) and a B panel of NR columns: c (+)= the
+	// same sums, bit for bit, as the full kernel gives those rows (see
+	// Model.pv).
+	tail8 func(kc int, a []float32, lda int, b, c []float32, ldc int, load bool)
 
 	kcOnce sync.Once
 	kc     int // longest sum Gemm runs as one block (see kBlock)
 }
 
-func newKernel(k *blas.Kernel) *kernel { return &kernel{Kernel: k, vec: vecFor(k)} }
+func newKernel(k *blas.Kernel) *kernel {
+	return &kernel{Kernel: k, vec: vecFor(k), tail8: tail8For(k)}
+}
 
 // kernels returns every kernel usable on this CPU and build, best first;
 // the pure-Go kernel is always last.
