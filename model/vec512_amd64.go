@@ -17,12 +17,17 @@ func expCols32AVX512(x *float32, rows, ld int, scale float32, shift *float32, su
 //go:noescape
 func expCols16AVX512(x *float32, rows, ld int, scale float32, shift *float32, sum *float64)
 
+//go:noescape
+func geluAVX512(x *float32, n int)
+
+//go:noescape
+func siluMulAVX512(gp, up *float32, n int)
+
 // avx512Vec returns the element-wise kernels used with the AVX-512 GEMM
-// kernel: the AVX2 ones with the column softmax on 16-column strips.
+// kernel: the AVX2 ones on 16 lanes, each element bit for bit as the AVX2
+// kernels compute it.
 func avx512Vec() *vecOps {
-	v := avx2Vec()
-	v.softmaxCols = softmaxColsAVX512
-	return v
+	return &vecOps{softmaxCols: softmaxColsAVX512, gelu: geluSliceAVX512, siluMul: siluMulSliceAVX512}
 }
 
 // softmaxColsAVX512 is vecOps.softmaxCols on strips of sixteen columns,
@@ -49,4 +54,26 @@ func softmaxColsAVX512(s []float32, rows, w int, scale float32, sum []float64) {
 		maxCols16AVX512(&s[c], rows, w, scale, &mx[c])
 		expCols16AVX512(&s[c], rows, w, scale, &mx[c], &sum[c])
 	}
+}
+
+// geluSliceAVX512 is geluSliceAVX2 with whole blocks of 16 on 16 lanes;
+// the elements past them go as geluSliceAVX2 takes them (8 lanes, then
+// scalar), which are the ones it would take that way anyway.
+func geluSliceAVX512(x []float32) {
+	n16 := len(x) &^ 15
+	if n16 > 0 {
+		geluAVX512(&x[0], n16)
+	}
+	geluSliceAVX2(x[n16:])
+}
+
+// siluMulSliceAVX512 is siluMulSliceAVX2 with whole blocks of 16 on 16
+// lanes, as geluSliceAVX512.
+func siluMulSliceAVX512(g, u []float32) {
+	u = u[:len(g)]
+	n16 := len(g) &^ 15
+	if n16 > 0 {
+		siluMulAVX512(&g[0], &u[0], n16)
+	}
+	siluMulSliceAVX2(g[n16:], u[n16:])
 }

@@ -9,17 +9,21 @@ import (
 	"testing"
 )
 
+// skipNoAVX512 skips the test unless the CPU has the AVX-512 kernel.
+func skipNoAVX512(t *testing.T) {
+	for _, kr := range kernels() {
+		if kr.Name() == "avx512" {
+			return
+		}
+	}
+	t.Skip("no AVX-512 kernel on this CPU")
+}
+
 // TestSoftmaxAVX512Bits checks that the AVX-512 column softmax gives the
 // AVX2 one's results bit for bit, masked (-Inf) and extreme scores
 // included.
 func TestSoftmaxAVX512Bits(t *testing.T) {
-	has := false
-	for _, kr := range kernels() {
-		has = has || kr.Name() == "avx512"
-	}
-	if !has {
-		t.Skip("no AVX-512 kernel on this CPU")
-	}
+	skipNoAVX512(t)
 	seed := uint64(512)
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -56,7 +60,50 @@ func TestSoftmaxAVX512Bits(t *testing.T) {
 	}
 }
 
+// TestActivationsAVX512Bits checks that the AVX-512 gelu and silu·u give
+// the AVX2 ones' results bit for bit, over lengths with every kind of tail
+// and values out to where exp saturates.
+func TestActivationsAVX512Bits(t *testing.T) {
+	skipNoAVX512(t)
+	seed := uint64(513)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 9))
+	for _, n := range []int{1, 7, 8, 15, 16, 17, 24, 31, 33, 1000, 3072} {
+		x, u := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+			if rng.IntN(10) == 0 {
+				x[i] = float32(rng.NormFloat64() * 100)
+			}
+			u[i] = float32(rng.NormFloat64())
+		}
+		a, b := slices.Clone(x), slices.Clone(x)
+		geluSliceAVX2(a)
+		geluSliceAVX512(b)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("gelu n %d: element %d (x %v): AVX-512 %v, AVX2 %v", n, i, x[i], b[i], a[i])
+			}
+		}
+		a, b = slices.Clone(x), slices.Clone(x)
+		siluMulSliceAVX2(a, u)
+		siluMulSliceAVX512(b, u)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("silu·u n %d: element %d (x %v): AVX-512 %v, AVX2 %v", n, i, x[i], b[i], a[i])
+			}
+		}
+	}
+}
+
 func BenchmarkSoftmaxCols(b *testing.B) {
+	for _, kr := range kernels() {
+		if kr.Name() == "avx512" {
+			goto ok
+		}
+	}
+	b.Skip("no AVX-512 kernel on this CPU")
+ok:
 	rng := rand.New(rand.NewPCG(1, 1))
 	const rows, w = 512, 32
 	s0 := make([]float32, rows*w)
