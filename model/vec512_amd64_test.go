@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// skipNoAVX512 skips the test unless the CPU has the AVX-512 kernel.
-func skipNoAVX512(t *testing.T) {
+// skipNoAVX512 skips the test or benchmark unless the CPU has the AVX-512
+// kernel.
+func skipNoAVX512(t testing.TB) {
 	for _, kr := range kernels() {
 		if kr.Name() == "avx512" {
 			return
@@ -97,13 +98,7 @@ func TestActivationsAVX512Bits(t *testing.T) {
 }
 
 func BenchmarkSoftmaxCols(b *testing.B) {
-	for _, kr := range kernels() {
-		if kr.Name() == "avx512" {
-			goto ok
-		}
-	}
-	b.Skip("no AVX-512 kernel on this CPU")
-ok:
+	skipNoAVX512(b)
 	rng := rand.New(rand.NewPCG(1, 1))
 	const rows, w = 512, 32
 	s0 := make([]float32, rows*w)
