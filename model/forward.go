@@ -115,20 +115,27 @@ type pass struct {
 // multiple of every kernel's A block (192, 96 and 64 rows).
 const mlpChunk = 384
 
+// mlpOne is the most rows the MLP takes as one chunk: one window of 512
+// tokens, whose products then split into jobs that keep two threads
+// equally busy (as 384 + 128 rows, the down projection of the 128 would
+// be two jobs, of 512 and 256 columns).
+const mlpOne = 512
+
 // mlpRows returns the rows the MLP works on at a time over rows rows:
-// rows split into as few chunks of at most mlpChunk as it takes, of equal
-// length rounded up to a multiple of 16 (the last one shorter), so that
-// no chunk's products are a few small jobs that leave a thread idle (512
-// rows go as 256 + 256, not 384 + 128, whose down projection would be two
-// jobs of 512 and 256 columns).
+// all of them up to mlpOne, else as few chunks of at most mlpChunk as it
+// takes, of equal length rounded up to a multiple of 16 (the last one
+// shorter).
 func mlpRows(rows int) int {
+	if rows <= mlpOne {
+		return max(rows, 1)
+	}
 	n := (rows + mlpChunk - 1) / mlpChunk
 	return min(mlpChunk, ((rows+n-1)/n+15)/16*16)
 }
 
 // passBytes estimates the memory of a pass over rows stacked rows:
 // activations and the packed A operand of the projections (the MLP's
-// part bounded by mlpChunk rows).
+// part for mlpRows rows).
 func (m *Model) passBytes(rows int) int64 {
 	c := &m.cfg
 	D, H, KV, hd := c.HiddenSize, c.NumHeads, c.NumKVHeads, c.HeadDim
@@ -137,7 +144,7 @@ func (m *Model) passBytes(rows int) int64 {
 		up *= 2
 	}
 	perRow := 2*D + (H+2*KV)*hd + H*hd + max(D, H*hd) + 4
-	chunk := min(rows, mlpChunk) * (up + c.IntermediateSize)
+	chunk := mlpRows(rows) * (up + c.IntermediateSize)
 	return 4 * (int64(rows)*int64(perRow) + int64(chunk))
 }
 
@@ -478,8 +485,8 @@ func (m *Model) blockOut(p *pass, L *layer, w projs, rows int, probe Probe) {
 	p.s.linear(m, h, D, att, rows, H*hd, H*hd, w[pO], D)
 	addRes(h, L.oB)
 	// MLP, mlpRows rows at a time, so that the hidden activations take at
-	// most mlpChunk·upDim floats whatever the batch (each row's result
-	// does not depend on the chunking).
+	// most max(mlpOne, mlpChunk)·upDim floats whatever the batch (each
+	// row's result does not depend on the chunking).
 	m.norm(h, x, L.norm2W, L.norm2B, 0, rows)
 	I := c.IntermediateSize
 	chunk := mlpRows(rows)
@@ -554,7 +561,7 @@ func (m *Model) size(p *pass, rows int) {
 	p.h = growF32(p.h, rows*D) // normed input / projection output [rows, dim]
 	p.qkv = growF32(p.qkv, rows*qkvDim)
 	p.att = growF32(p.att, rows*H*hd)
-	p.mlp = growF32(p.mlp, min(rows, mlpChunk)*upDim)
+	p.mlp = growF32(p.mlp, mlpRows(rows)*upDim)
 }
 
 // embedRows writes the token (and gpt2 position) embeddings of p's rows

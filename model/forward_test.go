@@ -471,12 +471,19 @@ func TestForwardErrors(t *testing.T) {
 	}
 }
 
-// TestMLPRows checks the MLP's chunking: as few chunks as mlpChunk allows,
-// none longer than mlpChunk, of equal length but for a shorter last one.
+// TestMLPRows checks the MLP's chunking: one chunk up to mlpOne rows, else
+// as few chunks as mlpChunk allows, none longer than mlpChunk, of equal
+// length but for a shorter last one.
 func TestMLPRows(t *testing.T) {
 	for rows := 1; rows <= 5000; rows++ {
 		c := mlpRows(rows)
 		n := (rows + c - 1) / c
+		if rows <= mlpOne {
+			if c != rows {
+				t.Fatalf("rows %d: chunks of %d, want one", rows, c)
+			}
+			continue
+		}
 		if c < 1 || c > mlpChunk || n != (rows+mlpChunk-1)/mlpChunk || (c%16 != 0 && c < rows) {
 			t.Fatalf("rows %d: chunks of %d (%d of them)", rows, c, n)
 		}
@@ -484,7 +491,7 @@ func TestMLPRows(t *testing.T) {
 			t.Fatalf("rows %d: chunks of %d, last %d", rows, c, last)
 		}
 	}
-	if c := mlpRows(512); c != 256 {
-		t.Fatalf("512 rows: chunks of %d, want 256", c)
+	if c := mlpRows(1024); c != 352 {
+		t.Fatalf("1024 rows: chunks of %d, want 352", c)
 	}
 }
