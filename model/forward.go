@@ -45,7 +45,7 @@ type scratch struct{ buf, sp []float32 }
 // projection w of n outputs, into out with row stride ldc.
 func (s *scratch) linear(m *Model, out []float32, ldc int, src []float32, rows, k, ld int, w weight, n int) {
 	if w.sparse == nil {
-		m.kern.Gemm(out, ldc, s.packA(m, src, rows, k, ld), w.dense, rows, n, k, m.threads)
+		m.gemmRows(out, ldc, s.packA(m, src, rows, k, ld), w.dense, rows, n, k)
 		return
 	}
 	R := blas.SpanelRows
@@ -53,6 +53,36 @@ func (s *scratch) linear(m *Model, out []float32, ldc int, src []float32, rows, 
 	a := &blas.Packed{Data: s.sp, Rows: rows, K: k, R: R}
 	m.kern.Pack(a, src, ld, 1, m.threads)
 	m.spmm(out, ldc, a, w.sparse, rows)
+}
+
+// smallB is the largest B operand (bytes) of a product that gemmRows
+// splits by rows: one that stays in L2 for every thread.
+const smallB = 512 << 10
+
+// gemmRows computes out = A·Bᵀ for rows rows of packed a on m.threads
+// threads. A product with a small B (at most smallB: every weight of
+// stories260k, where Gemm makes three jobs of 192, 192 and 128 rows for
+// two threads) is split by rows into one part of whole A panels per
+// thread, each a one-thread Gemm; any other is Gemm's own jobs. Each row's
+// result is the same either way, bit for bit.
+func (m *Model) gemmRows(out []float32, ldc int, a, b *blas.Packed, rows, n, k int) {
+	th, mr := m.threads, a.R
+	panels := (rows + mr - 1) / mr
+	if th <= 1 || panels < 2 || int64(b.Panels())*int64(b.R)*int64(k)*4 > smallB {
+		m.kern.Gemm(out, ldc, a, b, rows, n, k, th)
+		return
+	}
+	parts := min(th, panels)
+	per := (panels + parts - 1) / parts
+	blas.ParallelFor(parts, parts, func(_, i int) {
+		p0, p1 := i*per, min(panels, (i+1)*per)
+		if p0 >= p1 {
+			return
+		}
+		r0, r1 := p0*mr, min(rows, p1*mr)
+		ap := &blas.Packed{Data: a.Data[p0*a.K*mr:], Rows: r1 - r0, K: a.K, R: mr}
+		m.kern.Gemm(out[r0*ldc:], ldc, ap, b, r1-r0, n, k, 1)
+	})
 }
 
 // packA packs rows×k of src (row stride ld) as a gemm A operand into the

@@ -495,3 +495,40 @@ func TestMLPRows(t *testing.T) {
 		t.Fatalf("1024 rows: chunks of %d, want 352", c)
 	}
 }
+
+// TestGemmRows checks that splitting a product with a small weight by rows
+// across threads gives Gemm's result bit for bit, for every kernel.
+func TestGemmRows(t *testing.T) {
+	seed := uint64(64)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 10))
+	for _, kr := range kernels() {
+		for _, sh := range [][2]int{{64, 64}, {192, 64}, {344, 64}, {64, 172}, {512, 64}, {512, 256}, {544, 256}} {
+			n, k := sh[0], sh[1]
+			w := make([]float32, n*k)
+			for i := range w {
+				w[i] = float32(rng.NormFloat64())
+			}
+			b := kr.PackB(w, n, k, k, 1, 1)
+			for _, rows := range []int{1, 12, 13, 100, 511, 512} {
+				x := make([]float32, rows*k)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				a := kr.PackA(x, rows, k, k, 1, 1)
+				want := make([]float32, rows*n)
+				kr.Gemm(want, n, a, b, rows, n, k, 1)
+				for _, th := range []int{2, 3} {
+					m := &Model{kern: kr, threads: th}
+					got := make([]float32, rows*n)
+					m.gemmRows(got, n, a, b, rows, n, k)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s %dx%dx%d threads %d: element %d = %v, Gemm %v", kr.Name(), rows, n, k, th, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
