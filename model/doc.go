@@ -71,11 +71,22 @@
 //
 // The exp-based element-wise kernels — the column softmax of attention,
 // gelu_new, silu·up — have an AVX2 version (eight lanes, the Cephes expf
-// polynomial) used with the assembly GEMM kernels and a scalar Go version
-// used with the "go" kernel, which thereby runs no assembly at all. Each
-// has a float64 or definitional reference, and tests check every kernel
-// against it, including the differential fuzz test FuzzSoftmax over odd
-// sizes.
+// polynomial) used with the assembly GEMM kernels, an AVX-512 one (sixteen
+// lanes, the same instructions, bit for bit the AVX2 results; the softmax
+// takes the AVX-512 kernel's 32-wide panels a row at a time) used with the
+// AVX-512 GEMM kernel, and a scalar Go version used with the "go" kernel,
+// which thereby runs no assembly at all. Each has a float64 or
+// definitional reference, and tests check every kernel against it,
+// including the differential fuzz test FuzzSoftmax over odd sizes.
+//
+// Two ways of running products change no result, only the time: with the
+// AVX-512 kernel, the last panel of Vᵀ in attention's Oᵀ = Vᵀ·P, when at
+// most 8 of its 12 rows are head dimensions, goes through an 8-row form of
+// the micro-kernel (the same chain of multiply-adds per element and the
+// same blocks of the sum); and a product whose weight is at most 512 KiB
+// is split by rows into one part per thread instead of Gemm's jobs of 192
+// rows (so two threads share 512 rows evenly). The MLP takes up to 512
+// rows as one chunk, larger batches in equal chunks of at most 384.
 //
 // # Sparse execution
 //
@@ -213,7 +224,9 @@
 // j ≥ prev_end and j > begin (the first token of the text, and with stride
 // = ctx the first token of every window, is never scored); the loop stops
 // after the window that reaches N. Each NLL is −log_softmax in float64 from
-// the float32 logits (max-shifted, sums in float64); ppl =
+// the float32 logits (max-shifted, sums in float64, each exp within 2 ulp
+// by internal/fastmath's vector kernels, added in a fixed order that no
+// CPU or thread count changes); ppl =
 // exp(nll_sum/scored) and bits per byte = nll_sum/ln 2/bytes, with the
 // byte count of the text passed in.
 //
