@@ -60,7 +60,8 @@ func findKernel(name string) (*kernel, error) {
 // results match the forward pass's bit for bit. kc, internal to package
 // blas, is found once by probing Gemm: a sum 2²⁴ + 1 + 1 + … stays at
 // 2²⁴ in one chain (each 1 is lost to rounding), and grows once the ones
-// fall in a block of their own.
+// fall in a block of their own. (Attention's Vᵀ·P through kernel.tail8
+// uses the same blocks.)
 func (k *kernel) kBlock(n int) int {
 	k.kcOnce.Do(func() {
 		const limit = 1 << 16
@@ -73,10 +74,13 @@ func (k *kernel) kBlock(n int) int {
 			k.MatMulT(c, a, b, 1, 1, n, 1)
 			return c[0] == 1<<24
 		}
-		lo, hi := 1, limit // oneBlock(lo); kc < hi unless hi == limit
-		if oneBlock(limit) {
-			lo = limit
+		// Doubling, then bisecting: the probes stay about as long as kc
+		// (each packs its operands: a probe of 2¹⁶ would take 11 MB).
+		lo, hi := 1, 2 // oneBlock(lo); kc < hi unless hi > limit
+		for hi <= limit && oneBlock(hi) {
+			lo, hi = hi, 2*hi
 		}
+		hi = min(hi, limit)
 		for hi-lo > 1 {
 			mid := (lo + hi) / 2
 			if oneBlock(mid) {
