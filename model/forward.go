@@ -321,7 +321,13 @@ func (m *Model) attention(a *attScratch, qkv, out []float32, T int) {
 		// Sᵀ[k][c] = K_k · Q_{q0+c} for keys k < keys; padding queries
 		// (c ≥ nq) are zero rows of the panel and score 0.
 		wk.q.Rows = nq
-		kr.PackPanels(wk.q, qkv[q0*ld+h*hd:], ld, 1, 0, 1)
+		if hd < 16 {
+			// Small heads (stories260k's 8): a plain transpose, which
+			// costs less than PackPanels' general paths at this size.
+			packQ(wk.q.Data[:hd*nr], qkv[q0*ld+h*hd:], ld, hd, nq, nr)
+		} else {
+			kr.PackPanels(wk.q, qkv[q0*ld+h*hd:], ld, 1, 0, 1)
+		}
 		s := wk.s[:keys*nr]
 		// Both products run over whole tiles of mr rows (the packed
 		// operands are zero-padded, or hold keys the block may not see,
@@ -350,6 +356,22 @@ func (m *Model) attention(a *attScratch, qkv, out []float32, T int) {
 			}
 		}
 	})
+}
+
+// packQ packs nq query rows of hd values (row stride ld in src) as one B
+// panel of nr rows, dst[d·nr+c] = src[c·ld+d], zeroing rows nq … nr−1: what
+// PackPanels writes for that panel.
+func packQ(dst, src []float32, ld, hd, nq, nr int) {
+	for c := range nq {
+		for d, v := range src[c*ld : c*ld+hd] {
+			dst[d*nr+c] = v
+		}
+	}
+	if nq < nr {
+		for d := range hd {
+			clear(dst[d*nr+nq : (d+1)*nr])
+		}
+	}
 }
 
 // pv computes attention's Oᵀ tile o = Vᵀ·P ([hd rounded up to whole

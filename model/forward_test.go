@@ -13,6 +13,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/tensor"
+	"github.com/lmsparse/lmsparse/tensor/blas"
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
@@ -527,6 +528,36 @@ func TestGemmRows(t *testing.T) {
 							t.Fatalf("%s %dx%dx%d threads %d: element %d = %v, Gemm %v", kr.Name(), rows, n, k, th, i, got[i], want[i])
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackQ checks attention's small-head query packing against
+// PackPanels, padding rows included, for every kernel.
+func TestPackQ(t *testing.T) {
+	seed := uint64(65)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 11))
+	for _, kr := range kernels() {
+		nr := kr.NR()
+		for _, hd := range []int{1, 4, 8, 15} {
+			for _, nq := range []int{1, nr / 2, nr} {
+				ld := 3*hd + 5
+				src := make([]float32, nq*ld)
+				for i := range src {
+					src[i] = float32(rng.NormFloat64())
+				}
+				want := blas.NewPacked(nq, hd, nr)
+				kr.PackPanels(want, src, ld, 1, 0, 1)
+				got := make([]float32, hd*nr)
+				for i := range got {
+					got[i] = 42 // stale values the padding must overwrite
+				}
+				packQ(got, src, ld, hd, nq, nr)
+				if !slices.Equal(got, want.Data) {
+					t.Fatalf("%s hd %d nq %d: packQ %v, PackPanels %v", kr.Name(), hd, nq, got, want.Data)
 				}
 			}
 		}
