@@ -81,5 +81,3 @@ func indexBody(x []float32, v float32) int {
 	}
 	return -1
 }
-
-func useAVX2Kernels() bool { return useAVX2 }

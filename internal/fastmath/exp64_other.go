@@ -13,5 +13,3 @@ func dotDiffBody(w []float64, p, q []float32, a, b float64, s *[Lanes]float64) {
 func maxBody(x []float32) float32 { return maxGo(x) }
 
 func indexBody(x []float32, v float32) int { return indexGo(x, v) }
-
-func useAVX2Kernels() bool { return false }
