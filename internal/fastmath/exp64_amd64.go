@@ -4,9 +4,10 @@ package fastmath
 
 import "golang.org/x/sys/cpu"
 
-// The AVX2+FMA kernels of exp64_amd64.s, used when the CPU has both (and
-// sumExpAVX512 instead of sumExpAVX2 with AVX-512F); each takes whole blocks (16 elements for sumExpAVX2 and dotDiffAVX2, 32 for
-// maxAVX2 and indexAVX2) and the Go wrappers finish the rest.
+// The kernels of exp64_amd64.s: AVX2+FMA ones, used when the CPU has both,
+// and sumExpAVX512 instead of sumExpAVX2 with AVX-512F. Each takes whole
+// blocks (16 elements for sumExp and dotDiff, 32 for max and index) and
+// the Go wrappers finish the rest.
 
 //go:noescape
 func sumExpAVX2(x *float32, n int, shift float64, out *float64, s *[Lanes]float64)
