@@ -29,10 +29,9 @@ const (
 // Exp returns e^x in float64, within 2 ulp of the exact value (under 1
 // ulp over the tests' inputs), with Exp(NaN) = NaN, Exp(+Inf) = +Inf,
 // Exp(−Inf) = 0, and results that underflow rounded once into the
-// subnormals. It is the
-// scalar form of the vector kernels of [SumExp]: the same operations in
-// the same order (with fused multiply-adds), so every lane of those
-// kernels returns exactly Exp's bits.
+// subnormals. It is the scalar form of the vector kernels of [SumExp]:
+// the same operations in the same order (with fused multiply-adds), so
+// every lane of those kernels returns exactly Exp's bits.
 //
 // The scheme: clamp x to [−746, 710] (NaN passes), k = round-to-even(x·log₂e),
 // r = x − k·ln 2 by two fused multiply-adds, e^r = 1 + (r + r²·q(r)) with
