@@ -97,12 +97,10 @@
 // for byte apart from the timings: the merged timings are the main pass's
 // stages, then sweep and total, each summed over the shards (machine
 // time), and the peak RSS is the largest shard's. The numbers are those
-// of the shards' scorings, which equal a one-machine run's when the
-// forward pass picks the same kernels: model.Options.Sparse "auto" times
-// the sparse and dense kernels for a projection of at least 65,536
-// weights with at least 50% zeros and keeps the faster, so such
-// checkpoints may score differently in the last bits (about 1e-8
-// relative) from run to run, sharded or not. [MergeInto] writes the
+// of the shards' scorings, which equal a one-machine run's on one kind of
+// CPU (matrix kernel): whether the forward pass keeps a pruned weight
+// sparse (model.Options.Sparse "auto" times both kernels for large
+// weights) does not change a bit of them. [MergeInto] writes the
 // three reports into a directory (OUT, normally) and, like Run, returns
 // an error wrapping [ErrGateFailed] when a gate failed.
 package compress

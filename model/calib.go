@@ -118,7 +118,7 @@ func (m *Model) timeBoth(w []float32, rows, k, si, sj, rounds int) (dense, spars
 	m.pack(bp, w, si, sj, m.threads)
 	var csr blas.CSR
 	csr.SetStrided(w, rows, k, si, sj, -1)
-	sb := blas.NewSparseB(&csr)
+	sb := m.kern.NewSparseB(&csr)
 	dense, sparse = time.Duration(1<<62), time.Duration(1<<62)
 	for range rounds {
 		t0 := time.Now()

@@ -110,12 +110,15 @@
 // the same way by BenchmarkSparseSmall (on the development host sparse
 // was at least 12% faster than dense on every shape from 32×64 to
 // 255×256 from 50% zeros, with both assembly kernels on 1 and 2 threads),
-// so a small model such as stories260k makes the same choices, and gets
-// the same logits, on every run; a large one may differ at float32
-// rounding between runs where its timings fall on either side of the
-// margin. TestSparseCalibration checks the rule with injected timings.
-// Logits agree with the
-// dense path to float32 rounding (TestSparseExecution, with every kernel).
+// so a small model such as stories260k makes the same choices on every
+// run. TestSparseCalibration checks the rule with injected timings. The
+// choice changes the speed, never a result: the assembly sparse kernels
+// sum each element as the dense GEMM does (the same FMA chains, cut into
+// the same blocks of the sum, blas.Kernel.NewSparseB), so the logits are
+// the dense path's bit for bit, whatever was chosen and however the
+// timings fell (TestSparseExecution checks "off", "auto" and "on" with
+// every kernel: equal bits with the assembly ones, float32 rounding with
+// the pure-Go one).
 // The sparse kernel is chosen only with an assembly GEMM kernel, whose
 // sparse counterpart is AVX-512 or AVX2+FMA assembly (blas.SparseAsm). A
 // 90%-pruned GPT-2-small shape runs 1.8–1.9× faster at ctx 512 with the

@@ -543,7 +543,7 @@ func (m *Model) proj(b *weightBuf, w []float32, spec *projSpec, threads int, cac
 	}
 	if kind == kindCSR {
 		b.sparse.SetStrided(w, rows, k, spec.si, spec.sj, nnz)
-		return weight{sparse: newSparseWeight(&b.sparse)}
+		return weight{sparse: m.newSparseWeight(&b.sparse)}
 	}
 	nr := m.kern.NR()
 	b.dense = blas.Packed{Data: growF32(b.dense.Data, (rows+nr-1)/nr*nr*k), Rows: rows, K: k, R: nr}
@@ -883,7 +883,7 @@ func (m *Model) loadMatrix(src source, name string, rows, k int) (weight, error)
 		if err != nil {
 			return weight{}, err
 		}
-		return weight{sparse: newSparseWeight(s)}, nil
+		return weight{sparse: m.newSparseWeight(s)}, nil
 	}
 	p := blas.NewPacked(rows, k, nr)
 	err := each(func(r0 int, w []float32) {

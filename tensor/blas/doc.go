@@ -60,15 +60,20 @@
 //
 // [SpMMT] and [Kernel.SpMMTPacked] compute the same C = A·Bᵀ with B sparse
 // (a pruned Linear weight): a [CSR] regrouped once by [NewSparseB] into a
-// [SparseB], whose nonzeros are grouped by 64 rows of B and blocks of 128
-// columns. A is packed in panels of [SpanelRows] rows; a job (one panel ×
+// [SparseB], whose nonzeros are grouped by 64 rows of B and blocks of at
+// most 128 columns, cut where [Kernel.Gemm] cuts its sums ([Kernel.KBlock]:
+// runs of at most 192 terms for AVX-512, 384 for AVX2). A is packed in panels of [SpanelRows] rows; a job (one panel ×
 // 64 rows of B) keeps a 64×64 tile of sums in L1 and, block by block, adds
 // each row's nonzeros times the matching rows of the panel's 32 KB block,
 // then transposes the tile into C in registers. The kernels are AVX-512
 // (two rows of B at a time, eight zmm FMA chains), AVX2+FMA (one row, eight
-// ymm chains) and, for the pure-Go kernel, a scalar Go loop; each element
-// is one FMA chain over its row's nonzeros in column order, so the two
-// assembly kernels agree bit for bit. [SpMMTRef] is the reference:
+// ymm chains) and, for the pure-Go kernel, a scalar Go loop. Each element
+// is summed as the dense GEMM sums it: per run, one FMA chain from zero
+// over its row's nonzeros in column order, added to the runs before. A
+// zero term adds nothing to an FMA chain, so with a [SparseB] built by
+// kr.NewSparseB, kr's assembly sparse kernel gives the very bits of kr's
+// dense Gemm (TestSpMMTRandom checks it): choosing sparse or dense for a
+// weight changes the speed, never the result. [SpMMTRef] is the reference:
 // TestSpMMTRandom and the differential fuzz test FuzzSpMMT check every
 // kernel against it over odd sizes, strides and sparsities. On the
 // GPT-2-small projection shapes (M = 512) the AVX-512 kernel ties the dense

@@ -25,6 +25,8 @@ type Kernel struct {
 	// kernel has none, so that it runs no assembly at all.
 	pack4 func(dst, src []float32, k, si, r int) int
 	asm   bool // written in assembly (needs AVX2+FMA at least)
+	// spFold is SpMMTPacked's tile += run, run = 0 (nil: spFold).
+	spFold func(tile, run []float32)
 	// spBlock is the sparse kernel of SpMMTPacked (nil: spBlockGo): it
 	// adds one column block of a group's nonzeros to the tile.
 	spBlock func(np, ns int, seg []uint32, val []float32, off []uint16, a, tile []float32)

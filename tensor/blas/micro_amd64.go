@@ -40,9 +40,9 @@ func asmKernels() []*Kernel {
 	var ks []*Kernel
 	if cpu.X86.HasAVX512F {
 		ks = append(ks, &Kernel{name: "avx512", mr: 12, nr: 32, micro: microAVX512, pack4: pack4SliceAVX2, asm: true,
-			spBlock: spBlockSliceAVX512, tr: transpose16AVX512, trB: 16,
+			spBlock: spBlockSliceAVX512, spFold: spFoldSliceAVX2, tr: transpose16AVX512, trB: 16,
 			kc: 192, mcPanels: 16, ncPanels: 16})
 	}
 	return append(ks, &Kernel{name: "avx2", mr: 6, nr: 16, micro: microAVX2, pack4: pack4SliceAVX2, asm: true,
-		spBlock: spBlockSliceAVX2, tr: transpose8AVX2, trB: 8})
+		spBlock: spBlockSliceAVX2, spFold: spFoldSliceAVX2, tr: transpose8AVX2, trB: 8})
 }

@@ -3,7 +3,6 @@ package blas
 import (
 	"fmt"
 	"math"
-	"math/bits"
 )
 
 // CSR is a sparse [Rows, Cols] float32 matrix in compressed sparse row
@@ -164,7 +163,10 @@ type SparseB struct {
 	rows, cols int
 	gr         int      // rows per group, spGroupRows
 	bc         int      // columns per block, spBlockCols (at most 256: off is 16 bits)
-	nkb        int      // column blocks, ceil(cols/bc)
+	nkb        int      // column blocks
+	kcb        int      // the length of the sums folded into C one at a time (see SpMMTPacked)
+	bstart     []int32  // [nkb+1]: column block kb is columns [bstart[kb], bstart[kb+1])
+	fold       []bool   // [nkb]: block kb starts a new sum of kcb columns
 	blk        []int32  // [groups·nkb+1]: segments of group g, block kb are seg[blk[g·nkb+kb]:blk[g·nkb+kb+1]]
 	pairs      []uint8  // [groups·nkb]: how many of them are pairs (two entries each, first); see NewSparseB
 	nzb        []int64  // [groups·nkb+1]: their nonzeros start at val[nzb[g·nkb+kb]]
@@ -192,25 +194,64 @@ func (s *SparseB) NNZ() int { return len(s.val) }
 // then the first row's other cx−cy follow, so that the AVX-512 kernel adds
 // two rows at once in eight independent FMA chains. A block has np pairs
 // and then, with an odd number of segments, one single.
-func NewSparseB(b *CSR) *SparseB { return newSparseB(b, spGroupRows, spBlockCols) }
+//
+// Its sums are split as [Best]'s [Kernel.Gemm] splits them (see
+// [Kernel.NewSparseB]).
+func NewSparseB(b *CSR) *SparseB { return Best().NewSparseB(b) }
 
-// newSparseB is NewSparseB with gr rows per group and bc columns per
-// block, both at most 256 (the row and offset fields of seg and off are 16
-// bits), bc a power of two.
-func newSparseB(b *CSR, gr, bc int) *SparseB {
+// NewSparseB is the package's NewSparseB with the sums split as kr's
+// [Kernel.Gemm] splits a sum of b.Cols terms ([Kernel.KBlock]): with kr's
+// assembly kernel, [Kernel.SpMMTPacked] then gives the very bits of kr's
+// Gemm on the dense matrix (zeros included), so that whether a weight is
+// kept sparse or dense does not change a result.
+func (kr *Kernel) NewSparseB(b *CSR) *SparseB {
+	return newSparseB(b, spGroupRows, spBlockCols, kr.KBlock(b.Cols))
+}
+
+// KBlock returns the length of the blocks [Kernel.Gemm] splits a sum of k
+// terms into: ceil(k/nb) each, nb = ceil(k/kc) blocks for the kernel's
+// longest block kc. Each block is one chain of multiply-adds from zero,
+// added to the sum of the blocks before it.
+func (kr *Kernel) KBlock(k int) int {
+	if k <= 0 {
+		return 1
+	}
+	kcMax := orDefault(kr.kc, defaultKC)
+	nkc := (k + kcMax - 1) / kcMax
+	return (k + nkc - 1) / nkc
+}
+
+// newSparseB is NewSparseB with gr rows per group, blocks of at most bc
+// columns, both at most 256 (the row and offset fields of seg and off are
+// 16 bits), and sums folded every kcb columns: the column blocks are the
+// pieces of at most bc columns of each run of kcb.
+func newSparseB(b *CSR, gr, bc, kcb int) *SparseB {
 	if err := b.Check(); err != nil {
 		panic("blas: NewSparseB: " + err.Error())
 	}
-	if gr < 1 || gr > 256 || bc < 1 || bc > 256 || bc&(bc-1) != 0 {
-		panic(fmt.Sprintf("blas: NewSparseB: %d rows × %d columns per block", gr, bc))
+	if gr < 1 || gr > 256 || bc < 1 || bc > 256 || kcb < 1 {
+		panic(fmt.Sprintf("blas: NewSparseB: %d rows × %d columns per block, sums of %d", gr, bc, kcb))
 	}
-	nkb := (b.Cols + bc - 1) / bc
+	bstart, fold := []int32{}, []bool{}
+	for d0 := 0; d0 < b.Cols; d0 += kcb {
+		for c0 := d0; c0 < min(d0+kcb, b.Cols); c0 += bc {
+			bstart, fold = append(bstart, int32(c0)), append(fold, c0 == d0)
+		}
+	}
+	if len(bstart) == 0 {
+		bstart, fold = append(bstart, 0), append(fold, true) // no columns: one empty block
+	}
+	nkb := len(bstart)
+	bstart = append(bstart, int32(b.Cols))
+	colBlock := make([]int32, b.Cols)
+	for kb := range nkb {
+		for c := bstart[kb]; c < bstart[kb+1]; c++ {
+			colBlock[c] = int32(kb)
+		}
+	}
 	groups := (b.Rows + gr - 1) / gr
-	if b.Rows > 0 && nkb == 0 {
-		nkb = 1 // no columns: empty blocks
-	}
 	nnz := len(b.Val)
-	s := &SparseB{rows: b.Rows, cols: b.Cols, gr: gr, bc: bc, nkb: nkb,
+	s := &SparseB{rows: b.Rows, cols: b.Cols, gr: gr, bc: bc, nkb: nkb, kcb: kcb, bstart: bstart, fold: fold,
 		blk: make([]int32, groups*nkb+1), pairs: make([]uint8, groups*nkb), nzb: make([]int64, groups*nkb+1),
 		seg: make([]uint32, 0, min(nnz, b.Rows*nkb)), val: make([]float32, nnz), off: make([]uint16, nnz)}
 	// pos[jj] is the next unread nonzero of row g·gr+jj; columns increase
@@ -219,8 +260,7 @@ func newSparseB(b *CSR, gr, bc int) *SparseB {
 	order, sorted := make([]int, gr), make([]int, gr)
 	hist := make([]int, bc+1)
 	cnt := make([]int32, gr*nkb) // [jj][kb]: row jj's nonzeros in block kb
-	shift := bits.TrailingZeros(uint(bc))
-	w := 0 // next nonzero written
+	w := 0                       // next nonzero written
 	for g := 0; g < groups; g++ {
 		j0, j1 := g*gr, min((g+1)*gr, b.Rows)
 		copy(pos, b.RowPtr[j0:j1])
@@ -228,11 +268,11 @@ func newSparseB(b *CSR, gr, bc int) *SparseB {
 		for jj := 0; jj < j1-j0; jj++ {
 			c := cnt[jj*nkb : (jj+1)*nkb]
 			for _, col := range b.Col[b.RowPtr[j0+jj]:b.RowPtr[j0+jj+1]] {
-				c[uint(col)>>shift]++
+				c[colBlock[col]]++
 			}
 		}
 		for kb := 0; kb < nkb; kb++ {
-			k0 := int32(kb * bc)
+			k0 := bstart[kb]
 			nseg := 0
 			for jj := 0; jj < j1-j0; jj++ {
 				end[jj] = pos[jj] + int64(cnt[jj*nkb+kb])
@@ -311,7 +351,7 @@ func SpMMT(kr *Kernel, c, a []float32, b *CSR, m, n, k, threads int) {
 	}
 	threads = Threads(threads)
 	ap := kr.PackMatrix(a, m, k, k, 1, SpanelRows, threads)
-	kr.SpMMTPacked(c, n, ap, NewSparseB(b), m, threads)
+	kr.SpMMTPacked(c, n, ap, kr.NewSparseB(b), m, threads)
 }
 
 // SpMMTPacked computes c[i*ldc+j] = Σ_p A(i,p)·B(j,p) for the first m rows
@@ -322,9 +362,13 @@ func SpMMT(kr *Kernel, c, a []float32, b *CSR, m, n, k, threads int) {
 // group of 64 rows of B: for each block of 128 columns, every row of the
 // group adds its nonzeros in that block to its 64 sums (a tile kept in
 // L1), and the tile is transposed into C at the end. Each element of C is
-// one FMA chain (a plain multiply-add chain for "go") over its row's
-// nonzeros in column order, computed by one goroutine, so the result does
-// not depend on threads.
+// summed as [Kernel.Gemm] sums it: per run of b's kcb columns (see
+// [Kernel.NewSparseB]) one FMA chain from zero (a plain multiply-add chain
+// for "go") over its row's nonzeros in column order, each run's sum added
+// to those of the runs before; one goroutine computes it, so the result
+// does not depend on threads. With b built by kr.NewSparseB and an
+// assembly kernel, C is bit for bit kr's Gemm of the dense B: a zero
+// term of the dense chain adds nothing (finite A assumed).
 func (kr *Kernel) SpMMTPacked(c []float32, ldc int, a *Packed, b *SparseB, m, threads int) {
 	if a.R != SpanelRows || a.K != b.cols || m > a.Rows || len(a.Data) < a.Panels()*a.K*a.R {
 		panic(fmt.Sprintf("blas: SpMMTPacked: A panels of %d rows × %d (want %d rows × %d), m=%d", a.R, a.K, SpanelRows, b.cols, m))
@@ -346,22 +390,31 @@ func (kr *Kernel) SpMMTPacked(c []float32, ldc int, a *Packed, b *SparseB, m, th
 	}
 	nkb := b.nkb
 	threads = min(Threads(threads), panels*groups)
-	tiles := make([]float32, threads*G*R) // per worker: [j-j0][r]
+	fold := kr.spFold
+	if fold == nil {
+		fold = spFold
+	}
+	tiles := make([]float32, 2*threads*G*R) // per worker: the sums and the current run's, [j-j0][r]
 	ParallelFor(threads, panels*groups, func(w, job int) {
 		// Jobs run panel-major, so consecutive jobs reuse one A panel.
 		pn, g := job/groups, job%groups
 		panel := a.Data[pn*K*R : (pn+1)*K*R]
-		tile := tiles[w*G*R : (w+1)*G*R]
-		clear(tile)
+		tile, run := tiles[2*w*G*R:(2*w+1)*G*R], tiles[(2*w+1)*G*R:(2*w+2)*G*R]
+		clear(tile) // +0 + a run's sums is those sums: no run sums to −0
+		clear(run)
 		for kb := 0; kb < nkb; kb++ {
+			if b.fold[kb] && kb > 0 {
+				fold(tile, run)
+			}
 			s0, s1 := b.blk[g*nkb+kb], b.blk[g*nkb+kb+1]
 			if s0 == s1 {
 				continue
 			}
 			nz, nz1 := b.nzb[g*nkb+kb], b.nzb[g*nkb+kb+1]
 			np := int(b.pairs[g*nkb+kb])
-			block(np, int(s1-s0)-2*np, b.seg[s0:s1], b.val[nz:nz1], b.off[nz:nz1], panel[kb*b.bc*R:], tile)
+			block(np, int(s1-s0)-2*np, b.seg[s0:s1], b.val[nz:nz1], b.off[nz:nz1], panel[int(b.bstart[kb])*R:], run)
 		}
+		fold(tile, run)
 		// Transpose the tile into C: whole blocks in registers, the edges
 		// (a partial panel or group) one by one.
 		i0, j0 := pn*R, g*G
@@ -371,6 +424,17 @@ func (kr *Kernel) SpMMTPacked(c []float32, ldc int, a *Packed, b *SparseB, m, th
 		spTileRect(tile, cc, ldc, 0, rr, jj, cols)
 		spTileRect(tile, cc, ldc, rr, rows, 0, cols)
 	})
+}
+
+// spFold adds the sums of a finished run of kcb columns to the tile, as
+// Gemm adds a block's sums to C (the tile starts at +0, and +0 plus a
+// run's sums is those sums: a chain of FMAs from +0 never ends at −0), and
+// clears run for the next.
+func spFold(tile, run []float32) {
+	for i, v := range run {
+		tile[i] += v
+	}
+	clear(run)
 }
 
 // spBlockGo is the portable block kernel: for each of np pairs and then

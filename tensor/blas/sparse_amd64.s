@@ -551,3 +551,35 @@ cols:
 	JNZ  rows
 	VZEROUPPER
 	RET
+
+// func spFoldAVX2(tile, run *float32, n int)
+// tile[i] += run[i], run[i] = 0 for i < n (n a positive multiple of 32).
+TEXT ·spFoldAVX2(SB), NOSPLIT, $0-24
+	MOVQ tile+0(FP), DI
+	MOVQ run+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y7, Y7, Y7
+
+fold:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VADDPS  (DI), Y0, Y0
+	VADDPS  32(DI), Y1, Y1
+	VADDPS  64(DI), Y2, Y2
+	VADDPS  96(DI), Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y7, (SI)
+	VMOVUPS Y7, 32(SI)
+	VMOVUPS Y7, 64(SI)
+	VMOVUPS Y7, 96(SI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JNZ     fold
+	VZEROUPPER
+	RET
