@@ -64,10 +64,11 @@
 // about 40 bytes per window (100 with a base) and 0.7 KB. A partial's [RunID] — model and base
 // labels, text path, size and SHA-256, tokenizer kind, SHA-256 of the
 // token ids (4 bytes little-endian each), MaxTokens, ctx, stride, windows,
-// N, and the lmsparse build (manifest.Tool) — must be the same in every part; Merge refuses parts of different
-// runs, a missing shard or a shard given twice with an error wrapping
-// [ErrInput] that names the field or the shard. Model weights are not
-// hashed: every shard must read the same checkpoint at the same path.
+// N, the lmsparse build (manifest.Tool), and with [CompareShard] every file
+// the model and the base are read from with its size and SHA-256 — must be
+// the same in every part; Merge refuses parts of different runs, a missing
+// shard or a shard given twice with an error wrapping [ErrInput] that
+// names the field or the shard.
 // Merged seconds are the sum of the shards' scoring times. The numbers do
 // not depend on the threads, but they do on the matrix kernel (AVX-512,
 // AVX2 and pure Go differ in the last bits): the merged report's kernel

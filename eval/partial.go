@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/internal/atomicfile"
 	"github.com/lmsparse/lmsparse/internal/safeio"
 	"github.com/lmsparse/lmsparse/manifest"
@@ -50,6 +52,13 @@ type RunID struct {
 	// Tool is the lmsparse build that scored the shard (manifest.Tool):
 	// another build may compute other bits.
 	Tool string `json:"tool"`
+	// ModelFiles and BaseFiles are the files the model and the base model
+	// are read from, with their sizes and sha256, as lmsparse.json records
+	// inputs (manifest.HashFiles: the weights, or the .onnx file, and the
+	// config and tokenizer files beside them): shards of one run read the
+	// same bytes, not only the same paths.
+	ModelFiles []manifest.Input `json:"model_files"`
+	BaseFiles  []manifest.Input `json:"base_files,omitempty"`
 }
 
 // fields lists the RunID's fields by JSON name, to name a difference.
@@ -58,7 +67,35 @@ func (id RunID) fields() [][2]string {
 		{"text_bytes", fmt.Sprint(id.TextBytes)}, {"invalid_utf8_bytes", fmt.Sprint(id.InvalidUTF8)},
 		{"tokenizer", id.Tokenizer}, {"tokens", fmt.Sprint(id.Tokens)}, {"tokens_sha256", id.TokensSHA256},
 		{"max_tokens", fmt.Sprint(id.MaxTokens)}, {"cut", fmt.Sprint(id.Cut)}, {"ctx", fmt.Sprint(id.Ctx)},
-		{"stride", fmt.Sprint(id.Stride)}, {"windows", fmt.Sprint(id.Windows)}, {"shards", fmt.Sprint(id.Shards)}, {"tool", id.Tool}}
+		{"stride", fmt.Sprint(id.Stride)}, {"windows", fmt.Sprint(id.Windows)}, {"shards", fmt.Sprint(id.Shards)}, {"tool", id.Tool},
+		{"model_files", filesField(id.ModelFiles)}, {"base_files", filesField(id.BaseFiles)}}
+}
+
+// filesField writes files as one line: name (bytes, sha256), ….
+func filesField(files []manifest.Input) string {
+	var b strings.Builder
+	for i, f := range files {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s (%d bytes, sha256 %s)", f.File, f.Bytes, f.SHA256)
+	}
+	return b.String()
+}
+
+// modelFiles hashes the files of the model at path as lmsparse.json
+// records its inputs: an ONNX file, or a checkpoint's weight files, with
+// the config and tokenizer files beside them.
+func modelFiles(path string) ([]manifest.Input, error) {
+	if file, ok := checkpoint.ONNXPath(path); ok {
+		return manifest.HashFiles(filepath.Dir(file), []string{file})
+	}
+	m, err := checkpoint.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return manifest.HashFiles(m.Dir, m.Files)
 }
 
 // A Partial is what one shard of a sharded eval measured ([Harness.ScoreShard]):
@@ -151,13 +188,21 @@ func tokensSHA256(ids []int) string {
 }
 
 // CompareShard is [Compare] for one shard: it opens the model and the base,
-// scores shard of the windows and returns the [Partial].
+// scores shard of the windows and returns the [Partial], with the model's
+// and the base's files hashed into its RunID (ModelFiles, BaseFiles;
+// [Harness.ScoreShard], given a model.LM, leaves them empty).
 func CompareShard(ctx context.Context, modelPath, basePath string, text *Text, tok *tokenizer.Tokenizer, opts Options, mopts model.Options, shard model.Shard) (*Partial, error) {
 	var p *Partial
 	err := withModels(modelPath, basePath, text, tok, opts, mopts, func(h *Harness, m model.LM) (err error) {
 		p, err = h.ScoreShard(ctx, m, modelPath, shard)
 		return err
 	})
+	if err == nil {
+		p.ModelFiles, err = modelFiles(modelPath)
+	}
+	if err == nil && basePath != "" {
+		p.BaseFiles, err = modelFiles(basePath)
+	}
 	return p, err
 }
 

@@ -116,6 +116,13 @@ func TestMergeEvalRefuses(t *testing.T) {
 	mustRun(t, "copy", demoModel, "-o", other)
 	om := filepath.Join(dir, "other-model.json")
 	mustRun(t, "eval", other, "--text", demoHeldout, "--max-tokens", "3000", "--shard", "1/2", "--partial", om)
+	// The same model path with other bytes (config.json rewritten between
+	// the shards): only the model's hashes tell.
+	ob0, ob1 := filepath.Join(dir, "ob-0.json"), filepath.Join(dir, "ob-1.json")
+	mustRun(t, "eval", other, "--text", demoHeldout, "--max-tokens", "3000", "--shard", "0/2", "--partial", ob0)
+	cfg, _ := os.ReadFile(filepath.Join(other, "config.json"))
+	os.WriteFile(filepath.Join(other, "config.json"), append(cfg, '\n'), 0o644)
+	mustRun(t, "eval", other, "--text", demoHeldout, "--max-tokens", "3000", "--shard", "1/2", "--partial", ob1)
 	report := filepath.Join(dir, "report.json")
 	os.WriteFile(report, []byte(mustRun(t, "eval", demoModel, "--text", demoHeldout, "--max-tokens", "300", "--json")), 0o644)
 	// Edited parts: another build, and sums that do not fit the windows.
@@ -149,6 +156,7 @@ func TestMergeEvalRefuses(t *testing.T) {
 		{[]string{p2[0], ctx[1]}, []string{"not shards of one run", `ctx "256" vs "128"`}},
 		{[]string{a, b}, []string{"not shards of one run", "text_sha256"}},
 		{[]string{p2[0], om}, []string{"not shards of one run", "model"}},
+		{[]string{ob0, ob1}, []string{"not shards of one run", "model_files", "config.json"}},
 		{[]string{p2[0], p3[1], p3[2]}, []string{"not shards of one run", "shards"}},
 		{[]string{p2[0], report}, []string{report, "not an eval partial file"}},
 		{nil, []string{"want the partial files"}},
