@@ -21,6 +21,7 @@ const (
 	FuseSiLU      = "SiLU"         // x · sigmoid(x)
 	FuseSoftmax   = "ScaleSoftmax" // Softmax(x / c [+ mask]) over the last axis
 	FuseAttention = "Attention"    // MatMul(ScaleSoftmax(MatMul(Q, Kᵀ)), V)
+	FuseQKV       = "QKV"          // MatMuls (or MatMul+Adds) of one input by constant weights of one depth K
 )
 
 // Fusion is one group of nodes [Load] replaced by a fused kernel.
@@ -111,13 +112,16 @@ func (s *Session) fuse(consts []*Tensor, log func(string)) {
 		}
 	}
 	s.nodes = f.result()
-	// Second stage: attentions around the fused softmaxes.
+	// Second stage: attentions around the fused softmaxes, and products
+	// sharing an input (after MatMul+Add, so that a biased projection
+	// joins its group as one member).
 	f = newFuser(s, consts, log)
 	for k, n := range s.nodes {
 		if n.fused != nil && n.fused.kind == FuseSoftmax {
 			f.attention(k)
 		}
 	}
+	f.sharedInput()
 	s.nodes = f.result()
 }
 
@@ -325,6 +329,7 @@ func init() {
 		FuseSiLU:      kSiLU,
 		FuseSoftmax:   kScaleSoftmax,
 		FuseAttention: kAttention,
+		FuseQKV:       kQKV,
 	}
 }
 
@@ -675,4 +680,100 @@ func (f *fuser) attention(k int) {
 	if ss.fused.mask >= 0 {
 		fz.mask = slices.Index(n.in, ss.in[ss.fused.mask])
 	}
+}
+
+// product returns, for a node that is a MatMul by a constant packed
+// weight or a fused MatMul+Add, the MatMul node; nil otherwise.
+func product(n *node) *node {
+	switch {
+	case n.fused == nil && n.pb.GetOpType() == "MatMul" && n.bp != nil:
+		return n
+	case n.fused != nil && n.fused.kind == FuseMatMulAdd:
+		return n.fused.sub[0]
+	}
+	return nil
+}
+
+// sharedInput groups the products (MatMul by a constant packed weight, or
+// fused MatMul+Add) that read the same input x as their left operand —
+// the Q, K and V projections of an attention, the gate and up projections
+// of a gated MLP — into one fused node computing all of them with x packed
+// once and one parallel loop over every output's tiles. Each product
+// keeps its own output value; the fused node takes the place of the first
+// (every member reads only x and constants, so all can run there). The
+// weights must have one depth K (they do in any graph that runs: K is x's
+// last dimension); MatMuls of x by a computed or non-2-D weight stay
+// outside the group.
+func (f *fuser) sharedInput() {
+	groups := map[int][]int{} // x → candidate nodes, in graph order
+	var xs []int              // in order of first reader
+	others := map[int][]int{} // x → MatMuls reading x that are not candidates
+	for k, n := range f.nodes {
+		if f.dead[k] || len(n.in) == 0 || n.in[0] < 0 {
+			continue
+		}
+		x := n.in[0]
+		if product(n) != nil {
+			if groups[x] == nil {
+				xs = append(xs, x)
+			}
+			groups[x] = append(groups[x], k)
+		} else if n.fused == nil && n.pb.GetOpType() == "MatMul" && len(n.in) == 2 && n.in[1] != x {
+			others[x] = append(others[x], k)
+		}
+	}
+	for _, x := range xs {
+		ks := groups[x]
+		if len(ks) < 2 {
+			for _, o := range others[x] {
+				f.skip(o, FuseQKV, "its weight is not a constant 2-D float tensor (the product of %s by a packed weight stays alone)", f.nodes[ks[0]].label)
+			}
+			continue
+		}
+		for _, o := range others[x] {
+			f.skip(o, FuseQKV, "its weight is not a constant 2-D float tensor: not grouped with the products of its input")
+		}
+		depth := product(f.nodes[ks[0]]).bK
+		if j := slices.IndexFunc(ks, func(k int) bool { return product(f.nodes[k]).bK != depth }); j >= 0 {
+			f.skip(ks[j], FuseQKV, "weights of depths K %d and %d read the same input", depth, product(f.nodes[ks[j]]).bK)
+			continue
+		}
+		f.commitGroup(ks, x)
+	}
+}
+
+// commitGroup replaces the product nodes ks (ascending) reading x by one
+// fused node at the place of the first, with one output per member.
+func (f *fuser) commitGroup(ks []int, x int) {
+	fz := &fused{kind: FuseQKV}
+	in := []int{x}
+	var outs []int
+	var outNames, inNames []string
+	nodes := 0
+	for _, k := range ks {
+		n := f.nodes[k]
+		fz.sub = append(fz.sub, n)
+		f.dead[k] = true
+		if n.fused != nil {
+			fz.rankLo = max(fz.rankLo, n.fused.rankLo)
+			nodes += len(n.fused.sub)
+			for _, i := range n.in[1:] { // the bias, for the fallback
+				if i >= 0 && !slices.Contains(in, i) {
+					in = append(in, i)
+				}
+			}
+		} else {
+			nodes++
+		}
+		outs = append(outs, n.out[0])
+		outNames = append(outNames, n.pb.GetOutput()[0])
+		inNames = append(inNames, n.pb.GetInput()...)
+	}
+	first, last := f.nodes[ks[0]], f.nodes[ks[len(ks)-1]]
+	pb := &onnxpb.NodeProto{OpType: proto.String(FuseQKV), Domain: proto.String("lmsparse"), Name: proto.String(first.pb.GetName()),
+		Input: inNames, Output: outNames}
+	n := &node{pb: pb, index: first.index, ver: first.ver, in: in, out: outs, fused: fz, impl: impl{fn: kQKV}}
+	n.label = fmt.Sprintf("node %d (fused %s %q, %d products of %d nodes)", first.index, FuseQKV, first.pb.GetName(), len(ks), nodes)
+	f.fusedAt[ks[0]] = n
+	f.s.fusions = append(f.s.fusions, Fusion{Kind: FuseQKV, Node: last.label, Nodes: nodes})
 }

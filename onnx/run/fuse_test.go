@@ -1,6 +1,8 @@
 package run
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -448,7 +450,9 @@ func TestGPT2ExportFusions(t *testing.T) {
 	}
 	p := fs.Plan()
 	t.Logf("%d nodes fused into %d (%d fusions); skipped: %q", us.Plan().Nodes, p.Nodes, len(p.Fusions), p.Skipped)
-	for kind, want := range map[string]int{FuseLayerNorm: 5, FuseMatMulAdd: 8, FuseGeluTanh: 2, FuseSoftmax: 2} {
+	// One c_attn product per layer feeds a Split: no products share an
+	// input, so no QKV group.
+	for kind, want := range map[string]int{FuseLayerNorm: 5, FuseMatMulAdd: 8, FuseGeluTanh: 2, FuseSoftmax: 2, FuseQKV: 0} {
 		if got := p.Count(kind); got != want {
 			t.Errorf("%d %s fusions, want %d", got, kind, want)
 		}
@@ -538,5 +542,167 @@ func TestFuseAttentionNearMiss(t *testing.T) {
 	for _, extra := range []string{"scores", "probs"} {
 		p := checkFusion(t, attentionGraph(causal(16), extra), attentionFeeds(r, 16, 16), FuseAttention, 0)
 		t.Logf("%s also an output: %q", extra, p.Skipped)
+	}
+}
+
+// --- products sharing an input (QKV) -----------------------------------------
+
+// qkvMember describes one product of x in qkvGraph.
+type qkvMember struct {
+	n        int  // output columns
+	k        int  // weight depth (x's last dimension, but for a near miss)
+	bias     bool // followed by Add of a constant [n] bias
+	computed bool // the weight is a graph input ("w<i>"), not a constant
+	own      bool // reads its own Identity(x), not x (no shared input)
+	output   bool // the product is also a graph output
+}
+
+// qkvGraph builds products of x by each member's weight, each read by a
+// Relu.
+func qkvGraph(r *rand.Rand, ms ...qkvMember) *onnxpb.ModelProto {
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	for i, m := range ms {
+		var w string
+		if m.computed {
+			w = b.input(fmt.Sprintf("w%d", i), tensor.F32)
+		} else {
+			w = b.init(randF32(r, 1/math.Sqrt(float64(m.k)), m.k, m.n))
+		}
+		in := x
+		if m.own {
+			in = b.op("Identity", []string{x})
+		}
+		y := b.op("MatMul", []string{in, w})
+		if m.bias {
+			y = b.op("Add", []string{y, b.init(randF32(r, 1, m.n))})
+		}
+		if m.output {
+			b.output(y)
+		}
+		b.output(b.op("Relu", []string{y}))
+	}
+	return b.model(17)
+}
+
+// sameBits runs a and b on feeds and checks that their outputs, in
+// graph order, are equal to the bit.
+func sameBits(t *testing.T, a, b *Session, feeds map[string]*Tensor) {
+	t.Helper()
+	ra, err := a.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Outputs()) != len(b.Outputs()) {
+		t.Fatalf("outputs %q and %q", a.Outputs(), b.Outputs())
+	}
+	for j, name := range b.Outputs() {
+		got, want := ra[a.Outputs()[j]], rb[name]
+		if got == nil || !shapeEq(got.Shape, want.Shape) {
+			t.Fatalf("output %s: %v, want shape %v", name, got, want.Shape)
+		}
+		for i, w := range want.F32 {
+			if math.Float32bits(got.F32[i]) != math.Float32bits(w) {
+				t.Fatalf("output %s element %d: %v, want %v to the bit", name, i, got.F32[i], w)
+			}
+		}
+	}
+}
+
+func TestFuseQKV(t *testing.T) {
+	r := rng(t, 21, 22)
+	load := func(mp *onnxpb.ModelProto, o Options) *Session {
+		t.Helper()
+		s, err := loadProto(t, mp, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Plain products, K below and past the GEMM's block depth; rows and
+	// columns past one tile block (192 rows, 512 columns on AVX-512) and
+	// not multiples of a tile: bit-identical to the unfused products.
+	for _, c := range []struct{ rows, k, n int }{{6, 5, 8}, {6, 400, 8}, {250, 70, 600}} {
+		ms := []qkvMember{{n: c.n, k: c.k}, {n: 4, k: c.k}, {n: 37, k: c.k}}
+		mp := qkvGraph(r, ms...)
+		feeds := map[string]*Tensor{"x": randF32(r, 1, 2, c.rows/2, c.k)}
+		p := checkFusion(t, mp, feeds, FuseQKV, 1)
+		if p.Nodes != 4 || len(p.Skipped) != 0 {
+			t.Errorf("%+v: plan %+v, want 4 nodes (the group and 3 Relus), nothing skipped", c, p)
+		}
+		sameBits(t, load(mp, Options{Threads: 2}), load(mp, Options{Threads: 2, NoFusion: true}), feeds)
+	}
+	// Biased products (MatMul+Add members), mixed with a plain one and a
+	// product that is also a graph output: bit-identical to the same
+	// MatMul+Adds reading their own copies of x (no group), and within
+	// 1e-6 of the unfused graph (the bias joins the first block's sum).
+	for _, k := range []int{5, 400} {
+		ms := []qkvMember{{n: 16, k: k, bias: true}, {n: 8, k: k}, {n: 8, k: k, bias: true, output: true}}
+		mp := qkvGraph(r, ms...)
+		feeds := map[string]*Tensor{"x": randF32(r, 1, 3, 7, k)}
+		p := checkFusion(t, mp, feeds, FuseQKV, 1)
+		if p.Count(FuseMatMulAdd) != 2 {
+			t.Errorf("k %d: %d MatMul+Add, want 2 (in the group)", k, p.Count(FuseMatMulAdd))
+		}
+		for i := range ms {
+			ms[i].own = true
+		}
+		apart := load(qkvGraph(rng(t, 23, uint64(k)), ms...), Options{Threads: 2})
+		if n := apart.Plan().Count(FuseQKV); n != 0 {
+			t.Fatalf("k %d: %d QKV fusions of products of separate inputs", k, n)
+		}
+		sameBits(t, load(qkvGraph(rng(t, 23, uint64(k)), ms...), Options{Threads: 2}), apart, feeds)
+		for i := range ms {
+			ms[i].own = false
+		}
+		sameBits(t, load(qkvGraph(rng(t, 23, uint64(k)), ms...), Options{Threads: 2}), apart, feeds)
+	}
+	// A 1-D operand with a [1, n] bias: the group falls back to its nodes
+	// (the bias raises the rank).
+	b := newGraph()
+	x := b.input("x", tensor.F32)
+	y1 := b.op("Add", []string{b.op("MatMul", []string{x, b.init(randF32(r, 1, 5, 4))}), b.init(randF32(r, 1, 1, 4))})
+	y2 := b.op("MatMul", []string{x, b.init(randF32(r, 1, 5, 3))})
+	b.output(y1, y2)
+	checkFusion(t, b.model(17), map[string]*Tensor{"x": randF32(r, 1, 5)}, FuseQKV, 1)
+}
+
+func TestFuseQKVNearMiss(t *testing.T) {
+	r := rng(t, 25, 26)
+	x := randF32(r, 1, 2, 3, 8)
+	feeds := map[string]*Tensor{"x": x, "w1": randF32(r, 1, 8, 4)}
+	// A computed weight: the other two products are grouped, the third
+	// is logged.
+	p := checkFusion(t, qkvGraph(r, qkvMember{n: 4, k: 8}, qkvMember{n: 4, k: 8, computed: true}, qkvMember{n: 6, k: 8}), feeds, FuseQKV, 1)
+	if p.Nodes != 5 || len(p.Skipped) != 1 || !strings.Contains(p.Skipped[0], "not a constant") {
+		t.Errorf("plan %+v: want 5 nodes and the computed weight logged", p)
+	}
+	// With only one constant weight left: no group, logged.
+	p = checkFusion(t, qkvGraph(r, qkvMember{n: 4, k: 8}, qkvMember{n: 4, k: 8, computed: true}), feeds, FuseQKV, 0)
+	if len(p.Skipped) != 1 {
+		t.Errorf("skipped %q, want the computed weight", p.Skipped)
+	}
+	// Products of different inputs: nothing to group, nothing logged.
+	p = checkFusion(t, qkvGraph(r, qkvMember{n: 4, k: 8, own: true}, qkvMember{n: 4, k: 8, own: true}), map[string]*Tensor{"x": x}, FuseQKV, 0)
+	if len(p.Skipped) != 0 {
+		t.Errorf("skipped %q, want nothing", p.Skipped)
+	}
+	// Weights of different depths (a graph that cannot run): not grouped,
+	// logged, and both sessions refuse it.
+	s, err := loadProto(t, qkvGraph(r, qkvMember{n: 4, k: 8}, qkvMember{n: 4, k: 7}), Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = s.Plan()
+	t.Logf("different depths: %q", p.Skipped)
+	if p.Count(FuseQKV) != 0 || len(p.Skipped) != 1 || !strings.Contains(p.Skipped[0], "depths K 8 and 7") {
+		t.Errorf("plan %+v: want no group and the depths logged", p)
+	}
+	if _, err := s.Run(map[string]*Tensor{"x": x}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("run: %v, want ErrInvalid", err)
 	}
 }

@@ -43,7 +43,13 @@ func (c *call) fallback() ([]*Tensor, error) {
 			}
 		}
 	}
-	return []*Tensor{local[c.n.out[0]]}, nil
+	outs := make([]*Tensor, len(c.n.out))
+	for k, i := range c.n.out {
+		if i >= 0 {
+			outs[k] = local[i]
+		}
+	}
+	return outs, nil
 }
 
 // floatX returns input 0 when it is a float32 tensor of rank ≥ rank.
@@ -469,4 +475,82 @@ func kAttention(c *call) ([]*Tensor, error) {
 		}
 	})
 	return []*Tensor{out}, nil
+}
+
+// Blocking of kQKV's tiles: the GEMM's default job size (16 panels of
+// rows and of columns).
+const qkvPanels = 16
+
+// kQKV computes the products of a QKV group: x packed once as the A
+// operand, then one parallel loop over every member's blocks of rows and
+// columns, each a single-threaded GEMM (GemmAdd onto the bias rows for a
+// MatMul+Add member) of x's rows by the member's own packed weight, into
+// the member's output. The GEMM's summation order is fixed by K alone, so
+// every element is summed exactly as the separate product (or fused
+// MatMul+Add) computes it: the results are the same to the bit.
+func kQKV(c *call) ([]*Tensor, error) {
+	fz := c.n.fused
+	x := c.floatX(fz.rankLo)
+	depth := product(fz.sub[0]).bK
+	if x == nil || x.Shape[len(x.Shape)-1] != depth {
+		return c.fallback()
+	}
+	rows := 1
+	for _, d := range x.Shape[:len(x.Shape)-1] {
+		rows *= d
+	}
+	outs := make([]*Tensor, len(fz.sub))
+	for j, sn := range fz.sub {
+		mm := product(sn)
+		shape := append([]int(nil), x.Shape...)
+		shape[len(shape)-1] = mm.bN
+		out, err := c.e.allocRaw(tensor.F32, shape)
+		if err != nil {
+			return nil, err
+		}
+		if sn.fused != nil {
+			n := mm.bN
+			for r := 0; r < rows; r++ {
+				copy(out.F32[r*n:(r+1)*n], sn.fused.gamma)
+			}
+		} else if depth == 0 {
+			clear(out.F32)
+		}
+		outs[j] = out
+	}
+	if rows == 0 || depth == 0 {
+		return outs, nil
+	}
+	mr, nr := kernel.MR(), kernel.NR()
+	var ap blas.Packed
+	packInto(&ap, c.e.scratch(packedLen(rows, depth, mr)), x.F32, rows, depth, depth, 1, mr, c.e.threads)
+	mc, nc := qkvPanels*mr, qkvPanels*nr
+	mBlocks := (rows + mc - 1) / mc
+	jobs := 0
+	for _, sn := range fz.sub {
+		jobs += mBlocks * ((product(sn).bN + nc - 1) / nc)
+	}
+	blas.ParallelFor(c.e.threads, jobs, func(_, job int) {
+		j := 0
+		for ; ; j++ {
+			nb := mBlocks * ((product(fz.sub[j]).bN + nc - 1) / nc)
+			if job < nb {
+				break
+			}
+			job -= nb
+		}
+		mm := product(fz.sub[j])
+		n := mm.bN
+		i0, j0 := job%mBlocks*mc, job/mBlocks*nc
+		m, w := min(mc, rows-i0), min(nc, n-j0)
+		a := blas.Packed{Data: ap.Data[i0/mr*depth*mr:], Rows: m, K: depth, R: mr}
+		b := blas.Packed{Data: mm.bp.Data[j0/nr*depth*nr:], Rows: w, K: depth, R: nr}
+		cc := outs[j].F32[i0*n+j0:]
+		if fz.sub[j].fused != nil {
+			kernel.GemmAdd(cc, n, &a, &b, m, w, depth, 1)
+		} else {
+			kernel.Gemm(cc, n, &a, &b, m, w, depth, 1)
+		}
+	})
+	return outs, nil
 }

@@ -231,7 +231,8 @@ func TestLazySameLogits(t *testing.T) {
 }
 
 // TestStoriesFusedMatchesUnfused: on the real export, the fused plan (its
-// RMSNorms, SiLUs and attentions) computes the unfused logits: to the bit
+// RMSNorms, SiLUs, attentions, and QKV groups: q/k/v and gate/up
+// projections) computes the unfused logits: to the bit
 // but for the attentions' products by V, which sum over the columns the
 // causal mask leaves and so block their sums differently past the GEMM's
 // block depth (192 on AVX-512) — last-bit differences, which five layers
@@ -250,10 +251,12 @@ func TestStoriesFusedMatchesUnfused(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := fs.Plan()
-	t.Logf("fused plan: %d nodes (unfused %d); RMSNorm %d, SiLU %d, ScaleSoftmax %d, Attention %d", p.Nodes, us.Plan().Nodes,
-		p.Count(FuseRMSNorm), p.Count(FuseSiLU), p.Count(FuseSoftmax), p.Count(FuseAttention))
-	if p.Count(FuseRMSNorm) != 11 || p.Count(FuseSiLU) != 5 || p.Count(FuseSoftmax) != 5 || p.Count(FuseAttention) != 5 {
-		t.Errorf("fusions %+v; want 11 RMSNorm, 5 SiLU, 5 ScaleSoftmax within 5 Attention", p.Fusions)
+	t.Logf("fused plan: %d nodes (unfused %d); RMSNorm %d, SiLU %d, ScaleSoftmax %d, Attention %d, QKV %d", p.Nodes, us.Plan().Nodes,
+		p.Count(FuseRMSNorm), p.Count(FuseSiLU), p.Count(FuseSoftmax), p.Count(FuseAttention), p.Count(FuseQKV))
+	if p.Count(FuseRMSNorm) != 11 || p.Count(FuseSiLU) != 5 || p.Count(FuseSoftmax) != 5 || p.Count(FuseAttention) != 5 ||
+		p.Count(FuseQKV) != 10 || len(p.Skipped) != 0 {
+		t.Errorf("fusions %+v, skipped %q; want 11 RMSNorm, 5 SiLU, 5 ScaleSoftmax within 5 Attention, 10 QKV (q/k/v and gate/up per layer), nothing skipped",
+			p.Fusions, p.Skipped)
 	}
 	ids := referenceIDs(t)[:200]
 	a, b := make([]float32, len(ids)*512), make([]float32, len(ids)*512)
