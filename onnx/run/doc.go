@@ -54,13 +54,35 @@
 //     MatMul(·, V) reads: per batch and block of 64 query rows, with K and
 //     V packed once per batch; the columns where the mask is −∞ to the end
 //     of a row (a causal or padding mask) are not computed.
+//   - QKV: two or more products of one input x by constant 2-D weights of
+//     one depth K — MatMuls by a packed weight or fused MatMul+Adds, as
+//     the Q, K and V projections of an attention or the gate and up
+//     projections of a gated MLP: one node, in the place of the first,
+//     packing x once and running one parallel loop over every product's
+//     blocks of rows and columns, each a GEMM by that product's own packed
+//     weight into that product's own output (no concatenated copy of the
+//     weights or of the outputs; each output is a value of its own, freed
+//     by the memory plan after its own last reader). A MatMul of x by a
+//     computed weight stays outside the group (logged, when it leaves
+//     fewer than two products), as do products of x by weights of another
+//     depth (a graph that cannot run; logged).
+//
+// Fusions are applied in two stages: first MatMul+Add, the norms, the
+// activations and ScaleSoftmax, matched over the graph's nodes; then
+// Attention, over the fused ScaleSoftmax nodes, and QKV, over the MatMul
+// and fused MatMul+Add nodes, so that a biased projection joins its
+// group as one member whose bias seeds its output before the GEMM adds
+// onto it, exactly as the MatMul+Add kernel computes it.
 //
 // The fused kernels compute what the nodes compute, operation by
 // operation in float32 with the same roundings, so their results are the
 // unfused results to the bit, except in the GEMM sums of MatMul+Add (the
 // bias joins the first block of the sum when K exceeds the kernel's block
 // depth) and of Attention's product by V (summed over the columns the mask
-// leaves): last-bit differences. The skipped columns of an attention hold
+// leaves): last-bit differences. QKV changes no bit: the GEMM's summation
+// order depends on K alone, not on how rows and columns are split into
+// jobs, so each output is the separate product's (or fused MatMul+Add's)
+// to the bit (TestFuseQKV checks this). The skipped columns of an attention hold
 // probability 0 exactly; Q, K and V are checked finite first. When a run's
 // operands are not what a kernel handles (a dtype other than float32,
 // ranks or shapes load could not see, a fully masked row), the fused node

@@ -34,7 +34,7 @@ type Fusion struct {
 // Plan describes what Load made of the graph.
 type Plan struct {
 	Nodes   int      // nodes each run executes (after folding and fusion)
-	Fusions []Fusion // in graph order
+	Fusions []Fusion // by stage (see the package doc), in graph order within a stage; a QKV group's MatMul+Adds are listed too
 	Skipped []string // patterns seen but not fused, and why (as logged)
 }
 
