@@ -21,6 +21,7 @@ func main() {
 	iters := flag.Int("iters", 5, "timed windows")
 	kernel := flag.String("kernel", "", "GEMM kernel (default: fastest)")
 	onnxMode := flag.String("onnx", "auto", "an .onnx model: auto (recognised exports on package model) or general (the executor of onnx/run)")
+	sparse := flag.String("sparse", "", "with -onnx general: Options.Sparse of onnx/run (auto, on, off)")
 	flag.Parse()
 	var (
 		forward func(ids []int, logits []float32) error
@@ -35,14 +36,14 @@ func main() {
 		}
 		if *onnxMode == "general" {
 			// Any ONNX graph, as lmsparse eval runs one it does not recognise.
-			s, err := onnxrun.Load(om, onnxrun.Options{Threads: *threads})
+			s, err := onnxrun.Load(om, onnxrun.Options{Threads: *threads, Sparse: *sparse})
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)
 			}
 			p := s.Plan()
 			forward, vocab = s.Logits, s.VocabSize()
-			name = fmt.Sprintf("onnx executor, %d nodes, %d fusions", p.Nodes, len(p.Fusions))
+			name = fmt.Sprintf("onnx executor, %d nodes, %d fusions, %d sparse and %d dense weights", p.Nodes, len(p.Fusions), p.SparseWeights, p.DenseWeights)
 		} else {
 			// A recognised ONNX export, as lmsparse eval runs it (onnx/native).
 			m, err := native.Load(om, model.Options{Threads: *threads, Kernel: *kernel})

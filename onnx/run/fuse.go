@@ -36,6 +36,10 @@ type Plan struct {
 	Nodes   int      // nodes each run executes (after folding and fusion)
 	Fusions []Fusion // by stage (see the package doc), in graph order within a stage; a QKV group's MatMul+Adds are listed too
 	Skipped []string // patterns seen but not fused, and why (as logged)
+	// DenseWeights and SparseWeights count the constant 2-D MatMul and
+	// Gemm weights prepared at load: packed for the dense GEMM, or kept
+	// as a blas.SparseB for the sparse kernel (Options.Sparse).
+	DenseWeights, SparseWeights int
 }
 
 // Count returns the number of fusions of kind.
@@ -51,7 +55,8 @@ func (p Plan) Count(kind string) int {
 
 // Plan returns the session's execution plan: the fusions applied.
 func (s *Session) Plan() Plan {
-	return Plan{Nodes: len(s.nodes), Fusions: slices.Clone(s.fusions), Skipped: slices.Clone(s.skipped)}
+	return Plan{Nodes: len(s.nodes), Fusions: slices.Clone(s.fusions), Skipped: slices.Clone(s.skipped),
+		DenseWeights: s.weights[0], SparseWeights: s.weights[1]}
 }
 
 // fused is what a fused node computes, with the nodes it replaced: they
@@ -337,7 +342,7 @@ func init() {
 // an Add of a constant bias shaped [N] or [1, …, 1, N].
 func (f *fuser) matMulAdd(k int) {
 	mm := f.nodes[k]
-	if mm.bp == nil {
+	if !mm.constB() {
 		return
 	}
 	a := f.sole(mm.out[0])
@@ -664,11 +669,11 @@ func (f *fuser) attention(k int) {
 	ss := f.nodes[k]
 	x := ss.in[0]
 	p, ok := f.producer(x)
-	if !ok || f.op(p) != "MatMul" || f.nodes[p].bp != nil || f.sole(x) != k {
+	if !ok || f.op(p) != "MatMul" || f.nodes[p].constB() || f.sole(x) != k {
 		return
 	}
 	mm := f.sole(ss.out[0])
-	if mm < 0 || f.op(mm) != "MatMul" || f.nodes[mm].bp != nil || len(f.nodes[mm].in) != 2 ||
+	if mm < 0 || f.op(mm) != "MatMul" || f.nodes[mm].constB() || len(f.nodes[mm].in) != 2 ||
 		f.nodes[mm].in[0] != ss.out[0] || f.nodes[mm].in[1] == ss.out[0] {
 		f.skip(k, FuseAttention, "the probabilities are not read by one MatMul, as its left operand only")
 		return
@@ -688,7 +693,7 @@ func product(n *node) *node {
 	switch {
 	case n.fused == nil && n.pb.GetOpType() == "MatMul" && n.bp != nil:
 		return n
-	case n.fused != nil && n.fused.kind == FuseMatMulAdd:
+	case n.fused != nil && n.fused.kind == FuseMatMulAdd && n.fused.sub[0].bp != nil:
 		return n.fused.sub[0]
 	}
 	return nil
@@ -718,7 +723,8 @@ func (f *fuser) sharedInput() {
 				xs = append(xs, x)
 			}
 			groups[x] = append(groups[x], k)
-		} else if n.fused == nil && n.pb.GetOpType() == "MatMul" && len(n.in) == 2 && n.in[1] != x {
+		} else if n.fused == nil && n.pb.GetOpType() == "MatMul" && len(n.in) == 2 && n.in[1] != x && n.sb == nil {
+			// (A product by a sparse weight runs alone, by the sparse kernel.)
 			others[x] = append(others[x], k)
 		}
 	}

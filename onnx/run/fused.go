@@ -85,6 +85,18 @@ func kMatMulAdd(c *call) ([]*Tensor, error) {
 	}
 	n := mm.bN
 	rows := len(out.F32) / max(n, 1)
+	if mm.sb != nil {
+		// The sparse kernel writes the product; the bias is added after,
+		// as the unfused Add adds it.
+		c.e.gemmW(out.F32, x.F32, mm, rows)
+		for r := 0; r < rows; r++ {
+			o := out.F32[r*n : (r+1)*n]
+			for j, b := range fz.gamma {
+				o[j] += b
+			}
+		}
+		return []*Tensor{out}, nil
+	}
 	for r := 0; r < rows; r++ {
 		copy(out.F32[r*n:(r+1)*n], fz.gamma)
 	}

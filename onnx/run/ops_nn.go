@@ -9,9 +9,10 @@ import (
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
-// prepareWeight packs a constant 2-D float B operand of MatMul or Gemm
-// once, as the B operand of the GEMM kernel (N rows of K).
-func (s *Session) prepareWeight(n *node, consts []*Tensor) {
+// prepareWeight prepares a constant 2-D float B operand of MatMul or Gemm
+// once, as N rows of K: packed for the GEMM kernel, or kept sparse for
+// the sparse kernel when sp says so (Options.Sparse).
+func (s *Session) prepareWeight(n *node, consts []*Tensor, sp *sparsePolicy) {
 	op := n.pb.GetOpType()
 	if (op != "MatMul" && op != "Gemm") || len(n.in) < 2 || n.in[1] < 0 {
 		return
@@ -21,12 +22,19 @@ func (s *Session) prepareWeight(n *node, consts []*Tensor) {
 		return
 	}
 	rows, cols := b.Shape[0], b.Shape[1]
+	// [N, K] with transB; else [K, N]: row j of the operand is column j.
+	nn, kk, si, sj := cols, rows, 1, cols
 	if op == "Gemm" && attrIntOf(n, "transB", 0) != 0 {
-		n.bp, n.bN, n.bK = packB(b.F32, rows, cols, cols, 1, s.exec.threads), rows, cols // [N, K]
+		nn, kk, si, sj = rows, cols, cols, 1
+	}
+	n.bN, n.bK = nn, kk
+	if sp.keepSparse(b.F32, nn, kk, si, sj) {
+		n.sb = sparseB(b.F32, nn, kk, si, sj)
+		s.weights[1]++
 		return
 	}
-	// [K, N]: row j of the packed operand is column j.
-	n.bp, n.bN, n.bK = packB(b.F32, cols, rows, 1, cols, s.exec.threads), cols, rows
+	n.bp = packB(b.F32, nn, kk, si, sj, s.exec.threads)
+	s.weights[0]++
 }
 
 func attrIntOf(n *node, name string, def int64) int64 {
@@ -47,7 +55,7 @@ func opMatMul(c *call) ([]*Tensor, error) {
 		return nil, fmt.Errorf("%w: MatMul of %s", ErrUnsupported, a.DType)
 	}
 	// A constant B prepared at load time: one product over all rows of A.
-	if c.n.bp != nil {
+	if c.n.constB() {
 		if len(a.Shape) == 0 || a.Shape[len(a.Shape)-1] != c.n.bK {
 			return nil, fmt.Errorf("%w: MatMul of %v and [%d %d]", ErrInvalid, a.Shape, c.n.bK, c.n.bN)
 		}
@@ -61,7 +69,7 @@ func opMatMul(c *call) ([]*Tensor, error) {
 		if c.n.bK == 0 {
 			clear(out.F32)
 		}
-		c.e.gemmB(out.F32, a.F32, c.n.bp, rows, c.n.bN, c.n.bK, false)
+		c.e.gemmW(out.F32, a.F32, c.n, rows)
 		return []*Tensor{out}, nil
 	}
 	b, err := c.need(1)
@@ -137,14 +145,14 @@ func opGemm(c *call) ([]*Tensor, error) {
 		permute(am, a.F32, a.Shape, []int{1, 0})
 	}
 	var out *Tensor
-	if c.n.bp != nil {
+	if c.n.constB() {
 		if c.n.bK != k {
 			return nil, fmt.Errorf("%w: Gemm of %v and a weight of %d inputs", ErrInvalid, a.Shape, c.n.bK)
 		}
 		if out, err = c.e.alloc(a.DType, []int{m, c.n.bN}); err != nil {
 			return nil, err
 		}
-		c.e.gemmB(out.F32, am, c.n.bp, m, c.n.bN, k, false)
+		c.e.gemmW(out.F32, am, c.n, m)
 	} else {
 		b, err := c.need(1)
 		if err != nil {

@@ -60,6 +60,12 @@ type Options struct {
 	// NoFusion keeps every node as it is: no fused kernels (for comparing
 	// fused and unfused results).
 	NoFusion bool
+	// Sparse chooses how constant 2-D MatMul and Gemm weights are kept:
+	// "" or "auto" keeps one whose fraction of exact zeros is at least
+	// SparseThreshold as a blas.SparseB, multiplied by the sparse kernel,
+	// when that pays (see the package doc, "Sparse weights"); "off" packs
+	// every weight dense; "on" keeps every such weight sparse (for tests).
+	Sparse string
 	// Debug, when set, receives a message for each pattern Load saw but
 	// did not fuse, and why (the same messages as Plan().Skipped).
 	Debug func(msg string)
@@ -115,7 +121,10 @@ type node struct {
 	// bp is a constant B operand of MatMul or Gemm, packed once for the
 	// GEMM kernel as N rows of K (the only copy kept: the initializer is
 	// dropped when nothing else reads it).
-	bp   *blas.Packed
+	bp *blas.Packed
+	// sb is the same operand kept sparse instead (Options.Sparse): one of
+	// bp and sb is set for a prepared weight.
+	sb   *blas.SparseB
 	bN   int
 	bK   int
 	free []int // slots whose last reader this node is
@@ -154,6 +163,9 @@ type Session struct {
 	// fusions and skipped are what Plan reports.
 	fusions []Fusion
 	skipped []string
+	// weights counts the constant weights prepared at load: [0] packed
+	// dense, [1] kept sparse.
+	weights [2]int
 }
 
 // runState is what one run needs beyond the session: the values of the
@@ -347,9 +359,13 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 	for _, o := range s.outputs {
 		readers[o.slot]++
 	}
+	sp, err := newSparsePolicy(o.Sparse, s.exec.threads)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	for _, n := range s.nodes {
-		s.prepareWeight(n, consts)
-		if n.bp != nil && readers[n.in[1]] == 1 {
+		s.prepareWeight(n, consts, sp)
+		if n.constB() && readers[n.in[1]] == 1 {
 			consts[n.in[1]] = nil
 		}
 		for _, a := range n.pb.GetAttribute() {
@@ -381,7 +397,7 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 	keep := make([]bool, s.slots)
 	for k, n := range s.nodes {
 		for j, i := range n.in {
-			if i < 0 || (j == 1 && n.bp != nil) {
+			if i < 0 || (j == 1 && n.constB()) {
 				continue
 			}
 			last[i] = k
