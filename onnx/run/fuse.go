@@ -691,9 +691,9 @@ func (f *fuser) attention(k int) {
 // weight or a fused MatMul+Add, the MatMul node; nil otherwise.
 func product(n *node) *node {
 	switch {
-	case n.fused == nil && n.pb.GetOpType() == "MatMul" && n.bp != nil:
+	case n.fused == nil && n.pb.GetOpType() == "MatMul" && n.constB():
 		return n
-	case n.fused != nil && n.fused.kind == FuseMatMulAdd && n.fused.sub[0].bp != nil:
+	case n.fused != nil && n.fused.kind == FuseMatMulAdd:
 		return n.fused.sub[0]
 	}
 	return nil
@@ -723,8 +723,7 @@ func (f *fuser) sharedInput() {
 				xs = append(xs, x)
 			}
 			groups[x] = append(groups[x], k)
-		} else if n.fused == nil && n.pb.GetOpType() == "MatMul" && len(n.in) == 2 && n.in[1] != x && n.sb == nil {
-			// (A product by a sparse weight runs alone, by the sparse kernel.)
+		} else if n.fused == nil && n.pb.GetOpType() == "MatMul" && len(n.in) == 2 && n.in[1] != x {
 			others[x] = append(others[x], k)
 		}
 	}

@@ -494,8 +494,8 @@ func kAttention(c *call) ([]*Tensor, error) {
 const qkvPanels = 16
 
 // kQKV computes the products of a QKV group: x packed once as the A
-// operand, then one parallel loop over every member's blocks of rows and
-// columns, each a single-threaded GEMM (GemmAdd onto the bias rows for a
+// operand, then one parallel loop over every dense member's blocks of rows
+// and columns, each a single-threaded GEMM (GemmAdd onto the bias rows for a
 // MatMul+Add member) of x's rows by the member's own packed weight, into
 // the member's output. The GEMM's summation order is fixed by K alone, so
 // every element is summed exactly as the separate product (or fused
@@ -520,7 +520,7 @@ func kQKV(c *call) ([]*Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		if sn.fused != nil {
+		if sn.fused != nil && (mm.sb == nil || depth == 0) { // (a sparse member with depth adds its bias after)
 			n := mm.bN
 			for r := 0; r < rows; r++ {
 				copy(out.F32[r*n:(r+1)*n], sn.fused.gamma)
@@ -534,18 +534,26 @@ func kQKV(c *call) ([]*Tensor, error) {
 		return outs, nil
 	}
 	mr, nr := kernel.MR(), kernel.NR()
-	var ap blas.Packed
-	packInto(&ap, c.e.scratch(packedLen(rows, depth, mr)), x.F32, rows, depth, depth, 1, mr, c.e.threads)
 	mc, nc := qkvPanels*mr, qkvPanels*nr
 	mBlocks := (rows + mc - 1) / mc
 	jobs := 0
+	blocks := func(sn *node) int {
+		if mm := product(sn); mm.bp != nil {
+			return mBlocks * ((mm.bN + nc - 1) / nc)
+		}
+		return 0 // a sparse member: below
+	}
 	for _, sn := range fz.sub {
-		jobs += mBlocks * ((product(sn).bN + nc - 1) / nc)
+		jobs += blocks(sn)
+	}
+	var ap blas.Packed
+	if jobs > 0 {
+		packInto(&ap, c.e.scratch(packedLen(rows, depth, mr)), x.F32, rows, depth, depth, 1, mr, c.e.threads)
 	}
 	blas.ParallelFor(c.e.threads, jobs, func(_, job int) {
 		j := 0
 		for ; ; j++ {
-			nb := mBlocks * ((product(fz.sub[j]).bN + nc - 1) / nc)
+			nb := blocks(fz.sub[j])
 			if job < nb {
 				break
 			}
@@ -564,5 +572,28 @@ func kQKV(c *call) ([]*Tensor, error) {
 			kernel.Gemm(cc, n, &a, &b, m, w, depth, 1)
 		}
 	})
+	// Members kept sparse: x packed once more, in the sparse kernel's
+	// panels; each product by the sparse kernel on every thread, its bias
+	// added after (as the sparse MatMul+Add does).
+	var sp blas.Packed
+	for j, sn := range fz.sub {
+		mm := product(sn)
+		if mm.sb == nil {
+			continue
+		}
+		if sp.Data == nil {
+			packInto(&sp, c.e.scratch(packedLen(rows, depth, blas.SpanelRows)), x.F32, rows, depth, depth, 1, blas.SpanelRows, c.e.threads)
+		}
+		n := mm.bN
+		kernel.SpMMTPacked(outs[j].F32, n, &sp, mm.sb, rows, c.e.threads)
+		if sn.fused != nil {
+			for r := 0; r < rows; r++ {
+				o := outs[j].F32[r*n : (r+1)*n]
+				for i, b := range sn.fused.gamma {
+					o[i] += b
+				}
+			}
+		}
+	}
 	return outs, nil
 }

@@ -104,7 +104,7 @@ func opModel(op string, ver int64, attrs []*onnxpb.AttributeProto, in []*Tensor,
 }
 
 // loadProto encodes and loads a model through formats/onnx.
-func loadProto(t *testing.T, mp *onnxpb.ModelProto, o Options) (*Session, error) {
+func loadProto(t testing.TB, mp *onnxpb.ModelProto, o Options) (*Session, error) {
 	t.Helper()
 	b, err := proto.Marshal(mp)
 	if err != nil {

@@ -179,3 +179,43 @@ func TestSparseCalibration(t *testing.T) {
 		t.Errorf("30%% zeros: sparse or timed (%d timings)", calls)
 	}
 }
+
+// TestSparseQKV: products of one input by sparse and dense weights (a
+// sparse MatMul, a sparse MatMul+Add, a dense MatMul) form one QKV group
+// whatever is sparse, and give the unfused graph's bits.
+func TestSparseQKV(t *testing.T) {
+	asm := blas.SparseAsm() && kernel.Assembly()
+	for _, k := range []int{24, 400} {
+		r := rng(t, 37, uint64(k))
+		b := newGraph()
+		x := b.input("x", tensor.F32)
+		y1 := b.op("MatMul", []string{x, b.init(pruned(r, 0.9, k, 70))})
+		y2 := b.op("Add", []string{b.op("MatMul", []string{x, b.init(pruned(r, 0.9, k, 33))}), b.init(randF32(r, 1, 33))})
+		y3 := b.op("MatMul", []string{x, b.init(randF32(r, 1, k, 16))})
+		b.output(y1, y2, y3)
+		mp := b.model(17)
+		feeds := map[string]*Tensor{"x": randF32(r, 1, 3, 50, k)}
+		unfused, err := loadProto(t, mp, Options{Threads: 2, Sparse: "off", NoFusion: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range []string{"on", "auto", "off"} {
+			s, err := loadProto(t, mp, Options{Threads: 2, Sparse: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := s.Plan()
+			t.Logf("k %d, %s: %d sparse, %d dense, %d QKV", k, mode, p.SparseWeights, p.DenseWeights, p.Count(FuseQKV))
+			if p.Count(FuseQKV) != 1 || p.Nodes != 1 {
+				t.Errorf("k %d, %s: plan %+v, want one QKV group and nothing else", k, mode, p)
+			}
+			oneCopy(t, s)
+			if !asm {
+				continue
+			}
+			if mode != "off" || k <= kernel.KBlock(k) {
+				sameBits(t, s, unfused, feeds)
+			}
+		}
+	}
+}
