@@ -17,7 +17,7 @@
 // nodes topologically, evaluates once every node whose inputs are all
 // constant (Constant nodes, shape arithmetic on constants, Transposes of
 // weights), packs constant 2-D MatMul and Gemm weights once for the GEMM
-// kernel (see Matrix kernel), fuses the patterns listed under Fusions, and
+// kernel (see Matrix kernel) or keeps them sparse (see Sparse weights), fuses the patterns listed under Fusions, and
 // plans when each value dies. Constants no remaining node reads are
 // dropped (a packed weight's initializer with them: one copy). Each
 // initializer's file pages are released once it is decoded
@@ -66,6 +66,10 @@
 //     computed weight stays outside the group (logged, when it leaves
 //     fewer than two products), as do products of x by weights of another
 //     depth (a graph that cannot run; logged).
+//
+// A member whose weight is kept sparse joins the group too: x is then
+// also packed once in the sparse kernel's panels, and each sparse member
+// is one sparse product on every thread, its bias added after.
 //
 // Fusions are applied in two stages: first MatMul+Add, the norms, the
 // activations and ScaleSoftmax, matched over the graph's nodes; then
@@ -157,6 +161,28 @@
 // products (attention scores and outputs) pack each batch's operands
 // straight from their layout, without transposed copies, and spread the
 // batches over the threads.
+//
+// # Sparse weights
+//
+// Options.Sparse "" or "auto" keeps a constant 2-D MatMul or Gemm weight
+// sparse, as a blas.SparseB multiplied by kernel.SpMMTPacked (A packed
+// per run in panels of blas.SpanelRows rows), instead of packing it dense,
+// when the CPU has the assembly sparse kernel, its fraction of exact zeros
+// is at least [SparseThreshold], and the sparse product pays — package
+// model's rule: a weight of 64K values or more is timed both ways at load
+// (256 rows of seeded activations, the session's threads, best of 3,
+// alternating; once per shape, 5% sparsity step and thread count) and
+// kept sparse only if the sparse product was at least 5% faster; a smaller
+// one follows a fixed per-kernel table (from 50% zeros), never timed, so
+// small models choose the same on every load. "off" packs every weight
+// dense; "on" keeps every one sparse. Only one form is kept (the
+// initializer is dropped as for a packed weight); [Session.Plan] counts
+// both. The sparse kernel sums each element in the dense GEMM's blocks of
+// K, so with an assembly kernel a product is the dense one to the bit and
+// the choice changes no result — except a MatMul+Add whose K exceeds the
+// kernel's block depth: sparse, the bias is added after the product, as
+// the unfused Add adds it (the dense fused GEMM adds it to the first
+// block: a last-bit difference, see Fusions).
 //
 // # Logits
 //
