@@ -7,7 +7,8 @@
 // with bench/ort_eval.js, whose checksum it prints the same way. With
 // -onnx general any .onnx model runs on the general executor (package
 // onnx/run, as eval runs a graph it does not recognise), the line naming
-// its node and fusion counts.
+// its node and fusion counts and how many weights it keeps sparse; -sparse
+// sets its Options.Sparse (auto, on, off).
 //
 //	go run ./bench/forward -model DIR -ctx 512 -threads 2 -iters 5
 package main
