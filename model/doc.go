@@ -107,11 +107,12 @@
 // 768×768 weight at 50% zeros is slower sparse on 2 threads). Smaller
 // weights are not timed (their products are too short to time reliably
 // at load) but follow a fixed table per kernel and thread count, measured
-// the same way by BenchmarkSparseSmall (on the development host sparse
+// the same way by blas.BenchmarkSparseSmall (on the development host sparse
 // was at least 12% faster than dense on every shape from 32×64 to
 // 255×256 from 50% zeros, with both assembly kernels on 1 and 2 threads),
 // so a small model such as stories260k makes the same choices on every
-// run. TestSparseCalibration checks the rule with injected timings. The
+// run. The rule is blas.SparseChoice, which package onnx/run's executor
+// follows too; blas.TestSparseChoice checks it with injected timings. The
 // choice changes the speed, never a result: the assembly sparse kernels
 // sum each element as the dense GEMM does (the same FMA chains, cut into
 // the same blocks of the sum, blas.Kernel.NewSparseB), so the logits are

@@ -64,7 +64,7 @@ const StreamSlack = 64 << 20
 // kernel ties the dense GEMM at about 30–40% zeros (blas.BenchmarkSpMMT,
 // 1 and 2 threads; BenchmarkSparseCrossover, whole forward passes) and
 // wins by 1.1–1.35× at 50%; the AVX2 kernel ties its GEMM below 30%.
-const SparseThreshold = 0.5
+const SparseThreshold = blas.SparseThreshold
 
 type arch int
 
@@ -98,7 +98,7 @@ type Model struct {
 	// the token embedding's rows) from the checkpoint on every pass.
 	stream *streamer
 	// calib caches Options.Sparse "auto"'s measurements (calib.go).
-	calib *calibCache
+	calib *blas.SparseChoice
 }
 
 // layer holds one transformer block. Projections are stored as B operands
@@ -451,7 +451,7 @@ func build(cfg *checkpoint.Config, src source, opt Options, st *streamer) (*Mode
 	default:
 		return nil, fmt.Errorf("%w: sparse execution mode %q (want auto, off or on)", ErrInput, opt.Sparse)
 	}
-	m := &Model{cfg: *cfg, threads: blas.Threads(opt.Threads), kern: kern, sparse: sparse, stream: st, calib: new(calibCache)}
+	m := &Model{cfg: *cfg, threads: blas.Threads(opt.Threads), kern: kern, sparse: sparse, stream: st, calib: &blas.SparseChoice{Kernel: kern.Kernel}}
 	m.cfg.Architectures = slices.Clone(cfg.Architectures)
 	var embedName string
 	if cfg.ModelType == "gpt2" {

@@ -168,8 +168,8 @@
 // sparse, as a blas.SparseB multiplied by kernel.SpMMTPacked (A packed
 // per run in panels of blas.SpanelRows rows), instead of packing it dense,
 // when the CPU has the assembly sparse kernel, its fraction of exact zeros
-// is at least [SparseThreshold], and the sparse product pays — package
-// model's rule: a weight of 64K values or more is timed both ways at load
+// is at least [SparseThreshold], and the sparse product pays —
+// blas.SparseChoice, the rule package model follows too: a weight of 64K values or more is timed both ways at load
 // (256 rows of seeded activations, the session's threads, best of 3,
 // alternating; once per shape, 5% sparsity step and thread count) and
 // kept sparse only if the sparse product was at least 5% faster; a smaller

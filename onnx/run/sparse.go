@@ -2,50 +2,23 @@ package run
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"time"
 
 	"github.com/lmsparse/lmsparse/tensor/blas"
 )
 
 // SparseThreshold is the fraction of exact zeros from which Options.Sparse
-// "auto" considers keeping a constant weight sparse: package model's
-// SparseThreshold, by the same measurements.
-const SparseThreshold = 0.5
+// "auto" considers keeping a constant weight sparse (blas.SparseThreshold,
+// as package model).
+const SparseThreshold = blas.SparseThreshold
 
-// The rule of Options.Sparse "auto" past the threshold, package model's
-// (model/calib.go): a weight of at least calibMinElems values is timed
-// both ways at load, once per shape, sparsity bucket and thread count,
-// on calibRows rows of seeded random activations, best of calibRounds
-// alternating rounds, and kept sparse only when the sparse product took
-// at most 1/calibMargin of the dense one's time; a smaller weight, too
-// short to time reliably, follows smallSparse, never timed.
-const (
-	calibMinElems = 1 << 16
-	calibRows     = 256
-	calibMargin   = 1.05
-	calibRounds   = 3
-)
-
-// smallSparse is, per assembly kernel, the sparsity from which a weight
-// of fewer than calibMinElems values is kept sparse on one thread and on
-// more: package model's table (BenchmarkSparseSmall there). A kernel not
-// in the table keeps small weights dense.
-var smallSparse = map[string][2]float64{
-	"avx512": {0.5, 0.5},
-	"avx2":   {0.5, 0.5},
-}
-
-// calibKey identifies a timing: shape, sparsity in 5% steps and threads.
-type calibKey struct{ n, k, bucket, threads int }
-
-// sparsePolicy applies Options.Sparse to the weights of one Load.
+// sparsePolicy applies Options.Sparse to the weights of one Load: "on"
+// keeps every weight sparse, "off" none, "auto" those blas.SparseChoice
+// finds faster sparse (the rule package model's forward pass follows: a
+// measured table under 65,536 values, a timing at load above).
 type sparsePolicy struct {
 	mode    string // "auto", "on" or "off"
 	threads int
-	sure    map[calibKey]bool
-	// time, when set, replaces timeBoth (tests inject timings).
-	time func(src []float32, n, k, si, sj int) (dense, sparse time.Duration)
+	choice  blas.SparseChoice
 }
 
 func newSparsePolicy(mode string, threads int) (*sparsePolicy, error) {
@@ -56,7 +29,7 @@ func newSparsePolicy(mode string, threads int) (*sparsePolicy, error) {
 	default:
 		return nil, fmt.Errorf("%w: Options.Sparse %q (want auto, on or off)", ErrInput, mode)
 	}
-	return &sparsePolicy{mode: mode, threads: threads, sure: map[calibKey]bool{}}, nil
+	return &sparsePolicy{mode: mode, threads: threads, choice: blas.SparseChoice{Kernel: kernel}}, nil
 }
 
 // keepSparse decides for the [n, k] weight whose element (i, j) is
@@ -76,58 +49,7 @@ func (p *sparsePolicy) keepSparse(src []float32, n, k, si, sj int) bool {
 			}
 		}
 	}
-	if float64(zeros) < SparseThreshold*float64(n*k) {
-		return false
-	}
-	if n*k < calibMinElems {
-		th, ok := smallSparse[kernel.Name()]
-		if !ok {
-			return false
-		}
-		t := th[0]
-		if p.threads > 1 {
-			t = th[1]
-		}
-		return float64(zeros) >= t*float64(n*k)
-	}
-	key := calibKey{n, k, zeros * 20 / (n * k), p.threads}
-	if v, ok := p.sure[key]; ok {
-		return v
-	}
-	timer := p.time
-	if timer == nil {
-		timer = p.timeBoth
-	}
-	dense, sparse := timer(src, n, k, si, sj)
-	pays := float64(dense) >= calibMargin*float64(sparse)
-	p.sure[key] = pays
-	return pays
-}
-
-// timeBoth returns the best of calibRounds times of the dense and the
-// sparse product of calibRows rows of seeded random activations by the
-// weight, alternating the two.
-func (p *sparsePolicy) timeBoth(src []float32, n, k, si, sj int) (dense, sparse time.Duration) {
-	rng := rand.New(rand.NewPCG(uint64(n), uint64(k)))
-	a := make([]float32, calibRows*k)
-	for i := range a {
-		a[i] = float32(rng.NormFloat64())
-	}
-	c := make([]float32, calibRows*n)
-	bp := packB(src, n, k, si, sj, p.threads)
-	sb := sparseB(src, n, k, si, sj)
-	dense, sparse = time.Duration(1<<62), time.Duration(1<<62)
-	for range calibRounds {
-		t0 := time.Now()
-		ap := kernel.PackA(a, calibRows, k, k, 1, p.threads)
-		kernel.Gemm(c, n, ap, bp, calibRows, n, k, p.threads)
-		t1 := time.Now()
-		sp := kernel.PackMatrix(a, calibRows, k, k, 1, blas.SpanelRows, p.threads)
-		kernel.SpMMTPacked(c, n, sp, sb, calibRows, p.threads)
-		t2 := time.Now()
-		dense, sparse = min(dense, t1.Sub(t0)), min(sparse, t2.Sub(t1))
-	}
-	return dense, sparse
+	return p.choice.Pays(src, n, k, si, sj, zeros, p.threads)
 }
 
 // sparseB builds the sparse B operand of kernel.SpMMTPacked from the

@@ -149,14 +149,15 @@ func TestSparseCalibration(t *testing.T) {
 	w := pruned(r, 0.9, 300, 300)
 	calls := 0
 	var dense, sparse time.Duration
+	timer := func([]float32, int, int, int, int) (time.Duration, time.Duration) {
+		calls++
+		return dense, sparse
+	}
 	p, err := newSparsePolicy("auto", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.time = func([]float32, int, int, int, int) (time.Duration, time.Duration) {
-		calls++
-		return dense, sparse
-	}
+	p.choice.Time = timer
 	dense, sparse = 104, 100
 	if p.keepSparse(w.F32, 300, 300, 300, 1) {
 		t.Error("sparse 4% faster: kept sparse")
@@ -168,7 +169,8 @@ func TestSparseCalibration(t *testing.T) {
 	if calls != 1 {
 		t.Errorf("%d timings, want 1", calls)
 	}
-	p.sure = map[calibKey]bool{}
+	p, _ = newSparsePolicy("auto", 2) // a new Load: nothing decided yet
+	p.choice.Time = timer
 	dense, sparse = 105, 100
 	if !p.keepSparse(w.F32, 300, 300, 300, 1) {
 		t.Error("sparse 5% faster: kept dense")
