@@ -11,3 +11,6 @@ func collectBucketAsm(_ []float32, _ uint32, out []uint32) ([]uint32, int) { ret
 func rangeKeysAsm(_ []float32, _, _ uint32, out []uint32) (int, int, []uint32, int) {
 	return 0, 0, out[:0], 0
 }
+
+// hasAVX512 is false: this build has no assembly kernels.
+func hasAVX512() bool { return false }
