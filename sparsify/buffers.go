@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"runtime/debug"
 	"sync"
@@ -280,7 +281,11 @@ func pruneEntries(ctx context.Context, m *checkpoint.Model, targets []*target, b
 		byName[t.name] = t
 	}
 	var sel prune.Selector
-	pf := &prefetcher{m: m, targets: byName}
+	pf := &prefetcher{m: m, targets: byName, nonzero: map[string]int64{}}
+	files := map[string]bool{}
+	for _, f := range m.Files {
+		files[f] = true
+	}
 	var entries []safetensors.Entry
 	for _, name := range m.Names() {
 		info, _ := m.Tensor(name)
@@ -289,6 +294,9 @@ func pruneEntries(ctx context.Context, m *checkpoint.Model, targets []*target, b
 			e, err := m.Entry(name)
 			if err != nil {
 				return nil, nil, err
+			}
+			if info.DType.Known() && files[info.File] {
+				e.Write = pf.countingWrite(name, info)
 			}
 			entries = append(entries, e)
 			continue
@@ -351,6 +359,58 @@ type prefetcher struct {
 	parent  context.Context // the context run was given
 	scratch []float32       // writeApplied's chunk
 	noMap   bool            // never prune in place of the mapping (tests)
+
+	mu      sync.Mutex
+	nonzero map[string]int64 // of the untouched tensors written so far
+}
+
+// countingWrite returns the Write of an untouched tensor stored in one of
+// the model's files: it copies the tensor's bytes (into the writer's
+// buffer when it has one) and counts its nonzeros on the way, in cache,
+// rather than in a second read of the input.
+func (p *prefetcher) countingWrite(name string, info checkpoint.Tensor) func(io.Writer) error {
+	return func(w io.Writer) error {
+		sec, err := p.m.Section(name)
+		if err != nil {
+			return err
+		}
+		var st tensor.Stats
+		err = safetensors.ReadFull(w, sec, 0, sec.Size(), info.DType.Size(), func(b []byte) { st.Add(info.DType, b) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", info.File, err)
+		}
+		params, _ := info.Shape.Elems()
+		p.mu.Lock()
+		p.nonzero[name] = params - st.Zeros
+		p.mu.Unlock()
+		return nil
+	}
+}
+
+// untouchedNonzero returns the nonzero counts of every tensor of a known
+// dtype not in targets: those counted as they were written, and the rest
+// (stored sparse in the input, or replaced by Job.Replace) read now.
+func (p *prefetcher) untouchedNonzero(targets []*target) (map[string]int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := maps.Clone(p.nonzero)
+	var buf []byte
+	for _, name := range p.m.Names() {
+		info, _ := p.m.Tensor(name)
+		if _, ok := out[name]; ok || p.targets[name] != nil || !info.DType.Known() {
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 1<<20)
+		}
+		st, err := p.m.Stats(name, buf)
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %w", info.File, name, err)
+		}
+		params, _ := info.Shape.Elems()
+		out[name] = params - st.Zeros
+	}
+	return out, nil
 }
 
 type prefetched struct {
@@ -395,25 +455,44 @@ func (p *prefetcher) mappedView(t *target) ([]byte, []float32, bool) {
 }
 
 // writeApplied writes a target pruned in place of the mapped input:
-// applyChunk bytes at a time copied to scratch, pruned there and written,
-// the pages of the mapping dropped behind; then its counts.
+// applyChunk bytes at a time copied out and pruned there — in the
+// writer's own buffer when it is a BufferWriter (one copy), else in
+// scratch then written — with the pages of the mapping dropped behind;
+// then its counts.
 func (p *prefetcher) writeApplied(w io.Writer, r prefetched) error {
-	if p.scratch == nil {
-		p.scratch = make([]float32, applyChunk/4)
-	}
+	bw, _ := w.(safetensors.BufferWriter)
 	dropped := 0
-	for off := 0; off < len(r.view); off += applyChunk {
-		c := r.view[off:min(off+applyChunk, len(r.view))]
-		vals := p.scratch[:len(c)/4]
-		b := tensor.F32Bytes(vals)
-		copy(b, c)
-		r.ap.Apply(vals)
-		if _, err := w.Write(b); err != nil {
+	for off := 0; off < len(r.view); {
+		k := min(len(r.view)-off, applyChunk)
+		var dst []byte
+		if bw != nil {
+			dst = bw.Next()
+		}
+		inPlace := len(dst) >= 4 && uintptr(unsafe.Pointer(&dst[0]))%4 == 0
+		if inPlace {
+			k = min(k, len(dst)) &^ 3
+		} else {
+			if p.scratch == nil {
+				p.scratch = make([]float32, applyChunk/4)
+			}
+			dst = tensor.F32Bytes(p.scratch)
+		}
+		c := dst[:k]
+		copy(c, r.view[off:off+k])
+		r.ap.Apply(unsafe.Slice((*float32)(unsafe.Pointer(&c[0])), k/4))
+		var err error
+		if inPlace {
+			err = bw.Commit(k)
+		} else {
+			_, err = w.Write(c)
+		}
+		if err != nil {
 			return err
 		}
-		if end := off + len(c); end-dropped >= 16*applyChunk {
-			mmap.DropPages(r.view[dropped:end])
-			dropped = end
+		off += k
+		if off-dropped >= 16*applyChunk {
+			mmap.DropPages(r.view[dropped:off])
+			dropped = off
 		}
 	}
 	mmap.DropPages(r.view)

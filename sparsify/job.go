@@ -241,10 +241,10 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 			return nil, err
 		}
 	}
-	// The input scan (hashes, nonzero counts) runs beside everything that
-	// follows, from now on. A calibrated method's targets come from its
-	// spill file, but the scan hashes the input as it is.
-	bg := startBackground(ctx, m, j.targets)
+	// The input hash runs beside everything that follows, from now on. A
+	// calibrated method's targets come from its spill file, but the hash
+	// is of the input as it is.
+	bg := startBackground(ctx, m)
 	defer bg.stop()
 	if err := j.prepare(ctx); err != nil {
 		return nil, err
@@ -273,6 +273,10 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 	if err := out.CopyAux(m.Dir, config); err != nil {
 		return nil, err
 	}
+	nonzero, err := pf.untouchedNonzero(j.targets)
+	if err != nil {
+		return nil, err
+	}
 	res, err := bg.wait()
 	if err != nil {
 		return nil, err
@@ -282,7 +286,7 @@ func (j *Job) Execute(ctx context.Context, out *checkpoint.Output) (*manifest.Ma
 			return nil, err
 		}
 	}
-	man := j.manifest(res.nonzero)
+	man := j.manifest(nonzero)
 	man.Inputs = res.inputs
 	js, err := man.JSON()
 	if err != nil {

@@ -1,9 +1,12 @@
 package sparsify
 
 import (
+	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
@@ -14,13 +17,12 @@ import (
 	"github.com/lmsparse/lmsparse/testdata/gen"
 )
 
-// TestScan checks the input scan against the plain hash of the files and
-// the per-tensor counts, through the mapping and through reads: on two
-// shards, on a file whose tensors are stored in reverse name order (two
-// untouched tensors partly zero), and on one large enough (a 2 MiB
-// embedding) for the scan to go through it in many windows and drop their
+// testInputs writes the checkpoints the scan and count tests read: two
+// shards; a file whose tensors are stored in reverse name order (two
+// untouched tensors partly zero); and one large enough (a 2 MiB
+// embedding) for the hash to go through it in many windows and drop their
 // pages as it goes.
-func TestScan(t *testing.T) {
+func testInputs(t *testing.T) []string {
 	base := t.TempDir()
 	sharded := filepath.Join(base, "sharded")
 	if err := gen.WriteCheckpoint(sharded, gen.Llama(tensor.F32, 2)); err != nil {
@@ -36,12 +38,14 @@ func TestScan(t *testing.T) {
 	if err := gen.WriteCheckpoint(large, spec); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{sharded, reversed, large} {
+	return []string{sharded, reversed, large}
+}
+
+// TestScan checks the input hash against the plain hash of the files,
+// through the mapping and through reads.
+func TestScan(t *testing.T) {
+	for _, dir := range testInputs(t) {
 		m, err := checkpoint.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := PlanCheckpoint(t.Context(), m, Options{Method: prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,42 +53,102 @@ func TestScan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantNonzero := map[string]int64{}
-		zeros := false
-		for _, name := range m.Names() {
-			if slices.ContainsFunc(j.targets, func(t *target) bool { return t.name == name }) {
-				continue
-			}
-			st, err := m.Stats(name, make([]byte, 1<<16))
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, _ := m.Tensor(name)
-			params, _ := info.Shape.Elems()
-			wantNonzero[name] = params - st.Zeros
-			zeros = zeros || st.Zeros > 0
-		}
-		if dir == reversed && !zeros {
-			t.Fatalf("%s: no untouched tensor has zeros", dir)
-		}
 		for _, noMap := range []bool{false, true} {
-			res, err := startScan(t.Context(), m, j.targets, noMap).wait()
+			res, err := startScan(t.Context(), m, noMap).wait()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(res.inputs, wantInputs) {
 				t.Errorf("%s (noMap %v): inputs\n%v\nwant\n%v", dir, noMap, res.inputs, wantInputs)
 			}
-			if len(res.nonzero) != len(wantNonzero) {
-				t.Errorf("%s (noMap %v): %d tensors counted, want %d", dir, noMap, len(res.nonzero), len(wantNonzero))
-			}
-			for name, want := range wantNonzero {
-				if got, ok := res.nonzero[name]; !ok || got != want {
-					t.Errorf("%s (noMap %v): tensor %q: %d nonzero (counted %v), want %d", dir, noMap, name, got, ok, want)
-				}
-			}
 		}
 		m.Close()
+	}
+}
+
+// TestUntouchedCounts writes pruned checkpoints through a plain writer
+// and through Buffers whose free space ends inside tensors (so untouched
+// tensors are read into the buffer in pieces and pruned ones applied in
+// it): the bytes must be WriteFile's, and the nonzero counts taken on the
+// way those of the input's tensors, with a replaced tensor counted too.
+func TestUntouchedCounts(t *testing.T) {
+	for _, dir := range testInputs(t) {
+		want := map[string]int64{}
+		var file []byte
+		zeros := false
+		for _, size := range []int{-1, 0, 4097, 4096 + 12, 1 << 20} {
+			m, err := checkpoint.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := PlanCheckpoint(t.Context(), m, Options{Method: prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.prepare(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			entries, pf, err := pruneEntries(t.Context(), m, j.targets, j.buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The embedding's entry is replaced: never written, counted
+			// at the end.
+			const replaced = "model.embed_tokens.weight"
+			info, _ := m.Tensor(replaced)
+			entries = safetensors.Replace(entries, replaced, []safetensors.Entry{safetensors.BytesEntry(replaced, tensor.U8, tensor.Shape{3}, []byte{1, 2, 3})})
+			if size == -1 {
+				for _, name := range m.Names() {
+					if slices.ContainsFunc(j.targets, func(t *target) bool { return t.name == name }) {
+						continue
+					}
+					st, err := m.Stats(name, make([]byte, 1<<16))
+					if err != nil {
+						t.Fatal(err)
+					}
+					info, _ := m.Tensor(name)
+					params, _ := info.Shape.Elems()
+					want[name] = params - st.Zeros
+					zeros = zeros || st.Zeros > 0
+				}
+				if strings.HasSuffix(dir, "reversed") && !zeros {
+					t.Fatalf("%s: no untouched tensor has zeros", dir)
+				}
+			}
+			pf.plan(entries, 0)
+			pf.run(t.Context())
+			var out bytes.Buffer
+			switch size {
+			case -1:
+				path := filepath.Join(t.TempDir(), "model.safetensors")
+				err = safetensors.WriteFile(path, nil, entries)
+				if err == nil {
+					file, err = os.ReadFile(path)
+				}
+			case 0:
+				err = safetensors.Write(&out, nil, entries)
+			default:
+				err = safetensors.Write(safetensors.NewBuffer(&out, size), nil, entries)
+			}
+			pf.stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size >= 0 && !bytes.Equal(out.Bytes(), file) {
+				t.Errorf("%s: written through a buffer of %d bytes, %d bytes that differ from WriteFile's %d", dir, size, out.Len(), len(file))
+			}
+			got, err := pf.untouchedNonzero(j.targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := got[replaced]; !ok || info.DType != tensor.F32 {
+				t.Errorf("%s: the replaced %s tensor was not counted", dir, info.DType)
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s (buffer %d): nonzero counts\n%v\nwant\n%v", dir, size, got, want)
+			}
+			m.Close()
+		}
 	}
 }
 

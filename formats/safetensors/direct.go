@@ -28,10 +28,21 @@ const (
 	directMin   = 64 << 20 // files smaller than this are written through the page cache
 )
 
-// rangeSource is implemented by writers that can take bytes straight from
-// a file range (Entry.Write uses it for unchanged tensors).
-type rangeSource interface {
-	ReadRangeFrom(src *os.File, off, n int64) error
+// BufferWriter is implemented by a writer that gathers the bytes in a
+// buffer of its own before writing them out, as WriteFile does for large
+// files (the writer it passes to Entry.Write). An Entry can then produce
+// its bytes in place — read a file range into it, or transform values as
+// it copies them there — instead of in a buffer of its own that Write
+// copies again.
+type BufferWriter interface {
+	io.Writer
+	// Next returns the free part of the buffer, never empty; its start is
+	// aligned as the file position is (8 bytes within the buffer's 4 KiB
+	// alignment when the position is a multiple of 8).
+	Next() []byte
+	// Commit appends the first n bytes of what Next returned (n ≤ its
+	// length) to the output.
+	Commit(n int) error
 }
 
 // directWriter is an io.Writer over a file opened twice: direct (O_DIRECT)
@@ -40,8 +51,9 @@ type rangeSource interface {
 type directWriter struct {
 	direct, plain *os.File
 	bufs          [2][]byte
-	cur, n        int   // buffer being filled and its length
-	off           int64 // file offset of bufs[cur][0]
+	free          func() // releases bufs
+	cur, n        int    // buffer being filled and its length
+	off           int64  // file offset of bufs[cur][0]
 	inflight      chan error
 	fallback      bool // direct I/O refused: write through plain
 	wrote         bool // a direct write succeeded
@@ -56,12 +68,18 @@ func newDirectWriter(plain *os.File) *directWriter {
 		return nil
 	}
 	d := &directWriter{direct: direct, plain: plain}
-	for i := range d.bufs {
-		b := make([]byte, directChunk+directAlign)
-		skip := int((directAlign - uintptr(unsafe.Pointer(&b[0]))%directAlign) % directAlign)
-		d.bufs[i] = b[skip : skip+directChunk]
-	}
+	var b []byte
+	b, d.free = allocDirect(2 * directChunk)
+	d.bufs[0], d.bufs[1] = b[:directChunk:directChunk], b[directChunk:]
 	return d
+}
+
+// heapAligned returns n bytes of the Go heap aligned to directAlign (the
+// buffers where huge pages cannot be had).
+func heapAligned(n int) ([]byte, func()) {
+	b := make([]byte, n+directAlign)
+	skip := int((directAlign - uintptr(unsafe.Pointer(&b[0]))%directAlign) % directAlign)
+	return b[skip : skip+n : skip+n], func() {}
 }
 
 // pos is the number of bytes written so far.
@@ -85,28 +103,74 @@ func (d *directWriter) Write(p []byte) (int, error) {
 	return total, nil
 }
 
-// ReadRangeFrom appends n bytes of src at offset off, read straight into
-// the buffers.
-func (d *directWriter) ReadRangeFrom(src *os.File, off, n int64) error {
-	for n > 0 {
-		if d.err != nil {
-			return d.err
-		}
-		b := d.bufs[d.cur][d.n:]
-		b = b[:min(int64(len(b)), n)]
-		if _, err := src.ReadAt(b, off); err != nil {
-			if err == io.EOF {
+// Next returns the free part of the buffer being filled.
+func (d *directWriter) Next() []byte { return d.bufs[d.cur][d.n:] }
+
+// Commit appends the first n bytes of Next's slice.
+func (d *directWriter) Commit(n int) error {
+	if d.err != nil {
+		return d.err
+	}
+	if n < 0 || n > directChunk-d.n {
+		return fmt.Errorf("committing %d bytes of a buffer with %d free", n, directChunk-d.n)
+	}
+	d.n += n
+	if d.n == directChunk {
+		return d.flushFull()
+	}
+	return nil
+}
+
+// ReadFull appends n bytes of r at offset off, read straight into w's
+// buffer when w is a BufferWriter and through a buffer of its own
+// otherwise, passing each piece to inspect (when not nil) as it goes. The
+// pieces are whole multiples of unit bytes (unit ≥ 1), so inspect can
+// scan them as elements of a tensor of that element size.
+func ReadFull(w io.Writer, r io.ReaderAt, off, n int64, unit int, inspect func([]byte)) error {
+	read := func(b []byte) error {
+		if k, err := r.ReadAt(b, off); k < len(b) {
+			if err == nil || err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return err
 		}
-		d.n += len(b)
+		if inspect != nil {
+			inspect(b)
+		}
 		off += int64(len(b))
 		n -= int64(len(b))
-		if d.n == directChunk {
-			if err := d.flushFull(); err != nil {
-				return err
+		return nil
+	}
+	bw, _ := w.(BufferWriter)
+	var own []byte
+	for n > 0 {
+		if bw != nil {
+			if b := bw.Next(); len(b) >= unit {
+				b = b[:min(int64(len(b)), n)/int64(unit)*int64(unit)]
+				if err := read(b); err != nil {
+					return err
+				}
+				if err := bw.Commit(len(b)); err != nil {
+					return err
+				}
+				continue
 			}
+		}
+		if own == nil {
+			own = make([]byte, max(copyBufSize/unit, 1)*unit)
+		}
+		b := own[:min(int64(len(own)), n)/int64(unit)*int64(unit)]
+		if bw != nil {
+			b = b[:unit] // an element across the end of w's buffer
+		}
+		if len(b) == 0 {
+			return fmt.Errorf("%d bytes is not a whole number of %d-byte elements", n, unit)
+		}
+		if err := read(b); err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -125,6 +189,13 @@ func (d *directWriter) flushFull() error {
 	d.off += int64(d.n)
 	d.n = 0
 	return nil
+}
+
+// release closes the direct descriptor and frees the buffers, once no
+// write is in flight.
+func (d *directWriter) release() {
+	d.direct.Close()
+	d.free()
 }
 
 // wait waits for the write in flight, if any.
@@ -159,7 +230,7 @@ func (d *directWriter) writeAt(b []byte, off int64) error {
 // finish writes what is left — the last block padded to the alignment,
 // then the file cut to its size — and closes the direct descriptor.
 func (d *directWriter) finish() error {
-	defer d.direct.Close()
+	defer d.release()
 	if err := d.wait(); err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package safetensors
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,7 +15,8 @@ import (
 // TestWriteFileDirect writes the same entries through the O_DIRECT writer
 // (threshold 0) and through the page cache: the files must be identical.
 // The entries span several 8 MiB buffers, have odd sizes (so the last block
-// is partial) and half of them are copied from an open file (ReadRangeFrom).
+// is partial) and half of them are copied from an open file (read into the writer's buffer
+// through BufferWriter).
 func TestWriteFileDirect(t *testing.T) {
 	seed := uint64(20261130)
 	t.Logf("seed %d", seed)
@@ -63,5 +66,53 @@ func TestWriteFileDirect(t *testing.T) {
 	}
 	if _, err := Open(direct); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadFull reads a range into BufferWriters whose free space ends
+// inside an element and into a plain writer: the output is the range, and
+// inspect sees it all, in whole elements, in order.
+func TestReadFull(t *testing.T) {
+	src := make([]byte, 1000)
+	for i := range src {
+		src[i] = byte(i*7 + 3)
+	}
+	r := bytes.NewReader(src)
+	for _, c := range []struct {
+		size, unit int
+		off, n     int64
+	}{{10, 4, 8, 400}, {4, 4, 0, 1000}, {3, 4, 4, 96}, {7, 2, 1, 998}, {64, 1, 5, 0}} {
+		for _, plain := range []bool{false, true} {
+			var out bytes.Buffer
+			sb := NewBuffer(&out, c.size)
+			var w io.Writer = sb
+			if plain {
+				w = &out
+			}
+			var seen []byte
+			err := ReadFull(w, r, c.off, c.n, c.unit, func(b []byte) {
+				if len(b)%c.unit != 0 {
+					t.Errorf("%+v: inspect got %d bytes, not whole %d-byte elements", c, len(b), c.unit)
+				}
+				seen = append(seen, b...)
+			})
+			if err != nil {
+				t.Fatalf("%+v plain %v: %v", c, plain, err)
+			}
+			if err := sb.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			got := out.Bytes()
+			want := src[c.off : c.off+c.n]
+			if !bytes.Equal(got, want) || !bytes.Equal(seen, want) {
+				t.Errorf("%+v plain %v: wrote %d bytes, inspected %d, want %d equal ones", c, plain, len(got), len(seen), len(want))
+			}
+		}
+	}
+	if err := ReadFull(io.Discard, r, 990, 20, 1, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("reading past the end: %v, want io.ErrUnexpectedEOF", err)
+	}
+	if err := ReadFull(io.Discard, r, 0, 10, 4, nil); err == nil {
+		t.Errorf("10 bytes of 4-byte elements: no error")
 	}
 }

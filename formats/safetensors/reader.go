@@ -180,8 +180,8 @@ func (f *File) Entry(name string) (Entry, error) {
 					return err
 				}
 			}
-			if dst, ok := w.(rangeSource); ok && f.osFile != nil {
-				return dst.ReadRangeFrom(f.osFile, off, t.Size)
+			if _, ok := w.(BufferWriter); ok && f.osFile != nil {
+				return ReadFull(w, f.osFile, off, t.Size, 1, nil)
 			}
 			_, err := io.CopyBuffer(w, io.NewSectionReader(f.r, off, t.Size), make([]byte, copyBufSize))
 			return err

@@ -184,7 +184,7 @@ func writeFile(path string, metadata map[string]string, entries []Entry, minDire
 		if err := writeTensors(w, pos, header, entries, order); err != nil {
 			if d != nil {
 				d.wait()
-				d.direct.Close()
+				d.release()
 			}
 			return err
 		}

@@ -147,3 +147,58 @@ func TestWriteRejectsBadEntriesAndLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteStream writes the same entries with Write, to a plain writer
+// and through Buffers of awkward sizes (with entries read from a file into
+// them), and with WriteFile: the bytes must be the same.
+func TestWriteStream(t *testing.T) {
+	dir := t.TempDir()
+	var mem []Entry
+	for i, n := range []int{3, 70001, 1, 4093} {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(j*31 + i)
+		}
+		mem = append(mem, BytesEntry(string(rune('a'+i)), tensor.U8, tensor.Shape{int64(n)}, b))
+	}
+	src := filepath.Join(dir, "src.safetensors")
+	if err := WriteFile(src, nil, mem); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	entries := append([]Entry(nil), mem...)
+	for _, name := range []string{"b", "d"} {
+		e, err := f.Entry(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Name = "copy-" + name
+		entries = append(entries, e)
+	}
+	meta := map[string]string{"format": "pt"}
+	path := filepath.Join(dir, "file.safetensors")
+	if err := WriteFile(path, meta, entries); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{0, 1, 7, 4096 + 12, 1 << 20} {
+		var out bytes.Buffer
+		var w io.Writer = &out
+		if size > 0 {
+			w = NewBuffer(&out, size)
+		}
+		if err := Write(w, meta, entries); err != nil {
+			t.Fatalf("buffer %d: %v", size, err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("buffer %d: Write gave %d bytes that differ from WriteFile's %d", size, out.Len(), len(want))
+		}
+	}
+}
