@@ -24,17 +24,17 @@ func (s *Stats) Add(d DType, b []byte) error {
 	}
 	switch d {
 	case F32:
-		s.addF32(b)
+		s.addF32(b[s.addFast(b, 4, 0x7f800000):])
 	case F64:
 		for i := 0; i+8 <= len(b); i += 8 {
 			s.float(binary.LittleEndian.Uint64(b[i:]), 0x7fffffffffffffff, 0x7ff0000000000000)
 		}
 	case F16:
-		for i := 0; i+2 <= len(b); i += 2 {
+		for i := s.addFast(b, 2, 0x7c00); i+2 <= len(b); i += 2 {
 			s.float(uint64(binary.LittleEndian.Uint16(b[i:])), 0x7fff, 0x7c00)
 		}
 	case BF16:
-		for i := 0; i+2 <= len(b); i += 2 {
+		for i := s.addFast(b, 2, 0x7f80); i+2 <= len(b); i += 2 {
 			s.float(uint64(binary.LittleEndian.Uint16(b[i:])), 0x7fff, 0x7f80)
 		}
 	case F8_E5M2:

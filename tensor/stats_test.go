@@ -3,6 +3,7 @@ package tensor
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -90,16 +91,81 @@ func TestStatsF32Branchless(t *testing.T) {
 	}
 }
 
-// BenchmarkStatsF32 counts 64K float32 values, in cache as the input
-// scan has them (it hashes a window, then counts it).
-func BenchmarkStatsF32(b *testing.B) {
-	buf := make([]byte, 256<<10)
-	for i := range buf {
-		buf[i] = byte(i * 7)
+// TestStatsKernels checks Stats.Add (the AVX-512 scans where the CPU has
+// them, and the portable code for the tails) against a plain
+// classification of every element, on seeded random bits rich in zeros,
+// infinities and NaNs, at every length up to 200 elements and a long one,
+// from unaligned starts.
+func TestStatsKernels(t *testing.T) {
+	seed := uint64(20261207)
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 3))
+	type kind struct {
+		dt       DType
+		abs, inf uint32
+		size     int
+		special  []uint32
 	}
-	b.SetBytes(int64(len(buf)))
-	for b.Loop() {
-		var s Stats
-		s.Add(F32, buf)
+	for _, k := range []kind{
+		{F32, 0x7fffffff, 0x7f800000, 4, []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffffffff, 0x7f800001, 1, 0x7f7fffff}},
+		{F16, 0x7fff, 0x7c00, 2, []uint32{0, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0xffff, 0x7c01, 1, 0x7bff}},
+		{BF16, 0x7fff, 0x7f80, 2, []uint32{0, 0x8000, 0x7f80, 0xff80, 0x7fc0, 0xffff, 0x7f81, 1, 0x7f7f}},
+	} {
+		lengths := []int{1000003}
+		for n := 0; n <= 200; n++ {
+			lengths = append(lengths, n)
+		}
+		for _, n := range lengths {
+			skip := r.IntN(4)
+			buf := make([]byte, skip+n*k.size)
+			b := buf[skip:]
+			var want Stats
+			for i := range n {
+				v := r.Uint32()
+				if r.IntN(3) == 0 {
+					v = k.special[r.IntN(len(k.special))]
+				}
+				if k.size == 2 {
+					v &= 0xffff
+					binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+				} else {
+					binary.LittleEndian.PutUint32(b[4*i:], v)
+				}
+				switch a := v & k.abs; {
+				case a == 0:
+					want.Zeros++
+				case a == k.inf:
+					want.Inf++
+				case a > k.inf:
+					want.NaN++
+				}
+			}
+			var got Stats
+			if err := got.Add(k.dt, b); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("%s, %d elements from offset %d: %+v, want %+v", k.dt, n, skip, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkStats counts 256 KiB of F32 and BF16 values, in cache as
+// prune has them (it counts each piece of an untouched tensor it has just
+// read into the writer's buffer). With -tags purego: the portable code.
+func BenchmarkStats(b *testing.B) {
+	for _, dt := range []DType{F32, BF16} {
+		buf := make([]byte, 256<<10)
+		for i := range buf {
+			buf[i] = byte(i * 13)
+		}
+		b.Run(string(dt), func(b *testing.B) {
+			b.SetBytes(int64(len(buf)))
+			var s Stats
+			for b.Loop() {
+				s.Add(dt, buf)
+			}
+		})
 	}
 }
