@@ -18,12 +18,12 @@ import (
 // sequential (about 1.8 GB/s with SHA-NI, as long as the rest of the job
 // on a two-core machine), so it is one goroutine that keeps a core to
 // itself: the nonzero counts of the untouched tensors are taken as the
-// writer copies them (see countingEntry), not here. The hash goes through
-// its own read-only mapping of each file a window at a time, copying
-// nothing, and drops each window's pages from the resident set when done
-// with it (the kernel maps a whole page-cache folio per fault, so about
-// one folio, up to 2 MiB, stays mapped ahead of it); where a file cannot
-// be mapped it reads it.
+// writer copies them (see prefetcher.countingWrite), not here. The hash
+// goes through its own read-only mapping of each file, copying nothing,
+// and drops the pages behind it from the resident set every dropWindow
+// bytes (the kernel maps a whole page-cache folio per fault, so up to
+// about two windows are mapped at a time); where a file cannot be mapped
+// it reads it.
 type background struct {
 	done   chan struct{}
 	inputs []manifest.Input
@@ -89,6 +89,13 @@ func (b *background) hash(ctx context.Context, m *checkpoint.Model) ([]manifest.
 // in a core's L2 cache.
 const scanChunk = 256 << 10
 
+// dropWindow is how much of the mapping the hash lets accumulate before
+// dropping it from the resident set: each drop flushes the TLB of every
+// core running the process, interrupting the writer's, so it is done per
+// 2 MiB rather than per chunk (measured on prune of a 498 MB checkpoint,
+// 9 alternating rounds: 0.40 s → 0.37 s median, peak RSS 61 → 63 MB).
+const dropWindow = 2 << 20
+
 // walk passes the bytes of file path to f in order, in chunks of at most
 // scanChunk bytes, and returns the file's size. With useMap it reads
 // through a mapping of the file where the file can be mapped, dropping the
@@ -132,7 +139,7 @@ func walk(ctx context.Context, path string, useMap bool, f func([]byte)) (int64,
 		}
 		f(c)
 		off += int64(len(c))
-		if mapped != nil && off-dropped >= scanChunk {
+		if mapped != nil && off-dropped >= dropWindow {
 			mmap.DropPages(mapped[dropped:off])
 			dropped = off &^ 4095
 		}
