@@ -16,9 +16,10 @@
 // inside the file or in external data) to float32, int64 or bool, orders the
 // nodes topologically, evaluates once every node whose inputs are all
 // constant (Constant nodes, shape arithmetic on constants, Transposes of
-// weights), packs constant 2-D MatMul and Gemm weights once for the GEMM
-// kernel (see Matrix kernel) or keeps them sparse (see Sparse weights), fuses the patterns listed under Fusions, and
-// plans when each value dies. Constants no remaining node reads are
+// weights), drops the nodes no graph output depends on ([Plan].Dropped),
+// packs constant 2-D MatMul and Gemm weights once for the GEMM kernel (see
+// Matrix kernel) or keeps them sparse (see Sparse weights), fuses the
+// patterns listed under Fusions, and plans when each value dies. Constants no remaining node reads are
 // dropped (a packed weight's initializer with them: one copy). Each
 // initializer's file pages are released once it is decoded
 // (onnx.Model.Release). With Options.Lazy, initializers of [LazyMinBytes]

@@ -33,7 +33,8 @@ type Fusion struct {
 
 // Plan describes what Load made of the graph.
 type Plan struct {
-	Nodes   int      // nodes each run executes (after folding and fusion)
+	Nodes   int      // nodes each run executes (after folding, dead-node elimination and fusion)
+	Dropped int      // nodes dropped at load as no graph output depends on them
 	Fusions []Fusion // by stage (see the package doc), in graph order within a stage; a QKV group's MatMul+Adds are listed too
 	Skipped []string // patterns seen but not fused, and why (as logged)
 	// DenseWeights and SparseWeights count the constant 2-D MatMul and
@@ -55,7 +56,7 @@ func (p Plan) Count(kind string) int {
 
 // Plan returns the session's execution plan: the fusions applied.
 func (s *Session) Plan() Plan {
-	return Plan{Nodes: len(s.nodes), Fusions: slices.Clone(s.fusions), Skipped: slices.Clone(s.skipped),
+	return Plan{Nodes: len(s.nodes), Dropped: s.dropped, Fusions: slices.Clone(s.fusions), Skipped: slices.Clone(s.skipped),
 		DenseWeights: s.weights[0], SparseWeights: s.weights[1]}
 }
 

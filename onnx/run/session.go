@@ -163,6 +163,7 @@ type Session struct {
 	// fusions and skipped are what Plan reports.
 	fusions []Fusion
 	skipped []string
+	dropped int // nodes no output depends on, dropped at load
 	// weights counts the constant weights prepared at load: [0] packed
 	// dense, [1] kept sparse.
 	weights [2]int
@@ -345,6 +346,9 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 			}
 		}
 	}
+	// Drop the nodes whose results reach no graph output (dead code: an
+	// export's unused branches, shape arithmetic left by folding).
+	s.nodes, s.dropped = liveNodes(s.nodes, s.outputs)
 	// Pack constant 2-D weights of MatMul and Gemm (a weight only its
 	// product reads is dropped at once: the packed copy is the only one);
 	// decode tensor attributes.
@@ -435,6 +439,36 @@ func Load(m *onnx.Model, o Options) (*Session, error) {
 	s.consts = consts
 	s.findIO(m)
 	return s, nil
+}
+
+// liveNodes returns the nodes (in order) some output of which a graph
+// output depends on, and how many others there were. No supported
+// operator has side effects or subgraphs, so the rest change nothing.
+func liveNodes(nodes []*node, outputs []graphIO) ([]*node, int) {
+	needed := map[int]bool{}
+	for _, o := range outputs {
+		needed[o.slot] = true
+	}
+	live := make([]bool, len(nodes))
+	for k := len(nodes) - 1; k >= 0; k-- {
+		n := nodes[k]
+		if !slices.ContainsFunc(n.out, func(i int) bool { return i >= 0 && needed[i] }) {
+			continue
+		}
+		live[k] = true
+		for _, i := range n.in {
+			if i >= 0 {
+				needed[i] = true
+			}
+		}
+	}
+	var out []*node
+	for k, n := range nodes {
+		if live[k] {
+			out = append(out, n)
+		}
+	}
+	return out, len(nodes) - len(out)
 }
 
 func allOf(v []int, f func(int) bool) bool {

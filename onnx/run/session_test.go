@@ -145,6 +145,39 @@ func TestTopologicalSort(t *testing.T) {
 	}
 }
 
+// TestDeadNodes loads a graph with a dead branch (a product and its Exp
+// no output reads) and a Split only one of whose outputs is read: the
+// branch is dropped, the Split kept, and the results are the same.
+func TestDeadNodes(t *testing.T) {
+	mp := opModel("Mul", 13, nil, []*Tensor{f32(sh(4), 1, 2, 3, 4), f32(sh(4), 3, 4, 5, 6)}, nil, 0)
+	g := mp.Graph
+	g.Node = []*onnxpb.NodeProto{
+		{OpType: proto.String("Mul"), Input: []string{"x0", "x1"}, Output: []string{"dead"}},
+		{OpType: proto.String("Exp"), Input: []string{"dead"}, Output: []string{"dead2"}},
+		{OpType: proto.String("Split"), Input: []string{"x0"}, Output: []string{"lo", "hi"}, Attribute: []*onnxpb.AttributeProto{aInt("axis", 0)}},
+		{OpType: proto.String("Neg"), Input: []string{"hi"}, Output: []string{"y0"}},
+		{OpType: proto.String("Add"), Input: []string{"x0", "x1"}, Output: []string{"y1"}},
+	}
+	g.Output = []*onnxpb.ValueInfoProto{{Name: proto.String("y0")}, {Name: proto.String("y1")}}
+	s, err := loadProto(t, mp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Plan(); p.Nodes != 3 || p.Dropped != 2 {
+		t.Errorf("plan: %d nodes, %d dropped; want 3 and 2", p.Nodes, p.Dropped)
+	}
+	res, err := s.Run(map[string]*Tensor{"x0": f32(sh(4), 1, 2, 3, 4), "x1": f32(sh(4), 3, 4, 5, 6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameTensor(res["y0"], f32(sh(2), -3, -4), 0); err != nil {
+		t.Error(err)
+	}
+	if err := sameTensor(res["y1"], f32(sh(4), 4, 6, 8, 10), 0); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestRunInputErrors(t *testing.T) {
 	s, err := loadProto(t, opModel("Add", 13, nil, []*Tensor{f32(sh(1), 1), f32(sh(1), 1)}, nil, 1), Options{})
 	if err != nil {
