@@ -17,8 +17,11 @@
 // recognised llama or GPT-2 export as a model.Model built from its
 // initializers (package onnx/native; the report's kernel reads "onnx
 // native, …"), any other graph — or every graph with model.Options.ONNX
-// "general" — through the pure-Go executor of package onnx/run. Either way
-// the result is a model.LM that implements io.Closer.
+// "general" — through the pure-Go executor of package onnx/run, which is a
+// model.BatchLM: Score hands it up to 8 windows at a time when their
+// logits fit model.BatchMemory twice, once it has checked on the first two
+// windows that a batch gives each window its own logits bit for bit.
+// Either way the result is a model.LM that implements io.Closer.
 //
 // # Text and tokenizer
 //

@@ -30,10 +30,12 @@ type ScoreOptions struct {
 	Progress func(done, total int)
 	// Batch is the number of windows a *Model runs together, layer by
 	// layer (each projection one matrix product over all their rows), so
-	// that a streaming model reads its weights once per batch. 0 chooses:
+	// that a streaming model reads its weights once per batch; a [BatchLM]
+	// runs them as one batch when its Batch allows as many. 0 chooses:
 	// when the model or the base streams (Options.Stream), as many windows
-	// as keep each model's activations within [BatchMemory], else 1.
-	// Results do not depend on it.
+	// as keep each model's activations within [BatchMemory]; else what a
+	// BatchLM asks for (within the same bound for a *Model beside it);
+	// else 1. Results do not depend on it.
 	Batch int
 	// Shard, when its N is not 0, scores only shard I of N of the
 	// protocol's windows (see [Shard]); the zero value scores them all.
@@ -173,6 +175,32 @@ type LM interface {
 	Window(ctx context.Context, ids []int, from int) (func(r0, rows int, out []float32), error)
 }
 
+// A BatchLM is an LM that runs several windows together, as one batch
+// (package eval's adapter of the general ONNX executor): [Score] hands it
+// the windows of a batch at once when Batch allows that many.
+type BatchLM interface {
+	LM
+	// Batch returns how many windows of n tokens it runs together (1: one
+	// at a time, through Window).
+	Batch(n int) int
+	// Windows runs wins, each with its first row froms[i] as Window takes
+	// it, and returns per window the function Window would return; all
+	// are valid until the next Window or Windows call. Each window's
+	// logits must be the bits Window gives it.
+	Windows(ctx context.Context, wins [][]int, froms []int) ([]func(r0, rows int, out []float32), error)
+}
+
+// batchWindows runs wins through l together when l is a BatchLM (not a
+// *Model, which Score runs itself) whose Batch allows len(wins) windows of
+// n tokens, and returns nil when each window is to go through Window.
+func batchWindows(ctx context.Context, l LM, n int, wins [][]int, froms []int) ([]func(r0, rows int, out []float32), error) {
+	bl, ok := l.(BatchLM)
+	if !ok || asModel(l) != nil || len(wins) < 2 || bl.Batch(n) < len(wins) {
+		return nil, nil
+	}
+	return bl.Windows(ctx, wins, froms)
+}
+
 // Window runs the layers over a window and returns the logits of its rows
 // from position from on, computed in chunks as they are asked for.
 func (m *Model) Window(ctx context.Context, ids []int, from int) (func(r0, rows int, out []float32), error) {
@@ -203,21 +231,25 @@ func (m *Model) windows(ctx context.Context, p *pass, wins [][]int, froms []int)
 // batchSize is the number of windows of ctx tokens Score runs together
 // when ScoreOptions.Batch is 0: when the model or the base streams, as
 // many as keep each one's activations within BatchMemory (at least 1);
-// else 1.
+// else the larger Batch of a BatchLM among them, within the same bound
+// for a *Model beside it; else 1.
 func batchSize(m, base LM, ctx int) int {
 	var ms []*Model
 	streams := false
+	want := 1
 	for _, l := range []LM{m, base} {
 		if mm := asModel(l); mm != nil {
 			ms = append(ms, mm)
 			streams = streams || mm.Streaming()
+		} else if bl, ok := l.(BatchLM); ok {
+			want = max(want, bl.Batch(ctx))
 		}
 	}
-	if !streams {
-		return 1
+	if streams {
+		want = 1 << 16
 	}
 	b := 1
-	for ; b < 1<<16; b++ {
+	for ; b < want; b++ {
 		for _, mm := range ms {
 			if mm.passBytes((b+1)*ctx) > BatchMemory {
 				return b
@@ -337,9 +369,15 @@ func Score(ctx context.Context, m LM, ids []int, o ScoreOptions) (*Result, error
 			if mlgs, err = mm.windows(ctx, &mp, wins, froms); err != nil {
 				return nil, err
 			}
+		} else if mlgs, err = batchWindows(ctx, m, o.Ctx, wins, froms); err != nil {
+			return nil, err
 		}
 		if bm != nil {
 			if blgs, err = bm.windows(ctx, &bp, wins, froms); err != nil {
+				return nil, fmt.Errorf("base model: %w", err)
+			}
+		} else if o.Base != nil {
+			if blgs, err = batchWindows(ctx, o.Base, o.Ctx, wins, froms); err != nil {
 				return nil, fmt.Errorf("base model: %w", err)
 			}
 		}

@@ -193,8 +193,14 @@
 // (zeros); it reads the output named "logits" (else the first output) as
 // [len(ids), vocab]. [Session.VocabSize] and [Session.MaxPositions] report
 // what the model declares (0 when it does not). Models with KV-cache inputs
-// (past_key_values) need [Session.Run] with explicit inputs. A Session is
-// safe for concurrent use.
+// (past_key_values) need [Session.Run] with explicit inputs.
+// [Session.LogitsBatch] runs several windows of one length as one batch
+// ([len, n] inputs), which makes larger products (stories260k-onnx scored
+// by package eval, 512-token windows 8 at a time: 1.2–1.4× the tokens/s
+// of one at a time); each window's logits are the bits it gets alone when
+// the graph keeps the rows of a batch apart, which [Session.MaxBatch]
+// cannot promise for a graph that reshapes its batch into a constant
+// shape. A Session is safe for concurrent use.
 //
 // # Limits and errors
 //

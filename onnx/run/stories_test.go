@@ -3,10 +3,12 @@ package run
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/lmsparse/lmsparse/formats/onnx"
@@ -273,5 +275,55 @@ func TestStoriesFusedMatchesUnfused(t *testing.T) {
 	t.Logf("fused vs unfused, %d tokens: worst difference %.3g", len(ids), worst)
 	if worst > 1e-4 {
 		t.Errorf("fused and unfused logits differ by %.3g", worst)
+	}
+}
+
+// TestLogitsBatch runs three windows of stories260k-onnx and of the
+// torch GPT-2 export as one batch, with different first rows: each
+// window's logits must be the bits LogitsFrom gives it alone. Windows of
+// two lengths are refused.
+func TestLogitsBatch(t *testing.T) {
+	for _, path := range []string{sharedtest.Path(t, "models/stories260k-onnx/model.onnx"), "../../testdata/onnx-gpt2/model.onnx"} {
+		m, err := onnx.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Load(m, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mb := s.MaxBatch(); mb != 0 {
+			t.Fatalf("%s: MaxBatch %d, want 0 (a symbolic batch dimension)", path, mb)
+		}
+		ids := referenceIDs(t)
+		for i := range ids {
+			ids[i] %= s.VocabSize()
+		}
+		n := 64
+		if mp := s.MaxPositions(); mp > 0 {
+			n = min(n, mp)
+		}
+		wins := [][]int{ids[:n], ids[n : 2*n], ids[5*n : 6*n]}
+		froms := []int{0, 10, n - 1}
+		v := s.VocabSize()
+		outs := make([][]float32, len(wins))
+		for i := range outs {
+			outs[i] = make([]float32, (n-froms[i])*v)
+		}
+		if err := s.LogitsBatch(wins, froms, outs); err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range wins {
+			want := make([]float32, (n-froms[i])*v)
+			if err := s.LogitsFrom(w, froms[i], want); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(outs[i], want) {
+				t.Errorf("%s: window %d: batched logits differ from the window's alone", path, i)
+			}
+		}
+		if err := s.LogitsBatch([][]int{ids[:n], ids[:n-1]}, []int{0, 0}, outs[:2]); !errors.Is(err, ErrInput) {
+			t.Errorf("%s: windows of two lengths: %v, want ErrInput", path, err)
+		}
 	}
 }
