@@ -36,9 +36,10 @@ const (
 // copies again.
 type BufferWriter interface {
 	io.Writer
-	// Next returns the free part of the buffer, never empty; its start is
-	// aligned as the file position is (8 bytes within the buffer's 4 KiB
-	// alignment when the position is a multiple of 8).
+	// Next returns the free part of the buffer, never empty. In WriteFile's
+	// writers its address is congruent to the output position modulo 4 KiB
+	// (the buffers are page-aligned), so a tensor that Layout places at a
+	// multiple of its element size is aligned in memory too.
 	Next() []byte
 	// Commit appends the first n bytes of what Next returned (n ≤ its
 	// length) to the output.
@@ -127,6 +128,9 @@ func (d *directWriter) Commit(n int) error {
 // pieces are whole multiples of unit bytes (unit ≥ 1), so inspect can
 // scan them as elements of a tensor of that element size.
 func ReadFull(w io.Writer, r io.ReaderAt, off, n int64, unit int, inspect func([]byte)) error {
+	if unit < 1 || n < 0 || n%int64(unit) != 0 {
+		return fmt.Errorf("%d bytes is not a whole number of %d-byte elements", n, unit)
+	}
 	read := func(b []byte) error {
 		if k, err := r.ReadAt(b, off); k < len(b) {
 			if err == nil || err == io.EOF {
@@ -162,9 +166,6 @@ func ReadFull(w io.Writer, r io.ReaderAt, off, n int64, unit int, inspect func([
 		b := own[:min(int64(len(own)), n)/int64(unit)*int64(unit)]
 		if bw != nil {
 			b = b[:unit] // an element across the end of w's buffer
-		}
-		if len(b) == 0 {
-			return fmt.Errorf("%d bytes is not a whole number of %d-byte elements", n, unit)
 		}
 		if err := read(b); err != nil {
 			return err

@@ -112,6 +112,9 @@ func TestReadFull(t *testing.T) {
 	if err := ReadFull(io.Discard, r, 990, 20, 1, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("reading past the end: %v, want io.ErrUnexpectedEOF", err)
 	}
+	if err := ReadFull(NewBuffer(io.Discard, 64), r, 0, 3, 4, nil); err == nil {
+		t.Errorf("3 bytes of 4-byte elements into a buffer: no error")
+	}
 	if err := ReadFull(io.Discard, r, 0, 10, 4, nil); err == nil {
 		t.Errorf("10 bytes of 4-byte elements: no error")
 	}
