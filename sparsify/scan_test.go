@@ -77,21 +77,8 @@ func TestUntouchedCounts(t *testing.T) {
 		var file []byte
 		zeros := false
 		for _, size := range []int{-1, 0, 4097, 4096 + 12, 1 << 20} {
-			m, err := checkpoint.Open(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			j, err := PlanCheckpoint(t.Context(), m, Options{Method: prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := j.prepare(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			entries, pf, err := pruneEntries(t.Context(), m, j.targets, j.buf)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, j, entries, pf := prunedEntries(t, dir, prune.Method{Sparsity: 0.5, Scope: prune.ScopeTensor})
+			var err error
 			// The embedding's entry is replaced: never written, counted
 			// at the end.
 			const replaced = "model.embed_tokens.weight"
@@ -174,21 +161,8 @@ func TestPrefetchMapped(t *testing.T) {
 			var outs [2][]byte
 			var counts [2][]int64
 			for i, noMap := range []bool{false, true} {
-				m, err := checkpoint.Open(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				j, err := PlanCheckpoint(t.Context(), m, Options{Method: method})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := j.prepare(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				entries, pf, err := pruneEntries(t.Context(), m, j.targets, j.buf)
-				if err != nil {
-					t.Fatal(err)
-				}
+				m, j, entries, pf := prunedEntries(t, dir, method)
+				var err error
 				pf.noMap = noMap
 				mapped := 0
 				for _, tg := range j.targets {
@@ -224,4 +198,27 @@ func TestPrefetchMapped(t *testing.T) {
 			}
 		}
 	}
+}
+
+// prunedEntries opens the checkpoint in dir, plans a dense prune by method
+// and returns the model, the job, the output entries and their
+// prefetcher (not started).
+func prunedEntries(t *testing.T, dir string, method prune.Method) (*checkpoint.Model, *Job, []safetensors.Entry, *prefetcher) {
+	t.Helper()
+	m, err := checkpoint.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := PlanCheckpoint(t.Context(), m, Options{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	entries, pf, err := pruneEntries(t.Context(), m, j.targets, j.buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, j, entries, pf
 }

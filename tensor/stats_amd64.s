@@ -2,6 +2,19 @@
 
 #include "textflag.h"
 
+// COUNT3 adds the set bits of masks K1, K2 and K3 (moved out with kmov)
+// to R8, R9 and R10.
+#define COUNT3(kmov) \
+	kmov K1, AX ; \
+	kmov K2, BX ; \
+	kmov K3, DX ; \
+	POPCNTL AX, AX ; \
+	POPCNTL BX, BX ; \
+	POPCNTL DX, DX ; \
+	ADDQ AX, R8 ; \
+	ADDQ BX, R9 ; \
+	ADDQ DX, R10
+
 // func stats32AVX512(p *byte, n int, inf uint32) (zeros, infs, nans int64)
 // a = bits &^ sign; zero: a == 0; inf: a == inf; NaN: a > inf (unsigned).
 TEXT ·stats32AVX512(SB), NOSPLIT, $0-48
@@ -22,15 +35,7 @@ s32loop:
 	VPTESTNMD Z0, Z0, K1
 	VPCMPEQD Z3, Z0, K2
 	VPCMPUD $6, Z3, Z0, K3
-	KMOVW K1, AX
-	KMOVW K2, BX
-	KMOVW K3, DX
-	POPCNTL AX, AX
-	POPCNTL BX, BX
-	POPCNTL DX, DX
-	ADDQ AX, R8
-	ADDQ BX, R9
-	ADDQ DX, R10
+	COUNT3(KMOVW)
 	ADDQ $64, DI
 	DECQ CX
 	JNZ s32loop
@@ -61,15 +66,7 @@ s16loop:
 	VPTESTNMW Z0, Z0, K1
 	VPCMPEQW Z3, Z0, K2
 	VPCMPUW $6, Z3, Z0, K3
-	KMOVD K1, AX
-	KMOVD K2, BX
-	KMOVD K3, DX
-	POPCNTL AX, AX
-	POPCNTL BX, BX
-	POPCNTL DX, DX
-	ADDQ AX, R8
-	ADDQ BX, R9
-	ADDQ DX, R10
+	COUNT3(KMOVD)
 	ADDQ $64, DI
 	DECQ CX
 	JNZ s16loop

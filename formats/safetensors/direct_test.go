@@ -22,32 +22,7 @@ func TestWriteFileDirect(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 9))
 	dir := t.TempDir()
-	var mem []Entry
-	for i, n := range []int{3, 5<<20 + 7, 1, 9<<20 + 1, 4093} {
-		b := make([]byte, n)
-		for j := range b {
-			b[j] = byte(r.Uint32())
-		}
-		mem = append(mem, BytesEntry(string(rune('a'+i)), tensor.U8, tensor.Shape{int64(n)}, b))
-	}
-	src := filepath.Join(dir, "src.safetensors")
-	if err := writeFile(src, nil, mem, 1<<62); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	entries := append([]Entry(nil), mem...)
-	for _, name := range []string{"b", "d", "e"} {
-		e, err := f.Entry(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.Name = "copy-" + name
-		entries = append(entries, e)
-	}
+	entries := copyEntries(t, dir, []int{3, 5<<20 + 7, 1, 9<<20 + 1, 4093}, []string{"b", "d", "e"}, func(int, int) byte { return byte(r.Uint32()) })
 	meta := map[string]string{"format": "pt"}
 	direct, plain := filepath.Join(dir, "direct.safetensors"), filepath.Join(dir, "plain.safetensors")
 	if err := writeFile(direct, meta, entries, 0); err != nil {
@@ -118,4 +93,39 @@ func TestReadFull(t *testing.T) {
 	if err := ReadFull(io.Discard, r, 0, 10, 4, nil); err == nil {
 		t.Errorf("10 bytes of 4-byte elements: no error")
 	}
+}
+
+// copyEntries returns U8 entries named a, b, … of the given sizes, filled
+// by fill(entry, byte), followed by copies (named copy-NAME) of the named
+// ones read from a file in dir that holds them: the two kinds of entry the
+// writers take.
+func copyEntries(t *testing.T, dir string, sizes []int, copies []string, fill func(i, j int) byte) []Entry {
+	t.Helper()
+	var mem []Entry
+	for i, n := range sizes {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = fill(i, j)
+		}
+		mem = append(mem, BytesEntry(string(rune('a'+i)), tensor.U8, tensor.Shape{int64(n)}, b))
+	}
+	src := filepath.Join(dir, "src.safetensors")
+	if err := writeFile(src, nil, mem, 1<<62); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	entries := append([]Entry(nil), mem...)
+	for _, name := range copies {
+		e, err := f.Entry(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Name = "copy-" + name
+		entries = append(entries, e)
+	}
+	return entries
 }

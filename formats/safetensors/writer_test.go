@@ -153,32 +153,7 @@ func TestWriteRejectsBadEntriesAndLeavesNothing(t *testing.T) {
 // them), and with WriteFile: the bytes must be the same.
 func TestWriteStream(t *testing.T) {
 	dir := t.TempDir()
-	var mem []Entry
-	for i, n := range []int{3, 70001, 1, 4093} {
-		b := make([]byte, n)
-		for j := range b {
-			b[j] = byte(j*31 + i)
-		}
-		mem = append(mem, BytesEntry(string(rune('a'+i)), tensor.U8, tensor.Shape{int64(n)}, b))
-	}
-	src := filepath.Join(dir, "src.safetensors")
-	if err := WriteFile(src, nil, mem); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	entries := append([]Entry(nil), mem...)
-	for _, name := range []string{"b", "d"} {
-		e, err := f.Entry(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.Name = "copy-" + name
-		entries = append(entries, e)
-	}
+	entries := copyEntries(t, dir, []int{3, 70001, 1, 4093}, []string{"b", "d"}, func(i, j int) byte { return byte(j*31 + i) })
 	meta := map[string]string{"format": "pt"}
 	path := filepath.Join(dir, "file.safetensors")
 	if err := WriteFile(path, meta, entries); err != nil {
