@@ -33,9 +33,14 @@
 // Linux, files of 64 MiB or more go to the disk with O_DIRECT through two
 // aligned 8 MiB buffers, one filling while the other is written, instead
 // of being copied into the page cache (whose copy was slower and erratic
-// on the machines measured; see direct.go); copied tensors are then read
-// straight into those buffers. File systems that refuse O_DIRECT get
-// ordinary writes. Memory stays at the two buffers. The
+// on the machines measured; see direct.go), on transparent huge pages
+// where the kernel allows. That writer is a [BufferWriter]: an Entry can
+// produce its bytes in the buffer itself — copied tensors are read straight
+// into it ([ReadFull], which can also show each piece to a function on the
+// way, as prune counts zeros), and prune zeroes its tensors there. File
+// systems that refuse O_DIRECT get ordinary writes. Memory stays at the
+// two buffers. [Write] writes the same bytes to any io.Writer through a
+// [Buffer], a BufferWriter over it. The
 // output is deterministic — tensors are laid out by element size (largest
 // first) and then name, metadata keys are sorted, and the header is padded
 // with spaces to a multiple of 8 — so every tensor is aligned to its
