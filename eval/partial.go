@@ -1,7 +1,6 @@
 package eval
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -240,15 +239,9 @@ func ReadPartial(path string) (*Partial, error) {
 		return nil, err
 	}
 	var p Partial
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		var probe struct {
-			Schema string `json:"schema"`
-		}
-		if json.Unmarshal(data, &probe) == nil && probe.Schema != PartialSchema {
-			return nil, inputErrorf("%s is not an eval partial file (schema %q, want %q)", path, probe.Schema, PartialSchema)
-		}
+	if other, err := safeio.DecodeStrict(data, &p, PartialSchema); other != nil {
+		return nil, inputErrorf("%s is not an eval partial file (schema %q, want %q)", path, *other, PartialSchema)
+	} else if err != nil {
 		return nil, inputErrorf("%s: not a valid eval partial file: %v", path, err)
 	}
 	if err := p.check(); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lmsparse/lmsparse/checkpoint"
 	"github.com/lmsparse/lmsparse/formats/safetensors"
+	"github.com/lmsparse/lmsparse/internal/safeio"
 	"github.com/lmsparse/lmsparse/manifest"
 	"github.com/lmsparse/lmsparse/model"
 	"github.com/lmsparse/lmsparse/prune"
@@ -282,13 +283,10 @@ func checkPart(path string, f *safetensors.File) (*partFile, error) {
 		return nil, invalidf("%s is not a calibration part: no %q in its metadata (parts are written by prune --layers or --shard)", path, PartMetadataKey)
 	}
 	var p Part
-	dec := json.NewDecoder(strings.NewReader(desc))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if other, err := safeio.DecodeStrict([]byte(desc), &p, PartSchema); other != nil {
+		return nil, invalidf("%s is not a calibration part (schema %q, want %q)", path, *other, PartSchema)
+	} else if err != nil {
 		return nil, invalidf("%s: not a valid calibration part: %v", path, err)
-	}
-	if dec.More() {
-		return nil, invalidf("%s: not a valid calibration part: data after the descriptor", path)
 	}
 	switch {
 	case p.Schema != PartSchema:

@@ -2,6 +2,7 @@ package safeio
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -153,4 +154,27 @@ func readAll(f *os.File, st fs.FileInfo, path string, max int64) ([]byte, error)
 		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrInput, max)
 	}
 	return buf.Bytes(), nil
+}
+
+// DecodeStrict decodes data, one JSON document, into v strictly: an
+// unknown field, or anything but white space after the document, is an
+// error. When data does not decode and its "schema" field is not schema,
+// other reports that field (the data is another kind of file rather than
+// a damaged one of this kind, which the caller's message can say).
+func DecodeStrict(data []byte, v any, schema string) (other *string, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON document")
+	}
+	if err != nil {
+		var probe struct {
+			Schema string `json:"schema"`
+		}
+		if json.Unmarshal(data, &probe) == nil && probe.Schema != schema {
+			return &probe.Schema, err
+		}
+	}
+	return nil, err
 }
