@@ -341,7 +341,6 @@ func Merge(parts []*Partial, names []string) (*report.Report, error) {
 		}
 		return "partial " + strconv.Itoa(i+1)
 	}
-	byShard := map[int]int{}
 	for i, p := range parts {
 		if p == nil {
 			return nil, partialErrorf("%s: no partial", name(i))
@@ -358,23 +357,10 @@ func Merge(parts []*Partial, names []string) (*report.Report, error) {
 				return nil, partialErrorf("%s and %s are not shards of one run: %s", name(0), name(i), d)
 			}
 		}
-		if j, dup := byShard[p.Shard]; dup {
-			return nil, partialErrorf("shard %d/%d given twice: %s and %s", p.Shard, p.Shards, name(j), name(i))
-		}
-		byShard[p.Shard] = i
 	}
-	n := parts[0].Shards
-	var missing []string
-	for s := 0; s < n && len(missing) <= 10; s++ {
-		if _, ok := byShard[s]; !ok {
-			missing = append(missing, fmt.Sprintf("%d/%d", s, n))
-		}
-	}
-	if len(missing) > 0 {
-		if len(missing) > 10 {
-			missing[10] = "…"
-		}
-		return nil, partialErrorf("missing shard(s) %s of %d (got %d partial files)", strings.Join(missing, ", "), n, len(parts))
+	ordered, err := model.OrderShards(parts, func(p *Partial) int { return p.Shard }, parts[0].Shards, name, nil)
+	if err != nil {
+		return nil, partialErrorf("%v (got %d partial files)", err, len(parts))
 	}
 	var (
 		rep          report.Report
@@ -382,8 +368,7 @@ func Merge(parts []*Partial, names []string) (*report.Report, error) {
 		sweep, total float64
 		peak         int64
 	)
-	for s := range n {
-		p := parts[byShard[s]]
+	for _, p := range ordered {
 		if p.Main != nil {
 			rep, mainTimings = *p.Main, p.Timings
 		}

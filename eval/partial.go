@@ -311,7 +311,6 @@ func Merge(parts []*Partial, names []string) (*Report, error) {
 		}
 		return "partial " + strconv.Itoa(i+1)
 	}
-	byShard := map[int]int{}
 	for i, p := range parts {
 		if p == nil {
 			return nil, inputErrorf("%s: no partial", name(i))
@@ -327,27 +326,10 @@ func Merge(parts []*Partial, names []string) (*Report, error) {
 				}
 			}
 		}
-		if j, dup := byShard[p.Shard]; dup {
-			return nil, inputErrorf("shard %d/%d given twice: %s and %s", p.Shard, p.Shards, name(j), name(i))
-		}
-		byShard[p.Shard] = i
 	}
-	n := parts[0].Shards
-	var missing []string
-	for s := range n {
-		if _, ok := byShard[s]; !ok {
-			missing = append(missing, fmt.Sprintf("%d/%d", s, n))
-		}
-	}
-	if len(missing) > 0 {
-		if len(missing) > 10 {
-			missing = append(missing[:10], fmt.Sprintf("and %d more", len(missing)-10))
-		}
-		return nil, inputErrorf("missing shard(s) %s of %d (got %d partial files)", strings.Join(missing, ", "), n, len(parts))
-	}
-	ordered := make([]*Partial, n)
-	for s, i := range byShard {
-		ordered[s] = parts[i]
+	ordered, err := model.OrderShards(parts, func(p *Partial) int { return p.Shard }, parts[0].Shards, name, nil)
+	if err != nil {
+		return nil, inputErrorf("%v (got %d partial files)", err, len(parts))
 	}
 	var (
 		sums      []model.WindowSums

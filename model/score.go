@@ -67,6 +67,53 @@ func (s Shard) Valid() error {
 	return fmt.Errorf("%w: shard %d/%d: want 0 ≤ i < n", ErrInput, s.I, s.N)
 }
 
+// OrderShards checks that the parts of an n-way sharded run hold every
+// shard 0…n−1 exactly once — shard(p) is part p's — and returns the parts
+// in shard order. A shard given twice is an error
+// naming both parts by label; a shard out of range one naming its part;
+// missing shards are listed, at most ten, each as describe(shard) ("s/n"
+// when describe is nil). The errors are plain: callers wrap them in their
+// own kind.
+func OrderShards[P any](parts []P, shard func(P) int, n int, label func(part int) string, describe func(shard int) string) ([]P, error) {
+	if describe == nil {
+		describe = func(s int) string { return fmt.Sprintf("%d/%d", s, n) }
+	}
+	order := make([]int, n)
+	for s := range order {
+		order[s] = -1
+	}
+	for i, p := range parts {
+		s := shard(p)
+		switch {
+		case s < 0 || s >= n:
+			return nil, fmt.Errorf("%s: shard %d/%d: want 0 ≤ i < n", label(i), s, n)
+		case order[s] >= 0:
+			return nil, fmt.Errorf("shard %d/%d given twice: %s and %s", s, n, label(order[s]), label(i))
+		}
+		order[s] = i
+	}
+	var missing []string
+	count := 0
+	for s, i := range order {
+		if i < 0 {
+			if count++; count <= 10 {
+				missing = append(missing, describe(s))
+			}
+		}
+	}
+	if count > 10 {
+		missing = append(missing, fmt.Sprintf("and %d more", count-10))
+	}
+	if count > 0 {
+		return nil, fmt.Errorf("missing shard(s) %s of %d", strings.Join(missing, ", "), n)
+	}
+	out := make([]P, n)
+	for s, i := range order {
+		out[s] = parts[i]
+	}
+	return out, nil
+}
+
 // ParseShard parses "I/N" (decimal, 0 ≤ I < N) as a Shard; anything else
 // is an error wrapping [ErrInput].
 func ParseShard(s string) (Shard, error) {

@@ -489,28 +489,12 @@ func orNone(b json.RawMessage) string {
 func checkCover(parts []*partFile) error {
 	L := parts[0].Layers
 	if n := parts[0].Shards; n > 0 && !slices.ContainsFunc(parts, func(p *partFile) bool { return p.Shards != n }) {
-		byIndex := make([]*partFile, n)
-		for _, p := range parts {
-			if q := byIndex[p.Shard]; q != nil {
-				return invalidf("shard %d/%d given twice: %s and %s", p.Shard, n, q.path, p.path)
-			}
-			byIndex[p.Shard] = p
-		}
-		var missing []string
-		count := 0
-		for i, p := range byIndex {
-			if p == nil {
-				if count++; count <= 10 {
-					a, b := model.Shard{I: i, N: n}.Range(L)
-					missing = append(missing, fmt.Sprintf("%d/%d (blocks %d:%d)", i, n, a, b))
-				}
-			}
-		}
-		if count > 10 {
-			missing = append(missing, fmt.Sprintf("and %d more", count-10))
-		}
-		if count > 0 {
-			return invalidf("missing shard(s) %s of %d parts", strings.Join(missing, ", "), len(parts))
+		_, err := model.OrderShards(parts, func(p *partFile) int { return p.Shard }, n, func(i int) string { return parts[i].path }, func(s int) string {
+			a, b := model.Shard{I: s, N: n}.Range(L)
+			return fmt.Sprintf("%d/%d (blocks %d:%d)", s, n, a, b)
+		})
+		if err != nil {
+			return invalidf("%v (%d parts)", err, len(parts))
 		}
 		return nil
 	}
