@@ -157,6 +157,31 @@ DATA vconst<>+568(SB)/4, $0xbf800000
 DATA vconst<>+572(SB)/4, $0xbf800000
 GLOBL vconst<>(SB), RODATA|NOPTR, $576
 
+// EXPY0 sets Y0 = exp(Y0), its argument clamped to [Y14, Y15]: n =
+// round(x·log₂e), r = x − n·ln2 in two parts, a polynomial in r, scaled
+// by 2ⁿ built in the exponent bits (constants in vconst). Uses Y1–Y3.
+#define EXPY0 \
+	VMAXPS Y0, Y14, Y0 ; \
+	VMINPS Y0, Y15, Y0 ; \
+	VMOVUPS vconst<>+0(SB), Y1 ; \
+	VFMADD213PS vconst<>+32(SB), Y0, Y1 ; \
+	VPSUBD vconst<>+64(SB), Y1, Y2 ; \
+	VSUBPS vconst<>+32(SB), Y1, Y1 ; \
+	VFNMADD231PS vconst<>+96(SB), Y1, Y0 ; \
+	VFNMADD231PS vconst<>+128(SB), Y1, Y0 ; \
+	VMOVUPS vconst<>+160(SB), Y1 ; \
+	VFMADD213PS vconst<>+192(SB), Y0, Y1 ; \
+	VFMADD213PS vconst<>+224(SB), Y0, Y1 ; \
+	VFMADD213PS vconst<>+256(SB), Y0, Y1 ; \
+	VFMADD213PS vconst<>+288(SB), Y0, Y1 ; \
+	VFMADD213PS vconst<>+320(SB), Y0, Y1 ; \
+	VMULPS Y0, Y0, Y3 ; \
+	VFMADD213PS Y0, Y3, Y1 ; \
+	VADDPS vconst<>+352(SB), Y1, Y1 ; \
+	VPADDD vconst<>+384(SB), Y2, Y2 ; \
+	VPSLLD $23, Y2, Y2 ; \
+	VMULPS Y2, Y1, Y0
+
 // func maxColsAVX2(x *float32, rows, ld int, scale float32, out *float32)
 //
 // out[c] = max over r < rows of x[r·ld+c]·scale, for the 8 columns c of
@@ -205,26 +230,7 @@ TEXT ·expColsAVX2(SB), NOSPLIT, $0-48
 exloop:
 	VMOVUPS (SI), Y0
 	VFMSUB213PS Y13, Y12, Y0
-	VMAXPS Y0, Y14, Y0
-	VMINPS Y0, Y15, Y0
-	VMOVUPS vconst<>+0(SB), Y1
-	VFMADD213PS vconst<>+32(SB), Y0, Y1
-	VPSUBD vconst<>+64(SB), Y1, Y2
-	VSUBPS vconst<>+32(SB), Y1, Y1
-	VFNMADD231PS vconst<>+96(SB), Y1, Y0
-	VFNMADD231PS vconst<>+128(SB), Y1, Y0
-	VMOVUPS vconst<>+160(SB), Y1
-	VFMADD213PS vconst<>+192(SB), Y0, Y1
-	VFMADD213PS vconst<>+224(SB), Y0, Y1
-	VFMADD213PS vconst<>+256(SB), Y0, Y1
-	VFMADD213PS vconst<>+288(SB), Y0, Y1
-	VFMADD213PS vconst<>+320(SB), Y0, Y1
-	VMULPS Y0, Y0, Y3
-	VFMADD213PS Y0, Y3, Y1
-	VADDPS vconst<>+352(SB), Y1, Y1
-	VPADDD vconst<>+384(SB), Y2, Y2
-	VPSLLD $23, Y2, Y2
-	VMULPS Y2, Y1, Y0
+	EXPY0
 	VMOVUPS Y0, (SI)
 	VCVTPS2PD X0, Y1
 	VEXTRACTF128 $1, Y0, X2
@@ -258,26 +264,7 @@ geloop:
 	VMOVUPS vconst<>+512(SB), Y0
 	VFMADD213PS vconst<>+480(SB), Y5, Y0
 	VMULPS Y4, Y0, Y0
-	VMAXPS Y0, Y14, Y0
-	VMINPS Y0, Y15, Y0
-	VMOVUPS vconst<>+0(SB), Y1
-	VFMADD213PS vconst<>+32(SB), Y0, Y1
-	VPSUBD vconst<>+64(SB), Y1, Y2
-	VSUBPS vconst<>+32(SB), Y1, Y1
-	VFNMADD231PS vconst<>+96(SB), Y1, Y0
-	VFNMADD231PS vconst<>+128(SB), Y1, Y0
-	VMOVUPS vconst<>+160(SB), Y1
-	VFMADD213PS vconst<>+192(SB), Y0, Y1
-	VFMADD213PS vconst<>+224(SB), Y0, Y1
-	VFMADD213PS vconst<>+256(SB), Y0, Y1
-	VFMADD213PS vconst<>+288(SB), Y0, Y1
-	VFMADD213PS vconst<>+320(SB), Y0, Y1
-	VMULPS Y0, Y0, Y3
-	VFMADD213PS Y0, Y3, Y1
-	VADDPS vconst<>+352(SB), Y1, Y1
-	VPADDD vconst<>+384(SB), Y2, Y2
-	VPSLLD $23, Y2, Y2
-	VMULPS Y2, Y1, Y0
+	EXPY0
 	VADDPS vconst<>+352(SB), Y0, Y0
 	VDIVPS Y0, Y4, Y4
 	VMOVUPS Y4, (SI)
@@ -302,26 +289,7 @@ TEXT ·siluMulAVX2(SB), NOSPLIT, $0-24
 siloop:
 	VMOVUPS (SI), Y4
 	VMULPS vconst<>+544(SB), Y4, Y0
-	VMAXPS Y0, Y14, Y0
-	VMINPS Y0, Y15, Y0
-	VMOVUPS vconst<>+0(SB), Y1
-	VFMADD213PS vconst<>+32(SB), Y0, Y1
-	VPSUBD vconst<>+64(SB), Y1, Y2
-	VSUBPS vconst<>+32(SB), Y1, Y1
-	VFNMADD231PS vconst<>+96(SB), Y1, Y0
-	VFNMADD231PS vconst<>+128(SB), Y1, Y0
-	VMOVUPS vconst<>+160(SB), Y1
-	VFMADD213PS vconst<>+192(SB), Y0, Y1
-	VFMADD213PS vconst<>+224(SB), Y0, Y1
-	VFMADD213PS vconst<>+256(SB), Y0, Y1
-	VFMADD213PS vconst<>+288(SB), Y0, Y1
-	VFMADD213PS vconst<>+320(SB), Y0, Y1
-	VMULPS Y0, Y0, Y3
-	VFMADD213PS Y0, Y3, Y1
-	VADDPS vconst<>+352(SB), Y1, Y1
-	VPADDD vconst<>+384(SB), Y2, Y2
-	VPSLLD $23, Y2, Y2
-	VMULPS Y2, Y1, Y0
+	EXPY0
 	VADDPS vconst<>+352(SB), Y0, Y0
 	VDIVPS Y0, Y4, Y4
 	VMULPS (DI), Y4, Y4
