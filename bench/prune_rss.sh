@@ -16,8 +16,11 @@ cat "$work/in/model.safetensors" > /dev/null # warm the page cache for both
 
 measure() { # name, command...
   local name=$1; shift
-  # Start each run from the same state: the input in the page cache and no
-  # dirty data of an earlier run still being written back.
+  # Start each run from the same state: the input in the page cache (read
+  # again each time: on the development VM the kernel reclaims idle page
+  # cache, and a run that faults the input in from the disk measured 2×)
+  # and no dirty data of an earlier run still being written back.
+  cat "$work/in/model.safetensors" > /dev/null
   sync; sleep 1
   /usr/bin/time -v "$@" 2> "$work/$name.time" > /dev/null
   local wall rss
