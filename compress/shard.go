@@ -335,12 +335,7 @@ func Merge(parts []*Partial, names []string) (*report.Report, error) {
 	if len(parts) == 0 {
 		return nil, partialErrorf("no partial files to merge")
 	}
-	name := func(i int) string {
-		if i < len(names) {
-			return names[i]
-		}
-		return "partial " + strconv.Itoa(i+1)
-	}
+	name := model.PartLabels(names)
 	for i, p := range parts {
 		if p == nil {
 			return nil, partialErrorf("%s: no partial", name(i))

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/lmsparse/lmsparse/checkpoint"
@@ -305,12 +304,7 @@ func Merge(parts []*Partial, names []string) (*Report, error) {
 	if len(parts) == 0 {
 		return nil, inputErrorf("no partial files to merge")
 	}
-	name := func(i int) string {
-		if i < len(names) {
-			return names[i]
-		}
-		return "partial " + strconv.Itoa(i+1)
-	}
+	name := model.PartLabels(names)
 	for i, p := range parts {
 		if p == nil {
 			return nil, inputErrorf("%s: no partial", name(i))

@@ -67,6 +67,17 @@ func (s Shard) Valid() error {
 	return fmt.Errorf("%w: shard %d/%d: want 0 ≤ i < n", ErrInput, s.I, s.N)
 }
 
+// PartLabels returns the label of part i of a sharded run in errors:
+// names[i] (its file), else "partial i+1".
+func PartLabels(names []string) func(i int) string {
+	return func(i int) string {
+		if i < len(names) {
+			return names[i]
+		}
+		return "partial " + strconv.Itoa(i+1)
+	}
+}
+
 // OrderShards checks that the parts of an n-way sharded run hold every
 // shard 0…n−1 exactly once — shard(p) is part p's — and returns the parts
 // in shard order. A shard given twice is an error

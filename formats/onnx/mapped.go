@@ -29,87 +29,92 @@ const (
 func stripRaw(data []byte) (out []byte, raws [][]byte, ok bool) {
 	out = make([]byte, 0, 1<<16)
 	graphs := 0
-	for b := data; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, false
+	ok = eachField(data, func(f field) bool {
+		if f.num != fieldModelGraph || f.typ != protowire.BytesType {
+			out = append(out, f.all...)
+			return true
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, nil, false
+		graphs++
+		sg, r, ok := stripGraph(f.payload)
+		if !ok || graphs > 1 {
+			return false
 		}
-		if num == fieldModelGraph && typ == protowire.BytesType {
-			graphs++
-			g, _ := protowire.ConsumeBytes(b[n:])
-			sg, r, ok := stripGraph(g)
-			if !ok || graphs > 1 {
-				return nil, nil, false
-			}
-			raws = r
-			out = protowire.AppendTag(out, num, typ)
-			out = protowire.AppendBytes(out, sg)
-		} else {
-			out = append(out, b[:n+m]...)
-		}
-		b = b[n+m:]
-	}
-	return out, raws, true
+		raws = r
+		out = protowire.AppendTag(out, f.num, f.typ)
+		out = protowire.AppendBytes(out, sg)
+		return true
+	})
+	return out, raws, ok
 }
 
 func stripGraph(g []byte) (out []byte, raws [][]byte, ok bool) {
-	for b := g; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, false
+	ok = eachField(g, func(f field) bool {
+		if f.num != fieldGraphInitializer || f.typ != protowire.BytesType {
+			out = append(out, f.all...)
+			return true
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, nil, false
+		st, raw, ok := stripTensor(f.payload)
+		if !ok {
+			return false
 		}
-		if num == fieldGraphInitializer && typ == protowire.BytesType {
-			t, _ := protowire.ConsumeBytes(b[n:])
-			st, raw, ok := stripTensor(t)
-			if !ok {
-				return nil, nil, false
-			}
-			raws = append(raws, raw)
-			out = protowire.AppendTag(out, num, typ)
-			out = protowire.AppendBytes(out, st)
-		} else {
-			out = append(out, b[:n+m]...)
-		}
-		b = b[n+m:]
-	}
-	return out, raws, true
+		raws = append(raws, raw)
+		out = protowire.AppendTag(out, f.num, f.typ)
+		out = protowire.AppendBytes(out, st)
+		return true
+	})
+	return out, raws, ok
 }
 
 func stripTensor(t []byte) (out, raw []byte, ok bool) {
 	seen := false
-	for b := t; len(b) > 0; {
+	ok = eachField(t, func(f field) bool {
+		if f.num == fieldTensorRawData && f.typ == protowire.BytesType {
+			if seen {
+				return false
+			}
+			seen = true
+			if len(f.payload) >= aliasMinBytes {
+				raw = f.payload
+				return true
+			}
+		}
+		out = append(out, f.all...)
+		return true
+	})
+	return out, raw, ok
+}
+
+// field is one encoded field of a message: its number and wire type, all
+// its bytes (tag included) and, when length-delimited, its payload.
+type field struct {
+	num     protowire.Number
+	typ     protowire.Type
+	all     []byte
+	payload []byte
+}
+
+// eachField passes each field of the encoded message b to f in order. It
+// returns false when b is not a valid encoding or f returns false.
+func eachField(b []byte, f func(field) bool) bool {
+	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, nil, false
+			return false
 		}
 		m := protowire.ConsumeFieldValue(num, typ, b[n:])
 		if m < 0 {
-			return nil, nil, false
+			return false
 		}
-		if num == fieldTensorRawData && typ == protowire.BytesType {
-			if seen {
-				return nil, nil, false
-			}
-			seen = true
-			v, _ := protowire.ConsumeBytes(b[n:])
-			if len(v) >= aliasMinBytes {
-				raw = v
-				b = b[n+m:]
-				continue
-			}
+		fl := field{num: num, typ: typ, all: b[:n+m]}
+		if typ == protowire.BytesType {
+			fl.payload, _ = protowire.ConsumeBytes(b[n:])
 		}
-		out = append(out, b[:n+m]...)
+		if !f(fl) {
+			return false
+		}
 		b = b[n+m:]
 	}
-	return out, raw, true
+	return true
 }
 
 // decodeAliased decodes data as decode does, except that large raw_data
